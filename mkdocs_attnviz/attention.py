@@ -1,0 +1,45 @@
+"""The record that flows through the pipeline: the attention of every layer and head for one input.
+
+Pure numpy; produced by :mod:`mkdocs_attnviz.extract`, stored by :mod:`mkdocs_attnviz.cache`, read by
+:mod:`mkdocs_attnviz.analysis` and :mod:`mkdocs_attnviz.render`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Attention"]
+
+
+@dataclasses.dataclass
+class Attention:
+    """All layers × heads of attention for one (model, revision, text, pair).
+
+    ``weights[l, h, q, k]`` is the weight query token ``q`` gives key token ``k`` in layer ``l``,
+    head ``h`` (float32; rows sum to 1).
+    """
+
+    weights: np.ndarray  # float32, shape (layers, heads, n, n)
+    tokens: list[str]  # raw tokens as the tokenizer gives them (e.g. "##ing", "Ġthe")
+    labels: list[str]  # cleaned labels for display (e.g. "ing", "the")
+    special: list[bool]  # True for special tokens ([CLS], [SEP], <s>, ...)
+    segments: list[int]  # 0 for the sentence, 1 for the pair sentence
+    model: str  # the model name as written in the directive
+    revision: str  # the resolved revision or weights fingerprint
+    causal: bool = False
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # model type, versions, truncation...
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.weights.shape[1])
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.weights.shape[2])

@@ -1,0 +1,192 @@
+"""Content-addressed, two-level cache on disk.
+
+Layout under the cache folder (default ``.cache/plugin/attnviz`` next to ``mkdocs.yml``)::
+
+    extract/ab/<key>.npz    attention of all layers × heads (float16, deflate-compressed) plus a JSON
+                            header (key, format, tokens, labels, model, revision, meta)
+    render/ab/<key>.json    the rendered figure: metadata and the sha256 of each file below
+    render/ab/<key>.html    the standalone figure page
+    render/ab/<key>.png     the PNG fallback
+
+Keys are sha256 over a canonical JSON of everything that changes the result:
+
+* extraction: cache format, model weights fingerprint (resolved revision for a hub model, a hash of the
+  files for a local folder), revision, text, pair, ``max_tokens``;
+* render: the extraction key, the render options of the block, the renderer version, the Bokeh version,
+  a hash of the templates, the resources mode and the font.
+
+Library versions of torch/transformers are *not* in the extraction key on purpose: a cache filled on a
+machine with torch must be usable on CI without it.
+
+Every write goes to a temporary file in the same folder and is moved into place with ``os.replace``,
+so a reader never sees half a file, even if the build is killed. Every read checks the stored key, the
+format version and the file hashes; an entry that fails a check is reported, ignored and rebuilt.
+A read-only cache folder is not an error: entries are kept in memory for the build and one warning says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .attention import Attention
+
+__all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry"]
+
+#: bump when the stored layout or the meaning of a stored field changes
+CACHE_FORMAT = 1
+
+log = logging.getLogger("mkdocs.plugins.attnviz")
+
+
+def digest(obj: Any) -> str:
+    """sha256 (128 bits, hex) of the canonical JSON of ``obj``."""
+    data = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class RenderEntry(dict):
+    """Metadata of a rendered figure (a plain dict: ``key``, ``height``, ``description``, ``files``...)."""
+
+
+class Cache:
+    """The on-disk cache. ``root=None`` or ``enabled=False`` keeps everything in memory only."""
+
+    def __init__(self, root: str | os.PathLike | None, *, enabled: bool = True) -> None:
+        self.root = Path(root) if root is not None else None
+        self.enabled = enabled and self.root is not None
+        self.writable = self.enabled
+        self._memory: dict[str, bytes] = {}  # relative path -> bytes, for entries we could not write
+        self.problems: list[str] = []  # entries found broken and ignored (for tests and logs)
+
+    # -- paths -------------------------------------------------------------------------------------
+    @staticmethod
+    def _rel(kind: str, key: str, suffix: str) -> str:
+        return f"{kind}/{key[:2]}/{key}{suffix}"
+
+    def path(self, kind: str, key: str, suffix: str) -> Path | None:
+        return self.root / self._rel(kind, key, suffix) if self.root is not None else None
+
+    # -- raw bytes ---------------------------------------------------------------------------------
+    def _read(self, rel: str) -> bytes | None:
+        if rel in self._memory:
+            return self._memory[rel]
+        if not self.enabled:
+            return None
+        try:
+            return (self.root / rel).read_bytes()  # type: ignore[operator]
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._problem(f"cannot read cache entry {rel}: {exc}")
+            return None
+
+    def _write(self, rel: str, data: bytes) -> None:
+        if self.writable:
+            target = self.root / rel  # type: ignore[operator]
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+                try:
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(data)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                    os.replace(tmp, target)
+                except BaseException:
+                    try:
+                        os.unlink(tmp)
+                    except OSError:
+                        pass
+                    raise
+                return
+            except OSError as exc:
+                self.writable = False
+                log.warning("attnviz: the cache folder %s is not writable (%s); figures are kept in memory "
+                            "for this build and will be computed again next time", self.root, exc.strerror or exc)
+        self._memory[rel] = data
+
+    def _problem(self, message: str) -> None:
+        self.problems.append(message)
+        log.warning("attnviz: %s; it is ignored and rebuilt", message)
+
+    # -- attention ---------------------------------------------------------------------------------
+    def get_attention(self, key: str) -> Attention | None:
+        rel = self._rel("extract", key, ".npz")
+        data = self._read(rel)
+        if data is None:
+            return None
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                header = json.loads(bytes(npz["header"]).decode("utf-8"))
+                weights = npz["weights"].astype(np.float32)
+            if header.get("format") != CACHE_FORMAT:
+                self._problem(f"cache entry {rel} has format {header.get('format')!r}, expected {CACHE_FORMAT}")
+                return None
+            if header.get("key") != key:
+                self._problem(f"cache entry {rel} holds key {header.get('key')!r}, not its own")
+                return None
+            n = len(header["tokens"])
+            if weights.ndim != 4 or weights.shape[2:] != (n, n) or not np.isfinite(weights).all():
+                self._problem(f"cache entry {rel} has attention of shape {weights.shape} for {n} tokens")
+                return None
+            return Attention(weights=weights, tokens=header["tokens"], labels=header["labels"],
+                             special=header["special"], segments=header["segments"], model=header["model"],
+                             revision=header["revision"], causal=header["causal"], meta=header.get("meta", {}))
+        except Exception as exc:  # truncated zip, garbage, missing fields: never shown, rebuilt
+            self._problem(f"cache entry {rel} is unreadable ({type(exc).__name__}: {exc})")
+            return None
+
+    def put_attention(self, key: str, att: Attention) -> None:
+        header = {"format": CACHE_FORMAT, "key": key, "tokens": att.tokens, "labels": att.labels,
+                  "special": [bool(s) for s in att.special], "segments": [int(s) for s in att.segments],
+                  "model": att.model, "revision": att.revision, "causal": bool(att.causal), "meta": att.meta}
+        buf = io.BytesIO()
+        np.savez_compressed(buf, weights=att.weights.astype(np.float16),
+                            header=np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), np.uint8))
+        self._write(self._rel("extract", key, ".npz"), buf.getvalue())
+
+    # -- rendered figures --------------------------------------------------------------------------
+    def get_render(self, key: str) -> RenderEntry | None:
+        rel = self._rel("render", key, ".json")
+        data = self._read(rel)
+        if data is None:
+            return None
+        try:
+            entry = RenderEntry(json.loads(data.decode("utf-8")))
+            if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
+                self._problem(f"cache entry {rel} is from another format or key")
+                return None
+            for suffix, sha in entry["files"].items():
+                body = self._read(self._rel("render", key, suffix))
+                if body is None or _sha(body) != sha:
+                    self._problem(f"cache entry {self._rel('render', key, suffix)} is missing or damaged")
+                    return None
+            return entry
+        except Exception as exc:
+            self._problem(f"cache entry {rel} is unreadable ({type(exc).__name__}: {exc})")
+            return None
+
+    def put_render(self, key: str, files: dict[str, bytes], meta: dict[str, Any]) -> RenderEntry:
+        """Store the files of one figure (``{".html": ..., ".png": ...}``); the JSON is written last."""
+        for suffix, body in files.items():
+            self._write(self._rel("render", key, suffix), body)
+        entry = RenderEntry(meta)
+        entry.update({"format": CACHE_FORMAT, "key": key, "files": {s: _sha(b) for s, b in files.items()}})
+        self._write(self._rel("render", key, ".json"), json.dumps(entry, ensure_ascii=False, indent=1).encode("utf-8"))
+        return entry
+
+    def read_render_file(self, key: str, suffix: str) -> bytes | None:
+        return self._read(self._rel("render", key, suffix))

@@ -1,0 +1,256 @@
+"""The ```` ```attnviz ```` fence: a pymdownx.superfences custom fence and a Python-Markdown extension.
+
+This is the feature; the MkDocs plugin only registers it. It works under any Python-Markdown host:
+
+* MkDocs with ``plugins: [attnviz]`` (the plugin adds everything below by itself);
+* plain Python-Markdown or Zensical: add the extension and the custom fence::
+
+      markdown.Markdown(extensions=["pymdownx.superfences", AttnvizExtension(output_dir="site/assets/attnviz",
+                                                                              url="assets/attnviz/")],
+                        extension_configs={"pymdownx.superfences": {"custom_fences": [FENCE]}})
+
+  or in YAML/TOML: ``custom_fences: [{name: attnviz, class: attnviz, validator: mkdocs_attnviz.fence.validator,
+  format: mkdocs_attnviz.fence.formatter}]`` plus the ``mkdocs_attnviz.fence`` extension.
+
+The extension scans the page for ``attnviz`` fences before anything else touches it, so every message
+names the page and the line of the block and the option at fault, and a block whose header superfences
+could not read (an unterminated quote, say) is reported instead of silently vanishing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from markdown import Extension, Markdown
+from markdown.postprocessors import Postprocessor
+from markdown.preprocessors import Preprocessor
+from pymdownx.superfences import SuperFencesException
+
+from .errors import AttnvizError
+from .spec import build_spec, parse_header
+
+__all__ = ["AttnvizExtension", "AttnvizFenceError", "FENCE", "validator", "formatter", "makeExtension"]
+
+log = logging.getLogger("mkdocs.plugins.attnviz")
+
+_OPEN_RE = re.compile(r"^(?P<prefix>[> \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w#.+-]*)(?P<rest>.*)$")
+
+
+class AttnvizFenceError(SuperFencesException):
+    """Raised through superfences (which swallows every other exception) when ``on_error`` is ``fail``."""
+
+
+@dataclasses.dataclass
+class Block:
+    """Where one ``attnviz`` fence sits in the page source."""
+
+    line: int  # 1-based line of the opening fence
+    header: str  # everything after the word attnviz
+    body: str
+    used: bool = False
+
+    @property
+    def key(self) -> str:
+        return " ".join(self.body.split())
+
+
+def scan(lines: list[str]) -> list[Block]:
+    """Find every ``attnviz`` fence in ``lines`` (skipping fences inside other fences)."""
+    blocks: list[Block] = []
+    i, n = 0, len(lines)
+    while i < n:
+        m = _OPEN_RE.match(lines[i])
+        if not m or m.group("fence")[0] == "`" and "`" in m.group("rest"):
+            i += 1
+            continue
+        fence, prefix = m.group("fence"), m.group("prefix")
+        close = re.compile(r"^[> \t]*" + re.escape(fence[0]) + "{" + str(len(fence)) + r",}[ \t]*$")
+        j = i + 1
+        while j < n and not close.match(lines[j]):
+            j += 1
+        if m.group("lang") == "attnviz":
+            body = [_strip_prefix(line, prefix) for line in lines[i + 1:j]]
+            blocks.append(Block(line=i + 1, header=m.group("rest").strip(), body="\n".join(body)))
+        i = j + 1
+    return blocks
+
+
+def _strip_prefix(line: str, prefix: str) -> str:
+    k = 0
+    while k < len(prefix) and k < len(line) and line[k] in "> \t":
+        k += 1
+    return line[k:]
+
+
+class _ScanPreprocessor(Preprocessor):
+    def run(self, lines: list[str]) -> list[str]:
+        state = _state(self.md)
+        state.blocks = scan(lines)
+        state.scanned = True
+        return lines
+
+
+class _LeftoverPostprocessor(Postprocessor):
+    """Report fences that superfences did not hand to us (their header could not be read)."""
+
+    def run(self, text: str) -> str:
+        state = _state(self.md)
+        for block in state.blocks:
+            if block.used:
+                continue
+            try:
+                parse_header(block.header)
+                problem = AttnvizError("the block was not rendered: its header could not be read "
+                                       "(write options as key=\"value\" separated by spaces)")
+            except AttnvizError as exc:
+                problem = exc
+            _report(state, problem.located(state.ext.page, block.line + state.ext.line_offset))
+            text += "\n" + state.ext.builder_or_none_error_html(problem)
+        return text
+
+
+@dataclasses.dataclass
+class _PageState:
+    ext: "AttnvizExtension"
+    blocks: list[Block] = dataclasses.field(default_factory=list)
+    scanned: bool = False
+
+
+def _state(md: Markdown) -> _PageState:
+    state = getattr(md, "attnviz_state", None)
+    if state is None:
+        ext = AttnvizExtension()
+        ext.extendMarkdown(md)  # bare custom-fence use: register ourselves for the next pages
+        state = md.attnviz_state  # type: ignore[attr-defined]
+    return state
+
+
+class AttnvizExtension(Extension):
+    """Python-Markdown extension: page scanning, settings and publishing for the ``attnviz`` fence.
+
+    Config: ``output_dir`` (folder the figure files are written to; the MkDocs plugin publishes them
+    itself), ``url`` (URL of that folder as seen from the page), ``page`` (name used in messages),
+    and every :class:`~mkdocs_attnviz.figures.Settings` field (``cache_dir``, ``models``, ``defaults``…).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.builder = kwargs.pop("builder", None)
+        self.output_dir: str | None = kwargs.pop("output_dir", None)
+        self.url: str = kwargs.pop("url", "")
+        self.page: str | None = kwargs.pop("page", None)
+        self.line_offset: int = 0
+        self._settings = kwargs
+        self.config = {}
+        super().__init__()
+
+    def get_builder(self):
+        if self.builder is None:
+            from .figures import FigureBuilder, Settings
+
+            fields = {f.name for f in dataclasses.fields(Settings)}
+            unknown = set(self._settings) - fields
+            if unknown:
+                raise AttnvizError(f"unknown setting(s) of the attnviz extension: {', '.join(sorted(unknown))}")
+            self.builder = FigureBuilder(Settings(**self._settings))
+        return self.builder
+
+    def builder_or_none_error_html(self, error: AttnvizError) -> str:
+        try:
+            return self.get_builder().error_html(error)
+        except Exception:  # the error box must appear even if the builder itself cannot start
+            from html import escape
+
+            return f'<div class="attnviz-error" role="alert"><p><code>{escape(str(error))}</code></p></div>'
+
+    def extendMarkdown(self, md: Markdown) -> None:
+        md.registerExtension(self)
+        md.attnviz_state = _PageState(ext=self)  # type: ignore[attr-defined]
+        # before normalize_whitespace (30), snippets (32) and superfences (25) change the lines
+        md.preprocessors.register(_ScanPreprocessor(md), "attnviz_scan", 40)
+        md.postprocessors.register(_LeftoverPostprocessor(md), "attnviz_leftover", 0)
+
+    def reset(self) -> None:
+        pass
+
+
+def makeExtension(**kwargs: Any) -> AttnvizExtension:  # noqa: N802 (Python-Markdown's name)
+    return AttnvizExtension(**kwargs)
+
+
+def validator(language: str, inputs: dict[str, str], options: dict[str, Any], attrs: dict[str, Any],
+              md: Markdown) -> bool:
+    """Superfences validator: accept every header; the formatter validates with our own parser."""
+    options.update(inputs)
+    return True
+
+
+def _find_block(state: _PageState, md: Markdown, source: str, options: dict[str, str]) -> Block | None:
+    if not state.scanned:  # used as a bare custom fence on the first page: best effort from md.lines
+        state.blocks = scan(list(getattr(md, "lines", None) or []))
+        state.scanned = True
+    wanted = " ".join(source.split())
+    candidates = [b for b in state.blocks if not b.used and b.key == wanted]
+    for block in candidates:
+        try:
+            if parse_header(block.header) == options:
+                block.used = True
+                return block
+        except AttnvizError:
+            pass
+    if candidates:
+        candidates[0].used = True
+        return candidates[0]
+    return None
+
+
+def _report(state: _PageState, error: AttnvizError) -> None:
+    log.warning("attnviz: %s", error)
+    builder = state.ext.builder
+    on_error = builder.settings.on_error if builder is not None else state.ext._settings.get("on_error", "warn")
+    if on_error == "fail":
+        raise AttnvizFenceError(str(error))
+
+
+def formatter(source: str, language: str, css_class: str, options: dict[str, Any], md: Markdown,
+              **kwargs: Any) -> str:
+    """Superfences formatter: build the figure and return its HTML (or an error box)."""
+    state = _state(md)
+    ext = state.ext
+    block = _find_block(state, md, source, options)
+    line = block.line + ext.line_offset if block else None
+    try:
+        header = parse_header(block.header) if block else {k: str(v) for k, v in options.items()}
+        builder = ext.get_builder()
+        spec = build_spec(header, source, defaults=builder.settings.defaults)
+        figure = builder.build(spec)
+        for warning in figure.warnings:
+            log.warning("attnviz: %s", AttnvizError(warning, option="max_tokens").located(ext.page, line))
+        if ext.output_dir:
+            builder.publish(ext.output_dir, keys=[figure.key])
+        return builder.embed_html(figure, ext.url)
+    except AttnvizFenceError:
+        raise
+    except AttnvizError as exc:
+        error = exc.located(ext.page, line)
+    except Exception as exc:  # a bug of ours or of a library: still a located message, never swallowed
+        log.debug("attnviz: unexpected error", exc_info=True)
+        error = AttnvizError(f"unexpected {type(exc).__name__}: {exc}").located(ext.page, line)
+    _report(state, error)
+    return ext.builder_or_none_error_html(error)
+
+
+#: the superfences custom-fence entry
+FENCE: dict[str, Any] = {"name": "attnviz", "class": "attnviz", "validator": validator, "format": formatter}
+
+
+def relative_page_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
+    """``docs/guide/page.md`` for messages: the page path relative to the project folder."""
+    try:
+        return Path(os.path.relpath(path, root)).as_posix()
+    except ValueError:
+        return Path(path).as_posix()

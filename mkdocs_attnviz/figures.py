@@ -1,0 +1,243 @@
+"""The pipeline every host calls: spec → extract → cache → analysis → render.
+
+:class:`FigureBuilder` turns a validated :class:`~mkdocs_attnviz.spec.FigureSpec` into a rendered figure
+(a standalone HTML page and a PNG, both kept in the cache) and the HTML snippet a host puts in its page.
+It never imports MkDocs or Sphinx, and it imports torch/transformers only when an extraction is really
+needed: a build whose figures are all cached runs without them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import logging
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from . import extract as _extract
+from .attention import Attention
+from .cache import Cache, RenderEntry, digest
+from .errors import AttnvizError
+from .spec import FigureSpec
+
+__all__ = ["Settings", "FigureBuilder", "Figure", "ASSETS_CSS"]
+
+log = logging.getLogger("mkdocs.plugins.attnviz")
+
+#: the stylesheet a host adds to its pages (print and no-script fallbacks, error boxes)
+ASSETS_CSS = "attnviz.css"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Site-wide settings, shared by every host (MkDocs config, Sphinx ``attnviz_*`` values, CLI flags)."""
+
+    cache_dir: str | None = ".cache/plugin/attnviz"
+    cache: bool = True
+    cache_only: bool = False
+    models: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    resources: str = "local"  # local | cdn | inline
+    fallback_png: bool = True
+    on_error: str = "warn"  # warn | fail
+    device: str = "auto"  # auto | cpu | cuda
+    trust_remote_code: bool = False
+    base_dir: str | None = None  # folder that relative model paths in directives are resolved against
+    allowed_root: str | None = None  # paths named in directives must stay inside this folder
+    font: str | None = None
+
+
+@dataclasses.dataclass
+class Figure:
+    """A rendered figure: what a host needs to embed it."""
+
+    key: str
+    spec: FigureSpec
+    height: int
+    description: str  # "model M, layer 5 of 6 (last), mean of 12 heads"
+    alt: str
+    files: tuple[str, ...]  # suffixes present: (".html", ".png")
+    cached: bool
+    warnings: list[str]
+
+    def filename(self, suffix: str) -> str:
+        return f"{self.key}{suffix}"
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+class FigureBuilder:
+    """Builds figures for one site; keeps the cache, statistics and the list of files to publish."""
+
+    def __init__(self, settings: Settings) -> None:
+        from . import render  # imports bokeh lazily-enough: only when a host starts building
+
+        self.settings = settings
+        self.render = render
+        self.cache = Cache(settings.cache_dir, enabled=settings.cache)
+        self.templates = Environment(loader=FileSystemLoader(str(render.templates_dir())),
+                                     autoescape=select_autoescape(default=True, default_for_string=True))
+        self._render_salt = {
+            "render": render.RENDER_VERSION,
+            "bokeh": _package_version("bokeh"),
+            "matplotlib": _package_version("matplotlib"),
+            "templates": self._templates_hash(),
+            "resources": settings.resources,
+            "png": settings.fallback_png,
+            "font": settings.font,
+        }
+        self.used: dict[str, Figure] = {}  # key -> figure, everything this build embeds
+        self.reset_stats()
+
+    # -- statistics ----------------------------------------------------------------------------
+    def reset_stats(self) -> None:
+        self.stats = {"figures": 0, "hits": 0, "renders": 0, "extractions": 0, "errors": 0}
+        self.started = time.perf_counter()
+        self.used = {}
+
+    def summary(self) -> str:
+        s = self.stats
+        seconds = time.perf_counter() - self.started
+        return (f"attnviz: {s['figures']} figures ({s['hits']} from cache, {s['renders']} rendered, "
+                f"{s['extractions']} model runs, {s['errors']} errors) in {seconds:.1f} s")
+
+    def _templates_hash(self) -> str:
+        h = hashlib.sha256()
+        for path in sorted(Path(self.render.templates_dir()).rglob("*")):
+            if path.is_file():
+                h.update(path.name.encode())
+                h.update(path.read_bytes())
+        return h.hexdigest()[:16]
+
+    # -- the pipeline --------------------------------------------------------------------------
+    def extraction_key(self, spec: FigureSpec) -> tuple[str, "_extract.ModelRef"]:
+        s = self.settings
+        ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
+                                     allowed_root=s.allowed_root)
+        key = digest({"kind": "attention", "fingerprint": ref.fingerprint, "revision": spec.revision,
+                      "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens})
+        return key, ref
+
+    def render_key(self, extraction_key: str, spec: FigureSpec) -> str:
+        return digest({"kind": "figure", "attention": extraction_key, "options": spec.render_options(),
+                       **self._render_salt})
+
+    def attention(self, spec: FigureSpec) -> tuple[str, Attention]:
+        """The attention for ``spec``: from the cache, or from one forward pass of the model."""
+        key, ref = self.extraction_key(spec)
+        att = self.cache.get_attention(key)
+        if att is None:
+            if self.settings.cache_only:
+                raise AttnvizError(
+                    f"the attention of this block is not in the cache ({self.settings.cache_dir}) and "
+                    "cache_only is on, so no model is loaded; build once with cache_only off (or run "
+                    "`attnviz warm`) and commit the cache folder", option="model")
+            att = _extract.extract(ref, spec.text, spec.pair, max_tokens=spec.max_tokens,
+                                   device=self.settings.device, trust_remote_code=self.settings.trust_remote_code)
+            self.stats["extractions"] += 1
+            self.cache.put_attention(key, att)
+        return key, att
+
+    def build(self, spec: FigureSpec) -> Figure:
+        """Render ``spec`` (or take it from the cache). Raises :class:`AttnvizError` on bad input."""
+        self.stats["figures"] += 1
+        try:
+            figure = self._build(spec)
+        except AttnvizError:
+            self.stats["errors"] += 1
+            raise
+        self.used[figure.key] = figure
+        return figure
+
+    def _build(self, spec: FigureSpec) -> Figure:
+        ekey, _ = self.extraction_key(spec)
+        rkey = self.render_key(ekey, spec)
+        entry = self.cache.get_render(rkey)
+        cached = entry is not None
+        if entry is None:
+            _, att = self.attention(spec)
+            entry = self._render(rkey, att, spec)
+            self.stats["renders"] += 1
+        else:
+            self.stats["hits"] += 1
+        return Figure(key=rkey, spec=spec, height=int(entry["height"]), description=entry["description"],
+                      alt=entry["alt"], files=tuple(entry["files"]), cached=cached,
+                      warnings=list(entry.get("warnings", [])))
+
+    def _render(self, key: str, att: Attention, spec: FigureSpec) -> RenderEntry:
+        r = self.render
+        description = r.describe(att, spec)  # also validates layer/head against the model
+        bokeh_src = self.bokehjs_name()
+        files = {".html": r.figure_page(att, spec, resources=self.settings.resources,
+                                        bokeh_src=bokeh_src).encode("utf-8")}
+        if self.settings.fallback_png:
+            files[".png"] = r.figure_png(att, spec, font=self.settings.font)
+        sentence = spec.text if spec.pair is None else f"{spec.text} / {spec.pair}"
+        warnings = []
+        truncated = att.meta.get("truncated")
+        if truncated:
+            warnings.append(f"the input has {truncated['from']} tokens; only the first {truncated['to']} "
+                            "are shown (max_tokens or the model's limit)")
+        meta = {"height": r.figure_height(att, spec), "description": description,
+                "alt": f"Attention heatmap of {description} for: {sentence}", "tokens": att.num_tokens,
+                "warnings": warnings}
+        return self.cache.put_render(key, files, meta)
+
+    # -- publishing ----------------------------------------------------------------------------
+    def bokehjs_name(self) -> str:
+        """File name of BokehJS next to the figure pages (relative URL used by every figure)."""
+        return next(iter(self.render.bokehjs_files()))
+
+    def publish(self, out_dir: str | Path, keys: list[str] | None = None) -> list[Path]:
+        """Write the files of the figures used in this build (or of ``keys``), BokehJS and the CSS into
+        ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for key, fig in self.used.items():
+            if keys is not None and key not in keys:
+                continue
+            for suffix in fig.files:
+                data = self.cache.read_render_file(key, suffix)
+                if data is None:  # vanished since it was checked: a clear error, never a missing figure
+                    raise AttnvizError(f"cache entry for figure {key}{suffix} disappeared during the build")
+                written.append(_write_if_changed(out / fig.filename(suffix), data))
+        if self.settings.resources == "local":
+            for name, src in self.render.bokehjs_files().items():
+                written.append(_write_if_changed(out / name, Path(src).read_bytes()))
+        css = Path(self.render.templates_dir()) / ASSETS_CSS
+        written.append(_write_if_changed(out / ASSETS_CSS, css.read_bytes()))
+        return written
+
+    # -- HTML for the host page ----------------------------------------------------------------
+    def embed_html(self, figure: Figure, url_prefix: str) -> str:
+        """The ``<figure>`` a host page embeds; ``url_prefix`` leads from the page to the assets folder."""
+        spec = figure.spec
+        return self.templates.get_template("embed.html.jinja").render(
+            fig=figure, spec=spec, prefix=url_prefix,
+            html_url=url_prefix + figure.filename(".html"),
+            png_url=url_prefix + figure.filename(".png") if ".png" in figure.files else None,
+        )
+
+    def error_html(self, error: AttnvizError) -> str:
+        return self.templates.get_template("error.html.jinja").render(error=error)
+
+
+def _write_if_changed(path: Path, data: bytes) -> Path:
+    # Writing only what changed keeps `mkdocs serve` from reloading for nothing.
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return path
+    except FileNotFoundError:
+        pass
+    path.write_bytes(data)
+    return path

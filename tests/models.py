@@ -1,0 +1,188 @@
+"""Tiny random models for the tests, built offline.
+
+Each ``make_tiny_*`` function builds a model with random weights (seeded) from a small config and a
+tokenizer *trained* with the ``tokenizers`` library on :data:`CORPUS`, and saves both with
+``save_pretrained`` into ``path`` so that ``AutoTokenizer.from_pretrained(path)`` and
+``AutoModel.from_pretrained(path)`` work without the network. The corpus holds some CJK text so
+byte-level BPE and unigram see it. Each builder returns ``path`` (as a string) and takes well under
+two seconds once transformers is imported.
+
+transformers/torch/tokenizers are imported inside the functions so that importing this module is
+cheap.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["CORPUS", "make_tiny_gpt2", "make_tiny_bert", "make_tiny_roberta", "make_tiny_bart", "make_tiny_t5",
+           "BUILDERS"]
+
+CORPUS = [
+    "The cat sat on the mat because it was tired.",
+    "The dog chased the cat around the garden.",
+    "A quick brown fox jumps over the lazy dog.",
+    "Attention weights show which tokens a model looks at.",
+    "The animal didn't cross the street because it was too tired.",
+    "She said that the book on the table was hers.",
+    "Transformers read the whole sentence at once.",
+    "Every layer has several heads, and every head has its own pattern.",
+    "今日はカレーライスを食べました。",
+    "猫がマットの上に座った。",
+    "東京は日本の首都です。",
+    "我喜欢学习自然语言处理。",
+    "한국어 문장도 조금 있습니다.",
+    "Emoji too: 🙂 and 🐱 appear here.",
+    "the the the and and of of to to in in is is it it",
+]
+
+_MAX_LEN = 64  # model_max_length of every tiny tokenizer (and position limit of the models)
+
+
+def _seed() -> None:
+    import torch
+
+    torch.manual_seed(0)
+
+
+def _corpus(repeat: int = 3) -> list[str]:
+    return CORPUS * repeat
+
+
+def _save(path: str | os.PathLike, model, tokenizer) -> str:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def _fast(tok, **special):
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=_MAX_LEN, **special)
+
+
+def _byte_level_bpe(specials: list[str], vocab_size: int = 400):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    return tok
+
+
+def make_tiny_gpt2(path: str | os.PathLike) -> str:
+    """GPT-2 (decoder-only, causal) with a byte-level BPE tokenizer; no special tokens added to inputs."""
+    from tokenizers import processors
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = _byte_level_bpe(["<|endoftext|>"])
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    eos = tok.token_to_id("<|endoftext|>")
+    fast = _fast(tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    _seed()
+    config = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=_MAX_LEN, n_embd=32, n_layer=2, n_head=4,
+                        n_inner=64, bos_token_id=eos, eos_token_id=eos)
+    return _save(path, GPT2LMHeadModel(config).eval(), fast)
+
+
+def make_tiny_bert(path: str | os.PathLike) -> str:
+    """BERT with a WordPiece tokenizer ([CLS] A [SEP] B [SEP], token types)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(_corpus(), trainer=trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials,
+                                                                        show_progress=False))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    fast = _fast(tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+                 mask_token="[MASK]")
+    _seed()
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=_MAX_LEN, type_vocab_size=2,
+                        pad_token_id=tok.token_to_id("[PAD]"))
+    return _save(path, BertModel(config, add_pooling_layer=False).eval(), fast)
+
+
+_ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def _roberta_tokenizer():
+    from tokenizers import processors
+
+    tok = _byte_level_bpe(_ROBERTA_SPECIALS)
+    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")),
+                                                      ("<s>", tok.token_to_id("<s>")),
+                                                      trim_offsets=True, add_prefix_space=False)
+    fast = _fast(tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>", unk_token="<unk>",
+                 pad_token="<pad>", mask_token="<mask>")
+    return tok, fast
+
+
+def make_tiny_roberta(path: str | os.PathLike) -> str:
+    """RoBERTa with a byte-level BPE tokenizer (<s> A </s></s> B </s>)."""
+    from transformers import RobertaConfig, RobertaModel
+
+    tok, fast = _roberta_tokenizer()
+    _seed()
+    pad = tok.token_to_id("<pad>")
+    config = RobertaConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
+                           num_attention_heads=4, intermediate_size=64,
+                           max_position_embeddings=_MAX_LEN + pad + 1, type_vocab_size=1, pad_token_id=pad,
+                           bos_token_id=tok.token_to_id("<s>"), eos_token_id=tok.token_to_id("</s>"))
+    return _save(path, RobertaModel(config, add_pooling_layer=False).eval(), fast)
+
+
+def make_tiny_bart(path: str | os.PathLike) -> str:
+    """BART (encoder-decoder) with a byte-level BPE tokenizer."""
+    from transformers import BartConfig, BartModel
+
+    tok, fast = _roberta_tokenizer()
+    _seed()
+    config = BartConfig(vocab_size=tok.get_vocab_size(), d_model=32, encoder_layers=2, decoder_layers=2,
+                        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                        decoder_ffn_dim=64, max_position_embeddings=_MAX_LEN,
+                        pad_token_id=tok.token_to_id("<pad>"), bos_token_id=tok.token_to_id("<s>"),
+                        eos_token_id=tok.token_to_id("</s>"), decoder_start_token_id=tok.token_to_id("</s>"),
+                        forced_eos_token_id=tok.token_to_id("</s>"))
+    return _save(path, BartModel(config).eval(), fast)
+
+
+def make_tiny_t5(path: str | os.PathLike) -> str:
+    """T5 (encoder-decoder, relative positions) with a SentencePiece-style Unigram + Metaspace tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import T5Config, T5Model
+
+    specials = ["<pad>", "</s>", "<unk>"]
+    tok = Tokenizer(models.Unigram())
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace("  ", " ")])
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    tok.train_from_iterator(_corpus(), trainer=trainers.UnigramTrainer(vocab_size=300, special_tokens=specials,
+                                                                      unk_token="<unk>", show_progress=False))
+    eos = tok.token_to_id("</s>")
+    tok.post_processor = processors.TemplateProcessing(single="$A:0 </s>:0", pair="$A:0 </s>:0 $B:1 </s>:1",
+                                                       special_tokens=[("</s>", eos)])
+    fast = _fast(tok, eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
+    _seed()
+    config = T5Config(vocab_size=tok.get_vocab_size(), d_model=32, d_kv=8, d_ff=64, num_layers=2,
+                      num_decoder_layers=2, num_heads=4, relative_attention_num_buckets=8,
+                      relative_attention_max_distance=32, pad_token_id=tok.token_to_id("<pad>"), eos_token_id=eos,
+                      decoder_start_token_id=tok.token_to_id("<pad>"))
+    return _save(path, T5Model(config).eval(), fast)
+
+
+BUILDERS = {"gpt2": make_tiny_gpt2, "bert": make_tiny_bert, "roberta": make_tiny_roberta, "bart": make_tiny_bart,
+            "t5": make_tiny_t5}
