@@ -113,7 +113,7 @@ def make_tiny_bert(path: str | os.PathLike) -> str:
     config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=_MAX_LEN, type_vocab_size=2,
                         pad_token_id=tok.token_to_id("[PAD]"))
-    return _save(path, BertModel(config, add_pooling_layer=False).eval(), fast)
+    return _save(path, BertModel(config).eval(), fast)
 
 
 _ROBERTA_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -142,7 +142,7 @@ def make_tiny_roberta(path: str | os.PathLike) -> str:
                            num_attention_heads=4, intermediate_size=64,
                            max_position_embeddings=_MAX_LEN + pad + 1, type_vocab_size=1, pad_token_id=pad,
                            bos_token_id=tok.token_to_id("<s>"), eos_token_id=tok.token_to_id("</s>"))
-    return _save(path, RobertaModel(config, add_pooling_layer=False).eval(), fast)
+    return _save(path, RobertaModel(config).eval(), fast)
 
 
 def make_tiny_bart(path: str | os.PathLike) -> str:

@@ -1,0 +1,767 @@
+"""Run a Hugging Face model on a sentence and return the attention of every layer and head.
+
+Two steps:
+
+* :func:`resolve_model` turns what the author wrote (``model="..."``, ``revision="..."``) into a
+  :class:`ModelRef`: a hub id or a local folder, checked, with a *fingerprint* of the weights that
+  the cache can key on. It never imports torch or transformers (a warm build that only reads the
+  attention cache must stay fast).
+* :func:`extract` loads the model (once per process), tokenizes, runs one forward pass with eager
+  attention and returns an :class:`~mkdocs_attnviz.attention.Attention`.
+
+torch and transformers are imported lazily, inside the functions that need them; importing this
+module imports neither.
+
+Every failure a site owner or author can cause (unknown model, no network, revision not found,
+folder without ``config.json``, corrupted weights, remote code, a model that returns no attention)
+is raised as :class:`~mkdocs_attnviz.errors.AttnvizError` with ``option="model"`` (or
+``"revision"``, ``"max_tokens"``, ``"device"``), never as a bare traceback.
+
+Token labels
+------------
+``tokens`` keeps the raw tokens (``"##ing"``, ``"Ġthe"``, ``"▁the"``). ``labels`` are for display:
+
+* special tokens keep their token string (``[CLS]``, ``<s>``, ``</s>``...);
+* other tokens, with a fast tokenizer, are labelled with the characters of the sentence they cover
+  (character offsets; a token of the pair sentence maps into the pair text), whitespace stripped;
+* byte-level BPE may split one character (CJK, emoji) into several tokens, or make a token of the
+  end of one character and the start of the next: a token is labelled with the characters of its
+  span that no earlier token of the same sentence has shown; a token that adds no new character is
+  labelled ``"·"`` + its characters (e.g. ``今`` split into three tokens → ``今``, ``·今``, ``·今``);
+* a token that covers only whitespace is labelled ``"␣"``;
+* without offsets (slow tokenizer), labels are cleaned from the raw tokens: ``##`` dropped, ``Ġ`` and
+  ``▁`` turned into spaces and stripped, byte-level pieces decoded with ``convert_tokens_to_string``
+  (pieces of one character are grouped: first piece gets the character, the others ``·`` + it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .attention import Attention
+from .errors import AttnvizError
+
+__all__ = ["ModelRef", "resolve_model", "fingerprint_weights", "extract", "clear_models", "STATS",
+           "CONTINUATION", "SPACE_LABEL"]
+
+#: counters the tests (and the host's statistics) read: models loaded, forward passes run
+STATS: dict[str, int] = {"loads": 0, "forwards": 0}
+
+#: prefix of the label of a token that adds no new character (second piece of a split character)
+CONTINUATION = "·"
+#: label of a token that covers only whitespace
+SPACE_LABEL = "␣"
+
+_HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
+_HUB_ID_RE = re.compile(rf"^(?:{_HUB_PART}/)?{_HUB_PART}$")
+_REVISION_RE = re.compile(r"^[A-Za-z0-9._/-]{1,200}$")
+_COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+#: files of a model folder hashed by content (small): config and tokenizer files
+_SMALL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
+                "spiece.model", "sentencepiece.bpe.model", "tokenizer.model", "preprocessor_config.json")
+#: weight files (hashed by content once per (path, size, mtime_ns) per process)
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
+_WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+# model types whose learned positions start after the padding index (usable = max_position - pad - 1)
+_OFFSET_POSITIONS = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "data2vec-text",
+                     "roberta-prelayernorm", "ibert", "mpnet", "luke", "mluke", "markuplm", "xmod", "esm"}
+_SENTINEL_LIMIT = 1_000_000
+# parameter names that, if missing from a checkpoint (so randomly initialised), make the attention meaningless
+_VITAL_WEIGHTS = ("attn", "attention", "query", "key", "q_proj", "k_proj", "q_lin", "k_lin", "embed", "wte", "wpe",
+                  "shared")  # tokenizers without a limit report int(1e30)
+
+_HASH_CACHE: dict[tuple[str, int, int], str] = {}
+_MODELS: dict[tuple, "_Loaded"] = {}
+_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model resolved from a directive, ready to load."""
+
+    name: str  # as written in the directive
+    source: str  # what from_pretrained gets: a hub id or an absolute local folder
+    revision: str | None
+    fingerprint: str  # stable id of the weights (see resolve_model)
+    local: bool
+
+
+# --------------------------------------------------------------------------------------------------
+# resolving (no torch, no transformers)
+# --------------------------------------------------------------------------------------------------
+
+def _looks_like_path(name: str, base_dir: str | None) -> bool:
+    if name in (".", "..", "~") or name.startswith(("./", "../", "/", "~", ".\\", "..\\")) or "\\" in name:
+        return True
+    if os.path.isabs(name):
+        return True
+    base = base_dir or os.getcwd()
+    return os.path.isdir(os.path.join(base, name))
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:  # different drives on Windows
+        return False
+
+
+def _check_folder(name: str, folder: str) -> None:
+    if not os.path.isdir(folder):
+        raise AttnvizError(f"model folder {folder!r} (for {name!r}) does not exist or is not a folder", option="model")
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise AttnvizError(f"model folder {folder!r} (for {name!r}) has no config.json: it is not a Hugging Face "
+                           "model folder (save the model and its tokenizer there with save_pretrained)",
+                           option="model")
+
+
+def _hash_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            if not block:
+                break
+            h.update(block)
+    return h.hexdigest()
+
+
+def _content_hash(path: str) -> tuple[int, str]:
+    """sha256 of a (large) file, computed once per process for each (path, size, mtime_ns)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    digest = _HASH_CACHE.get(key)
+    if digest is None:
+        digest = _hash_file(path)
+        _HASH_CACHE[key] = digest
+    return st.st_size, digest
+
+
+def fingerprint_weights(folder: str) -> str:
+    """A stable id of the model in ``folder``: sha256 over its config, tokenizer and weight files.
+
+    Config and tokenizer files are hashed by name and content; weight files (``*.safetensors``,
+    ``*.bin``, ... at the top of the folder, plus their index files) by name, size and the sha256 of
+    their content. The content hash of a weight file is computed once per process and kept, keyed by
+    (real path, size, mtime_ns), so a warm rebuild only stats the files. The mtime is *not* part of
+    the fingerprint: a fresh checkout of the same weights gives the same fingerprint.
+    Returns ``"sha256:<hex>"``.
+    """
+    folder = os.path.realpath(folder)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise AttnvizError(f"cannot read model folder {folder!r}: {exc.strerror or exc}", option="model") from None
+    h = hashlib.sha256(b"mkdocs-attnviz weights v1\n")
+    try:
+        for fname in names:
+            path = os.path.join(folder, fname)
+            if not os.path.isfile(path):
+                continue
+            if fname in _SMALL_FILES or fname in _WEIGHT_INDEXES:
+                h.update(f"file {fname} {_hash_file(path)}\n".encode())
+            elif fname.endswith(_WEIGHT_SUFFIXES) and not fname.startswith("training_args"):
+                size, digest = _content_hash(path)
+                h.update(f"weights {fname} {size} {digest}\n".encode())
+    except OSError as exc:
+        raise AttnvizError(f"cannot read model folder {folder!r}: {exc.strerror or exc}", option="model") from None
+    return "sha256:" + h.hexdigest()
+
+
+def _hub_cache_dir() -> str:
+    try:
+        from huggingface_hub import constants  # light: does not import torch
+
+        return constants.HF_HUB_CACHE
+    except Exception:  # pragma: no cover - huggingface_hub is a dependency of transformers
+        if os.environ.get("HF_HUB_CACHE"):
+            return os.environ["HF_HUB_CACHE"]
+        home = os.environ.get("HF_HOME") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface")
+        return os.path.join(home, "hub")
+
+
+def _hub_fingerprint(repo_id: str, revision: str | None) -> str:
+    """The commit of the locally cached snapshot for ``revision``, else ``id@revision``."""
+    fallback = f"{repo_id}@{revision or 'main'}"
+    try:
+        repo_dir = os.path.join(_hub_cache_dir(), "models--" + repo_id.replace("/", "--"))
+        if revision and _COMMIT_RE.match(revision):
+            if os.path.isdir(os.path.join(repo_dir, "snapshots", revision)):
+                return revision
+            return fallback
+        ref_file = os.path.join(repo_dir, "refs", revision or "main")
+        if os.path.isfile(ref_file):
+            with open(ref_file, encoding="utf-8") as fh:
+                commit = fh.read().strip()
+            if _COMMIT_RE.match(commit) and os.path.isdir(os.path.join(repo_dir, "snapshots", commit)):
+                return commit
+    except OSError:
+        pass
+    return fallback
+
+
+def resolve_model(name: str, revision: str | None, *, models: Mapping[str, str] | None = None,
+                  base_dir: str | None = None, allowed_root: str | None = None) -> ModelRef:
+    """Turn the ``model``/``revision`` of a directive into a :class:`ModelRef`.
+
+    * ``name`` in ``models`` (the site owner's mapping name → local folder, which may point anywhere;
+      relative folders are taken from ``base_dir``): that folder.
+    * ``name`` that looks like a path (starts with ``./``, ``../``, ``/`` or ``~``, or names an existing
+      folder relative to ``base_dir``): resolved relative to ``base_dir``; after resolving symlinks it
+      must stay inside ``allowed_root`` (default: ``base_dir``, else the current folder).
+    * otherwise a hub id (``org/name`` or ``name``; letters, digits, ``.``, ``_``, ``-``).
+
+    Local folders must hold a ``config.json``; ``revision`` is refused for them. Never imports
+    torch or transformers.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise AttnvizError("no model given", option="model")
+    if revision is not None:
+        revision = revision.strip() or None
+    base = os.path.realpath(os.path.expanduser(base_dir)) if base_dir else os.getcwd()
+
+    folder: str | None = None
+    if models and name in models:
+        target = os.path.expanduser(str(models[name]))
+        folder = os.path.realpath(target if os.path.isabs(target) else os.path.join(base, target))
+    elif _looks_like_path(name, base_dir):
+        root = os.path.realpath(os.path.expanduser(allowed_root)) if allowed_root else base
+        expanded = os.path.expanduser(name)
+        folder = os.path.realpath(expanded if os.path.isabs(expanded) else os.path.join(base, expanded))
+        if not _inside(folder, root):
+            raise AttnvizError(f"model folder {name!r} resolves to {folder!r}, outside the project folder "
+                               f"{root!r}: model paths must stay inside the project folder (to use a model "
+                               "elsewhere, map a name to it under `models:` in the site config)", option="model")
+
+    if folder is not None:
+        if revision is not None:
+            raise AttnvizError(f"revision {revision!r} cannot apply to {name!r}: it is a local folder "
+                               "(revisions are for Hugging Face hub models)", option="revision")
+        _check_folder(name, folder)
+        return ModelRef(name=name, source=folder, revision=None, fingerprint=fingerprint_weights(folder), local=True)
+
+    if not _HUB_ID_RE.match(name) or ".." in name or "--" in name:
+        raise AttnvizError(f"{name!r} is not a valid Hugging Face model id (expected 'org/name' or 'name' with "
+                           "letters, digits, '.', '_' and '-') nor a folder inside the project", option="model")
+    if revision is not None and (not _REVISION_RE.match(revision) or ".." in revision
+                                 or revision.startswith("/") or revision.endswith("/")):
+        raise AttnvizError(f"not a valid revision: {revision!r} (expected a branch, tag or commit)",
+                           option="revision")
+    return ModelRef(name=name, source=name, revision=revision, fingerprint=_hub_fingerprint(name, revision),
+                    local=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# loading (torch + transformers, lazily)
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Loaded:
+    tokenizer: Any
+    model: Any
+    config: Any
+    device: str
+    causal: bool
+    encoder_decoder: bool
+    limit: int | None
+    fingerprint: str = ""
+
+
+def clear_models() -> None:
+    """Forget every loaded model (frees memory; the next :func:`extract` loads again)."""
+    with _LOCK:
+        _MODELS.clear()
+    try:
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # pragma: no cover
+        pass
+
+
+def _pick_device(device: str) -> str:
+    import torch
+
+    d = (device or "auto").strip().lower()
+    if d == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if d == "cpu":
+        return "cpu"
+    if d == "cuda" or re.match(r"^cuda:\d+$", d):
+        if not torch.cuda.is_available():
+            raise AttnvizError(f"device {device!r} asked for but CUDA is not available (torch {torch.__version__}); "
+                               "use device 'auto' or 'cpu'", option="device")
+        return d
+    if d == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise AttnvizError("device 'mps' asked for but it is not available", option="device")
+        return d
+    raise AttnvizError(f"unknown device {device!r}: expected 'auto', 'cpu' or 'cuda'", option="device")
+
+
+def _exc_names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def _load_error(ref: ModelRef, exc: BaseException, what: str) -> AttnvizError:
+    """Map an exception of transformers / huggingface_hub / safetensors to a clear AttnvizError."""
+    names = _exc_names(exc)
+    msg = str(exc)
+    low = msg.lower()
+    first = msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
+    if "trust_remote_code" in low or "custom code" in low:
+        return AttnvizError(f"model {ref.name!r} needs custom code from its repository (trust_remote_code); "
+                            "it is refused unless the site owner enables `trust_remote_code` in the plugin "
+                            "config", option="model")
+    if "RevisionNotFoundError" in names or "not a valid git identifier" in low or "invalid rev" in low:
+        return AttnvizError(f"revision {ref.revision!r} of model {ref.name!r} was not found ({first})",
+                            option="revision")
+    if ref.local:
+        if "SafetensorError" in names or "safetensors" in low or "deserializ" in low or "header" in low \
+                or "unable to load weights" in low or "corrupt" in low or "pickle" in low:
+            return AttnvizError(f"the weights of model {ref.name!r} in {ref.source!r} are unreadable "
+                                f"(corrupted or truncated file?): {first}", option="model")
+        return AttnvizError(f"could not load the {what} of model {ref.name!r} from {ref.source!r}: {first}",
+                            option="model")
+    hub_missing = names & {"RepositoryNotFoundError", "LocalEntryNotFoundError", "OfflineModeIsEnabled",
+                           "EntryNotFoundError", "GatedRepoError", "HfHubHTTPError"}
+    if hub_missing or isinstance(exc, OSError) or "connect" in low or "offline" in low:
+        if "GatedRepoError" in names:
+            reason = "it is a gated repository (accept its licence and log in, then fill the cache)"
+        else:
+            reason = "it is not in the local Hugging Face cache and could not be downloaded " \
+                     "(no network, offline mode, or no such repository)"
+        rev = f" (revision {ref.revision!r})" if ref.revision else ""
+        return AttnvizError(f"model {ref.name!r}{rev} is not available: {reason}. Make it available by mapping "
+                            f"the name to a local folder under `models:` in the site config (e.g. "
+                            f"models: {{{ref.name}: path/to/folder}}), by filling the Hugging Face cache "
+                            f"(`huggingface-cli download {ref.name}`), or build from a filled attention cache "
+                            f"with cache_only. [{type(exc).__name__}: {first}]", option="model")
+    return AttnvizError(f"could not load the {what} of model {ref.name!r}: {type(exc).__name__}: {first}",
+                        option="model")
+
+
+def _check_remote_code(ref: ModelRef, trust_remote_code: bool) -> None:
+    if trust_remote_code or not ref.local:
+        return
+    try:
+        with open(os.path.join(ref.source, "config.json"), encoding="utf-8") as fh:
+            config = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise AttnvizError(f"config.json of model {ref.name!r} in {ref.source!r} is unreadable: {exc}",
+                           option="model") from None
+    if not isinstance(config, dict):
+        raise AttnvizError(f"config.json of model {ref.name!r} in {ref.source!r} is not a JSON object",
+                           option="model")
+    if config.get("auto_map"):
+        raise AttnvizError(f"model {ref.name!r} needs custom code from its folder (auto_map in config.json); "
+                           "it is refused unless the site owner enables `trust_remote_code` in the plugin config",
+                           option="model")
+
+
+def _model_limit(tokenizer: Any, config: Any) -> int | None:
+    limits = []
+    tl = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tl, int) and 0 < tl < _SENTINEL_LIMIT:
+        limits.append(tl)
+    for attr in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        cl = getattr(config, attr, None)
+        if isinstance(cl, int) and 0 < cl < _SENTINEL_LIMIT:
+            if getattr(config, "model_type", "") in _OFFSET_POSITIONS:
+                cl -= (getattr(config, "pad_token_id", None) or 1) + 1
+            limits.append(cl)
+            break
+    return min(limits) if limits else None
+
+
+def _is_causal(config: Any) -> bool:
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    if getattr(config, "is_decoder", False):
+        return True
+    try:
+        from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                            MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+    except ImportError:  # pragma: no cover
+        return False
+    mt = getattr(config, "model_type", None)
+    return mt in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and mt not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def _from_pretrained(cls: Any, ref: ModelRef, trust_remote_code: bool, **kw: Any) -> Any:
+    kw = dict(kw)
+    if ref.revision is not None:
+        kw["revision"] = ref.revision
+    return cls.from_pretrained(ref.source, trust_remote_code=trust_remote_code, **kw)
+
+
+def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> _Loaded:
+    key = (ref.source, ref.revision, device, bool(trust_remote_code))
+    with _LOCK:
+        loaded = _MODELS.get(key)
+        if loaded is not None and loaded.fingerprint == ref.fingerprint:
+            return loaded
+        _check_remote_code(ref, trust_remote_code)
+        import torch
+        import transformers
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        try:
+            config = _from_pretrained(AutoConfig, ref, trust_remote_code)
+        except AttnvizError:
+            raise
+        except Exception as exc:
+            raise _load_error(ref, exc, "configuration") from None
+        try:
+            tokenizer = _from_pretrained(AutoTokenizer, ref, trust_remote_code)
+        except Exception as exc:
+            raise _load_error(ref, exc, "tokenizer") from None
+        if isinstance(tokenizer, bool) or not callable(tokenizer):
+            raise AttnvizError(f"model {ref.name!r} has no usable tokenizer", option="model")
+
+        major = int(transformers.__version__.split(".")[0])
+        dtype_kw = {"dtype": torch.float32} if major >= 5 else {"torch_dtype": torch.float32}
+        kw = dict(config=config, attn_implementation="eager", output_loading_info=True, **dtype_kw)
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # no "Loading weights" bars in the middle of a site build
+        try:
+            try:
+                model, info = _from_pretrained(AutoModel, ref, trust_remote_code, **kw)
+            except ValueError as exc:
+                if "Unrecognized configuration class" not in str(exc):
+                    raise
+                from transformers import AutoModelForCausalLM
+
+                model, info = _from_pretrained(AutoModelForCausalLM, ref, trust_remote_code, **kw)
+        except Exception as exc:
+            raise _load_error(ref, exc, "weights") from None
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        missing = sorted(k for k in (info or {}).get("missing_keys", ()) if not k.startswith("pooler."))
+        vital = [k for k in missing if any(p in k.lower() for p in _VITAL_WEIGHTS)]
+        if vital:
+            raise AttnvizError(f"the checkpoint of model {ref.name!r} lacks {len(vital)} weights the attention "
+                               f"depends on (e.g. {', '.join(vital[:3])}): the weights do not match the "
+                               f"architecture in config.json", option="model")
+        try:
+            model = model.to(device=device, dtype=torch.float32)
+        except Exception as exc:
+            raise AttnvizError(f"could not move model {ref.name!r} to {device}: {exc}", option="model") from None
+        model.eval()
+        encdec = bool(getattr(config, "is_encoder_decoder", False))
+        loaded = _Loaded(tokenizer=tokenizer, model=model, config=config, device=device,
+                         causal=_is_causal(config), encoder_decoder=encdec, limit=_model_limit(tokenizer, config),
+                         fingerprint=ref.fingerprint)
+        # drop an older copy of the same model (e.g. the weights in the folder changed)
+        for other in [k for k, v in _MODELS.items() if k[0] == ref.source and v.fingerprint != ref.fingerprint]:
+            del _MODELS[other]
+        _MODELS[key] = loaded
+        STATS["loads"] += 1
+        return loaded
+
+
+# --------------------------------------------------------------------------------------------------
+# labels
+# --------------------------------------------------------------------------------------------------
+
+def _clean_piece(token: str) -> str:
+    t = token[2:] if token.startswith("##") else token
+    return t.replace("Ġ", " ").replace("▁", " ").replace("Ċ", " ").strip()
+
+
+def _labels_from_offsets(tokens: list[str], special: list[bool], seq_ids: list[int | None],
+                         offsets: list[tuple[int, int]], texts: list[str]) -> list[str]:
+    labels: list[str] = []
+    shown = {0: 0, 1: 0}  # per sentence: characters already shown by earlier tokens
+    for i, tok in enumerate(tokens):
+        sid = seq_ids[i]
+        if special[i] or sid is None:
+            labels.append(tok)
+            continue
+        src = texts[sid] if sid < len(texts) else ""
+        s, e = offsets[i]
+        s, e = max(0, s), min(len(src), e)
+        if e <= s:  # no characters (e.g. a lone 'Ġ'/'▁' after trimming): clean the raw token
+            labels.append(_clean_piece(tok) or SPACE_LABEL)
+            continue
+        start_new = max(s, shown.get(sid, 0))
+        new = src[start_new:e].strip() if start_new < e else ""
+        if new:
+            labels.append(new)
+        else:
+            span = src[s:e].strip()
+            labels.append(CONTINUATION + span if span else SPACE_LABEL)
+        shown[sid] = max(shown.get(sid, 0), e)
+    return labels
+
+
+def _byte_decoder() -> dict[str, int]:
+    """The inverse of GPT-2's ``bytes_to_unicode`` (byte-level BPE shows byte b as one printable character)."""
+    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+          + list(range(ord("®"), ord("ÿ") + 1)))
+    cs = bs[:]
+    extra = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(bs, cs)}
+
+
+def _byte_level_offsets(tokens: list[str], special: list[bool]) -> tuple[str, list[tuple[int, int]]] | None:
+    """For byte-level BPE pieces: the decoded text and each token's character span in it (else None)."""
+    dec = _byte_decoder()
+    pieces = [t for t, sp in zip(tokens, special) if not sp]
+    if not pieces or any(t.startswith("##") or any(c not in dec for c in t) for t in pieces):
+        return None
+    if not any(ord(c) >= 0x100 for t in pieces for c in t):  # no 'Ġ' or mapped byte: plain text pieces
+        return None
+    buf = bytearray()
+    spans: list[tuple[int, int] | None] = []
+    for t, sp in zip(tokens, special):
+        if sp:
+            spans.append(None)
+            continue
+        b = bytes(dec[c] for c in t)
+        spans.append((len(buf), len(buf) + len(b)))
+        buf += b
+    chars: list[str] = []
+    char_of_byte: list[int] = []
+    i = 0
+    while i < len(buf):
+        lead = buf[i]
+        if lead >> 5 == 0b110:
+            length = 2
+        elif lead >> 4 == 0b1110:
+            length = 3
+        elif lead >> 3 == 0b11110:
+            length = 4
+        else:
+            length = 1
+        try:
+            ch = bytes(buf[i:i + length]).decode("utf-8")
+        except UnicodeDecodeError:
+            ch, length = "\ufffd", 1
+        char_of_byte.extend([len(chars)] * length)
+        chars.append(ch)
+        i += length
+    offsets = [(0, 0) if sp is None or sp[1] <= sp[0] else (char_of_byte[sp[0]], char_of_byte[sp[1] - 1] + 1)
+               for sp in spans]
+    return "".join(chars), offsets
+
+
+def _labels_from_tokens(tokenizer: Any, tokens: list[str], special: list[bool]) -> list[str]:
+    """Labels without offsets (slow tokenizers): byte-level pieces decoded, '##', 'Ġ', '▁' cleaned."""
+    byte_level = _byte_level_offsets(tokens, special)
+    if byte_level is not None:
+        text, offsets = byte_level
+        return _labels_from_offsets(tokens, special, [None if sp else 0 for sp in special], offsets, [text])
+    labels: list[str] = []
+    for tok, sp in zip(tokens, special):
+        if sp:
+            labels.append(tok)
+            continue
+        label = _clean_piece(tok)
+        if not label and tok.strip() and "▁" not in tok and "Ġ" not in tok:
+            try:
+                label = tokenizer.convert_tokens_to_string([tok]).strip()
+            except Exception:
+                label = tok.strip()
+        labels.append(label or SPACE_LABEL)
+    return labels
+
+
+def _segments(seq_ids: list[int | None]) -> list[int]:
+    """0/1 per token; a special token belongs to the sentence of the token before it (leading: 0)."""
+    out: list[int] = []
+    current = 0
+    for sid in seq_ids:
+        if sid is not None:
+            current = 1 if sid else 0
+        out.append(current)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# extraction
+# --------------------------------------------------------------------------------------------------
+
+def _accepts(model: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return True
+
+
+def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: int | None = None,
+            device: str = "auto", trust_remote_code: bool = False) -> Attention:
+    """Run ``ref`` on ``text`` (and ``pair``) and return all layers × heads of attention.
+
+    The model and tokenizer are loaded once per process (see :func:`clear_models`); eager attention,
+    float32, no gradients. Encoder-decoder models give their *encoder* self-attention for now.
+    The input is truncated to ``max_tokens`` and always to the model's own limit; a truncation is
+    recorded in ``meta["truncated"] = {"from": n_before, "to": n}``.
+    """
+    import numpy as np
+    import torch
+    import transformers
+
+    if not isinstance(text, str) or not text.strip():
+        raise AttnvizError("the sentence is empty", option="text")
+    if pair is not None and not pair.strip():
+        pair = None
+    dev = _pick_device(device)
+    loaded = _load(ref, dev, trust_remote_code)
+    tok, model, config = loaded.tokenizer, loaded.model, loaded.config
+
+    limit = loaded.limit
+    if max_tokens is not None:
+        if int(max_tokens) < 1:
+            raise AttnvizError(f"must be at least 1, got {max_tokens}", option="max_tokens")
+        limit = min(int(max_tokens), limit) if limit else int(max_tokens)
+
+    is_fast = bool(getattr(tok, "is_fast", False))
+    args = (text,) if pair is None else (text, pair)
+    try:
+        full = tok(*args, truncation=False, verbose=False)
+        original = len(full["input_ids"])
+        kw: dict[str, Any] = {"return_special_tokens_mask": True, "verbose": False}
+        if is_fast:
+            kw["return_offsets_mapping"] = True
+        if limit is not None and original > limit:
+            kw.update(truncation=True, max_length=limit)
+        else:
+            kw["truncation"] = False
+        enc = tok(*args, **kw)
+    except AttnvizError:
+        raise
+    except Exception as exc:
+        option = "max_tokens" if max_tokens is not None else "text"
+        raise AttnvizError(f"the tokenizer of {ref.name!r} could not encode the sentence within "
+                           f"{limit} tokens: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}",
+                           option=option) from None
+    ids: list[int] = list(enc["input_ids"])
+    n = len(ids)
+    if n == 0:
+        raise AttnvizError(f"the tokenizer of {ref.name!r} turned the sentence into no tokens", option="text")
+
+    tokens = [str(t) for t in tok.convert_ids_to_tokens(ids)]
+    special = [bool(x) for x in enc.get("special_tokens_mask", [0] * n)]
+    seq_ids: list[int | None] | None = None
+    if is_fast:
+        try:
+            seq_ids = list(enc.sequence_ids(0))
+        except Exception:
+            seq_ids = None
+    if seq_ids is not None:
+        seq_ids = [None if special[i] else seq_ids[i] for i in range(n)]
+        if pair is None:
+            seq_ids = [None if s is None else 0 for s in seq_ids]
+    if seq_ids is not None and "offset_mapping" in enc:
+        labels = _labels_from_offsets(tokens, special, seq_ids, [tuple(o) for o in enc["offset_mapping"]],
+                                      [text] if pair is None else [text, pair])
+        segments = _segments(seq_ids)
+    else:
+        labels = _labels_from_tokens(tok, tokens, special)
+        tti = enc.get("token_type_ids")
+        segments = [1 if t else 0 for t in tti] if (pair is not None and tti and any(tti)) else [0] * n
+        if pair is not None and not any(segments):
+            # no token types: the first sentence (with its specials) is as long as it alone encodes
+            try:
+                n_a = len(tok(text)["input_ids"])
+                n_sp_end = len(tok.build_inputs_with_special_tokens([0])) - 1
+                n_a = max(0, n_a - n_sp_end + 1)
+                segments = [0 if i < n_a else 1 for i in range(n)]
+            except Exception:
+                pass
+
+    device_t = torch.device(dev)
+    inputs: dict[str, Any] = {"input_ids": torch.tensor([ids], dtype=torch.long, device=device_t),
+                              "attention_mask": torch.ones((1, n), dtype=torch.long, device=device_t)}
+    tti = enc.get("token_type_ids")
+    target = model.get_encoder() if loaded.encoder_decoder else model
+    if tti is not None and _accepts(target, "token_type_ids") \
+            and max(tti) < int(getattr(config, "type_vocab_size", 0) or 0):
+        inputs["token_type_ids"] = torch.tensor([list(tti)], dtype=torch.long, device=device_t)
+    try:
+        with torch.inference_mode():
+            if loaded.encoder_decoder:
+                out = target(**inputs, output_attentions=True, return_dict=True)
+            else:
+                if _accepts(model, "use_cache"):
+                    inputs["use_cache"] = False
+                out = model(**inputs, output_attentions=True, return_dict=True)
+        STATS["forwards"] += 1
+    except AttnvizError:
+        raise
+    except Exception as exc:
+        raise AttnvizError(f"model {ref.name!r} failed on this sentence ({n} tokens): {type(exc).__name__}: "
+                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", option="model") from None
+
+    attentions = getattr(out, "encoder_attentions", None) if loaded.encoder_decoder else None
+    if not attentions:
+        attentions = getattr(out, "attentions", None)
+    if not attentions or any(a is None for a in attentions):
+        raise AttnvizError(f"model {ref.name!r} returned no attention weights (attn_implementation 'eager' not "
+                           "supported by this architecture?)", option="model")
+    expected_layers = getattr(config, "num_hidden_layers", None)
+    if isinstance(expected_layers, int) and expected_layers > 0 and len(attentions) != expected_layers:
+        raise AttnvizError(f"model {ref.name!r} returned attention for {len(attentions)} layers but its config "
+                           f"has {expected_layers}", option="model")
+    heads = None
+    for li, a in enumerate(attentions):
+        shape = tuple(a.shape)
+        if len(shape) != 4 or shape[0] != 1 or shape[2:] != (n, n) or (heads is not None and shape[1] != heads):
+            raise AttnvizError(f"model {ref.name!r} returned attention of shape {shape} in layer {li}; expected "
+                               f"(1, heads, {n}, {n})", option="model")
+        heads = shape[1]
+    weights = torch.stack([a[0] for a in attentions]).to(dtype=torch.float32, device="cpu").numpy()
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    if not np.isfinite(weights).all():
+        raise AttnvizError(f"model {ref.name!r} returned attention weights that are not finite (NaN/inf)",
+                           option="model")
+    sums = weights.sum(axis=-1)
+    if np.abs(sums - 1.0).max() > 1e-3:
+        raise AttnvizError(f"model {ref.name!r} returned attention rows that do not sum to 1 (off by "
+                           f"{float(np.abs(sums - 1.0).max()):.3g}): not softmax attention weights?", option="model")
+    upper = np.triu(np.ones((n, n), dtype=bool), k=1)
+    causal = loaded.causal
+    if causal and n > 1 and np.abs(weights[..., upper]).max() > 1e-6:
+        raise AttnvizError(f"model {ref.name!r} is a decoder but its attention looks at later tokens "
+                           "(upper triangle not zero)", option="model")
+    if not causal and not loaded.encoder_decoder and n > 2 and np.abs(weights[..., upper]).max() <= 1e-6:
+        causal = True  # an architecture not known to be causal that masks the future anyway
+
+    meta: dict[str, Any] = {
+        "model_type": str(getattr(config, "model_type", "") or ""),
+        "num_layers": int(weights.shape[0]),
+        "num_heads": int(weights.shape[1]),
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "is_encoder_decoder": loaded.encoder_decoder,
+    }
+    if loaded.encoder_decoder:
+        meta["attention"] = "encoder"
+    if n < original:
+        meta["truncated"] = {"from": int(original), "to": int(n)}
+    return Attention(weights=weights, tokens=tokens, labels=labels, special=special, segments=segments,
+                     model=ref.name, revision=ref.fingerprint, causal=causal, meta=meta)
