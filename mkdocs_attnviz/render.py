@@ -1,0 +1,535 @@
+"""Rendering: one attention figure as a standalone interactive page and as a static PNG.
+
+What the figure shows
+---------------------
+A heatmap of attention weights. Each row is a *query* token (the token that attends) and each column a
+*key* token (the token attended to); the cell in row ``q`` and column ``k`` is the weight query ``q``
+gives key ``k``. Every row sums to 1. The first token is at the top left, like reading a table; the
+y axis is titled "Query tokens", the x axis "Key tokens", and the colour bar "Attention weight".
+
+Colours use the *viridis* palette on a scale from **0 to the largest weight of the matrix shown**
+(not a fixed 0..1): attention is often spread thin, and a fixed scale would leave most figures
+uniformly dark. The top of the colour bar therefore moves when another layer or head is picked;
+read values from the colour bar or from the hover tooltip. The PNG uses exactly the same matrix and
+scale as the page's initial view.
+
+``head`` may be one head, ``mean`` (the average over the heads of the layer) or ``max`` (the largest
+weight any head gives). With ``layer="all"`` and/or ``head="all"`` the figure shows *small
+multiples*: one small heatmap per layer/head, tiled with thin gaps (layers as rows and heads as
+columns when both are ``all``), all on one shared colour scale. With ``special_tokens="hide"`` the
+rows and columns of special tokens ([CLS], [SEP], <s>...) are dropped and each remaining row is
+renormalised to sum to 1; the figure says so in its title.
+
+The page
+--------
+:func:`figure_page` returns one self-contained HTML page (meant for an ``<iframe>``): a header line
+naming the model, layer and head, a *Layer* and a *Head* selector, and a Bokeh plot drawn with a
+single ``image`` glyph. Picking another layer or head redraws the picture in the browser, with no
+server. Hovering a cell shows the query token, the key token, the weight, the layer and the head.
+The page makes no network request except for BokehJS itself (``resources="local"``: a relative
+``<script src>``; ``"cdn"``: cdn.bokeh.org; ``"inline"``: BokehJS inside the page), reads no side
+file, and so also works from ``file://``.
+
+Data format inside the page
+---------------------------
+* ``<script type="application/json" id="attnviz-data">``: model, revision, sentence, number of
+  layers/heads/tokens, ``labels`` (display text of each token), ``tokens`` (raw tokenizer pieces),
+  ``special`` and ``segments`` flags, the initial ``layer``/``head`` and the ``scale`` (255).
+* One ``<script type="application/octet-stream" data-layer="L">`` per layer: the weights of layer
+  ``L`` as ``uint8`` values ``round(w * 255)`` in C order with shape ``(heads, n, n)``, compressed with
+  zlib (level 9) and base64-encoded. The browser decodes a layer (``DecompressionStream('deflate')``)
+  only when it is first needed; mean and max over heads are computed in the browser. A weight read
+  back as ``q / 255`` is within ``1/510`` of the extracted value.
+* ``<script type="application/json" id="attnviz-bokeh">``: the Bokeh document (``json_item``). It
+  carries no token text and no matrix: tick labels come from ``attnviz-data`` through a
+  ``CustomJSTickFormatter`` and the image is filled in by the page script.
+
+All JSON inside ``<script>`` has ``<``, ``>``, ``&``, U+2028 and U+2029 escaped (:func:`script_json`);
+all other text is HTML-escaped, so token or caption text can never close a tag or run script.
+
+The PNG
+-------
+:func:`figure_png` draws the same initial view with matplotlib (Agg, no pyplot): viridis, same
+scale, first token at the top, x labels rotated 45°, title = :func:`describe`. Text uses DejaVu Sans
+with per-glyph fallback to an installed CJK font (Noto Sans CJK ...). Output is deterministic.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import json
+import math
+import pathlib
+import textwrap
+import zlib
+from typing import Any
+
+import numpy as np
+
+from .analysis import dequantize, head_matrix, hide_special, quantize
+from .attention import Attention
+from .errors import AttnvizError
+from .spec import FigureSpec, resolve_head, resolve_layer
+
+__all__ = ["RENDER_VERSION", "figure_page", "figure_png", "figure_height", "describe", "bokehjs_files",
+           "templates_dir", "script_json", "pack_layer", "unpack_layer"]
+
+#: bump whenever the page or PNG output changes; part of the render cache key
+RENDER_VERSION = "1"
+
+HEADER_PX = 40  # header line (title + selectors) of the page, in CSS px
+TICK_CHARS = 14  # axis labels longer than this are shortened with an ellipsis (the tooltip shows all)
+_CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
+                 "Noto Sans CJK HK", "Source Han Sans JP", "Source Han Sans SC", "IPAexGothic", "IPAGothic",
+                 "TakaoGothic", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback")
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+def templates_dir() -> pathlib.Path:
+    """The folder holding ``figure.html.jinja`` and its CSS/JS (installed wheel first, then the checkout)."""
+    import mkdocs_attnviz
+
+    for candidate in (pathlib.Path(mkdocs_attnviz.__file__).parent / "templates",
+                      pathlib.Path(__file__).resolve().parent.parent / "templates"):
+        if (candidate / "figure.html.jinja").is_file():
+            return candidate
+    raise AttnvizError("the mkdocs-attnviz templates are missing (figure.html.jinja not found): "
+                       "reinstall the package")
+
+
+@functools.lru_cache(maxsize=None)
+def _environment(folder: str):
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _template_text(name: str) -> str:
+    return (templates_dir() / name).read_text(encoding="utf-8")
+
+
+_SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def script_json(obj: Any) -> str:
+    """JSON text safe to place inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` (which can only occur inside JSON strings) become ``\\u003c`` etc., so the
+    text can never contain ``</script>`` or ``<!--``; U+2028/U+2029 are escaped for old JS parsers.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for raw, escaped in _SCRIPT_ESCAPES.items():
+        text = text.replace(raw, escaped)
+    return text
+
+
+def _script_text(code: str) -> str:
+    """JavaScript source to inline in a ``<script>`` element (no ``</script`` / ``<!--`` inside)."""
+    import re
+
+    code = re.sub(r"</(script)", r"<\\/\1", code, flags=re.IGNORECASE)
+    return code.replace("<!--", "<\\!--")
+
+
+def pack_layer(weights_layer: np.ndarray) -> str:
+    """``(heads, n, n)`` weights → base64 of zlib (level 9) of ``uint8`` ``round(w*255)`` in C order."""
+    q = np.ascontiguousarray(quantize(weights_layer))
+    return base64.b64encode(zlib.compress(q.tobytes(), 9)).decode("ascii")
+
+
+def unpack_layer(text: str, num_heads: int, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_layer` (as float32 in [0, 1])."""
+    raw = zlib.decompress(base64.b64decode(text))
+    return dequantize(np.frombuffer(raw, dtype=np.uint8).reshape(num_heads, n, n))
+
+
+def _shown(att: Attention, spec: FigureSpec) -> Attention:
+    return hide_special(att) if spec.special_tokens == "hide" else att
+
+
+def _selection(att: Attention, spec: FigureSpec) -> tuple[int | str, int | str]:
+    return resolve_layer(spec.layer, att.num_layers), resolve_head(spec.head, att.num_heads)
+
+
+def _tiles(layer: int | str, head: int | str, num_layers: int, num_heads: int
+           ) -> tuple[int, int, list[tuple[int, int | str]]]:
+    """``(rows, cols, [(layer, head), ...])`` of the small multiples (row-major). Same rule as attnviz.js."""
+    if layer == "all" and head == "all":
+        return num_layers, num_heads, [(l, h) for l in range(num_layers) for h in range(num_heads)]
+    if layer == "all":
+        tiles: list[tuple[int, int | str]] = [(l, head) for l in range(num_layers)]
+    elif head == "all":
+        tiles = [(int(layer), h) for h in range(num_heads)]
+    else:
+        return 1, 1, [(int(layer), head)]
+    cols = math.ceil(math.sqrt(len(tiles)))
+    return math.ceil(len(tiles) / cols), cols, tiles
+
+
+def _gap(n: int) -> int:
+    """Gap between small multiples, in cells. Same rule as attnviz.js."""
+    return max(1, round(n / 12))
+
+
+def _display_label(label: str) -> str:
+    text = label if label.strip() else ("␣" if label else "∅")
+    return text if len(text) <= TICK_CHARS else text[:TICK_CHARS - 1] + "…"
+
+
+def _layer_text(layer: int | str, num_layers: int) -> str:
+    if layer == "all":
+        return f"all {num_layers} layers"
+    return f"layer {layer} of {num_layers}" + (" (last)" if layer == num_layers - 1 else "")
+
+
+def _head_text(head: int | str, num_heads: int) -> str:
+    if head == "all":
+        return f"all {num_heads} heads"
+    if head in ("mean", "max"):
+        return f"{head} of {num_heads} heads"
+    return f"head {head} of {num_heads}"
+
+
+def describe(att: Attention, spec: FigureSpec) -> str:
+    """Plain text naming what the figure shows, e.g. ``model M, layer 5 of 6 (last), mean of 12 heads``.
+
+    Layers and heads are numbered from 0, as in the directive's options.
+    """
+    layer, head = _selection(att, spec)
+    parts = [f"model {att.model}", _layer_text(layer, att.num_layers), _head_text(head, att.num_heads)]
+    if spec.special_tokens == "hide" and any(att.special):
+        parts.append("special tokens hidden, rows renormalised")
+    return ", ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------- matrices
+
+def _dequantized_layers(att: Attention) -> np.ndarray:
+    """The weights exactly as the page will decode them (``round(w*255)/255``)."""
+    return dequantize(quantize(att.weights))
+
+
+def _view_matrix(weights: np.ndarray, layer: int | str, head: int | str) -> tuple[np.ndarray, list]:
+    """The image of the view (NaN in the gaps of small multiples) and its tiles."""
+    num_layers, num_heads, n = weights.shape[0], weights.shape[1], weights.shape[2]
+    rows, cols, tiles = _tiles(layer, head, num_layers, num_heads)
+    if len(tiles) == 1:
+        l, h = tiles[0]
+        return head_matrix(weights[l], h), tiles
+    g = _gap(n)
+    image = np.full((rows * n + (rows - 1) * g, cols * n + (cols - 1) * g), np.nan, dtype=np.float32)
+    for i, (l, h) in enumerate(tiles):
+        r, c = divmod(i, cols)
+        image[r * (n + g):r * (n + g) + n, c * (n + g):c * (n + g) + n] = head_matrix(weights[l], h)
+    return image, tiles
+
+
+def _scale_max(matrix: np.ndarray) -> float:
+    """Top of the colour scale: the largest weight shown (1 if everything is 0)."""
+    finite = matrix[np.isfinite(matrix)]
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > 0 else 1.0
+
+
+# ------------------------------------------------------------------------------------------ page size
+
+def _plot_height(att: Attention) -> int:
+    n = att.num_tokens
+    grid = min(620, max(260, 26 * n))
+    longest = max((len(_display_label(lab)) for lab in att.labels), default=1)
+    x_axis = 40 + int(longest * 7 * 0.72)  # 45° labels + axis title
+    return grid + x_axis + 14
+
+
+def figure_height(att: Attention, spec: FigureSpec) -> int:
+    """CSS pixels the ``<iframe>`` needs for :func:`figure_page` (``spec.height`` wins when set)."""
+    if spec.height:
+        return int(spec.height)
+    return HEADER_PX + _plot_height(_shown(att, spec)) + 6
+
+
+# ----------------------------------------------------------------------------------------------- page
+
+def _bokeh_item(att: Attention, plot_height: int) -> dict[str, Any]:
+    from bokeh.embed import json_item
+    from bokeh.models import (BoxZoomTool, ColorBar, ColumnDataSource, CustomJSTickFormatter, FixedTicker,
+                              HoverTool, LinearColorMapper, Range1d, ResetTool, SaveTool)
+    from bokeh.palettes import Viridis256
+    from bokeh.plotting import figure
+
+    n = att.num_tokens
+    x_range = Range1d(0, n, bounds=(0, n), name="attnviz-xrange")
+    y_range = Range1d(n, 0, bounds=(0, n), name="attnviz-yrange")  # flipped: the first token at the top
+    hover = HoverTool(name="attnviz-hover", tooltips=None, point_policy="follow_mouse")
+    fig = figure(name="attnviz-figure", x_range=x_range, y_range=y_range, height=plot_height,
+                 sizing_mode="stretch_width", min_width=320,
+                 tools=[hover, BoxZoomTool(), ResetTool(), SaveTool(filename="attention")],
+                 toolbar_location="right", x_axis_label="Key tokens", y_axis_label="Query tokens",
+                 min_border_left=8, min_border_right=8, min_border_top=10, min_border_bottom=8)
+    fig.toolbar.autohide = True
+    fig.toolbar.logo = None
+    fig.outline_line_color = None
+    fig.grid.visible = False
+    fig.background_fill_color = "#ffffff"
+
+    mapper = LinearColorMapper(name="attnviz-mapper", palette=Viridis256, low=0.0, high=1.0,
+                               nan_color="rgba(0,0,0,0)")
+    # The image is filled in by attnviz.js once the layer is decoded: the document carries no matrix.
+    source = ColumnDataSource(name="attnviz-source",
+                              data={"image": [np.full((1, 1), np.nan, dtype=np.float32)],
+                                    "x": [0.0], "y": [0.0], "dw": [float(n)], "dh": [float(n)]})
+    image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper,
+                      name="attnviz-image")
+    hover.renderers = [image]
+
+    tiles = ColumnDataSource(name="attnviz-tiles", data={"x": [], "y": [], "text": []})
+    fig.text(x="x", y="y", text="text", source=tiles, text_color="#ffffff", text_font_size="10px",
+             text_align="left", text_baseline="top", x_offset=2, y_offset=2,
+             background_fill_color="#000000", background_fill_alpha=0.45, name="attnviz-tile-labels")
+
+    for axis, which in ((fig.xaxis[0], "x"), (fig.yaxis[0], "y")):
+        axis.name = f"attnviz-{which}axis"
+        axis.ticker = FixedTicker(ticks=[], minor_ticks=[], name=f"attnviz-{which}ticker")
+        # tick labels come from the page's token data (never from the Bokeh document)
+        axis.formatter = CustomJSTickFormatter(
+            code=f"const f = window.attnvizTickLabel; return f ? f({which!r}, tick) : '';")
+        axis.major_label_text_font_size = "11px"
+        axis.axis_label_text_font_size = "12px"
+        axis.axis_label_text_font_style = "normal"
+        axis.major_tick_out = 3
+        axis.minor_tick_out = 0
+        axis.axis_line_color = None
+    fig.xaxis[0].major_label_orientation = math.pi / 4
+
+    bar = ColorBar(color_mapper=mapper, title="Attention weight", title_text_font_size="11px",
+                   title_text_font_style="normal", major_label_text_font_size="10px", width=12,
+                   label_standoff=4, padding=6, name="attnviz-colorbar")
+    fig.add_layout(bar, "right")
+
+    item = json_item(fig)
+    return _stable_ids(item)
+
+
+def _stable_ids(item: dict[str, Any]) -> dict[str, Any]:
+    """Renumber Bokeh's process-wide model ids in order of appearance, so the same figure gives the same page."""
+    mapping: dict[str, str] = {}
+
+    def rename(value: str) -> str:
+        if value not in mapping:
+            mapping[value] = f"a{len(mapping) + 1}"
+        return mapping[value]
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (rename(v) if k == "id" and isinstance(v, str) else walk(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out = walk(item)
+    if isinstance(out.get("root_id"), str):
+        out["root_id"] = rename(out["root_id"])
+    return out
+
+
+def _bokeh_script_tag(resources: str, bokeh_src: str) -> dict[str, Any]:
+    if resources == "local":
+        if "://" in bokeh_src or bokeh_src.startswith("//"):
+            raise AttnvizError(f"resources='local' needs a relative BokehJS url, not {bokeh_src!r}")
+        return {"src": bokeh_src, "integrity": None, "inline": None}
+    if resources == "cdn":
+        from bokeh.resources import Resources
+
+        res = Resources(mode="cdn", components=["bokeh"])
+        url = res.js_files[0]
+        integrity = None
+        try:
+            digest = res.hashes.get(url)
+            integrity = f"sha384-{digest}" if digest else None
+        except Exception:  # no published hash (dev build): load without SRI
+            integrity = None
+        return {"src": url, "integrity": integrity, "inline": None}
+    if resources == "inline":
+        from markupsafe import Markup
+
+        path = bokehjs_files()["bokeh.min.js"]
+        return {"src": None, "integrity": None, "inline": Markup(_script_text(path.read_text(encoding="utf-8")))}
+    raise AttnvizError(f"unknown resources mode {resources!r}: expected 'local', 'cdn' or 'inline'")
+
+
+def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local",
+                bokeh_src: str = "bokeh.min.js") -> str:
+    """The standalone HTML page of one figure (see the module docstring for what it holds)."""
+    from markupsafe import Markup
+
+    layer, head = _selection(att, spec)
+    shown = _shown(att, spec)
+    num_layers, num_heads, n = shown.num_layers, shown.num_heads, shown.num_tokens
+    hidden = spec.special_tokens == "hide" and any(att.special)
+    weights = np.asarray(shown.weights, dtype=np.float32)
+
+    plot_height = (max(120, int(spec.height) - HEADER_PX - 6) if spec.height else _plot_height(shown))
+    data = {
+        "format": 1,
+        "model": shown.model,
+        "revision": shown.revision,
+        "text": spec.text,
+        "pair": spec.pair,
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "n": n,
+        "labels": list(shown.labels),
+        "ticks": [_display_label(lab) for lab in shown.labels],
+        "tokens": list(shown.tokens),
+        "special": [bool(s) for s in shown.special],
+        "segments": [int(s) for s in shown.segments],
+        "causal": bool(shown.causal),
+        "hidden": hidden,
+        "layer": layer,
+        "head": head,
+        "gap": _gap(n),
+        "scale": 255,
+    }
+    layers = [(index, pack_layer(weights[index])) for index in range(num_layers)]
+    title = describe(att, spec)
+    env = _environment(str(templates_dir()))
+    page = env.get_template("figure.html.jinja").render(
+        title=title,
+        caption=spec.caption,
+        figure_id=spec.id,
+        text=spec.text,
+        pair=spec.pair,
+        layer=layer,
+        head=head,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        plot_height=plot_height,
+        header_px=HEADER_PX,
+        bokeh=_bokeh_script_tag(resources, bokeh_src),
+        css=Markup(_template_text("figure.css").replace("</", "<\\/")),
+        js=Markup(_script_text(_template_text("attnviz.js"))),
+        data_json=Markup(script_json(data)),
+        bokeh_json=Markup(script_json(_bokeh_item(shown, plot_height))),
+        layers=layers,
+        render_version=RENDER_VERSION,
+    )
+    return page
+
+
+# ------------------------------------------------------------------------------------------------ PNG
+
+def _font_families(font: str | None) -> list[str]:
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    families = [font] if font else []
+    families.append("DejaVu Sans")
+    cjk = next((name for name in _CJK_FAMILIES if name in installed), None)
+    if cjk:
+        families.append(cjk)
+    seen: list[str] = []
+    for name in families:
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def _nice_step(needed: float) -> int:
+    """Smallest of 1, 2, 5, 10, 20, 50... that is at least ``needed``. Same rule as attnviz.js."""
+    base = 1
+    while True:
+        for m in (1, 2, 5):
+            if m * base >= needed:
+                return m * base
+        base *= 10
+
+
+def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> bytes:
+    """The figure's initial view as a PNG (matplotlib, deterministic), for the static fallback."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    layer, head = _selection(att, spec)
+    shown = _shown(att, spec)
+    n = shown.num_tokens
+    weights = _dequantized_layers(shown)
+    image, tiles = _view_matrix(weights, layer, head)
+    vmax = _scale_max(image)
+    title = "\n".join(textwrap.wrap(describe(att, spec), 90))
+    labels = [_display_label(lab) for lab in shown.labels]
+    rc = {"font.family": _font_families(font), "font.size": 9, "axes.titlesize": 10,
+          "svg.hashsalt": "attnviz", "image.interpolation": "nearest"}
+
+    with matplotlib.rc_context(rc):
+        if len(tiles) == 1:
+            grid_in = min(8.0, max(3.6, 0.2 * n))
+            longest = max((len(lab) for lab in labels), default=1)
+            extra = 0.6 + 0.065 * longest
+            fig = Figure(figsize=(grid_in + extra + 1.6, grid_in + extra + 0.9), dpi=100,
+                         layout="constrained")
+            ax = fig.add_subplot()
+            im = ax.imshow(image, cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest",
+                           origin="upper", aspect="equal")
+            cell_px = grid_in * 100 / max(n, 1)
+            step = _nice_step(12.5 / cell_px)
+            idx = list(range(0, n, step))
+            ax.set_xticks(idx, [labels[i] for i in idx], rotation=45, ha="right", rotation_mode="anchor",
+                          fontsize=8)
+            ax.set_yticks(idx, [labels[i] for i in idx], fontsize=8)
+            ax.set_xlabel("Key tokens")
+            ax.set_ylabel("Query tokens")
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+            bar = fig.colorbar(im, ax=ax, shrink=0.85, aspect=30, pad=0.02)
+            bar.set_label("Attention weight")
+            fig.suptitle(title, fontsize=10)
+        else:
+            rows, cols, _ = _tiles(layer, head, shown.num_layers, shown.num_heads)
+            tile_in = min(2.2, max(0.7, 10.0 / cols))
+            fig = Figure(figsize=(cols * tile_in + 1.6, rows * tile_in + 1.3), dpi=100, layout="constrained")
+            axes = fig.subplots(rows, cols, squeeze=False)
+            both = layer == "all" and head == "all"
+            im = None
+            for i in range(rows * cols):
+                ax = axes[i // cols][i % cols]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i >= len(tiles):
+                    ax.set_axis_off()
+                    continue
+                l, h = tiles[i]
+                im = ax.imshow(head_matrix(weights[l], h), cmap="viridis", vmin=0.0, vmax=vmax,
+                               interpolation="nearest", origin="upper", aspect="equal")
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+                if both:
+                    if i < cols:
+                        ax.set_title(f"head {h}", fontsize=8)
+                    if i % cols == 0:
+                        ax.set_ylabel(f"layer {l}", fontsize=8)
+                else:
+                    ax.set_title(f"layer {l}" if layer == "all" else f"head {h}", fontsize=8)
+            fig.supxlabel("Key tokens (each tile: first token at the left)", fontsize=9)
+            fig.supylabel("Query tokens (each tile: first token at the top)", fontsize=9)
+            bar = fig.colorbar(im, ax=axes, shrink=0.7, aspect=30, pad=0.01)
+            bar.set_label("Attention weight")
+            fig.suptitle(title, fontsize=10)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, facecolor="white", metadata={"Software": None})
+    return buf.getvalue()
+
+
+# ----------------------------------------------------------------------------------------- resources
+
+def bokehjs_files() -> dict[str, pathlib.Path]:
+    """Relative filename → installed BokehJS file, to copy once next to the figure pages."""
+    from bokeh.util.paths import bokehjs_path
+
+    path = pathlib.Path(bokehjs_path()) / "js" / "bokeh.min.js"
+    if not path.is_file():
+        raise AttnvizError(f"BokehJS is missing from the bokeh installation ({path})")
+    return {"bokeh.min.js": path}

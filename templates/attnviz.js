@@ -1,0 +1,323 @@
+/* mkdocs-attnviz figure page: decodes the packed attention and drives the Bokeh plot (no server, no fetch). */
+(function () {
+  "use strict";
+
+  var data = JSON.parse(document.getElementById("attnviz-data").textContent);
+  var item = JSON.parse(document.getElementById("attnviz-bokeh").textContent);
+  var n = data.n, L = data.num_layers, H = data.num_heads, gap = data.gap;
+  var layerSelect = document.getElementById("attnviz-layer");
+  var headSelect = document.getElementById("attnviz-head");
+  var titleEl = document.getElementById("attnviz-title");
+  var messageEl = document.getElementById("attnviz-message");
+
+  function fail(message) {
+    messageEl.textContent = message;
+    messageEl.hidden = false;
+  }
+
+  if (typeof Bokeh === "undefined") {
+    fail("BokehJS did not load, so the interactive figure cannot be shown.");
+    return;
+  }
+  if (typeof DecompressionStream === "undefined") {
+    fail("This browser cannot decompress the figure data (no DecompressionStream); please use a current browser.");
+    return;
+  }
+
+  // ---------------------------------------------------------------- data: lazy per-layer decoding
+  var layerPromises = {};
+
+  function base64Bytes(text) {
+    var bin = atob(text.replace(/\s+/g, ""));
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  function inflate(bytes) {
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return new Response(stream).arrayBuffer().then(function (buf) { return new Uint8Array(buf); });
+  }
+
+  function layerBytes(l) {
+    if (!layerPromises[l]) {
+      var el = document.querySelector('script[type="application/octet-stream"][data-layer="' + l + '"]');
+      if (!el) return Promise.reject(new Error("no data for layer " + l));
+      layerPromises[l] = inflate(base64Bytes(el.textContent)).then(function (u8) {
+        if (u8.length !== H * n * n) throw new Error("layer " + l + ": expected " + H * n * n + " bytes, got " + u8.length);
+        return u8;
+      });
+    }
+    return layerPromises[l];
+  }
+
+  // (n*n) Float32Array of one head, or the mean / max over the heads, of a decoded layer
+  function headMatrix(u8, head) {
+    var nn = n * n, out = new Float32Array(nn), i, h, off, s, m, v;
+    if (head === "mean") {
+      for (i = 0; i < nn; i++) {
+        s = 0;
+        for (h = 0, off = i; h < H; h++, off += nn) s += u8[off];
+        out[i] = s / (255 * H);
+      }
+    } else if (head === "max") {
+      for (i = 0; i < nn; i++) {
+        m = 0;
+        for (h = 0, off = i; h < H; h++, off += nn) { v = u8[off]; if (v > m) m = v; }
+        out[i] = m / 255;
+      }
+    } else {
+      off = head * nn;
+      for (i = 0; i < nn; i++) out[i] = u8[off + i] / 255;
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------- layout of the small multiples
+  function tilesFor(layer, head) {
+    var tiles = [], l, h, cols;
+    if (layer === "all" && head === "all") {
+      for (l = 0; l < L; l++) for (h = 0; h < H; h++) tiles.push([l, h]);
+      return { rows: L, cols: H, tiles: tiles, both: true };
+    }
+    if (layer === "all") { for (l = 0; l < L; l++) tiles.push([l, head]); }
+    else if (head === "all") { for (h = 0; h < H; h++) tiles.push([layer, h]); }
+    else return { rows: 1, cols: 1, tiles: [[layer, head]], both: false };
+    cols = Math.ceil(Math.sqrt(tiles.length));
+    return { rows: Math.ceil(tiles.length / cols), cols: cols, tiles: tiles, both: false };
+  }
+
+  function layerText(layer) {
+    if (layer === "all") return "all " + L + " layers";
+    return "layer " + layer + " of " + L + (layer === L - 1 ? " (last)" : "");
+  }
+  function headText(head) {
+    if (head === "all") return "all " + H + " heads";
+    if (head === "mean" || head === "max") return head + " of " + H + " heads";
+    return "head " + head + " of " + H;
+  }
+  function describe(layer, head) {  // same text as render.describe()
+    var parts = ["model " + data.model, layerText(layer), headText(head)];
+    if (data.hidden) parts.push("special tokens hidden, rows renormalised");
+    return parts.join(", ");
+  }
+  function headName(h) { return typeof h === "number" ? String(h) : h; }
+  function parseChoice(v) { return /^\d+$/.test(v) ? parseInt(v, 10) : v; }
+
+  // ------------------------------------------------------------------------------ the Bokeh models
+  var models = null;   // filled once the document is embedded
+  var view = null;     // what is drawn now: {layer, head, grid, W, Hh, img}
+  var ndarray = null;
+  try { ndarray = Bokeh.require("core/util/ndarray").ndarray; } catch (e) { ndarray = null; }
+
+  function asImage(flat, height, width) {
+    if (ndarray) return ndarray(flat, { dtype: "float32", shape: [height, width] });
+    var rows = [];
+    for (var r = 0; r < height; r++) rows.push(Array.prototype.slice.call(flat.subarray(r * width, (r + 1) * width)));
+    return rows;
+  }
+
+  var tickLabels = { x: new Map(), y: new Map() };
+  window.attnvizTickLabel = function (axis, tick) {
+    var label = tickLabels[axis].get(tick);
+    return label === undefined ? "" : label;
+  };
+
+  function niceStep(needed) {  // 1, 2, 5, 10, 20, 50... (same rule as render._nice_step)
+    for (var base = 1; ; base *= 10) {
+      if (base >= needed) return base;
+      if (2 * base >= needed) return 2 * base;
+      if (5 * base >= needed) return 5 * base;
+    }
+  }
+
+  function updateTicks() {
+    if (!models || !view) return;
+    var fig = models.figure, xr = models.xrange, yr = models.yrange;
+    var iw = fig.inner_width || (document.documentElement.clientWidth - 160);
+    var ih = fig.inner_height || (models.plotHeight - 120);
+    var xs = [], ys = [], xl = new Map(), yl = new Map(), i, t, step;
+    if (view.grid.tiles.length === 1) {
+      var spanX = Math.abs(xr.end - xr.start) || n, spanY = Math.abs(yr.end - yr.start) || n;
+      step = niceStep(17 / Math.max(iw / spanX, 0.01));
+      for (i = 0; i < n; i += step) { t = i + 0.5; xs.push(t); xl.set(t, data.ticks[i]); }
+      step = niceStep(14 / Math.max(ih / spanY, 0.01));
+      for (i = 0; i < n; i += step) { t = i + 0.5; ys.push(t); yl.set(t, data.ticks[i]); }
+    } else if (view.grid.both) {
+      step = niceStep(40 / Math.max(iw / view.grid.cols, 0.01));
+      for (i = 0; i < view.grid.cols; i += step) { t = i * (n + gap) + n / 2; xs.push(t); xl.set(t, "head " + i); }
+      step = niceStep(16 / Math.max(ih / view.grid.rows, 0.01));
+      for (i = 0; i < view.grid.rows; i += step) { t = i * (n + gap) + n / 2; ys.push(t); yl.set(t, "layer " + i); }
+    }
+    tickLabels.x = xl;
+    tickLabels.y = yl;
+    var same = function (a, b) { return a.length === b.length && a.every(function (v, j) { return v === b[j]; }); };
+    if (!same(models.xticker.ticks, xs)) models.xticker.ticks = xs;
+    if (!same(models.yticker.ticks, ys)) models.yticker.ticks = ys;
+  }
+
+  function draw(layer, head) {
+    var grid = tilesFor(layer, head);
+    var needed = [];
+    grid.tiles.forEach(function (t) { if (needed.indexOf(t[0]) < 0) needed.push(t[0]); });
+    return Promise.all(needed.map(layerBytes)).then(function (decoded) {
+      var byLayer = {};
+      needed.forEach(function (l, j) { byLayer[l] = decoded[j]; });
+      var single = grid.tiles.length === 1;
+      var W = single ? n : grid.cols * n + (grid.cols - 1) * gap;
+      var Hh = single ? n : grid.rows * n + (grid.rows - 1) * gap;
+      var img = new Float32Array(W * Hh), top = 0, labelsX = [], labelsY = [], labelsText = [];
+      if (!single) img.fill(NaN);
+      grid.tiles.forEach(function (t, k) {
+        var m = headMatrix(byLayer[t[0]], t[1]);
+        var r = Math.floor(k / grid.cols), c = k % grid.cols, x0 = c * (n + gap), y0 = r * (n + gap);
+        for (var q = 0; q < n; q++) {
+          var rowOff = (y0 + q) * W + x0, mOff = q * n;
+          for (var j = 0; j < n; j++) {
+            var v = m[mOff + j];
+            img[rowOff + j] = v;
+            if (v > top) top = v;
+          }
+        }
+        if (!single && !grid.both) {
+          labelsX.push(x0); labelsY.push(y0);
+          labelsText.push(layer === "all" ? "layer " + t[0] : "head " + t[1]);
+        }
+      });
+      view = { layer: layer, head: head, grid: grid, W: W, Hh: Hh, img: img };
+      var xr = models.xrange, yr = models.yrange;
+      // widen the bounds first: Range1d clamps start/end to the bounds in force
+      xr.setv({ bounds: [0, Math.max(W, xr.end, xr.start)] });
+      yr.setv({ bounds: [0, Math.max(Hh, yr.end, yr.start)] });
+      xr.setv({ start: 0, end: W, reset_start: 0, reset_end: W });
+      yr.setv({ start: Hh, end: 0, reset_start: Hh, reset_end: 0 });
+      xr.setv({ bounds: [0, W] });
+      yr.setv({ bounds: [0, Hh] });
+      models.mapper.setv({ low: 0, high: top > 0 ? top : 1 });
+      models.tiles.data = { x: labelsX, y: labelsY, text: labelsText };
+      models.source.data = { image: [asImage(img, Hh, W)], x: [0], y: [0], dw: [W], dh: [Hh] };
+      models.xaxis.axis_label = single ? "Key tokens" : (grid.both ? "Key tokens (tiles: heads)" : "Key tokens (per tile)");
+      models.yaxis.axis_label = single ? "Query tokens" : (grid.both ? "Query tokens (tiles: layers)" : "Query tokens (per tile)");
+      var text = describe(layer, head);
+      titleEl.textContent = text;
+      titleEl.title = text;
+      document.title = text;
+      updateTicks();
+      document.documentElement.setAttribute("data-attnviz-view", layer + "/" + head);
+      window.attnvizReady = true;
+    });
+  }
+
+  // ------------------------------------------------------------------------------------- tooltip
+  function cellAt(x, y) {
+    if (!view) return null;
+    var n1 = n + gap, c = 0, r = 0, xi = x, yi = y;
+    if (view.grid.tiles.length > 1) {
+      c = Math.floor(x / n1); r = Math.floor(y / n1);
+      xi = x - c * n1; yi = y - r * n1;
+    }
+    var k = Math.floor(xi), q = Math.floor(yi), t = r * view.grid.cols + c;
+    if (k < 0 || q < 0 || k >= n || q >= n || c < 0 || c >= view.grid.cols || t >= view.grid.tiles.length) return null;
+    var ix = c * n1 + k, iy = r * n1 + q;
+    return { q: q, k: k, layer: view.grid.tiles[t][0], head: view.grid.tiles[t][1], w: view.img[iy * view.W + ix] };
+  }
+
+  function tokenText(i) {
+    var label = data.labels[i], raw = data.tokens[i];
+    var s = (label === "" ? "∅" : label) + "  #" + i;
+    if (data.special[i]) s += " (special)";
+    if (data.segments[i] === 1) s += " (pair)";
+    return { main: s, raw: raw !== label ? raw : null };
+  }
+
+  function tooltip(_ds, vars) {
+    var cell = cellAt(vars.x, vars.y);
+    if (!cell) return null;
+    var box = document.createElement("div");
+    box.className = "attnviz-tip";
+    box.style.cssText = "font:12px/1.35 system-ui,sans-serif;";
+    var table = document.createElement("table");
+    table.style.borderCollapse = "collapse";
+    function row(name, value, extra) {
+      var tr = document.createElement("tr"), th = document.createElement("th"), td = document.createElement("td");
+      th.textContent = name;
+      th.style.cssText = "text-align:right;font-weight:normal;color:#666;padding:0 6px 0 0;white-space:nowrap;vertical-align:top";
+      td.textContent = value;
+      td.style.cssText = "padding:0;max-width:22em;overflow-wrap:anywhere";
+      if (extra) {
+        var span = document.createElement("span");
+        span.textContent = "  " + extra;
+        span.style.color = "#888";
+        td.appendChild(span);
+      }
+      tr.appendChild(th); tr.appendChild(td); table.appendChild(tr);
+    }
+    var qt = tokenText(cell.q), kt = tokenText(cell.k);
+    row("Query", qt.main, qt.raw);
+    row("Key", kt.main, kt.raw);
+    row("Weight", isNaN(cell.w) ? "–" : cell.w.toFixed(3));
+    row("Layer", String(cell.layer) + (cell.layer === L - 1 ? " (last)" : ""));
+    row("Head", headName(cell.head));
+    box.appendChild(table);
+    return box;
+  }
+
+  // --------------------------------------------------------------------------------------- start
+  function current() { return [parseChoice(layerSelect.value), parseChoice(headSelect.value)]; }
+
+  function redraw() {
+    var c = current();
+    return draw(c[0], c[1]).catch(function (err) {
+      console.error("attnviz:", err);
+      fail("Could not draw this view: " + err.message);
+    });
+  }
+
+  // A small read-only handle for tests and for the host page (e.g. screenshots of the plot area).
+  window.attnviz = {
+    data: data,
+    view: function () { return view && { layer: view.layer, head: view.head, width: view.W, height: view.Hh, max: models.mapper.high }; },
+    frame: function () {  // the heatmap's frame in viewport CSS px
+      var pv = models && Bokeh.index[models.figure.id];
+      if (!pv || !pv.frame) return null;
+      var host = pv.el.getBoundingClientRect(), b = pv.frame.bbox;
+      return { x: host.left + b.left, y: host.top + b.top, width: b.width, height: b.height };
+    }
+  };
+
+  Bokeh.embed.embed_item(item, "attnviz-plot").then(function () {
+    var doc = Bokeh.documents[Bokeh.documents.length - 1];
+    function get(name) { return doc.get_model_by_name(name); }
+    models = {
+      figure: get("attnviz-figure"), source: get("attnviz-source"), mapper: get("attnviz-mapper"),
+      tiles: get("attnviz-tiles"), hover: get("attnviz-hover"), xrange: get("attnviz-xrange"),
+      yrange: get("attnviz-yrange"), xaxis: get("attnviz-xaxis"), yaxis: get("attnviz-yaxis"),
+      xticker: get("attnviz-xticker"), yticker: get("attnviz-yticker"),
+      plotHeight: document.getElementById("attnviz-plot").clientHeight
+    };
+    models.hover.tooltips = tooltip;
+    var onRange = function () { updateTicks(); };
+    [models.xrange, models.yrange].forEach(function (r) {
+      r.properties.start.change.connect(onRange);
+      r.properties.end.change.connect(onRange);
+    });
+    layerSelect.addEventListener("change", redraw);
+    headSelect.addEventListener("change", redraw);
+    // Bokeh sizes the frame after layout: recompute the tick thinning whenever the size changes.
+    var lastSize = "";
+    var checkSize = function () {
+      var size = models.figure.inner_width + "x" + models.figure.inner_height;
+      if (size !== lastSize) { lastSize = size; updateTicks(); }
+    };
+    if (typeof ResizeObserver !== "undefined") {
+      new ResizeObserver(function () { requestAnimationFrame(checkSize); }).observe(document.getElementById("attnviz-plot"));
+    }
+    return redraw().then(function () {
+      var tries = 0;
+      (function poll() { checkSize(); if (++tries < 20) setTimeout(poll, 50); })();
+    });
+  }).catch(function (err) {
+    console.error("attnviz:", err);
+    fail("Could not draw the figure: " + err.message);
+  });
+})();

@@ -1,0 +1,155 @@
+"""The figure page in a real headless Chromium, opened from file:// with BokehJS copied next to it."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from browser import (chromium, console_entries, console_errors, requested_urls,  # noqa: F401
+                     screenshot_array, wait_for)
+from mkdocs_attnviz import render
+from test_render import HOSTILE, make_attention, spec
+
+
+def write_page(folder, name, att, s, **kw):
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel, src in render.bokehjs_files().items():
+        if not (folder / rel).exists():
+            shutil.copy(src, folder / rel)
+    path = folder / f"{name}.html"
+    path.write_text(render.figure_page(att, s, **kw), encoding="utf-8")
+    return path
+
+
+def open_page(driver, path):
+    console_entries(driver)  # drop what earlier pages logged
+    requested_urls(driver)
+    driver.get(path.as_uri())
+    wait_for(driver, "window.attnvizReady === true || document.getElementById('attnviz-message').hidden === false")
+    assert driver.execute_script("return document.getElementById('attnviz-message').hidden"), \
+        driver.execute_script("return document.getElementById('attnviz-message').textContent")
+    driver.execute_script("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def frame_pixels(driver):
+    """Screenshot of the heatmap frame only (RGB uint8)."""
+    box = driver.execute_script("return window.attnviz.frame()")
+    shot = screenshot_array(driver)
+    x0, y0 = int(box["x"]) + 1, int(box["y"]) + 1
+    return shot[y0:y0 + int(box["height"]) - 2, x0:x0 + int(box["width"]) - 2]
+
+
+def set_select(driver, which, value):
+    """Pick an option the way a user does (the page listens to 'change') and wait for the redraw."""
+    driver.execute_script(
+        "const s = document.getElementById(arguments[0]); s.value = arguments[1];"
+        "window.attnvizReady = false; s.dispatchEvent(new Event('change'));", f"attnviz-{which}", value)
+    wait_for(driver, "window.attnvizReady === true")
+    driver.execute_script("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def hover_at(driver, x, y):
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(int(x), int(y))
+    actions.perform()
+
+
+def test_page_draws_switches_and_stays_safe(chromium, tmp_path):
+    labels = ["[CLS]"] + HOSTILE + ["word", "[SEP]"]
+    att = make_attention(n=len(labels), layers=3, heads=4, labels=labels)
+    s = spec(caption="</script><script>window.__pwned=1</script>", text="<img src=x onerror=window.__pwned=1>",
+             head=0)
+    page = write_page(tmp_path / "assets", "fig", att, s)
+    open_page(chromium, page)
+    errors = [e for e in console_entries(chromium) if e["level"] in ("SEVERE", "WARNING")]
+    assert errors == []
+    assert chromium.execute_script("return window.__pwned") is None
+    assert chromium.title == render.describe(att, s)
+    header = chromium.find_element("id", "attnviz-title").text
+    assert header == render.describe(att, s)
+
+    view = chromium.execute_script("return window.attnviz.view()")
+    assert view["layer"] == 2 and view["head"] == 0 and view["width"] == len(labels)
+    expected_max = float(np.round(att.weights[2, 0] * 255).max() / 255)
+    assert view["max"] == pytest.approx(expected_max, abs=1e-6)
+
+    before = frame_pixels(chromium)
+    assert before.std() > 20  # a real picture, not a blank canvas
+    assert before.shape[0] > 150 and before.shape[1] > 150
+
+    set_select(chromium, "head", "2")
+    view = chromium.execute_script("return window.attnviz.view()")
+    assert view["head"] == 2
+    after = frame_pixels(chromium)
+    assert after.shape == before.shape
+    assert np.abs(after.astype(int) - before.astype(int)).mean() > 5  # the picture changed
+    assert chromium.find_element("id", "attnviz-title").text == render.describe(att, spec(head=2))
+
+    # tick labels are the tokens, drawn as text (the hostile ones included, never as markup)
+    ticks = chromium.execute_script(
+        "return window.attnviz.data.ticks.map((_, i) => window.attnvizTickLabel('y', i + 0.5))")
+    assert "word" in ticks
+
+    # hover over the second row/column: the tooltip names the tokens as plain text
+    box = chromium.execute_script("return window.attnviz.frame()")
+    n = len(labels)
+    hover_at(chromium, box["x"] + (1.5 / n) * box["width"], box["y"] + (1.5 / n) * box["height"])
+    tips = wait_for(chromium, "(() => { const out = []; const walk = (r) => { r.querySelectorAll('.attnviz-tip')"
+                              ".forEach(e => out.push(e.textContent)); r.querySelectorAll('*').forEach(e => "
+                              "{ if (e.shadowRoot) walk(e.shadowRoot); }); }; walk(document);"
+                              " return out.length ? out : null; })()")
+    assert HOSTILE[0] in tips[0] and "Weight" in tips[0] and "Layer" in tips[0] and "Head2" in tips[0]
+    hover_at(chromium, 1, 1)
+    assert chromium.execute_script("return window.__pwned") is None
+
+    # all layers x all heads: one mosaic in the same image glyph
+    set_select(chromium, "layer", "all")
+    set_select(chromium, "head", "all")
+    view = chromium.execute_script("return window.attnviz.view()")
+    gap = render._gap(n)
+    assert (view["width"], view["height"]) == (4 * n + 3 * gap, 3 * n + 2 * gap)
+    assert frame_pixels(chromium).std() > 20
+    assert console_errors(chromium) == []
+    assert chromium.execute_script("return window.__pwned") is None
+
+
+def test_first_token_is_at_the_top(chromium, tmp_path):
+    n = 8
+    att = make_attention(n=n, layers=1, heads=1, peaked=False)
+    w = np.full((1, 1, n, n), 0.0, dtype=np.float32)
+    w[0, 0, 0, n - 1] = 1.0  # query 0 -> last key: the top right cell is the brightest
+    w[0, 0, 1:, 0] = 0.5
+    w[0, 0, 1:, 1] = 0.5
+    att.weights = w
+    page = write_page(tmp_path, "corner", att, spec(layer=0, head=0))
+    open_page(chromium, page)
+    px = frame_pixels(chromium).astype(int)
+    h, w_ = px.shape[:2]
+    yellow = np.array([0xfd, 0xe7, 0x24])
+
+    def cell(q, k):
+        return px[int((q + 0.5) * h / n), int((k + 0.5) * w_ / n)]
+
+    assert np.abs(cell(0, n - 1) - yellow).max() < 40  # top right: yellow
+    assert np.abs(cell(n - 1, n - 1) - yellow).max() > 100  # bottom right: dark
+    assert np.abs(cell(n - 1, 0) - yellow).max() > 40  # bottom left: 0.5, teal
+    assert console_errors(chromium) == []
+
+
+def test_large_page_and_local_only_requests(chromium, tmp_path):
+    att = make_attention(n=60, layers=2, heads=3)
+    page = write_page(tmp_path, "big", att, spec(layer="all", head="mean"))
+    open_page(chromium, page)
+    urls = [u for u in requested_urls(chromium) if not u.startswith("data:")]  # data: = Bokeh's icons
+    assert urls == [page.as_uri(), (tmp_path / "bokeh.min.js").as_uri()]
+    assert frame_pixels(chromium).std() > 15
+    set_select(chromium, "layer", "1")
+    set_select(chromium, "head", "max")
+    ticks = chromium.execute_script("return window.attnviz.data.ticks.length")
+    assert ticks == 60
+    assert console_errors(chromium) == []
+    assert [u for u in requested_urls(chromium) if not u.startswith("data:")] == []  # switching views reads the page's own data blocks only
