@@ -1,0 +1,452 @@
+"""The Sphinx extension: the ``attnviz`` directive, in reStructuredText and in MyST Markdown.
+
+``extensions = ["mkdocs_attnviz.sphinx"]`` in ``conf.py`` is all a project needs::
+
+    .. attnviz:: sentence-transformers/all-MiniLM-L6-v2
+       :layer: last
+       :head: mean
+       :caption: Mean of heads, last layer
+
+       The cat sat on the mat because it was tired.
+
+In MyST Markdown (add ``myst_parser`` to ``extensions``)::
+
+    ```{attnviz} sentence-transformers/all-MiniLM-L6-v2
+    :layer: last
+
+    The cat sat on the mat because it was tired.
+    ```
+
+The argument is the model (optional when ``attnviz_defaults`` names one), the content is the sentence,
+and the options are exactly those of the MkDocs fence, read by the same code
+(:func:`mkdocs_attnviz.spec.build_spec`); figures go through the same
+:class:`~mkdocs_attnviz.figures.FigureBuilder` and the same cache as MkDocs and the ``attnviz`` command.
+
+Config values mirror the MkDocs plugin's with an ``attnviz_`` prefix (see :data:`CONFIG`); those that
+change the figures make Sphinx read every document again.
+
+Output
+------
+* ``html`` and ``dirhtml`` (and other builders derived from Sphinx's standalone HTML builder, except
+  ``singlehtml`` and ``epub``) embed the interactive figure in an ``<iframe>`` with the PNG fallback,
+  exactly as MkDocs does; the figure pages, their PNGs and BokehJS are copied once into
+  ``<outdir>/_attnviz/`` (``attnviz_assets_dir``) and linked relatively from every page, nested or not.
+  Like ``_static``, the folder starts with ``_``: publish on GitHub Pages with
+  ``sphinx.ext.githubpages`` (it writes ``.nojekyll``).
+* Every other builder (``latex``, ``epub``, ``text``, ``singlehtml``, ``man``, ``texinfo``...) gets the PNG
+  as an ordinary figure with its caption.
+
+Figures are built while documents are read; each document's figures are kept on the build environment
+(with ``env-purge-doc`` and ``env-merge-info`` handlers), so ``-j N`` builds the same site as ``-j 1`` and
+a removed document takes its figures with it.
+
+Problems with a block are warnings located at the document and line, typed ``attnviz.option``,
+``attnviz.model``, ``attnviz.cache``, ``attnviz.render`` or ``attnviz.truncated``: silence them with
+``suppress_warnings = ["attnviz.truncated"]``; ``sphinx-build -W`` fails on them.
+``attnviz_on_error = "fail"`` stops the build at the first bad block instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.application import Sphinx
+from sphinx.errors import ConfigError, ExtensionError
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.osutil import relative_uri
+
+from . import __version__
+from .errors import AttnvizError
+from .figures import ASSETS_CSS, Figure, FigureBuilder, Settings
+from .spec import OPTIONS, FigureSpec, build_spec
+
+__all__ = ["setup", "AttnvizDirective", "CONFIG", "settings_from_config", "Collector", "ENV_VERSION"]
+
+logger = logging.getLogger(__name__)
+
+#: bump when what is stored on the environment (``env.attnviz_figures``, the nodes) changes
+ENV_VERSION = 1
+
+#: ``attnviz_<name>``: (default, rebuild, meaning). ``"env"``: a change reads every document again.
+CONFIG: dict[str, tuple[Any, str, str]] = {
+    "cache": (True, "env", "keep attention and figures on disk between builds"),
+    "cache_dir": (".cache/plugin/attnviz", "env", "cache folder, relative to the folder of conf.py"),
+    "cache_only": (False, "env", "never load a model: a block missing from the cache is an error"),
+    "models": ({}, "env", "map from a model name to a local folder (relative to the folder of conf.py)"),
+    "defaults": ({}, "env", "default options for every block, e.g. {'model': ...}"),
+    "resources": ("local", "env", "BokehJS from a copy in the site (local), Bokeh's CDN (cdn) or inlined"),
+    "fallback_png": (True, "env", "render a PNG of each figure (needed by every non-HTML builder)"),
+    "on_error": ("warn", "env", "warn: warning + error box; fail: stop at the first bad block"),
+    "device": ("auto", "", "device the models run on when the cache misses: auto, cpu, cuda"),
+    "trust_remote_code": (False, "env", "allow models whose repository ships its own code"),
+    "font": (None, "env", "font family (or file) for the PNG labels"),
+    "assets_dir": ("_attnviz", "html", "folder of the HTML output that receives the figure files"),
+}
+
+_CHOICES = {"resources": ("local", "cdn", "inline"), "on_error": ("warn", "fail"), "device": ("auto", "cpu", "cuda")}
+_KEY_FILE = re.compile(r"^[0-9a-f]{32}\.(html|png)$")
+_FIGURES_DIR = "attnviz"  # inside the doctree folder: the figure files of the documents read
+
+
+# ------------------------------------------------------------------------------------------ settings
+
+def settings_from_config(values: Mapping[str, Any], confdir: str | os.PathLike,
+                         srcdir: str | os.PathLike | None = None) -> Settings:
+    """:class:`Settings` from the ``attnviz_*`` values (given without the prefix; missing ones default).
+
+    Relative ``cache_dir`` and ``models`` folders are taken from ``confdir``; model folders named in
+    directives must stay inside it. Raises :class:`ConfigError` for a value of the wrong kind.
+    """
+    v = {name: values.get(name, default) for name, (default, _, _) in CONFIG.items()}
+    root = os.path.abspath(os.fspath(confdir))
+    for name, choices in _CHOICES.items():
+        if v[name] not in choices and not (name == "device" and re.match(r"^cuda:\d+$", str(v[name]))):
+            raise ConfigError(f"attnviz_{name} = {v[name]!r}: expected one of {', '.join(choices)}")
+    for name in ("models", "defaults"):
+        if not isinstance(v[name], Mapping):
+            raise ConfigError(f"attnviz_{name} must be a dict, not {type(v[name]).__name__}")
+    for name in ("cache", "cache_only", "fallback_png", "trust_remote_code"):
+        if not isinstance(v[name], bool):
+            raise ConfigError(f"attnviz_{name} must be True or False, not {v[name]!r}")
+    defaults = {str(k): str(val) for k, val in v["defaults"].items()}
+    try:
+        if defaults:  # check the defaults once, with a clear message
+            build_spec({}, "check", defaults={"model": "check", **defaults})
+    except AttnvizError as exc:
+        raise ConfigError(f"attnviz_defaults: {exc}") from None
+    cache_dir = v["cache_dir"]
+    return Settings(
+        cache_dir=os.path.normpath(os.path.join(root, os.path.expanduser(str(cache_dir)))) if cache_dir else None,
+        cache=v["cache"],
+        cache_only=v["cache_only"],
+        models={str(name): os.path.normpath(os.path.join(root, os.path.expanduser(str(path))))
+                for name, path in v["models"].items()},
+        defaults=defaults,
+        resources=v["resources"],
+        fallback_png=v["fallback_png"],
+        on_error=v["on_error"],
+        device=str(v["device"]),
+        trust_remote_code=v["trust_remote_code"],
+        base_dir=root,
+        allowed_root=root,
+        font=v["font"],
+    )
+
+
+def _settings(app: Sphinx) -> Settings:
+    values = {name: getattr(app.config, f"attnviz_{name}") for name in CONFIG}
+    return settings_from_config(values, app.confdir, app.srcdir)
+
+
+_BUILDERS: dict[int, FigureBuilder] = {}  # id(app.config) -> its builder (set when the config is read)
+
+
+def builder_for(config: Any) -> FigureBuilder:
+    """The :class:`FigureBuilder` of the Sphinx project whose config this is (one per process: forked
+    readers and writers inherit it)."""
+    try:
+        return _BUILDERS[id(config)]
+    except KeyError:
+        raise ExtensionError("attnviz: the extension was not set up for this project (config-inited did not "
+                             "run)") from None
+
+
+# ------------------------------------------------------------------------------------ collecting mode
+
+@dataclasses.dataclass
+class Collector:
+    """Set :data:`COLLECTOR` to one of these and the directive only records the blocks it sees (the
+    ``attnviz`` command uses this to find every block of a Sphinx project through Sphinx itself)."""
+
+    figures: list[tuple[FigureSpec, str, int]] = dataclasses.field(default_factory=list)  # spec, file, line
+    errors: list[tuple[AttnvizError, str, int]] = dataclasses.field(default_factory=list)
+
+
+COLLECTOR: Collector | None = None
+
+
+# ------------------------------------------------------------------------------------------- nodes
+
+class attnviz_figure(nodes.General, nodes.Element):  # noqa: N801 (docutils naming)
+    """A figure. Its children are the static fallback (an ordinary figure with the PNG and a caption);
+    HTML builders replace it with the interactive embed when the doctree is resolved."""
+
+
+class attnviz_error(nodes.General, nodes.Element):  # noqa: N801
+    """A block that could not be built. Children: a paragraph; HTML builders show the error box."""
+
+
+def _visit_pass(self: Any, node: nodes.Node) -> None:  # children are rendered as they are
+    pass
+
+
+def _depart_pass(self: Any, node: nodes.Node) -> None:
+    pass
+
+
+class _AnyOption(dict):
+    """An ``option_spec`` that accepts every option and hands it, as written, to :func:`build_spec`, so a
+    misspelt option gets the same message (and warning type) as in MkDocs instead of docutils' own."""
+
+    def __missing__(self, key: str):
+        return directives.unchanged
+
+
+def _subtype(error: AttnvizError, stage: str) -> str:
+    if stage == "spec":
+        return "option"
+    if "cache_only" in error.message and "not in the cache" in error.message:
+        return "cache"
+    if error.option in ("model", "revision", "device"):
+        return "model"
+    if error.option in OPTIONS:
+        return "option"
+    return "render"
+
+
+class AttnvizDirective(SphinxDirective):
+    """``.. attnviz:: MODEL`` with the sentence as content and the fence's options."""
+
+    has_content = True
+    required_arguments = 0
+    optional_arguments = 1
+    final_argument_whitespace = False
+    option_spec = _AnyOption({name: directives.unchanged for name in OPTIONS if name != "model"})
+
+    def run(self) -> list[nodes.Node]:
+        docname = self.env.docname
+        options = {str(k): ("" if v is None else str(v)) for k, v in self.options.items()}
+        try:
+            if self.arguments:
+                if "model" in options:
+                    raise AttnvizError("option given twice (as the directive's argument and as :model:)",
+                                       option="model")
+                options["model"] = self.arguments[0]
+            builder = builder_for(self.config)
+            spec = build_spec(options, "\n".join(self.content), defaults=builder.settings.defaults)
+        except AttnvizError as exc:
+            return self._failed(exc, "spec")
+        if COLLECTOR is not None:
+            COLLECTOR.figures.append((spec, str(self.env.doc2path(docname)), self.lineno))
+            return []
+        try:
+            figure = builder.build(spec)
+            files = self._write_files(builder, figure)
+        except AttnvizError as exc:
+            return self._failed(exc, "build")
+        except Exception as exc:  # a bug of ours or of a library: still a located warning
+            return self._failed(AttnvizError(f"unexpected {type(exc).__name__}: {exc}"), "build")
+        for warning in figure.warnings:
+            logger.warning("attnviz: %s", AttnvizError(warning, option="max_tokens"),
+                           location=(docname, self.lineno), type="attnviz", subtype="truncated")
+        self.env.attnviz_figures.setdefault(docname, {})[figure.key] = list(figure.files)
+        node = attnviz_figure("", key=figure.key, height=figure.height, description=figure.description,
+                              alt=figure.alt, files=list(figure.files), spec=dataclasses.asdict(spec))
+        self.set_source_info(node)
+        caption = _caption_text(spec, figure.description)
+        if ".png" in files:
+            uri = os.path.relpath(files[".png"], os.path.dirname(self.env.doc2path(docname))).replace(os.sep, "/")
+            fig = nodes.figure("", nodes.image(uri=uri, alt=figure.alt), nodes.caption("", caption))
+            fig["classes"].append("attnviz")
+            if spec.id:
+                fig["ids"].append(nodes.make_id(spec.id))
+            self.set_source_info(fig)
+            node += fig
+        else:  # no PNG (attnviz_fallback_png = False): non-HTML builders say what is missing
+            node += nodes.paragraph("", f"[Interactive attention figure: {caption}]")
+        return [node]
+
+    def _write_files(self, builder: FigureBuilder, figure: Figure) -> dict[str, str]:
+        """Copy the figure's files from the cache into the doctree folder (for the writers and the image
+        collector: they exist even when the cache is off or kept in memory by another process)."""
+        folder = Path(self.env.doctreedir) / _FIGURES_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for suffix in figure.files:
+            data = builder.cache.read_render_file(figure.key, suffix)
+            if data is None:
+                raise AttnvizError(f"cache entry for figure {figure.key}{suffix} disappeared during the build")
+            written[suffix] = str(_write_atomic(folder / figure.filename(suffix), data))
+        return written
+
+    def _failed(self, error: AttnvizError, stage: str) -> list[nodes.Node]:
+        docname, line = self.env.docname, self.lineno
+        if COLLECTOR is not None:
+            COLLECTOR.errors.append((error, str(self.env.doc2path(docname)), line))
+            return []
+        on_error = getattr(self.env.config, "attnviz_on_error", "warn")
+        if on_error == "fail":
+            raise ExtensionError(f"attnviz: {self.env.doc2path(docname)}:{line}: {error}")
+        logger.warning("attnviz: %s", error, location=(docname, line), type="attnviz",
+                       subtype=_subtype(error, stage))
+        self.env.attnviz_figures.setdefault(docname, {})
+        node = attnviz_error("", message=str(error))
+        node += nodes.paragraph("", f"attnviz: this figure could not be built: {error}")
+        self.set_source_info(node)
+        return [node]
+
+
+def _caption_text(spec: FigureSpec, description: str) -> str:
+    if spec.caption:
+        return f"{spec.caption} ({description})"
+    return description[:1].upper() + description[1:]
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    # Parallel readers may write the same figure at once: same bytes, each moved into place whole.
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return path
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+# ----------------------------------------------------------------------------------------- builders
+
+def _embeds_iframe(builder: Any) -> bool:
+    """HTML builders that get the interactive figure; singlehtml and epub get the PNG figure."""
+    try:
+        from sphinx.builders.html import StandaloneHTMLBuilder
+        from sphinx.builders.singlehtml import SingleFileHTMLBuilder
+        from sphinx.builders._epub_base import EpubBuilder
+    except ImportError:  # pragma: no cover
+        return builder.name in ("html", "dirhtml")
+    return (isinstance(builder, StandaloneHTMLBuilder)
+            and not isinstance(builder, (SingleFileHTMLBuilder, EpubBuilder)))
+
+
+def _init_env(app: Sphinx, env: Any = None, *args: Any) -> None:
+    env = env if env is not None else app.env
+    if not hasattr(env, "attnviz_figures"):
+        env.attnviz_figures = {}  # docname -> {figure key: [suffixes]}
+
+
+def _config_inited(app: Sphinx, config: Any) -> None:
+    settings = _settings(app)  # raises ConfigError early for a bad value
+    known = _BUILDERS.get(id(config))
+    if known is None or known.settings != settings:
+        _BUILDERS[id(config)] = FigureBuilder(settings)
+
+
+def _purge_doc(app: Sphinx, env: Any, docname: str) -> None:
+    _init_env(app, env)
+    env.attnviz_figures.pop(docname, None)
+
+
+def _merge_info(app: Sphinx, env: Any, docnames: Iterable[str], other: Any) -> None:
+    _init_env(app, env)
+    theirs = getattr(other, "attnviz_figures", {})
+    for docname in docnames:
+        if docname in theirs:
+            env.attnviz_figures[docname] = theirs[docname]
+
+
+def _doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
+    iframe = _embeds_iframe(app.builder)
+    html = app.builder.format == "html"
+    figures = list(doctree.findall(attnviz_figure))
+    errors = list(doctree.findall(attnviz_error))
+    if not figures and not errors:
+        return
+    builder = builder_for(app.config) if (iframe or (html and errors)) else None
+    for node in figures:
+        if iframe:
+            prefix = relative_uri(app.builder.get_target_uri(docname), app.config.attnviz_assets_dir.strip("/") + "/")
+            spec = FigureSpec(**node["spec"])
+            figure = Figure(key=node["key"], spec=spec, height=node["height"], description=node["description"],
+                            alt=node["alt"], files=tuple(node["files"]), cached=True, warnings=[])
+            node.replace_self(nodes.raw("", builder.embed_html(figure, prefix), format="html"))
+        else:
+            node.replace_self(node.children)
+    for node in errors:
+        if html:
+            node.replace_self(nodes.raw("", builder.error_html(AttnvizError(node["message"])), format="html"))
+        else:
+            node.replace_self(node.children)
+
+
+def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    # the stylesheet only on pages that hold a figure (or an error box); first, so the theme's CSS wins
+    if pagename in getattr(app.env, "attnviz_figures", {}) and _embeds_iframe(app.builder):
+        app.add_css_file(ASSETS_CSS, priority=200)
+
+
+def _build_finished(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None:
+        return
+    env = app.env
+    figures: dict[str, list[str]] = {}
+    for per_doc in getattr(env, "attnviz_figures", {}).values():
+        figures.update(per_doc)
+    source = Path(app.doctreedir) / _FIGURES_DIR
+    # forget figure files no document uses any more (a removed or changed document)
+    if source.is_dir():
+        for path in source.iterdir():
+            if _KEY_FILE.match(path.name) and path.stem not in figures:
+                path.unlink()
+    if not _embeds_iframe(app.builder):
+        return
+    out = Path(app.outdir) / app.config.attnviz_assets_dir.strip("/")
+    if out.is_dir():  # figures of removed documents leave the site too
+        for path in out.iterdir():
+            if _KEY_FILE.match(path.name) and path.stem not in figures:
+                path.unlink()
+    if not figures:
+        return
+    builder = builder_for(app.config)
+    builder.publish(out, keys=[])  # BokehJS (resources = local) and the stylesheet, once
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    _write_atomic(static / ASSETS_CSS, (out / ASSETS_CSS).read_bytes())
+    for key, suffixes in sorted(figures.items()):
+        for suffix in suffixes:
+            src = source / f"{key}{suffix}"
+            try:
+                data = src.read_bytes()
+            except FileNotFoundError:
+                data = builder.cache.read_render_file(key, suffix)
+                if data is None:
+                    raise ExtensionError(f"attnviz: figure file {key}{suffix} is missing; build again with -E")
+            _write_atomic(out / f"{key}{suffix}", data)
+    logger.info(builder.summary())
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    for name, (default, rebuild, _) in CONFIG.items():
+        types = (str, type(None)) if default is None else (type(default),)
+        app.add_config_value(f"attnviz_{name}", default, rebuild, types=types)
+    app.add_node(attnviz_figure, **{fmt: (_visit_pass, _depart_pass)
+                                    for fmt in ("html", "latex", "text", "man", "texinfo")})
+    app.add_node(attnviz_error, **{fmt: (_visit_pass, _depart_pass)
+                                   for fmt in ("html", "latex", "text", "man", "texinfo")})
+    app.add_directive("attnviz", AttnvizDirective)
+    app.connect("config-inited", _config_inited)
+    app.connect("builder-inited", _init_env)
+    app.connect("env-before-read-docs", _init_env)
+    app.connect("env-purge-doc", _purge_doc)
+    app.connect("env-merge-info", _merge_info)
+    app.connect("doctree-resolved", _doctree_resolved)
+    app.connect("html-page-context", _page_context)
+    app.connect("build-finished", _build_finished)
+    return {"version": __version__, "env_version": ENV_VERSION, "parallel_read_safe": True,
+            "parallel_write_safe": True}
