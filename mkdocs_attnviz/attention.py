@@ -31,6 +31,10 @@ class Attention:
     revision: str  # the resolved revision or weights fingerprint
     causal: bool = False
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # model type, versions, truncation...
+    #: further named arrays: ``decoder`` (layers, heads, T, T) and ``cross`` (layers, heads, T, n) of an
+    #: encoder-decoder model (their tokens in ``meta["decoder"]``); ``query``/``key`` (layers, heads, n, d)
+    #: vectors for the neuron view (``meta["qk_scale"]``: the factor applied to q·k before the softmax)
+    arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def num_layers(self) -> int:

@@ -19,7 +19,8 @@ Library versions of torch/transformers are *not* in the extraction key on purpos
 machine with torch must be usable on CI without it.
 
 Every write goes to a temporary file in the same folder and is moved into place with ``os.replace``,
-so a reader never sees half a file, even if the build is killed. Every read checks the stored key, the
+so a reader never sees half a file, even if the build is killed (a killed build may leave a
+``.tmp-*`` file: it is never read, and deleted by a later build once it is an hour old). Every read checks the stored key, the
 format version and the file hashes; an entry that fails a check is reported, ignored and rebuilt.
 A read-only cache folder is not an error: entries are kept in memory for the build and one warning says so.
 """
@@ -32,6 +33,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,10 @@ from .attention import Attention
 __all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry"]
 
 #: bump when the stored layout or the meaning of a stored field changes
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: named extra arrays (decoder/cross attention, query/key vectors)
+
+#: a ``.tmp-*`` file older than this (seconds) is left over from a killed build and is deleted
+STALE_TMP_SECONDS = 3600
 
 log = logging.getLogger("mkdocs.plugins.attnviz")
 
@@ -70,6 +75,29 @@ class Cache:
         self.writable = self.enabled
         self._memory: dict[str, bytes] = {}  # relative path -> bytes, for entries we could not write
         self.problems: list[str] = []  # entries found broken and ignored (for tests and logs)
+        self.swept: list[Path] = []  # stale temporary files removed when the cache was opened
+        if self.enabled:
+            self._sweep_stale_temporaries()
+
+    def _sweep_stale_temporaries(self) -> None:
+        """Remove ``.tmp-*`` files that a killed build left behind.
+
+        They are never read (entries are found by their final name only), so a fresh one is simply
+        ignored: it may belong to a build running right now. Files older than :data:`STALE_TMP_SECONDS`
+        cannot, and are deleted. Errors (a read-only folder) are ignored.
+        """
+        cutoff = time.time() - STALE_TMP_SECONDS
+        try:
+            candidates = list(self.root.glob("*/*/.tmp-*"))  # type: ignore[union-attr]
+        except OSError:
+            return
+        for path in candidates:
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    self.swept.append(path)
+            except OSError:
+                pass
 
     # -- paths -------------------------------------------------------------------------------------
     @staticmethod
@@ -87,7 +115,7 @@ class Cache:
             return None
         try:
             return (self.root / rel).read_bytes()  # type: ignore[operator]
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # absent (the folder may not even be creatable)
             return None
         except OSError as exc:
             self._problem(f"cannot read cache entry {rel}: {exc}")
@@ -132,6 +160,7 @@ class Cache:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 header = json.loads(bytes(npz["header"]).decode("utf-8"))
                 weights = npz["weights"].astype(np.float32)
+                arrays = {name[2:]: npz[name].astype(np.float32) for name in npz.files if name.startswith("x_")}
             if header.get("format") != CACHE_FORMAT:
                 self._problem(f"cache entry {rel} has format {header.get('format')!r}, expected {CACHE_FORMAT}")
                 return None
@@ -144,7 +173,8 @@ class Cache:
                 return None
             return Attention(weights=weights, tokens=header["tokens"], labels=header["labels"],
                              special=header["special"], segments=header["segments"], model=header["model"],
-                             revision=header["revision"], causal=header["causal"], meta=header.get("meta", {}))
+                             revision=header["revision"], causal=header["causal"], meta=header.get("meta", {}),
+                             arrays=arrays)
         except Exception as exc:  # truncated zip, garbage, missing fields: never shown, rebuilt
             self._problem(f"cache entry {rel} is unreadable ({type(exc).__name__}: {exc})")
             return None
@@ -154,7 +184,9 @@ class Cache:
                   "special": [bool(s) for s in att.special], "segments": [int(s) for s in att.segments],
                   "model": att.model, "revision": att.revision, "causal": bool(att.causal), "meta": att.meta}
         buf = io.BytesIO()
-        np.savez_compressed(buf, weights=att.weights.astype(np.float16),
+        extra = {f"x_{name}": np.asarray(a, dtype=np.float16 if name in ("decoder", "cross") else np.float32)
+                 for name, a in att.arrays.items()}
+        np.savez_compressed(buf, weights=att.weights.astype(np.float16), **extra,
                             header=np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), np.uint8))
         self._write(self._rel("extract", key, ".npz"), buf.getvalue())
 

@@ -102,7 +102,7 @@ class ModelRef:
 def _looks_like_path(name: str, base_dir: str | None) -> bool:
     if name in (".", "..", "~") or name.startswith(("./", "../", "/", "~", ".\\", "..\\")) or "\\" in name:
         return True
-    if os.path.isabs(name):
+    if os.path.isabs(name) or ".." in name.split("/"):  # "models/../../x": a path, checked as one
         return True
     base = base_dir or os.getcwd()
     return os.path.isdir(os.path.join(base, name))
@@ -146,6 +146,53 @@ def _content_hash(path: str) -> tuple[int, str]:
     return st.st_size, digest
 
 
+def load_hash_memo(path: str | os.PathLike | None) -> None:
+    """Add the file hashes remembered in ``path`` (JSON, written by :func:`save_hash_memo`) to this process.
+
+    Entries are keyed by (real path, size, mtime_ns) like the in-process memo, so a changed file is hashed
+    again. A warm build then never reads the (large) weight files at all. A missing or broken file is ignored.
+    """
+    if not path:
+        return
+    try:
+        with open(path, encoding="utf-8") as fh:
+            entries = json.load(fh)
+        for item in entries:
+            real, size, mtime, digest = item
+            _HASH_CACHE.setdefault((str(real), int(size), int(mtime)), str(digest))
+    except (OSError, ValueError, TypeError):
+        pass
+
+
+def save_hash_memo(path: str | os.PathLike | None) -> None:
+    """Write the hashes of files that still exist unchanged to ``path`` (atomically; errors ignored)."""
+    if not path:
+        return
+    entries = []
+    for (real, size, mtime), digest in sorted(_HASH_CACHE.items()):
+        try:
+            st = os.stat(real)
+        except OSError:
+            continue
+        if st.st_size == size and st.st_mtime_ns == mtime:
+            entries.append([real, size, mtime, digest])
+    data = json.dumps(entries, indent=0)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            if fh.read() == data:
+                return
+    except OSError:
+        pass
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 def fingerprint_weights(folder: str) -> str:
     """A stable id of the model in ``folder``: sha256 over its config, tokenizer and weight files.
 
@@ -168,7 +215,8 @@ def fingerprint_weights(folder: str) -> str:
             if not os.path.isfile(path):
                 continue
             if fname in _SMALL_FILES or fname in _WEIGHT_INDEXES:
-                h.update(f"file {fname} {_hash_file(path)}\n".encode())
+                # hashed once per process too (a warm build asks for the fingerprint once per block)
+                h.update(f"file {fname} {_content_hash(path)[1]}\n".encode())
             elif fname.endswith(_WEIGHT_SUFFIXES) and not fname.startswith("training_args"):
                 size, digest = _content_hash(path)
                 h.update(f"weights {fname} {size} {digest}\n".encode())
@@ -208,6 +256,24 @@ def _hub_fingerprint(repo_id: str, revision: str | None) -> str:
     except OSError:
         pass
     return fallback
+
+
+def _cached_revisions(repo_id: str) -> set[str] | None:
+    """Branches/tags and commits of ``repo_id`` in the local Hugging Face cache (``None``: not cached)."""
+    repo_dir = os.path.join(_hub_cache_dir(), "models--" + repo_id.replace("/", "--"))
+    if not os.path.isdir(repo_dir):
+        return None
+    found: set[str] = set()
+    try:
+        refs = os.path.join(repo_dir, "refs")
+        for dirpath, _dirs, files in os.walk(refs):
+            found.update(os.path.relpath(os.path.join(dirpath, f), refs).replace(os.sep, "/") for f in files)
+        snapshots = os.path.join(repo_dir, "snapshots")
+        if os.path.isdir(snapshots):
+            found.update(os.listdir(snapshots))
+    except OSError:
+        return None
+    return found
 
 
 def resolve_model(name: str, revision: str | None, *, models: Mapping[str, str] | None = None,
@@ -336,6 +402,15 @@ def _load_error(ref: ModelRef, exc: BaseException, what: str) -> AttnvizError:
                                 f"(corrupted or truncated file?): {first}", option="model")
         return AttnvizError(f"could not load the {what} of model {ref.name!r} from {ref.source!r}: {first}",
                             option="model")
+    if ref.revision is not None:
+        cached = _cached_revisions(ref.source)
+        if cached is not None and ref.revision not in cached:
+            known = ", ".join(sorted(cached)) or "none"
+            return AttnvizError(f"revision {ref.revision!r} of model {ref.name!r} was not found: the local Hugging "
+                                f"Face cache holds this model only at {known}, and it could not be downloaded "
+                                f"(no network or offline mode). Check the branch, tag or commit, or fill the cache "
+                                f"(`huggingface-cli download {ref.name} --revision {ref.revision}`). "
+                                f"[{type(exc).__name__}: {first}]", option="revision")
     hub_missing = names & {"RepositoryNotFoundError", "LocalEntryNotFoundError", "OfflineModeIsEnabled",
                            "EntryNotFoundError", "GatedRepoError", "HfHubHTTPError"}
     if hub_missing or isinstance(exc, OSError) or "connect" in low or "offline" in low:
@@ -425,6 +500,12 @@ def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> _Loaded:
             raise
         except Exception as exc:
             raise _load_error(ref, exc, "configuration") from None
+        if not trust_remote_code and getattr(config, "auto_map", None):
+            # transformers silently falls back to its built-in class when the model type is known; the
+            # repository's own code would compute something else, so refuse like a local folder
+            raise AttnvizError(f"model {ref.name!r} needs custom code from its repository (auto_map in "
+                               "config.json); it is refused unless the site owner enables `trust_remote_code` "
+                               "in the plugin config", option="model")
         try:
             tokenizer = _from_pretrained(AutoTokenizer, ref, trust_remote_code)
         except Exception as exc:
@@ -441,7 +522,15 @@ def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> _Loaded:
         hf_logging.disable_progress_bar()  # no "Loading weights" bars in the middle of a site build
         try:
             try:
-                model, info = _from_pretrained(AutoModel, ref, trust_remote_code, **kw)
+                if getattr(config, "is_encoder_decoder", False):  # with its LM head: greedy generation
+                    from transformers import AutoModelForSeq2SeqLM
+
+                    try:
+                        model, info = _from_pretrained(AutoModelForSeq2SeqLM, ref, trust_remote_code, **kw)
+                    except ValueError:
+                        model, info = _from_pretrained(AutoModel, ref, trust_remote_code, **kw)
+                else:
+                    model, info = _from_pretrained(AutoModel, ref, trust_remote_code, **kw)
             except ValueError as exc:
                 if "Unrecognized configuration class" not in str(exc):
                     raise
@@ -613,11 +702,17 @@ def _accepts(model: Any, name: str) -> bool:
 
 
 def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: int | None = None,
-            device: str = "auto", trust_remote_code: bool = False) -> Attention:
+            device: str = "auto", trust_remote_code: bool = False, target: str | None = None,
+            max_new_tokens: int = 20, qk: bool = False) -> Attention:
     """Run ``ref`` on ``text`` (and ``pair``) and return all layers × heads of attention.
 
     The model and tokenizer are loaded once per process (see :func:`clear_models`); eager attention,
-    float32, no gradients. Encoder-decoder models give their *encoder* self-attention for now.
+    float32, no gradients. Encoder-decoder models give their encoder self-attention as ``weights`` and,
+    in ``arrays``, the decoder self-attention and the cross attention (target × source) of one
+    teacher-forced pass over ``target`` or, without it, over the model's greedy output
+    (``max_new_tokens``); the decoder tokens are in ``meta["decoder"]``. ``qk=True`` also captures the
+    query and key vectors of every layer with forward hooks (``arrays["query"]``/``["key"]``,
+    ``meta["qk_scale"]``) for the neuron view.
     The input is truncated to ``max_tokens`` and always to the model's own limit; a truncation is
     recorded in ``meta["truncated"] = {"from": n_before, "to": n}``.
     """
@@ -698,18 +793,24 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
     inputs: dict[str, Any] = {"input_ids": torch.tensor([ids], dtype=torch.long, device=device_t),
                               "attention_mask": torch.ones((1, n), dtype=torch.long, device=device_t)}
     tti = enc.get("token_type_ids")
-    target = model.get_encoder() if loaded.encoder_decoder else model
-    if tti is not None and _accepts(target, "token_type_ids") \
+    runner = model.get_encoder() if loaded.encoder_decoder else model
+    if tti is not None and _accepts(runner, "token_type_ids") \
             and max(tti) < int(getattr(config, "type_vocab_size", 0) or 0):
         inputs["token_type_ids"] = torch.tensor([list(tti)], dtype=torch.long, device=device_t)
-    try:
+    def forward():
         with torch.inference_mode():
             if loaded.encoder_decoder:
-                out = target(**inputs, output_attentions=True, return_dict=True)
-            else:
-                if _accepts(model, "use_cache"):
-                    inputs["use_cache"] = False
-                out = model(**inputs, output_attentions=True, return_dict=True)
+                return runner(**inputs, output_attentions=True, return_dict=True)
+            if _accepts(model, "use_cache"):
+                inputs["use_cache"] = False
+            return model(**inputs, output_attentions=True, return_dict=True)
+
+    vectors = None
+    try:
+        if qk:
+            out, vectors, scales = _capture_qk(runner, config, forward, int(config.num_attention_heads))
+        else:
+            out = forward()
         STATS["forwards"] += 1
     except AttnvizError:
         raise
@@ -721,8 +822,10 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
     if not attentions:
         attentions = getattr(out, "attentions", None)
     if not attentions or any(a is None for a in attentions):
-        raise AttnvizError(f"model {ref.name!r} returned no attention weights (attn_implementation 'eager' not "
-                           "supported by this architecture?)", option="model")
+        arch = str(getattr(config, "model_type", "") or type(model).__name__)
+        raise AttnvizError(f"model {ref.name!r} (architecture {arch!r}) has no attention to extract: it returned "
+                           "no attention weights (an architecture without attention layers, such as a state-space "
+                           "or RNN model, or one that does not support eager attention)", option="model")
     expected_layers = getattr(config, "num_hidden_layers", None)
     if isinstance(expected_layers, int) and expected_layers > 0 and len(attentions) != expected_layers:
         raise AttnvizError(f"model {ref.name!r} returned attention for {len(attentions)} layers but its config "
@@ -763,5 +866,180 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
         meta["attention"] = "encoder"
     if n < original:
         meta["truncated"] = {"from": int(original), "to": int(n)}
+    arrays: dict[str, Any] = {}
+    if vectors is not None:
+        query, key = vectors
+        again = recompute_attention(query, key, scales, causal)
+        if again.shape != weights.shape or np.abs(again - weights).max() > 1e-3:
+            raise AttnvizError(f"model {ref.name!r}: softmax(q·k) from the captured vectors does not give its "
+                               "attention (relative or rotary positions?): the neuron view cannot show it",
+                               option="view")
+        arrays.update(query=query, key=key)
+        meta["qk_scale"] = [float(s) for s in scales]
+    if loaded.encoder_decoder and (target is not None or model.get_output_embeddings() is not None):
+        dec, cross, info = _decoder_attention(ref, loaded, inputs, n, target, max_new_tokens)
+        arrays.update(decoder=dec, cross=cross)
+        meta["decoder"] = info
     return Attention(weights=weights, tokens=tokens, labels=labels, special=special, segments=segments,
-                     model=ref.name, revision=ref.fingerprint, causal=causal, meta=meta)
+                     model=ref.name, revision=ref.fingerprint, causal=causal, meta=meta, arrays=arrays)
+
+
+# --------------------------------------------------------------------------------------------------
+# query / key vectors (neuron view): forward hooks on stock transformers modules
+# --------------------------------------------------------------------------------------------------
+
+def _qk_sites(model: Any, config: Any) -> list[tuple[str, Any, float]]:
+    """``[(style, attention module, scale)]`` per self-attention layer, in order, for the q/k hooks.
+
+    Styles: ``"qk"`` (BERT, RoBERTa, ELECTRA...: ``query``/``key`` linear layers), ``"c_attn"`` (GPT-2:
+    one projection split into q, k, v), ``"lin"`` (DistilBERT: ``q_lin``/``k_lin``). Models whose scores
+    are not ``scale · q·k`` (relative or rotary positions) are refused.
+    """
+    if str(getattr(config, "position_embedding_type", "absolute") or "absolute") not in ("absolute",):
+        raise AttnvizError("the neuron view needs plain q·k attention; this model adds relative position "
+                           "scores", option="view")
+    sites: list[tuple[str, Any, float]] = []
+    for _name, mod in model.named_modules():
+        if hasattr(mod, "query") and hasattr(mod, "key") and hasattr(mod, "num_attention_heads"):
+            d = int(getattr(mod, "attention_head_size", 0) or mod.query.out_features // mod.num_attention_heads)
+            sites.append(("qk", mod, float(getattr(mod, "scaling", d ** -0.5))))
+        elif hasattr(mod, "c_attn") and hasattr(mod, "split_size") and not getattr(mod, "is_cross_attention", False):
+            d = int(mod.head_dim)
+            scale = d ** -0.5 if getattr(mod, "scale_attn_weights", True) else 1.0
+            if getattr(mod, "scale_attn_by_inverse_layer_idx", False):
+                scale /= float((getattr(mod, "layer_idx", None) or 0) + 1)
+            sites.append(("c_attn", mod, scale))
+        elif hasattr(mod, "q_lin") and hasattr(mod, "k_lin") and hasattr(mod, "n_heads"):
+            d = mod.q_lin.out_features // mod.n_heads
+            sites.append(("lin", mod, d ** -0.5))
+    if not sites:
+        raise AttnvizError(f"the neuron view supports BERT-, RoBERTa-, DistilBERT- and GPT-2-style models, not "
+                           f"{getattr(config, 'model_type', type(model).__name__)!r}", option="view")
+    return sites
+
+
+def _capture_qk(model: Any, config: Any, run: Any, num_heads: int) -> tuple[Any, Any, list[float]]:
+    """Run ``run()`` with hooks on every layer's q/k projections; return q, k as (layers, heads, n, d)."""
+    import numpy as np
+
+    sites = _qk_sites(model, config)
+    captured: list[dict[str, Any]] = [{} for _ in sites]
+    handles = []
+
+    def keep(i: int, what: str):
+        def hook(_module, _inputs, output):
+            captured[i][what] = output.detach().to("cpu", dtype=__import__("torch").float32)
+        return hook
+
+    try:
+        for i, (style, mod, _scale) in enumerate(sites):
+            if style == "qk":
+                handles += [mod.query.register_forward_hook(keep(i, "q")), mod.key.register_forward_hook(keep(i, "k"))]
+            elif style == "lin":
+                handles += [mod.q_lin.register_forward_hook(keep(i, "q")), mod.k_lin.register_forward_hook(keep(i, "k"))]
+            else:
+                handles.append(mod.c_attn.register_forward_hook(keep(i, "qkv")))
+        result = run()
+    finally:
+        for h in handles:
+            h.remove()
+    qs, ks = [], []
+    for (style, mod, _scale), got in zip(sites, captured):
+        if style == "c_attn":
+            q, k, _v = got["qkv"].split(mod.split_size, dim=2)
+        else:
+            q, k = got["q"], got["k"]
+        n = q.shape[1]
+        qs.append(q[0].reshape(n, num_heads, -1).permute(1, 0, 2).numpy())
+        ks.append(k[0].reshape(n, num_heads, -1).permute(1, 0, 2).numpy())
+    return result, (np.stack(qs).astype(np.float32), np.stack(ks).astype(np.float32)), [s[2] for s in sites]
+
+
+def recompute_attention(query: Any, key: Any, scales: list[float], causal: bool) -> Any:
+    """softmax(scale · q·kᵀ) per layer and head (future masked when ``causal``): the check of the neuron view."""
+    import numpy as np
+
+    scores = np.einsum("lhqd,lhkd->lhqk", query.astype(np.float64), key.astype(np.float64))
+    scores *= np.asarray(scales, dtype=np.float64)[:, None, None, None]
+    if causal:
+        n = scores.shape[-1]
+        scores = np.where(np.triu(np.ones((n, n), dtype=bool), k=1), -np.inf, scores)
+    scores -= scores.max(-1, keepdims=True)
+    e = np.exp(scores)
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# encoder-decoder: decoder and cross attention (target text, or greedy generation + teacher forcing)
+# --------------------------------------------------------------------------------------------------
+
+def _decoder_attention(ref: ModelRef, loaded: "_Loaded", inputs: dict[str, Any], n_src: int,
+                       target: str | None, max_new_tokens: int) -> tuple[Any, Any, dict[str, Any]]:
+    """Decoder self-attention (layers, heads, T, T) and cross attention (layers, heads, T, n_src)."""
+    import numpy as np
+    import torch
+
+    tok, model, config = loaded.tokenizer, loaded.model, loaded.config
+    start = getattr(config, "decoder_start_token_id", None)
+    if start is None:
+        start = getattr(getattr(model, "generation_config", None), "decoder_start_token_id", None)
+    if start is None:
+        raise AttnvizError(f"model {ref.name!r} has no decoder_start_token_id: cannot run its decoder",
+                           option="target")
+    limit = getattr(config, "max_position_embeddings", None) or 512
+    enc_inputs = {"input_ids": inputs["input_ids"], "attention_mask": inputs["attention_mask"]}
+    if target is not None:
+        try:
+            ids = list(tok(text_target=target)["input_ids"])
+        except Exception:
+            ids = list(tok(target)["input_ids"])
+        dec_ids = [int(start)] + ids
+        how = "target"
+    else:
+        if not hasattr(model, "generate") or model.get_output_embeddings() is None:
+            raise AttnvizError(f"model {ref.name!r} has no language-model head to generate with: give the decoder "
+                               "text with target=\"...\"", option="target")
+        try:
+            with torch.inference_mode():
+                out = model.generate(**enc_inputs, max_new_tokens=int(max_new_tokens), do_sample=False, num_beams=1,
+                                     decoder_start_token_id=int(start))
+        except Exception as exc:
+            raise AttnvizError(f"greedy generation with model {ref.name!r} failed: {type(exc).__name__}: {exc}",
+                               option="max_new_tokens") from None
+        dec_ids = [int(x) for x in out[0].tolist()]
+        pad = getattr(config, "pad_token_id", None)
+        while len(dec_ids) > 1 and pad is not None and dec_ids[-1] == pad and pad != start:
+            dec_ids.pop()
+        how = "generated"
+    dec_ids = dec_ids[:int(limit)]
+    device_t = inputs["input_ids"].device
+    try:
+        with torch.inference_mode():
+            out = model(**enc_inputs, decoder_input_ids=torch.tensor([dec_ids], dtype=torch.long, device=device_t),
+                        output_attentions=True, return_dict=True, use_cache=False)
+        STATS["forwards"] += 1
+    except Exception as exc:
+        raise AttnvizError(f"model {ref.name!r} failed on the decoder input: {type(exc).__name__}: {exc}",
+                           option="target") from None
+    T = len(dec_ids)
+    dec = getattr(out, "decoder_attentions", None)
+    cross = getattr(out, "cross_attentions", None)
+    if not dec or not cross or any(a is None for a in (*dec, *cross)):
+        raise AttnvizError(f"model {ref.name!r} returned no decoder or cross attention", option="attention")
+    d = torch.stack([a[0] for a in dec]).to(dtype=torch.float32, device="cpu").numpy()
+    c = torch.stack([a[0] for a in cross]).to(dtype=torch.float32, device="cpu").numpy()
+    if d.shape[2:] != (T, T) or c.shape[2:] != (T, n_src):
+        raise AttnvizError(f"model {ref.name!r} returned decoder/cross attention of shapes {d.shape}/{c.shape}; "
+                           f"expected (layers, heads, {T}, {T}) and (layers, heads, {T}, {n_src})", option="attention")
+    for name, w in (("decoder", d), ("cross", c)):
+        if not np.isfinite(w).all() or np.abs(w.sum(-1) - 1.0).max() > 1e-3:
+            raise AttnvizError(f"model {ref.name!r} returned {name} attention rows that do not sum to 1",
+                               option="attention")
+    if T > 1 and np.abs(d[..., np.triu(np.ones((T, T), dtype=bool), k=1)]).max() > 1e-6:
+        raise AttnvizError(f"model {ref.name!r}: its decoder attention looks at later tokens", option="attention")
+    tokens = [str(t) for t in tok.convert_ids_to_tokens(dec_ids)]
+    specials = set(getattr(tok, "all_special_ids", []) or [])
+    special = [i in specials for i in dec_ids]
+    labels = _labels_from_tokens(tok, tokens, special)
+    info = {"tokens": tokens, "labels": labels, "special": special, "ids": dec_ids, "how": how}
+    return np.ascontiguousarray(d), np.ascontiguousarray(c), info

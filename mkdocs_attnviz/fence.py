@@ -29,6 +29,7 @@ from typing import Any
 from markdown import Extension, Markdown
 from markdown.postprocessors import Postprocessor
 from markdown.preprocessors import Preprocessor
+from markdown.treeprocessors import Treeprocessor
 from pymdownx.superfences import SuperFencesException
 
 from .errors import AttnvizError
@@ -56,7 +57,8 @@ class Block:
 
     @property
     def key(self) -> str:
-        return " ".join(self.body.split())
+        # Python-Markdown drops STX/ETX (its placeholder markers) from the source before superfences sees it
+        return " ".join(self.body.replace("\x02", "").replace("\x03", "").split())
 
 
 def scan(lines: list[str]) -> list[Block]:
@@ -92,7 +94,15 @@ class _ScanPreprocessor(Preprocessor):
         state = _state(self.md)
         state.blocks = scan(lines)
         state.scanned = True
+        state.tree_done = False
         return lines
+
+
+class _TreeDoneTreeprocessor(Treeprocessor):
+    """Runs after every other treeprocessor: marks that the postprocessors now get the whole page."""
+
+    def run(self, root: Any) -> None:
+        _state(self.md).tree_done = True
 
 
 class _LeftoverPostprocessor(Postprocessor):
@@ -100,9 +110,14 @@ class _LeftoverPostprocessor(Postprocessor):
 
     def run(self, text: str) -> str:
         state = _state(self.md)
+        if not state.tree_done:
+            # Python-Markdown's toc runs every postprocessor on the text of each heading while the tree is
+            # still being processed: report only once, on the page itself
+            return text
         for block in state.blocks:
             if block.used:
                 continue
+            block.used = True
             try:
                 parse_header(block.header)
                 problem = AttnvizError("the block was not rendered: its header could not be read "
@@ -119,6 +134,7 @@ class _PageState:
     ext: "AttnvizExtension"
     blocks: list[Block] = dataclasses.field(default_factory=list)
     scanned: bool = False
+    tree_done: bool = False  # set after the last treeprocessor: postprocessors now see the whole page
 
 
 def _state(md: Markdown) -> _PageState:
@@ -143,6 +159,7 @@ class AttnvizExtension(Extension):
         self.output_dir: str | None = kwargs.pop("output_dir", None)
         self.url: str = kwargs.pop("url", "")
         self.page: str | None = kwargs.pop("page", None)
+        self.page_dir: str | None = kwargs.pop("page_dir", None)  # absolute folder of the page (data= files)
         self.line_offset: int = 0
         self._settings = kwargs
         self.config = {}
@@ -172,6 +189,7 @@ class AttnvizExtension(Extension):
         md.attnviz_state = _PageState(ext=self)  # type: ignore[attr-defined]
         # before normalize_whitespace (30), snippets (32) and superfences (25) change the lines
         md.preprocessors.register(_ScanPreprocessor(md), "attnviz_scan", 40)
+        md.treeprocessors.register(_TreeDoneTreeprocessor(md), "attnviz_tree_done", -1000)
         md.postprocessors.register(_LeftoverPostprocessor(md), "attnviz_leftover", 0)
 
     def reset(self) -> None:
@@ -227,9 +245,10 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
         header = parse_header(block.header) if block else {k: str(v) for k, v in options.items()}
         builder = ext.get_builder()
         spec = build_spec(header, source, defaults=builder.settings.defaults)
-        figure = builder.build(spec)
-        for warning in figure.warnings:
-            log.warning("attnviz: %s", AttnvizError(warning, option="max_tokens").located(ext.page, line))
+        figure = builder.build(spec, page_dir=ext.page_dir)
+        options = figure.warning_options or ["max_tokens"] * len(figure.warnings)
+        for warning, option in zip(figure.warnings, options):
+            log.warning("attnviz: %s", AttnvizError(warning, option=option).located(ext.page, line))
         if ext.output_dir:
             builder.publish(ext.output_dir, keys=[figure.key])
         return builder.embed_html(figure, ext.url)

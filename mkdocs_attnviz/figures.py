@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -49,6 +50,7 @@ class Settings:
     base_dir: str | None = None  # folder that relative model paths in directives are resolved against
     allowed_root: str | None = None  # paths named in directives must stay inside this folder
     font: str | None = None
+    docs_dir: str | None = None  # folder data= files are also looked up in (after the page's own folder)
 
 
 @dataclasses.dataclass
@@ -63,6 +65,7 @@ class Figure:
     files: tuple[str, ...]  # suffixes present: (".html", ".png")
     cached: bool
     warnings: list[str]
+    warning_options: list[str | None] = dataclasses.field(default_factory=list)  # the option each warning is about
 
     def filename(self, suffix: str) -> str:
         return f"{self.key}{suffix}"
@@ -84,6 +87,9 @@ class FigureBuilder:
         self.settings = settings
         self.render = render
         self.cache = Cache(settings.cache_dir, enabled=settings.cache)
+        # sha256 of model files from earlier builds, keyed by (path, size, mtime): a warm build reads no weights
+        self._hash_memo = str(self.cache.root / "fingerprints.json") if self.cache.enabled else None
+        _extract.load_hash_memo(self._hash_memo)
         self.templates = Environment(loader=FileSystemLoader(str(render.templates_dir())),
                                      autoescape=select_autoescape(default=True, default_for_string=True))
         self._render_salt = {
@@ -96,6 +102,7 @@ class FigureBuilder:
             "font": settings.font,
         }
         self.used: dict[str, Figure] = {}  # key -> figure, everything this build embeds
+        self._resolved_data: set[str] = set()  # data= paths already checked by resolve_inputs
         self.reset_stats()
 
     # -- statistics ----------------------------------------------------------------------------
@@ -113,19 +120,46 @@ class FigureBuilder:
     def _templates_hash(self) -> str:
         h = hashlib.sha256()
         for path in sorted(Path(self.render.templates_dir()).rglob("*")):
-            if path.is_file():
+            if path.is_file() and path.name != "report.html.jinja":  # the CLI report page is not a figure
                 h.update(path.name.encode())
                 h.update(path.read_bytes())
         return h.hexdigest()[:16]
 
     # -- the pipeline --------------------------------------------------------------------------
-    def extraction_key(self, spec: FigureSpec) -> tuple[str, "_extract.ModelRef"]:
+    def extraction_key(self, spec: FigureSpec) -> tuple[str, "_extract.ModelRef | None"]:
         s = self.settings
+        if spec.data is not None:  # data= figures: the file's content, never its absolute path
+            from .views import data as _data
+
+            return digest({"kind": "data", "sha256": _data.file_digest(spec.data), "name": self._data_name(spec),
+                           "tokens": list(spec.tokens) if spec.tokens is not None else None,
+                           "text": spec.text}), None
         ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
                                      allowed_root=s.allowed_root)
-        key = digest({"kind": "attention", "fingerprint": ref.fingerprint, "revision": spec.revision,
-                      "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens})
+        base = {"kind": "attention", "fingerprint": ref.fingerprint, "revision": spec.revision,
+                "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens}
+        extra = {k: v for k, v in spec.extraction_inputs().items() if k not in base and k != "model"}
+        key = digest({**base, **extra})
         return key, ref
+
+    def _data_name(self, spec: FigureSpec) -> str:
+        root = self.settings.allowed_root or self.settings.base_dir or self.settings.docs_dir
+        try:
+            return Path(os.path.relpath(spec.data, root)).as_posix() if root else Path(spec.data).name
+        except ValueError:
+            return Path(spec.data).name
+
+    def resolve_inputs(self, spec: FigureSpec, page_dir: str | None = None) -> FigureSpec:
+        """``data=`` made an absolute, checked path (relative to ``page_dir``, then the docs folder)."""
+        if spec.data is None or spec.data in self._resolved_data:
+            return spec
+        from .views import data as _data
+
+        s = self.settings
+        path = _data.resolve(spec.data, page_dir=page_dir, docs_dir=s.docs_dir or s.base_dir,
+                             root=s.allowed_root or s.base_dir)
+        self._resolved_data.add(path)
+        return dataclasses.replace(spec, data=path)
 
     def render_key(self, extraction_key: str, spec: FigureSpec) -> str:
         return digest({"kind": "figure", "attention": extraction_key, "options": spec.render_options(),
@@ -134,6 +168,10 @@ class FigureBuilder:
     def attention(self, spec: FigureSpec) -> tuple[str, Attention]:
         """The attention for ``spec``: from the cache, or from one forward pass of the model."""
         key, ref = self.extraction_key(spec)
+        if ref is None:  # data= file: cheap to read, never cached
+            from .views import data as _data
+
+            return key, _data.load(spec.data, tokens=spec.tokens, text=spec.text, name=self._data_name(spec))
         att = self.cache.get_attention(key)
         if att is None:
             if self.settings.cache_only:
@@ -141,17 +179,26 @@ class FigureBuilder:
                     f"the attention of this block is not in the cache ({self.settings.cache_dir}) and "
                     "cache_only is on, so no model is loaded; build once with cache_only off (or run "
                     "`attnviz warm`) and commit the cache folder", option="model")
+            inputs = spec.extraction_inputs()
             att = _extract.extract(ref, spec.text, spec.pair, max_tokens=spec.max_tokens,
-                                   device=self.settings.device, trust_remote_code=self.settings.trust_remote_code)
+                                   device=self.settings.device, trust_remote_code=self.settings.trust_remote_code,
+                                   **{k: inputs[k] for k in ("target", "max_new_tokens", "qk") if k in inputs})
             self.stats["extractions"] += 1
             self.cache.put_attention(key, att)
+            # Render from what the cache holds (float16), never from the fresh float32 arrays: a figure
+            # must be byte-identical whether its attention was just computed or read back (by a later
+            # build, or by a second build sharing the cache), else two builds write different files
+            # under one key.
+            att = self.cache.get_attention(key) or att
         return key, att
 
-    def build(self, spec: FigureSpec) -> Figure:
-        """Render ``spec`` (or take it from the cache). Raises :class:`AttnvizError` on bad input."""
+    def build(self, spec: FigureSpec, *, page_dir: str | None = None) -> Figure:
+        """Render ``spec`` (or take it from the cache). Raises :class:`AttnvizError` on bad input.
+
+        ``page_dir``: folder of the page holding the block (``data=`` files are looked up there first)."""
         self.stats["figures"] += 1
         try:
-            figure = self._build(spec)
+            figure = self._build(self.resolve_inputs(spec, page_dir))
         except AttnvizError:
             self.stats["errors"] += 1
             raise
@@ -171,10 +218,12 @@ class FigureBuilder:
             self.stats["hits"] += 1
         return Figure(key=rkey, spec=spec, height=int(entry["height"]), description=entry["description"],
                       alt=entry["alt"], files=tuple(entry["files"]), cached=cached,
-                      warnings=list(entry.get("warnings", [])))
+                      warnings=list(entry.get("warnings", [])),
+                      warning_options=list(entry.get("warning_options", [])))
 
     def _render(self, key: str, att: Attention, spec: FigureSpec) -> RenderEntry:
-        r = self.render
+        from . import views as r  # every view (the heatmap is render's)
+
         description = r.describe(att, spec)  # also validates layer/head against the model
         bokeh_src = self.bokehjs_name()
         files = {".html": r.figure_page(att, spec, resources=self.settings.resources,
@@ -185,11 +234,17 @@ class FigureBuilder:
         warnings = []
         truncated = att.meta.get("truncated")
         if truncated:
+            limit = (f"max_tokens={spec.max_tokens}" if spec.max_tokens == truncated["to"]
+                     else f"the model's limit of {truncated['to']} tokens")
             warnings.append(f"the input has {truncated['from']} tokens; only the first {truncated['to']} "
-                            "are shown (max_tokens or the model's limit)")
+                            f"are shown ({limit})")
+        options = ["max_tokens"] * len(warnings)
+        for warning in att.meta.get("warnings", []):
+            warnings.append(warning)
+            options.append("data" if att.meta.get("source") == "data" else None)
         meta = {"height": r.figure_height(att, spec), "description": description,
-                "alt": f"Attention heatmap of {description} for: {sentence}", "tokens": att.num_tokens,
-                "warnings": warnings}
+                "alt": r.alt_text(att, spec, sentence), "tokens": att.num_tokens,
+                "warnings": warnings, "warning_options": options}
         return self.cache.put_render(key, files, meta)
 
     # -- publishing ----------------------------------------------------------------------------
@@ -216,6 +271,8 @@ class FigureBuilder:
                 written.append(_write_if_changed(out / name, Path(src).read_bytes()))
         css = Path(self.render.templates_dir()) / ASSETS_CSS
         written.append(_write_if_changed(out / ASSETS_CSS, css.read_bytes()))
+        if self.cache.writable:
+            _extract.save_hash_memo(self._hash_memo)
         return written
 
     # -- HTML for the host page ----------------------------------------------------------------

@@ -105,6 +105,7 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
             base_dir=root,
             allowed_root=root,
             font=cfg.font,
+            docs_dir=os.path.abspath(config.docs_dir),
         )
         try:
             from .spec import build_spec
@@ -139,6 +140,7 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         root = os.path.dirname(os.path.abspath(config.config_file_path or "mkdocs.yml"))
         ext = self.extension
         ext.page = relative_page_name(page.file.abs_src_path, root) if page.file.abs_src_path else page.file.src_uri
+        ext.page_dir = os.path.dirname(page.file.abs_src_path) if page.file.abs_src_path else None
         ext.url = get_relative_url(f"{ASSETS_DIR}/", page.url)
         if not ext.url.endswith("/"):
             ext.url += "/"

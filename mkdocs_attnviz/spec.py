@@ -18,7 +18,19 @@ Values
 ``max_tokens``   truncate the input to this many tokens (default: the model's own limit).
 ``special_tokens`` ``show`` (default) or ``hide``: hiding drops the rows and columns of special tokens
                  and renormalises each remaining row to sum to 1 (stated on the figure).
-``view``         ``heatmap`` (default).
+``view``         ``heatmap`` (default), ``bars``, ``heads``, ``model`` or ``neuron`` (see :mod:`mkdocs_attnviz.views`).
+``values``       ``auto`` (default: numbers in the heatmap cells up to 20 tokens), ``true`` or ``false``.
+``colormap``     colour map of the heatmap and the model view (``viridis`` by default; see :data:`COLORMAPS`).
+``style``        ``default`` or ``classic``: the PNG drawn with the literal matplotlib recipe.
+``query``        query token (index, negative index or the token's text) for ``bars`` and ``neuron``.
+``target``       decoder text of an encoder–decoder model (default: greedy generation).
+``max_new_tokens`` tokens generated when ``target`` is absent (1 to 256, default 20).
+``attention``    ``encoder``, ``decoder`` or ``cross`` for encoder–decoder models (default ``encoder``).
+``data``         a ``.npy``, ``.csv`` or ``.json`` matrix (or layers × heads stack) inside the project: no model.
+``tokens``       the tokens of ``data`` (whitespace-separated, or ``|``-separated when the value holds a ``|``).
+``theme``        ``auto`` (default: follow the site), ``light`` or ``dark``.
+``font``         font family or file for the PNG labels of this figure.
+``filter``       initial segment filter of a sentence pair: ``all``, ``AA``, ``AB``, ``BA``, ``BB``.
 """
 
 from __future__ import annotations
@@ -29,7 +41,8 @@ from typing import Any, Mapping
 
 from .errors import AttnvizError
 
-__all__ = ["FigureSpec", "OPTIONS", "parse_header", "build_spec", "parse_layer", "parse_head"]
+__all__ = ["FigureSpec", "OPTIONS", "parse_header", "build_spec", "parse_layer", "parse_head", "resolve_query",
+           "COLORMAPS"]
 
 #: every option a block may carry, with a one-line description (used in messages and docs)
 OPTIONS: dict[str, str] = {
@@ -43,10 +56,33 @@ OPTIONS: dict[str, str] = {
     "id": "HTML id of the figure",
     "max_tokens": "maximum number of tokens",
     "special_tokens": "'show' or 'hide'",
-    "view": "'heatmap'",
+    "view": "'heatmap', 'bars', 'heads', 'model' or 'neuron'",
+    "values": "'auto', 'true' or 'false': numbers in the heatmap cells",
+    "colormap": "colour map name",
+    "style": "'default' or 'classic' (the matplotlib recipe)",
+    "query": "query token (index or text) for bars and neuron views",
+    "target": "decoder text of an encoder-decoder model",
+    "max_new_tokens": "tokens generated when target is absent",
+    "attention": "'encoder', 'decoder' or 'cross'",
+    "data": "a .npy, .csv or .json attention matrix inside the project",
+    "tokens": "tokens of the data matrix",
+    "theme": "'auto', 'light' or 'dark'",
+    "font": "font for the PNG labels",
+    "filter": "segment filter of a sentence pair: 'all', 'AA', 'AB', 'BA', 'BB'",
 }
 
-VIEWS = ("heatmap",)
+VIEWS = ("heatmap", "bars", "heads", "model", "neuron")
+VALUES = ("auto", "true", "false")
+STYLES = ("default", "classic")
+ATTENTION_SETS = ("encoder", "decoder", "cross")
+THEMES = ("auto", "light", "dark")
+FILTERS = ("all", "aa", "ab", "ba", "bb")
+#: colour maps offered (lower-case name -> matplotlib name); Bokeh gets the same 256 colours
+COLORMAPS = {"viridis": "viridis", "magma": "magma", "inferno": "inferno", "plasma": "plasma",
+             "cividis": "cividis", "blues": "Blues", "greens": "Greens", "greys": "Greys", "oranges": "Oranges",
+             "purples": "Purples", "reds": "Reds", "ylorrd": "YlOrRd", "ylgnbu": "YlGnBu"}
+MAX_NEW_TOKENS_LIMIT = 256
+DATA_SUFFIXES = (".npy", ".csv", ".json")
 SPECIAL = ("show", "hide")
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -69,16 +105,41 @@ class FigureSpec:
     max_tokens: int | None = None
     special_tokens: str = "show"
     view: str = "heatmap"
+    values: str = "auto"
+    colormap: str = "viridis"
+    style: str = "default"
+    query: int | str | None = None  # index (may be negative) or the text of a token
+    target: str | None = None
+    max_new_tokens: int = 20
+    attention: str | None = None  # encoder | decoder | cross (encoder-decoder models)
+    data: str | None = None  # as written; a host resolves it to a file (see views.data)
+    tokens: tuple[str, ...] | None = None
+    theme: str = "auto"
+    font: str | None = None
+    filter: str = "all"
 
     def extraction_inputs(self) -> dict[str, Any]:
         """The options that change the extracted attention (and so the extraction cache key)."""
-        return {"model": self.model, "revision": self.revision, "text": self.text, "pair": self.pair,
-                "max_tokens": self.max_tokens}
+        out = {"model": self.model, "revision": self.revision, "text": self.text, "pair": self.pair,
+               "max_tokens": self.max_tokens}
+        # only when they matter, so that the keys of plain figures stay what they were
+        if self.target is not None:
+            out["target"] = self.target
+        elif self.max_new_tokens != 20:  # the default greedy length stays out of the key
+            out["max_new_tokens"] = self.max_new_tokens
+        if self.view == "neuron":
+            out["qk"] = True
+        if self.data is not None:
+            out["data"] = self.data
+            out["tokens"] = list(self.tokens) if self.tokens is not None else None
+        return out
 
     def render_options(self) -> dict[str, Any]:
         """The options that change the rendered figure but not the extracted attention."""
         return {"layer": self.layer, "head": self.head, "caption": self.caption, "height": self.height,
-                "id": self.id, "special_tokens": self.special_tokens, "view": self.view}
+                "id": self.id, "special_tokens": self.special_tokens, "view": self.view, "values": self.values,
+                "colormap": self.colormap, "style": self.style, "query": self.query, "attention": self.attention,
+                "theme": self.theme, "font": self.font, "filter": self.filter}
 
 
 def parse_header(header: str) -> dict[str, str]:
@@ -196,15 +257,45 @@ def build_spec(options: Mapping[str, str], body: str, *, defaults: Mapping[str, 
                 raise AttnvizError(f"unknown option (known options: {known})", option=key)
             merged[key] = value if isinstance(value, str) else str(value)
 
+    data = merged.get("data")
+    tokens = None
+    if "tokens" in merged:
+        raw = merged["tokens"]
+        parts = raw.split("|") if "|" in raw else raw.split()
+        tokens = tuple(p.strip() for p in parts)
+        if not tokens or any(not p for p in tokens):
+            raise AttnvizError("expected tokens separated by spaces (or by '|'), with no empty token", option="tokens")
+        _clean_text(" ".join(tokens), "tokens")
+        if data is None:
+            raise AttnvizError("tokens= only goes with data= (a model makes its own tokens)", option="tokens")
+    if data is not None:
+        data = data.strip()
+        if not data:
+            raise AttnvizError("is empty: name a .npy, .csv or .json file", option="data")
+        if not data.lower().endswith(DATA_SUFFIXES):
+            raise AttnvizError(f"expected a .npy, .csv or .json file, got {data!r}", option="data")
+        if "\0" in data or any(ord(c) < 32 for c in data):
+            raise AttnvizError("contains a control character", option="data")
     if body is None or not body.strip():
-        raise AttnvizError("the block has no sentence: write it on the lines below the fence header", option="text")
+        if data is None or tokens is None:
+            raise AttnvizError("the block has no sentence: write it on the lines below the fence header",
+                               option="text")
+        body = " ".join(tokens)
     text = _clean_text(body, "text")
 
     model = merged.get("model", "").strip()
-    if not model:
+    if data is not None:
+        model = ""  # a data figure needs no model (a site-wide default model is ignored)
+        for key in ("revision", "pair", "target", "max_new_tokens", "attention", "max_tokens"):
+            if key in options:
+                raise AttnvizError("does not apply to data= figures (they have no model)", option=key)
+    elif not model:
         raise AttnvizError("no model given: add model=\"...\" or set it in the site's defaults", option="model")
 
     kw: dict[str, Any] = {"model": model, "text": text}
+    if data is not None:
+        kw["data"] = data
+        kw["tokens"] = tokens
     if "revision" in merged:
         rev = merged["revision"].strip()
         if not rev or any(c.isspace() for c in rev):
@@ -231,7 +322,67 @@ def build_spec(options: Mapping[str, str], body: str, *, defaults: Mapping[str, 
         kw["special_tokens"] = _choice(merged["special_tokens"], "special_tokens", SPECIAL)
     if "view" in merged:
         kw["view"] = _choice(merged["view"], "view", VIEWS)
+    if "values" in merged:
+        v = str(merged["values"]).strip().lower()
+        v = {"yes": "true", "on": "true", "1": "true", "no": "false", "off": "false", "0": "false"}.get(v, v)
+        kw["values"] = _choice(v, "values", VALUES)
+    if "colormap" in merged:
+        kw["colormap"] = _choice(merged["colormap"], "colormap", tuple(COLORMAPS))
+    if "style" in merged:
+        kw["style"] = _choice(merged["style"], "style", STYLES)
+    if "query" in merged:
+        q = merged["query"].strip()
+        if not q:
+            raise AttnvizError("is empty: give a token index or the token's text", option="query")
+        try:
+            kw["query"] = int(q)
+        except ValueError:
+            kw["query"] = q
+    if "target" in merged and data is None:
+        kw["target"] = _clean_text(merged["target"], "target")
+    if "max_new_tokens" in merged and data is None:
+        kw["max_new_tokens"] = _int(merged["max_new_tokens"], "max_new_tokens", minimum=1,
+                                    maximum=MAX_NEW_TOKENS_LIMIT)
+    if "attention" in merged and data is None:
+        kw["attention"] = _choice(merged["attention"], "attention", ATTENTION_SETS)
+    if "theme" in merged:
+        kw["theme"] = _choice(merged["theme"], "theme", THEMES)
+    if "font" in merged:
+        font = merged["font"].strip()
+        if not font or any(ord(c) < 32 for c in font) or len(font) > 200:
+            raise AttnvizError(f"not a font family or file: {merged['font']!r}", option="font")
+        kw["font"] = font
+    if "filter" in merged:
+        f = str(merged["filter"]).strip().lower().replace("->", "").replace("→", "")
+        kw["filter"] = _choice(f, "filter", FILTERS)
+        if kw["filter"] != "all" and "pair" not in kw:
+            raise AttnvizError("a segment filter needs a sentence pair (pair=\"...\")", option="filter")
+    if kw.get("view") == "neuron" and data is not None:
+        raise AttnvizError("the neuron view needs a model (query and key vectors), not data=", option="view")
     return FigureSpec(**kw)
+
+
+def resolve_query(query: int | str | None, labels: list[str], tokens: list[str] | None = None) -> int | None:
+    """The index of ``query`` (an index, a negative index, or a token's text) among ``labels``."""
+    if query is None:
+        return None
+    n = len(labels)
+    if isinstance(query, int):
+        index = query + n if query < 0 else query
+        if not 0 <= index < n:
+            raise AttnvizError(f"query {query} is out of range: the input has {n} tokens (0 to {n - 1})",
+                               option="query")
+        return index
+    for candidates in (labels, tokens or []):
+        for i, label in enumerate(candidates):
+            if label == query:
+                return i
+    lowered = query.lower()
+    for i, label in enumerate(labels):
+        if label.lower() == lowered:
+            return i
+    shown = ", ".join(repr(x) for x in labels[:12]) + (" ..." if n > 12 else "")
+    raise AttnvizError(f"no token {query!r} in the input (tokens: {shown})", option="query")
 
 
 def resolve_layer(layer: int | str, num_layers: int) -> int | str:

@@ -9,6 +9,7 @@
   var headSelect = document.getElementById("attnviz-head");
   var titleEl = document.getElementById("attnviz-title");
   var messageEl = document.getElementById("attnviz-message");
+  if (window.AttnvizCommon) AttnvizCommon.theme.init(data.theme);  // the page's colours before the plot draws
 
   function fail(message) {
     messageEl.textContent = message;
@@ -97,7 +98,7 @@
     return "head " + head + " of " + H;
   }
   function describe(layer, head) {  // same text as render.describe()
-    var parts = ["model " + data.model, layerText(layer), headText(head)];
+    var parts = [data.who || ("model " + data.model), layerText(layer), headText(head)];
     if (data.hidden) parts.push("special tokens hidden, rows renormalised");
     return parts.join(", ");
   }
@@ -167,6 +168,7 @@
       var W = single ? n : grid.cols * n + (grid.cols - 1) * gap;
       var Hh = single ? n : grid.rows * n + (grid.rows - 1) * gap;
       var img = new Float32Array(W * Hh), top = 0, labelsX = [], labelsY = [], labelsText = [];
+      var maskXs = [], maskYs = [];
       if (!single) img.fill(NaN);
       grid.tiles.forEach(function (t, k) {
         var m = headMatrix(byLayer[t[0]], t[1]);
@@ -178,6 +180,11 @@
             img[rowOff + j] = v;
             if (v > top) top = v;
           }
+        }
+        if (data.causal && n > 1) {  // the future of a causal model: masked (hatched), not zero
+          for (q = 0; q < n; q++) for (j = q + 1; j < n; j++) img[(y0 + q) * W + x0 + j] = NaN;
+          var st = staircase(x0, y0);
+          maskXs.push(st[0]); maskYs.push(st[1]);
         }
         if (!single && !grid.both) {
           labelsX.push(x0); labelsY.push(y0);
@@ -195,6 +202,8 @@
       yr.setv({ bounds: [0, Hh] });
       models.mapper.setv({ low: 0, high: top > 0 ? top : 1 });
       models.tiles.data = { x: labelsX, y: labelsY, text: labelsText };
+      if (models.mask) models.mask.data = { xs: maskXs, ys: maskYs };
+      if (models.values) models.values.data = single && data.values ? cellValues(img, top) : { x: [], y: [], text: [], color: [] };
       models.source.data = { image: [asImage(img, Hh, W)], x: [0], y: [0], dw: [W], dh: [Hh] };
       models.xaxis.axis_label = single ? "Key tokens" : (grid.both ? "Key tokens (tiles: heads)" : "Key tokens (per tile)");
       models.yaxis.axis_label = single ? "Query tokens" : (grid.both ? "Query tokens (tiles: layers)" : "Query tokens (per tile)");
@@ -208,6 +217,52 @@
     });
   }
 
+  // outline of the cells with key > query of the tile at (x0, y0) (same shape as render._staircase)
+  function staircase(x0, y0) {
+    var xs = [x0 + 1, x0 + n], ys = [y0, y0];
+    for (var q = n - 2; q >= 0; q--) { xs.push(x0 + q + 2, x0 + q + 1); ys.push(y0 + q + 1, y0 + q + 1); }
+    return [xs, ys];
+  }
+
+  // the numbers written in the cells (values option): dark text on bright cells, light on dark ones
+  function cellValues(img, top) {
+    var out = { x: [], y: [], text: [], color: [] };
+    for (var q = 0; q < n; q++) for (var k = 0; k < n; k++) {
+      var v = img[q * n + k];
+      if (isNaN(v)) continue;
+      out.x.push(k + 0.5); out.y.push(q + 0.5); out.text.push(v.toFixed(2));
+      out.color.push(v > 0.6 * top ? "#000000" : "#ffffff");
+    }
+    return out;
+  }
+
+  function restyle(t) {
+    if (!models) return;
+    var c = AttnvizCommon.theme.colors(), dark = t === "dark";
+    models.figure.setv({ background_fill_color: c.bg, border_fill_color: c.bg });
+    [models.xaxis, models.yaxis].forEach(function (a) {
+      a.setv({ major_label_text_color: c.fg, axis_label_text_color: c.fg, major_tick_line_color: c.muted });
+    });
+    if (models.colorbar) models.colorbar.setv({ background_fill_color: c.bg, major_label_text_color: c.fg,
+      title_text_color: c.fg, major_tick_line_color: c.muted });
+    if (models.masked) models.masked.glyph.setv({ fill_color: dark ? "#3a3d4c" : "#d0d0d0",
+      hatch_color: dark ? "#6a6e80" : "#9a9a9a" });
+  }
+
+  // the matrix shown, for the CSV / JSON downloads (one tile; for small multiples the first tile)
+  function shownMatrix() {
+    if (!view) return null;
+    var t = view.grid.tiles[0], single = view.grid.tiles.length === 1;
+    return {
+      name: "attention-layer" + t[0] + "-head" + headName(t[1]),
+      rows: data.labels, cols: data.labels,
+      value: function (r, c) { return view.img[r * view.W + c]; },
+      meta: { who: data.who, model: data.model, text: data.text, pair: data.pair, layer: t[0], head: t[1],
+              view: single ? "heatmap" : "first tile of " + layerText(view.layer) + ", " + headText(view.head),
+              rows_are: "query tokens", cols_are: "key tokens", causal: data.causal }
+    };
+  }
+
   // ------------------------------------------------------------------------------------- tooltip
   function cellAt(x, y) {
     if (!view) return null;
@@ -218,6 +273,7 @@
     }
     var k = Math.floor(xi), q = Math.floor(yi), t = r * view.grid.cols + c;
     if (k < 0 || q < 0 || k >= n || q >= n || c < 0 || c >= view.grid.cols || t >= view.grid.tiles.length) return null;
+    if (data.causal && k > q) return { q: q, k: k, layer: view.grid.tiles[t][0], head: view.grid.tiles[t][1], w: NaN, masked: true };
     var ix = c * n1 + k, iy = r * n1 + q;
     return { q: q, k: k, layer: view.grid.tiles[t][0], head: view.grid.tiles[t][1], w: view.img[iy * view.W + ix] };
   }
@@ -255,7 +311,7 @@
     var qt = tokenText(cell.q), kt = tokenText(cell.k);
     row("Query", qt.main, qt.raw);
     row("Key", kt.main, kt.raw);
-    row("Weight", isNaN(cell.w) ? "–" : cell.w.toFixed(3));
+    row("Weight", cell.masked ? "masked (a later token: the model cannot see it)" : isNaN(cell.w) ? "–" : cell.w.toFixed(3));
     row("Layer", String(cell.layer) + (cell.layer === L - 1 ? " (last)" : ""));
     row("Head", headName(cell.head));
     box.appendChild(table);
@@ -293,9 +349,14 @@
       tiles: get("attnviz-tiles"), hover: get("attnviz-hover"), xrange: get("attnviz-xrange"),
       yrange: get("attnviz-yrange"), xaxis: get("attnviz-xaxis"), yaxis: get("attnviz-yaxis"),
       xticker: get("attnviz-xticker"), yticker: get("attnviz-yticker"),
+      mask: get("attnviz-mask"), values: get("attnviz-values"), masked: get("attnviz-masked"),
+      colorbar: get("attnviz-colorbar"),
       plotHeight: document.getElementById("attnviz-plot").clientHeight
     };
     models.hover.tooltips = tooltip;
+    AttnvizCommon.theme.onChange(restyle);
+    restyle(AttnvizCommon.theme.init(data.theme));
+    AttnvizCommon.downloads(document.getElementById("attnviz-downloads"), shownMatrix);
     var onRange = function () { updateTicks(); };
     [models.xrange, models.yrange].forEach(function (r) {
       r.properties.start.change.connect(onRange);

@@ -125,7 +125,7 @@ def test_first_token_is_at_the_top(chromium, tmp_path):
     w[0, 0, 1:, 0] = 0.5
     w[0, 0, 1:, 1] = 0.5
     att.weights = w
-    page = write_page(tmp_path, "corner", att, spec(layer=0, head=0))
+    page = write_page(tmp_path, "corner", att, spec(layer=0, head=0, values="false"))  # orientation only
     open_page(chromium, page)
     px = frame_pixels(chromium).astype(int)
     h, w_ = px.shape[:2]

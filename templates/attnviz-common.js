@@ -1,0 +1,181 @@
+/* mkdocs-attnviz: what every figure page shares (heatmap and the other views).
+ *
+ * AttnvizCommon.theme     light/dark: the `theme` option, else the embedding page's scheme (mkdocs-material's
+ *                         data-md-color-scheme="slate" is dark) when the parent is same-origin, else
+ *                         prefers-color-scheme; a `#theme=dark` fragment wins over both. Follows changes.
+ * AttnvizCommon.downloads CSV and JSON buttons that save the matrix shown, generated in the browser (Blob +
+ *                         a[download]), so they work from file:// too.
+ * AttnvizCommon.bytes     decoded bytes of a packed data block (base64 of zlib), as a Promise<Uint8Array>.
+ */
+(function () {
+  "use strict";
+
+  // ------------------------------------------------------------------------------------------- theme
+  var listeners = [];
+  var option = "auto";
+  var current = null;
+
+  function fragmentTheme() {
+    var m = /(?:^#|[#&])theme=(light|dark)\b/.exec(window.location.hash || "");
+    return m ? m[1] : null;
+  }
+
+  function parentTheme() {
+    try {
+      if (window.parent === window) return null;
+      var body = window.parent.document && window.parent.document.body;
+      if (!body) return null;
+      var scheme = body.getAttribute("data-md-color-scheme");
+      if (scheme) return scheme === "slate" || /dark/i.test(scheme) ? "dark" : "light";
+      var html = window.parent.document.documentElement;
+      var t = html.getAttribute("data-theme") || html.getAttribute("data-bs-theme") || html.getAttribute("data-mode");
+      if (t === "dark" || t === "light") return t;
+      return null;
+    } catch (e) {
+      return null; // cross-origin parent (file:// iframes in Chromium): fall back to the media query
+    }
+  }
+
+  function mediaTheme() {
+    return window.matchMedia && window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light";
+  }
+
+  function resolve() {
+    if (option === "light" || option === "dark") return option;
+    return fragmentTheme() || parentTheme() || mediaTheme();
+  }
+
+  function apply() {
+    var t = resolve();
+    if (t === current) return;
+    current = t;
+    document.documentElement.setAttribute("data-theme", t);
+    listeners.forEach(function (cb) {
+      try { cb(t); } catch (e) { console.error("attnviz:", e); }
+    });
+  }
+
+  var watching = false;
+  function watch() {
+    if (watching) return;
+    watching = true;
+    if (window.matchMedia) {
+      var mq = window.matchMedia("(prefers-color-scheme: dark)");
+      if (mq.addEventListener) mq.addEventListener("change", apply);
+    }
+    window.addEventListener("hashchange", apply);
+    try {
+      if (window.parent !== window && window.parent.document && window.parent.document.body
+          && typeof MutationObserver !== "undefined") {
+        var obs = new MutationObserver(apply);
+        obs.observe(window.parent.document.body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
+        obs.observe(window.parent.document.documentElement, { attributes: true,
+          attributeFilter: ["data-theme", "data-bs-theme", "data-mode"] });
+      }
+    } catch (e) { /* cross-origin: the media query listener is all we get */ }
+  }
+
+  var theme = {
+    init: function (opt) { option = opt || "auto"; apply(); watch(); return current; },
+    current: function () { return current || resolve(); },
+    onChange: function (cb) { listeners.push(cb); },
+    set: function (opt) { option = opt; apply(); },
+    // colours the canvas views and the Bokeh plot use
+    colors: function () {
+      return current === "dark"
+        ? { bg: "#1e2029", fg: "#e3e5ec", muted: "#9aa0b4", grid: "#3a3d4c", panel: "#262936", accent: "#7aa2ff" }
+        : { bg: "#ffffff", fg: "#222222", muted: "#666666", grid: "#e4e4e4", panel: "#f5f5f7", accent: "#3355cc" };
+    }
+  };
+
+  // --------------------------------------------------------------------------------------- downloads
+  function csvField(v) {
+    var s = String(v);
+    if (/^[=+@\t\r]/.test(s) || /^-./.test(s)) s = "'" + s;  // never a spreadsheet formula
+    return /[",\n\r]/.test(s) || s !== s.trim() ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+
+  function toCSV(m) {
+    var lines = [[m.corner || "query \\ key"].concat(m.cols).map(csvField).join(",")];
+    for (var r = 0; r < m.rows.length; r++) {
+      var row = [csvField(m.rows[r])];
+      for (var c = 0; c < m.cols.length; c++) {
+        var v = m.value(r, c);
+        row.push(v === null || isNaN(v) ? "" : (+v).toFixed(4));
+      }
+      lines.push(row.join(","));
+    }
+    return lines.join("\r\n") + "\r\n";
+  }
+
+  function toJSON(m) {
+    var matrix = [];
+    for (var r = 0; r < m.rows.length; r++) {
+      var row = [];
+      for (var c = 0; c < m.cols.length; c++) {
+        var v = m.value(r, c);
+        row.push(v === null || isNaN(v) ? null : Math.round(v * 1e4) / 1e4);
+      }
+      matrix.push(row);
+    }
+    var out = {};
+    Object.keys(m.meta || {}).forEach(function (k) { out[k] = m.meta[k]; });
+    out.rows = m.rows;
+    out.cols = m.cols;
+    out.matrix = matrix;
+    return JSON.stringify(out, null, 1);
+  }
+
+  function save(text, name, type) {
+    var url = URL.createObjectURL(new Blob([text], { type: type }));
+    var a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    a.style.display = "none";
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(url); a.remove(); }, 1000);
+  }
+
+  // provider() -> {name, rows: [labels], cols: [labels], value(r, c), meta: {...}} of the matrix shown
+  function downloads(container, provider) {
+    if (!container) return;
+    [["CSV", "text/csv", toCSV, ".csv"], ["JSON", "application/json", toJSON, ".json"]].forEach(function (d) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "attnviz-download";
+      b.textContent = d[0];
+      b.title = "Download the attention shown as " + d[0];
+      b.setAttribute("data-format", d[0].toLowerCase());
+      b.addEventListener("click", function () {
+        var m = provider();
+        if (!m) return;
+        var text = d[2](m);
+        window.attnvizLastDownload = { name: m.name + d[3], text: text };  // for tests
+        save(text, m.name + d[3], d[1]);
+      });
+      container.appendChild(b);
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------- data
+  function base64Bytes(text) {
+    var bin = atob(text.replace(/\s+/g, ""));
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  var cache = {};
+  function bytes(selector) {
+    if (!cache[selector]) {
+      var el = document.querySelector(selector);
+      if (!el) return Promise.reject(new Error("no data block " + selector));
+      var stream = new Blob([base64Bytes(el.textContent)]).stream().pipeThrough(new DecompressionStream("deflate"));
+      cache[selector] = new Response(stream).arrayBuffer().then(function (buf) { return new Uint8Array(buf); });
+    }
+    return cache[selector];
+  }
+
+  window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, toCSV: toCSV, toJSON: toJSON };
+})();

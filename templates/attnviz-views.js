@@ -1,0 +1,205 @@
+/* mkdocs-attnviz: the shared part of the canvas views (bars, heads, model, neuron).
+ * Decodes the packed layers, builds the controls, sizes canvases for the screen's pixel ratio, shows the
+ * floating tooltip, and hands all of it to the view's own script as window.AttnvizViews. */
+(function () {
+  "use strict";
+
+  var data = JSON.parse(document.getElementById("attnviz-data").textContent);
+  var C = window.AttnvizCommon;
+  var messageEl = document.getElementById("attnviz-message");
+  var tipEl = document.getElementById("attnviz-tip");
+  var plotEl = document.getElementById("attnviz-plot");
+  var controlsEl = document.getElementById("attnviz-controls");
+  var toolbarEl = document.getElementById("attnviz-toolbar");
+  var titleEl = document.getElementById("attnviz-title");
+  var H = data.num_heads, L = data.num_layers;
+
+  function fail(message) {
+    messageEl.textContent = message;
+    messageEl.hidden = false;
+  }
+
+  C.theme.init(data.theme);
+
+  // weights of layer l of set s: Promise<Uint8Array> of (heads, nq, nk)
+  function layer(s, l) {
+    var set = data.sets[s];
+    return C.bytes('script[data-set="' + s + '"][data-layer="' + l + '"]').then(function (u8) {
+      if (u8.length !== H * set.nq * set.nk) throw new Error("layer " + l + ": expected " + H * set.nq * set.nk + " bytes, got " + u8.length);
+      return u8;
+    });
+  }
+
+  // (nq*nk) Float32Array of one head, the mean or the max over the heads (or over the heads in `only`)
+  function headMatrix(u8, s, head, only) {
+    var set = data.sets[s], nn = set.nq * set.nk, out = new Float32Array(nn), i, h, m, v;
+    var heads = only || [];
+    if (!only) for (h = 0; h < H; h++) heads.push(h);
+    if (head === "mean" || head === "max") {
+      for (i = 0; i < nn; i++) {
+        m = 0;
+        for (var j = 0; j < heads.length; j++) {
+          v = u8[heads[j] * nn + i];
+          if (head === "mean") m += v; else if (v > m) m = v;
+        }
+        out[i] = head === "mean" ? m / (255 * Math.max(heads.length, 1)) : m / 255;
+      }
+    } else {
+      var off = head * nn;
+      for (i = 0; i < nn; i++) out[i] = u8[off + i] / 255;
+    }
+    return out;
+  }
+
+  // float32 (heads, n, d) vectors of the neuron view
+  function vectors(which, l) {
+    return C.bytes('script[data-qk="' + which + '"][data-layer="' + l + '"]').then(function (u8) {
+      return new Float32Array(u8.buffer, u8.byteOffset, u8.byteLength / 4);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------- controls
+  function select(label, id, options, initial, onChange, into) {
+    var wrap = document.createElement("label");
+    wrap.className = "attnviz-control";
+    wrap.appendChild(document.createTextNode(label + " "));
+    var sel = document.createElement("select");
+    sel.id = id;
+    sel.setAttribute("aria-label", label);
+    options.forEach(function (o) {
+      var opt = document.createElement("option");
+      opt.value = String(o[0]);
+      opt.textContent = o[1];
+      if (String(o[0]) === String(initial)) opt.selected = true;
+      sel.appendChild(opt);
+    });
+    sel.addEventListener("change", function () { onChange(parseChoice(sel.value)); });
+    wrap.appendChild(sel);
+    (into || controlsEl).appendChild(wrap);
+    return sel;
+  }
+
+  function parseChoice(v) { return /^-?\d+$/.test(v) ? parseInt(v, 10) : v; }
+
+  function layerOptions() {
+    var out = [];
+    for (var l = 0; l < L; l++) out.push([l, l + (l === L - 1 ? " (last)" : "")]);
+    return out;
+  }
+  function headOptions(extra) {
+    var out = [];
+    for (var h = 0; h < H; h++) out.push([h, String(h)]);
+    return out.concat((extra || ["mean", "max"]).map(function (x) { return [x, x]; }));
+  }
+  var SET_NAMES = { self: "self-attention", encoder: "encoder", decoder: "decoder", cross: "cross (target × source)" };
+  function setSelect(initial, onChange) {
+    var names = Object.keys(data.sets);
+    if (names.length < 2) return null;
+    return select("Attention", "attnviz-set", names.map(function (s) { return [s, SET_NAMES[s] || s]; }), initial, onChange);
+  }
+
+  // ------------------------------------------------------------------------------------------ canvas
+  function canvas(width, height, into) {
+    var c = document.createElement("canvas"), dpr = window.devicePixelRatio || 1;
+    c.width = Math.round(width * dpr);
+    c.height = Math.round(height * dpr);
+    c.style.width = width + "px";
+    c.style.height = height + "px";
+    var ctx = c.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    (into || plotEl).appendChild(c);
+    return { canvas: c, ctx: ctx, width: width, height: height };
+  }
+
+  function resize(cv, width, height) {
+    var dpr = window.devicePixelRatio || 1;
+    cv.canvas.width = Math.round(width * dpr);
+    cv.canvas.height = Math.round(height * dpr);
+    cv.canvas.style.width = width + "px";
+    cv.canvas.style.height = height + "px";
+    cv.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    cv.width = width;
+    cv.height = height;
+  }
+
+  function plotWidth() { return Math.max(320, plotEl.clientWidth || document.documentElement.clientWidth || 640); }
+
+  // ----------------------------------------------------------------------------------------- colours
+  var HEAD_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                     "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#843c39", "#7b4173"];
+  function headColor(h) { return HEAD_COLORS[h % HEAD_COLORS.length]; }
+  function paletteColor(v, top) {
+    var p = data.palette, i = Math.max(0, Math.min(p.length - 1, Math.floor((top > 0 ? v / top : 0) * (p.length - 1) + 0.5)));
+    return p[i];
+  }
+  function rgb(hex) { return [parseInt(hex.slice(1, 3), 16), parseInt(hex.slice(3, 5), 16), parseInt(hex.slice(5, 7), 16)]; }
+
+  // ----------------------------------------------------------------------------------------- tooltip
+  function tip(event, rows) {
+    if (!rows) { tipEl.hidden = true; return; }
+    tipEl.textContent = "";
+    var table = document.createElement("table");
+    rows.forEach(function (r) {
+      var tr = document.createElement("tr"), th = document.createElement("th"), td = document.createElement("td");
+      th.textContent = r[0];
+      td.textContent = r[1];
+      tr.appendChild(th); tr.appendChild(td); table.appendChild(tr);
+    });
+    tipEl.appendChild(table);
+    tipEl.hidden = false;
+    var x = event.clientX + 14, y = event.clientY + 14, w = tipEl.offsetWidth, h = tipEl.offsetHeight;
+    if (x + w > window.innerWidth - 4) x = Math.max(4, event.clientX - w - 10);
+    if (y + h > window.innerHeight - 4) y = Math.max(4, event.clientY - h - 10);
+    tipEl.style.left = x + "px";
+    tipEl.style.top = y + "px";
+  }
+
+  function tokenText(side, i) {
+    var label = side.labels[i];
+    var s = (label === "" ? "∅" : label) + "  #" + i;
+    if (side.special[i]) s += " (special)";
+    if (side.segments[i] === 1) s += " (pair)";
+    return s;
+  }
+
+  function setTitle(text) {
+    titleEl.textContent = text;
+    titleEl.title = text;
+    document.title = text;
+  }
+
+  function layerText(l) { return "layer " + l + " of " + L + (l === L - 1 ? " (last)" : ""); }
+  function headText(h) {
+    if (h === "mean" || h === "max") return h + " of " + H + " heads";
+    return "head " + h + " of " + H;
+  }
+
+  function ready(state) {
+    document.documentElement.setAttribute("data-attnviz-view", JSON.stringify(state));
+    window.attnvizState = state;
+    window.attnvizReady = true;
+  }
+
+  function guard(promise) {
+    return promise.catch(function (err) {
+      console.error("attnviz:", err);
+      fail("Could not draw this view: " + err.message);
+    });
+  }
+
+  if (typeof DecompressionStream === "undefined") {
+    fail("This browser cannot decompress the figure data (no DecompressionStream); please use a current browser.");
+    window.AttnvizViews = null;
+    return;
+  }
+
+  window.attnviz = { data: data, state: function () { return window.attnvizState || null; } };
+  window.AttnvizViews = {
+    data: data, H: H, L: L, layer: layer, headMatrix: headMatrix, vectors: vectors, select: select,
+    layerOptions: layerOptions, headOptions: headOptions, setSelect: setSelect, canvas: canvas, resize: resize,
+    plotWidth: plotWidth, headColor: headColor, paletteColor: paletteColor, rgb: rgb, tip: tip, tokenText: tokenText,
+    setTitle: setTitle, layerText: layerText, headText: headText, ready: ready, guard: guard, fail: fail,
+    plot: plotEl, toolbar: toolbarEl, controls: controlsEl, common: C,
+    downloads: function (provider) { C.downloads(document.getElementById("attnviz-downloads"), provider); }
+  };
+})();

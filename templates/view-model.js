@@ -1,0 +1,167 @@
+/* mkdocs-attnviz model view (after bertviz's): a layers × heads grid of thumbnails (each one head's
+ * query × key heatmap on its own colour scale, future positions of causal models in grey); click a
+ * thumbnail to enlarge it below the grid with token labels and a hover tooltip. */
+(function () {
+  "use strict";
+  var V = window.AttnvizViews;
+  if (!V) return;
+  var data = V.data, H = V.H, L = V.L;
+  var state = { set: data.set, selected: null };
+  var layers = null, grid = null, detail = null, geo = null, detailGeo = null;
+  var MASK = [208, 208, 208];
+
+  V.setSelect(state.set, function (v) { state.set = v; state.selected = null; load(); });
+  var legend = document.createElement("span");
+  legend.textContent = "Rows: layers, columns: heads. Each thumbnail has its own colour scale (0 to its largest weight). Click one to enlarge it.";
+  V.toolbar.appendChild(legend);
+
+  function set() { return data.sets[state.set]; }
+
+  // an (nq × nk) image of one head, on a canvas of its own size
+  function headImage(l, h) {
+    var s = set(), nn = s.nq * s.nk, u8 = layers[l], off = h * nn, top = 0, i;
+    for (i = 0; i < nn; i++) if (u8[off + i] > top) top = u8[off + i];
+    var img = new ImageData(s.nk, s.nq);
+    for (var q = 0; q < s.nq; q++) for (var k = 0; k < s.nk; k++) {
+      var p = (q * s.nk + k) * 4, rgb;
+      if (s.causal && k > q) rgb = MASK;
+      else rgb = V.rgb(V.paletteColor(u8[off + q * s.nk + k], top));
+      img.data[p] = rgb[0]; img.data[p + 1] = rgb[1]; img.data[p + 2] = rgb[2]; img.data[p + 3] = 255;
+    }
+    var c = document.createElement("canvas");
+    c.width = s.nk; c.height = s.nq;
+    c.getContext("2d").putImageData(img, 0, 0);
+    return { canvas: c, top: top / 255 };
+  }
+
+  function drawGrid() {
+    var s = set(), c = V.common.theme.colors(), width = V.plotWidth();
+    var left = 54, topPad = 20, gap = 4;
+    var thumb = Math.max(28, Math.min(84, Math.floor((width - left - 10) / H) - gap));
+    var tw = thumb, th = Math.max(12, Math.round(thumb * Math.min(1.5, s.nq / s.nk)));
+    geo = { left: left, top: topPad, gap: gap, tw: tw, th: th };
+    var w = left + H * (tw + gap) + 6, h = topPad + L * (th + gap) + 4;
+    if (!grid) grid = V.canvas(w, h); else V.resize(grid, w, h);
+    var ctx = grid.ctx;
+    ctx.fillStyle = c.bg;
+    ctx.fillRect(0, 0, w, h);
+    ctx.fillStyle = c.muted;
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "center";
+    for (var hh = 0; hh < H; hh++) ctx.fillText("head " + hh, left + hh * (tw + gap) + tw / 2, 9);
+    ctx.textAlign = "right";
+    for (var l = 0; l < L; l++) {
+      ctx.fillStyle = c.muted;
+      ctx.fillText("layer " + l, left - 6, topPad + l * (th + gap) + th / 2);
+      for (hh = 0; hh < H; hh++) {
+        var x = left + hh * (tw + gap), y = topPad + l * (th + gap);
+        ctx.imageSmoothingEnabled = s.nk > tw;  // shrink smoothly, enlarge as crisp cells
+        ctx.drawImage(headImage(l, hh).canvas, x, y, tw, th);
+        if (state.selected && state.selected[0] === l && state.selected[1] === hh) {
+          ctx.strokeStyle = c.accent;
+          ctx.lineWidth = 2.5;
+          ctx.strokeRect(x - 1.5, y - 1.5, tw + 3, th + 3);
+        }
+      }
+    }
+  }
+
+  function drawDetail() {
+    var s = set(), c = V.common.theme.colors();
+    if (!state.selected) {
+      if (detail) { detail.canvas.remove(); detail = null; }
+      return;
+    }
+    var l = state.selected[0], h = state.selected[1], img = headImage(l, h);
+    var width = V.plotWidth(), probe = grid.ctx;
+    probe.font = "11px system-ui, \"Noto Sans CJK JP\", sans-serif";
+    var longest = 0;
+    s.q.ticks.concat(s.k.ticks).forEach(function (t) { longest = Math.max(longest, probe.measureText(t).width); });
+    var lab = Math.min(130, Math.ceil(longest) + 10);
+    var cell = Math.max(3, Math.min(28, Math.floor(Math.min(width - lab - 30, 640) / s.nk)));
+    var gw = cell * s.nk, gh = cell * s.nq;
+    detailGeo = { x: lab + 8, y: 24, cell: cell, lab: lab };
+    var w = Math.max(width, detailGeo.x + gw + 10), hgt = detailGeo.y + gh + lab * 0.75 + 10;
+    if (!detail) detail = V.canvas(w, hgt); else V.resize(detail, w, hgt);
+    var ctx = detail.ctx;
+    ctx.fillStyle = c.bg;
+    ctx.fillRect(0, 0, w, hgt);
+    ctx.fillStyle = c.fg;
+    ctx.font = "bold 12px system-ui, sans-serif";
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    ctx.fillText("Layer " + l + ", head " + h + " (largest weight " + img.top.toFixed(3) + ")", 8, 11);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(img.canvas, detailGeo.x, detailGeo.y, gw, gh);
+    ctx.font = Math.min(11, Math.max(7, cell - 2)) + "px system-ui, \"Noto Sans CJK JP\", sans-serif";
+    var every = Math.ceil(10 / cell);
+    ctx.textAlign = "right";
+    for (var q = 0; q < s.nq; q += every) { ctx.fillStyle = c.fg; ctx.fillText(s.q.ticks[q], detailGeo.x - 4, detailGeo.y + (q + 0.5) * cell); }
+    for (var k = 0; k < s.nk; k += every) {
+      ctx.save();
+      ctx.translate(detailGeo.x + (k + 0.5) * cell, detailGeo.y + gh + 4);
+      ctx.rotate(-Math.PI / 4);
+      ctx.fillText(s.k.ticks[k], 0, 0);
+      ctx.restore();
+    }
+  }
+
+  function draw() {
+    drawGrid();
+    drawDetail();
+    V.setTitle("Model view: " + data.who + (Object.keys(data.sets).length > 1 ? ", " + state.set : "") + ", " +
+               L + " layers × " + H + " heads" + (state.selected ? ", enlarged: layer " + state.selected[0] + ", head " + state.selected[1] : ""));
+    V.ready({ view: "model", set: state.set, selected: state.selected });
+  }
+
+  function load() {
+    window.attnvizReady = false;
+    var all = [];
+    for (var l = 0; l < L; l++) all.push(V.layer(state.set, l));
+    return V.guard(Promise.all(all).then(function (u8s) { layers = u8s; draw(); }));
+  }
+
+  function thumbAt(event) {
+    var r = grid.canvas.getBoundingClientRect(), x = event.clientX - r.left - geo.left, y = event.clientY - r.top - geo.top;
+    var h = Math.floor(x / (geo.tw + geo.gap)), l = Math.floor(y / (geo.th + geo.gap));
+    if (x < 0 || y < 0 || h >= H || l >= L || x - h * (geo.tw + geo.gap) > geo.tw || y - l * (geo.th + geo.gap) > geo.th) return null;
+    return [l, h];
+  }
+
+  function select(l, h) {
+    state.selected = (state.selected && state.selected[0] === l && state.selected[1] === h) ? null : [l, h];
+    draw();
+  }
+
+  V.common.theme.onChange(function () { if (layers) draw(); });
+  V.downloads(function () {
+    if (!layers) return null;
+    var s = set(), sel = state.selected || [L - 1, "mean"];
+    var m = V.headMatrix(layers[sel[0]], state.set, sel[1]);
+    return { name: "attention-" + state.set + "-layer" + sel[0] + "-head" + sel[1], rows: s.q.labels, cols: s.k.labels,
+             value: function (r, c) { return m[r * s.nk + c]; },
+             meta: { who: data.who, text: data.text, set: state.set, layer: sel[0], head: sel[1],
+                     rows_are: "query tokens", cols_are: "key tokens" } };
+  });
+
+  load().then(function () {
+    grid.canvas.style.cursor = "pointer";
+    grid.canvas.addEventListener("click", function (e) { var t = thumbAt(e); if (t) select(t[0], t[1]); });
+    grid.canvas.addEventListener("mousemove", function (e) {
+      var t = thumbAt(e);
+      V.tip(t ? e : null, t ? [["Layer", String(t[0])], ["Head", String(t[1])], ["", "click to enlarge"]] : null);
+    });
+    grid.canvas.addEventListener("mouseleave", function () { V.tip(null); });
+    V.plot.addEventListener("mousemove", function (e) {
+      if (!detail || e.target !== detail.canvas) return;
+      var s = set(), r = detail.canvas.getBoundingClientRect();
+      var k = Math.floor((e.clientX - r.left - detailGeo.x) / detailGeo.cell), q = Math.floor((e.clientY - r.top - detailGeo.y) / detailGeo.cell);
+      if (q < 0 || k < 0 || q >= s.nq || k >= s.nk) { V.tip(null); return; }
+      var w = layers[state.selected[0]][state.selected[1] * s.nq * s.nk + q * s.nk + k] / 255;
+      V.tip(e, [["Query", V.tokenText(s.q, q)], ["Key", V.tokenText(s.k, k)],
+                ["Weight", s.causal && k > q ? "masked (a later token)" : w.toFixed(3)]]);
+    });
+  });
+  window.attnvizModel = { select: select, state: state };
+})();
