@@ -37,7 +37,8 @@ Data format inside the page
   ``special`` and ``segments`` flags, the initial ``layer``/``head`` and the ``scale`` (255).
 * One ``<script type="application/octet-stream" data-layer="L">`` per layer: the weights of layer
   ``L`` as ``uint8`` values ``round(w * 255)`` in C order with shape ``(heads, n, n)``, compressed with
-  zlib (level 9) and base64-encoded. The browser decodes a layer (``DecompressionStream('deflate')``)
+  zlib (level 6: about 10× faster than level 9 for 5–15 % more bytes, see benchmarks/RESULTS.md) and
+  base64-encoded. The browser decodes a layer (``DecompressionStream('deflate')``)
   only when it is first needed; mean and max over heads are computed in the browser. A weight read
   back as ``q / 255`` is within ``1/510`` of the extracted value.
 * ``<script type="application/json" id="attnviz-bokeh">``: the Bokeh document (``json_item``). It
@@ -77,10 +78,11 @@ __all__ = ["RENDER_VERSION", "figure_page", "figure_png", "figure_height", "desc
            "templates_dir", "script_json", "pack_layer", "unpack_layer"]
 
 #: bump whenever the page or PNG output changes; part of the render cache key
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 
 HEADER_PX = 40  # header line (title + selectors) of the page, in CSS px
 TICK_CHARS = 14  # axis labels longer than this are shortened with an ellipsis (the tooltip shows all)
+VALUES_MAX_TOKENS = 20  # values="auto" writes the numbers in the cells up to this many tokens
 _CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
                  "Noto Sans CJK HK", "Source Han Sans JP", "Source Han Sans SC", "IPAexGothic", "IPAGothic",
                  "TakaoGothic", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback")
@@ -136,9 +138,9 @@ def _script_text(code: str) -> str:
 
 
 def pack_layer(weights_layer: np.ndarray) -> str:
-    """``(heads, n, n)`` weights → base64 of zlib (level 9) of ``uint8`` ``round(w*255)`` in C order."""
+    """``(heads, n, n)`` weights → base64 of zlib (level 6) of ``uint8`` ``round(w*255)`` in C order."""
     q = np.ascontiguousarray(quantize(weights_layer))
-    return base64.b64encode(zlib.compress(q.tobytes(), 9)).decode("ascii")
+    return base64.b64encode(zlib.compress(q.tobytes(), 6)).decode("ascii")
 
 
 def unpack_layer(text: str, num_heads: int, n: int) -> np.ndarray:
@@ -200,7 +202,8 @@ def describe(att: Attention, spec: FigureSpec) -> str:
     Layers and heads are numbered from 0, as in the directive's options.
     """
     layer, head = _selection(att, spec)
-    parts = [f"model {att.model}", _layer_text(layer, att.num_layers), _head_text(head, att.num_heads)]
+    parts = [att.meta.get("who") or f"model {att.model}", _layer_text(layer, att.num_layers),
+             _head_text(head, att.num_heads)]
     if spec.special_tokens == "hide" and any(att.special):
         parts.append("special tokens hidden, rows renormalised")
     return ", ".join(parts)
@@ -254,11 +257,35 @@ def figure_height(att: Attention, spec: FigureSpec) -> int:
 
 # ----------------------------------------------------------------------------------------------- page
 
-def _bokeh_item(att: Attention, plot_height: int) -> dict[str, Any]:
+def palette(name: str = "viridis") -> list[str]:
+    """256 colours of a colour map (Bokeh's own Viridis256 for viridis; matplotlib's samples otherwise)."""
+    from .spec import COLORMAPS
+
+    if name == "viridis":
+        from bokeh.palettes import Viridis256
+
+        return list(Viridis256)
+    import matplotlib
+    from matplotlib.colors import to_hex
+
+    cmap = matplotlib.colormaps[COLORMAPS.get(name, name)]
+    return [to_hex(cmap(i / 255)) for i in range(256)]
+
+
+def _values_on(spec: FigureSpec, n: int) -> bool:
+    """Numbers in the cells: ``values="true"``, or ``auto`` up to :data:`VALUES_MAX_TOKENS` tokens."""
+    return spec.values == "true" or (spec.values == "auto" and n <= VALUES_MAX_TOKENS)
+
+
+def _pair_boundary(att: Attention) -> int | None:
+    """Index of the first token of the pair sentence (None without a pair)."""
+    return next((i for i, s in enumerate(att.segments) if s == 1), None)
+
+
+def _bokeh_item(att: Attention, plot_height: int, spec: FigureSpec | None = None) -> dict[str, Any]:
     from bokeh.embed import json_item
     from bokeh.models import (BoxZoomTool, ColorBar, ColumnDataSource, CustomJSTickFormatter, FixedTicker,
-                              HoverTool, LinearColorMapper, Range1d, ResetTool, SaveTool)
-    from bokeh.palettes import Viridis256
+                              HoverTool, LinearColorMapper, Range1d, ResetTool, SaveTool, Span)
     from bokeh.plotting import figure
 
     n = att.num_tokens
@@ -276,7 +303,8 @@ def _bokeh_item(att: Attention, plot_height: int) -> dict[str, Any]:
     fig.grid.visible = False
     fig.background_fill_color = "#ffffff"
 
-    mapper = LinearColorMapper(name="attnviz-mapper", palette=Viridis256, low=0.0, high=1.0,
+    mapper = LinearColorMapper(name="attnviz-mapper", palette=palette(spec.colormap if spec else "viridis"),
+                               low=0.0, high=1.0,
                                nan_color="rgba(0,0,0,0)")
     # The image is filled in by attnviz.js once the layer is decoded: the document carries no matrix.
     source = ColumnDataSource(name="attnviz-source",
@@ -285,6 +313,21 @@ def _bokeh_item(att: Attention, plot_height: int) -> dict[str, Any]:
     image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper,
                       name="attnviz-image")
     hover.renderers = [image]
+
+    # future positions of a causal model: hatched, filled in by attnviz.js (one staircase per tile)
+    mask = ColumnDataSource(name="attnviz-mask", data={"xs": [], "ys": []})
+    fig.patches(xs="xs", ys="ys", source=mask, fill_color="#d0d0d0", fill_alpha=1.0, hatch_pattern="/",
+                hatch_color="#9a9a9a", hatch_scale=8.0, hatch_weight=1.0, line_color=None, name="attnviz-masked")
+    # numbers in the cells (values=true, or auto up to 20 tokens), filled in by attnviz.js
+    values = ColumnDataSource(name="attnviz-values", data={"x": [], "y": [], "text": [], "color": []})
+    fig.text(x="x", y="y", text="text", source=values, text_color="color", text_font_size="9px",
+             text_align="center", text_baseline="middle", name="attnviz-value-labels")
+    # the boundary between the two sentences of a pair
+    boundary = _pair_boundary(att)
+    if boundary:
+        for dim, name in (("height", "attnviz-boundary-x"), ("width", "attnviz-boundary-y")):
+            fig.add_layout(Span(location=boundary, dimension=dim, line_color="#ff4040", line_width=2,
+                                line_dash="dashed", name=name))
 
     tiles = ColumnDataSource(name="attnviz-tiles", data={"x": [], "y": [], "text": []})
     fig.text(x="x", y="y", text="text", source=tiles, text_color="#ffffff", text_font_size="10px",
@@ -393,6 +436,11 @@ def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local",
         "head": head,
         "gap": _gap(n),
         "scale": 255,
+        "who": shown.meta.get("who") or f"model {shown.model}",
+        "values": _values_on(spec, n),
+        "boundary": _pair_boundary(shown),
+        "theme": spec.theme,
+        "view": "heatmap",
     }
     layers = [(index, pack_layer(weights[index])) for index in range(num_layers)]
     title = describe(att, spec)
@@ -412,8 +460,10 @@ def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local",
         bokeh=_bokeh_script_tag(resources, bokeh_src),
         css=Markup(_template_text("figure.css").replace("</", "<\\/")),
         js=Markup(_script_text(_template_text("attnviz.js"))),
+        common_js=Markup(_script_text(_template_text("attnviz-common.js"))),
+        theme=spec.theme,
         data_json=Markup(script_json(data)),
-        bokeh_json=Markup(script_json(_bokeh_item(shown, plot_height))),
+        bokeh_json=Markup(script_json(_bokeh_item(shown, plot_height, spec))),
         layers=layers,
         render_version=RENDER_VERSION,
     )
@@ -463,6 +513,13 @@ def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> 
     labels = [_display_label(lab) for lab in shown.labels]
     rc = {"font.family": _font_families(font), "font.size": 9, "axes.titlesize": 10,
           "svg.hashsalt": "attnviz", "image.interpolation": "nearest"}
+    from .spec import COLORMAPS
+
+    cmap = matplotlib.colormaps[COLORMAPS.get(spec.colormap, "viridis")].with_extremes(bad="#d0d0d0")
+    future = np.triu(np.ones((n, n), dtype=bool), k=1) if shown.causal else None
+
+    def masked(m: np.ndarray) -> np.ndarray:  # future positions of a causal model: masked, not zero
+        return np.ma.masked_array(m, mask=future) if future is not None else m
 
     with matplotlib.rc_context(rc):
         if len(tiles) == 1:
@@ -472,8 +529,22 @@ def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> 
             fig = Figure(figsize=(grid_in + extra + 1.6, grid_in + extra + 0.9), dpi=100,
                          layout="constrained")
             ax = fig.add_subplot()
-            im = ax.imshow(image, cmap="viridis", vmin=0.0, vmax=vmax, interpolation="nearest",
+            im = ax.imshow(masked(image), cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest",
                            origin="upper", aspect="equal")
+            if future is not None:
+                _hatch_future(ax, n)
+            if _values_on(spec, n):
+                for q in range(n):
+                    for k in range(n):
+                        if future is not None and future[q, k]:
+                            continue
+                        v = float(image[q, k])
+                        ax.text(k, q, f"{v:.2f}", ha="center", va="center", fontsize=max(5.0, min(8.0, 110 / n)),
+                                color="black" if v > 0.6 * vmax else "white")
+            boundary = _pair_boundary(shown)
+            if boundary:
+                ax.axhline(boundary - 0.5, color="#ff4040", lw=1.5, ls="--")
+                ax.axvline(boundary - 0.5, color="#ff4040", lw=1.5, ls="--")
             cell_px = grid_in * 100 / max(n, 1)
             step = _nice_step(12.5 / cell_px)
             idx = list(range(0, n, step))
@@ -502,7 +573,7 @@ def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> 
                     ax.set_axis_off()
                     continue
                 l, h = tiles[i]
-                im = ax.imshow(head_matrix(weights[l], h), cmap="viridis", vmin=0.0, vmax=vmax,
+                im = ax.imshow(masked(head_matrix(weights[l], h)), cmap=cmap, vmin=0.0, vmax=vmax,
                                interpolation="nearest", origin="upper", aspect="equal")
                 for spine in ax.spines.values():
                     spine.set_visible(False)
@@ -521,6 +592,25 @@ def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> 
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=100, facecolor="white", metadata={"Software": None})
     return buf.getvalue()
+
+
+def _hatch_future(ax, n: int) -> None:
+    """Hatch the strict upper triangle (the future of a causal model): one staircase polygon."""
+    from matplotlib.patches import Polygon
+
+    if n > 1:
+        ax.add_patch(Polygon(_staircase(n), closed=True, facecolor="none", edgecolor="#9a9a9a", hatch="///",
+                             linewidth=0))
+
+
+def _staircase(n: int) -> list[tuple[float, float]]:
+    """Outline of the cells with key > query, in imshow coordinates (cell centres at integers).
+
+    Same shape as the page's mask (attnviz.js ``staircase``)."""
+    pts = [(0.5, -0.5), (n - 0.5, -0.5)]
+    for q in range(n - 2, -1, -1):
+        pts += [(q + 1.5, q + 0.5), (q + 0.5, q + 0.5)]
+    return pts
 
 
 # ----------------------------------------------------------------------------------------- resources
