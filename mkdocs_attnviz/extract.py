@@ -371,11 +371,19 @@ def _pick_device(device: str) -> str:
             raise AttnvizError(f"device {device!r} asked for but CUDA is not available (torch {torch.__version__}); "
                                "use device 'auto' or 'cpu'", option="device")
         return d
+    if d == "map":  # big models: let accelerate place the layers over every GPU (and the CPU)
+        import importlib.util
+
+        if importlib.util.find_spec("accelerate") is None:
+            raise AttnvizError("device 'map' spreads a big model over the available devices with "
+                               "device_map=\"auto\" and needs the accelerate package: pip install accelerate",
+                               option="device")
+        return "map"
     if d == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
             raise AttnvizError("device 'mps' asked for but it is not available", option="device")
         return d
-    raise AttnvizError(f"unknown device {device!r}: expected 'auto', 'cpu' or 'cuda'", option="device")
+    raise AttnvizError(f"unknown device {device!r}: expected 'auto', 'cpu', 'cuda' or 'map'", option="device")
 
 
 def _exc_names(exc: BaseException) -> set[str]:
@@ -516,6 +524,8 @@ def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> _Loaded:
         major = int(transformers.__version__.split(".")[0])
         dtype_kw = {"dtype": torch.float32} if major >= 5 else {"torch_dtype": torch.float32}
         kw = dict(config=config, attn_implementation="eager", output_loading_info=True, **dtype_kw)
+        if device == "map":
+            kw["device_map"] = "auto"
         from transformers.utils import logging as hf_logging
 
         bars = hf_logging.is_progress_bar_enabled()
@@ -549,7 +559,8 @@ def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> _Loaded:
                                f"depends on (e.g. {', '.join(vital[:3])}): the weights do not match the "
                                f"architecture in config.json", option="model")
         try:
-            model = model.to(device=device, dtype=torch.float32)
+            if device != "map":  # with a device map, accelerate has placed the weights already
+                model = model.to(device=device, dtype=torch.float32)
         except Exception as exc:
             raise AttnvizError(f"could not move model {ref.name!r} to {device}: {exc}", option="model") from None
         model.eval()
@@ -789,7 +800,7 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
             except Exception:
                 pass
 
-    device_t = torch.device(dev)
+    device_t = model.device if dev == "map" else torch.device(dev)  # a device map: inputs go where it starts
     inputs: dict[str, Any] = {"input_ids": torch.tensor([ids], dtype=torch.long, device=device_t),
                               "attention_mask": torch.ones((1, n), dtype=torch.long, device=device_t)}
     tti = enc.get("token_type_ids")

@@ -1,0 +1,193 @@
+"""Benchmarks 2 and 3: warm rebuild and cold build of a site of figures, with plain ``mkdocs build``.
+
+* warm: every figure in the cache, against the same site with each block replaced by a paragraph of its
+  sentence (same ``mkdocs.yml``); torch and transformers must not be imported (checked with a wrapper that
+  lists ``sys.modules`` at exit);
+* cold: empty cache, against ``bare_forward.py``: load the same model and run one eager forward pass
+  with ``output_attentions=True`` per sentence.
+
+Runs are interleaved (cold, warm, text, bare per round) and repeated; ratios use the best of the rounds
+(least disturbed by other load on the machine), medians are shown too. One extra cold build runs under
+cProfile to show where its time goes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pstats
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .common import MINILM, PYTHON, log, summary, table
+from .text import site_sentences
+
+MKDOCS = str(Path(sys.executable).parent / "mkdocs")
+SUMMARY = re.compile(r"attnviz: (\d+) figures \((\d+) from cache, (\d+) rendered, (\d+) model runs, (\d+) errors\)")
+PER_PAGE = 5
+
+PROBE = """\
+import atexit, json, sys
+out = sys.argv[1]
+names = ("torch", "transformers", "bokeh", "matplotlib")
+atexit.register(lambda: json.dump({m: m in sys.modules for m in names}, open(out, "w")))
+sys.argv = ["mkdocs", "build"]
+from mkdocs.__main__ import cli
+cli()
+"""
+
+
+def make_site(root: Path, model_path: str, sentences: list[str], *, figures: bool) -> Path:
+    """A MkDocs project with ``len(sentences)`` blocks (``figures``) or paragraphs (not ``figures``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    docs = root / "docs"
+    docs.mkdir(exist_ok=True)
+    (root / "mkdocs.yml").write_text(
+        "site_name: Benchmark site\nsite_dir: site\nplugins:\n  - attnviz:\n      models:\n"
+        f"        {MINILM}: {model_path}\n      defaults:\n        model: {MINILM}\n", encoding="utf-8")
+    pages = [sentences[i:i + PER_PAGE] for i in range(0, len(sentences), PER_PAGE)]
+    index = ["# Benchmark site", ""] + [f"* [Page {i + 1}](page{i + 1:02d}.md)" for i in range(len(pages))]
+    (docs / "index.md").write_text("\n".join(index) + "\n", encoding="utf-8")
+    for i, group in enumerate(pages):
+        body = [f"# Page {i + 1}", ""]
+        for j, sentence in enumerate(group):
+            body += [f"## Figure {j + 1}", "", "Some text before the figure.", ""]
+            if figures:
+                body += [f'```attnviz caption="Figure {i + 1}.{j + 1}"', sentence, "```", ""]
+            else:
+                body += [sentence, ""]
+        (docs / f"page{i + 1:02d}.md").write_text("\n".join(body), encoding="utf-8")
+    return root
+
+
+def _run(cmd: list[str], cwd: Path) -> tuple[float, str]:
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed in {cwd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return seconds, proc.stdout + proc.stderr
+
+
+def _stats(output: str) -> dict[str, int] | None:
+    m = SUMMARY.search(output)
+    if not m:
+        return None
+    keys = ("figures", "hits", "renders", "extractions", "errors")
+    return dict(zip(keys, map(int, m.groups())))
+
+
+def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: bool = True,
+            work: Path | None = None) -> dict[str, Any]:
+    work = Path(work or tempfile.mkdtemp(prefix="attnviz-bench-builds-"))
+    sentences = site_sentences(figures)
+    fig_site = make_site(work / "figures", model_path, sentences, figures=True)
+    text_site = make_site(work / "text", model_path, sentences, figures=False)
+    sentences_file = work / "sentences.json"
+    sentences_file.write_text(json.dumps(sentences), encoding="utf-8")
+    cache = fig_site / ".cache"
+    bare = [PYTHON, str(Path(__file__).with_name("bare_forward.py")), model_path, str(sentences_file)]
+
+    times: dict[str, list[float]] = {"cold": [], "warm": [], "text": [], "bare": []}
+    checks: dict[str, Any] = {}
+    # one untimed text build first: warms the OS file cache for Python, mkdocs and the theme
+    _run([MKDOCS, "build"], text_site)
+    for r in range(rounds):
+        shutil.rmtree(cache, ignore_errors=True)
+        seconds, out = _run([MKDOCS, "build"], fig_site)
+        times["cold"].append(seconds)
+        checks.setdefault("cold", _stats(out))
+        if r == 0:  # the warm build under the probe: which heavy modules did it import?
+            probe_out = work / "modules.json"
+            _run([PYTHON, "-c", PROBE, str(probe_out)], fig_site)
+            checks["warm_modules"] = json.loads(probe_out.read_text())
+        for _attempt in range(3):
+            seconds, out = _run([MKDOCS, "build"], fig_site)
+            stats = _stats(out)
+            if stats and stats["hits"] == stats["figures"]:
+                break
+            # something changed the render key meanwhile (templates edited during the run): not a warm build
+            log(f"warm build re-rendered ({stats}); measuring it again")
+            checks["warm_retries"] = checks.get("warm_retries", 0) + 1
+        times["warm"].append(seconds)
+        checks.setdefault("warm", stats)
+        times["text"].append(_run([MKDOCS, "build"], text_site)[0])
+        times["bare"].append(_run(bare, work)[0])
+        log(f"builds round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
+    figure_files = sorted((fig_site / "site" / "assets" / "attnviz").glob("*.html"))
+    checks["published_pages"] = len(figure_files)
+    result: dict[str, Any] = {"figures": figures, "rounds": rounds, "times": {k: summary(v) for k, v in times.items()},
+                              "raw": times, "checks": checks, "work": str(work),
+                              "commands": {"figure site": f"cd SITE && {MKDOCS} build",
+                                           "bare": " ".join(bare)}}
+    if profile:
+        result["profile"] = profile_cold(fig_site)
+    return result
+
+
+BUCKETS = [  # (label, module file suffix, function name): cumulative time of the outermost call
+    ("import torch + transformers, load model", "mkdocs_attnviz/extract.py", "_load"),
+    ("forward passes (extract)", "mkdocs_attnviz/extract.py", "extract"),
+    ("figure page (Bokeh JSON, zlib, Jinja)", "mkdocs_attnviz/render.py", "figure_page"),
+    ("PNG (matplotlib)", "mkdocs_attnviz/render.py", "figure_png"),
+    ("render cache writes", "mkdocs_attnviz/cache.py", "put_render"),
+    ("attention cache writes", "mkdocs_attnviz/cache.py", "put_attention"),
+]
+
+
+def profile_cold(fig_site: Path) -> dict[str, Any]:
+    """One cold build under cProfile: seconds in each stage (cumulative, overlapping stages subtracted)."""
+    shutil.rmtree(fig_site / ".cache", ignore_errors=True)
+    prof = fig_site.parent / "cold.prof"
+    seconds, _ = _run([PYTHON, "-m", "cProfile", "-o", str(prof), MKDOCS, "build"], fig_site)
+    stats = pstats.Stats(str(prof))
+    found: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        for label, suffix, func in BUCKETS:
+            if filename.endswith(suffix) and name == func:
+                found[label] = found.get(label, 0.0) + ct
+    load = found.get(BUCKETS[0][0], 0.0)
+    if BUCKETS[1][0] in found:  # extract() includes the model load: report the forward part alone
+        found[BUCKETS[1][0]] = max(0.0, found[BUCKETS[1][0]] - load)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    found["everything else (mkdocs, Markdown, theme, imports of bokeh/matplotlib...)"] = max(
+        0.0, total - sum(found.values()))
+    return {"total_profiled": total, "wall": seconds, "buckets": found}
+
+
+def report(result: dict[str, Any]) -> str:
+    t = result["times"]
+    rows = []
+    for key, label in (("text", "text-only site (blocks → paragraphs)"), ("warm", "figure site, warm cache"),
+                       ("cold", "figure site, empty cache"), ("bare", "bare script: load model + forward passes")):
+        rows.append([label, f"{t[key]['min']:.2f}", f"{t[key]['median']:.2f}", f"{t[key]['max']:.2f}"])
+    lines = [f"{result['figures']} figures on {-(-result['figures'] // PER_PAGE)} pages; "
+             f"{result['rounds']} interleaved rounds; seconds of wall time per `mkdocs build` (or script).", ""]
+    lines.append(table(["build", "best", "median", "worst"], rows))
+    warm_ratio = t["warm"]["min"] / t["text"]["min"]
+    cold_ratio = t["cold"]["min"] / t["bare"]["min"]
+    lines += ["", f"* **warm / text-only = {warm_ratio:.2f}** (best of rounds; medians: "
+              f"{t['warm']['median'] / t['text']['median']:.2f}); target ≤ 1.2.",
+              f"* **cold / bare script = {cold_ratio:.2f}** (medians: {t['cold']['median'] / t['bare']['median']:.2f}); "
+              "target ≤ 1.25."]
+    c = result["checks"]
+    mods = c.get("warm_modules", {})
+    lines.append(f"* warm build imported torch: **{mods.get('torch')}**, transformers: **{mods.get('transformers')}** "
+                 f"(bokeh: {mods.get('bokeh')}, matplotlib: {mods.get('matplotlib')}).")
+    lines.append(f"* plugin summary, cold: {c.get('cold')}; warm: {c.get('warm')}; figure pages published: "
+                 f"{c.get('published_pages')}.")
+    if "profile" in result:
+        p = result["profile"]
+        lines += ["", f"Where a cold build's time goes (one build under cProfile, {p['wall']:.1f} s wall, "
+                  f"{p['total_profiled']:.1f} s profiled; per stage, cumulative):", ""]
+        rows = [[label, f"{sec:.2f}", f"{100 * sec / p['total_profiled']:.0f} %"]
+                for label, sec in p["buckets"].items()]
+        lines.append(table(["stage", "seconds", "share"], rows))
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Smoke test of the benchmark suite (``python -m benchmarks.run``): every code path on tiny inputs.
+
+Benchmarks are not tests: nothing here checks a time. It only makes sure the benchmark code still runs
+against the current product (page format, plugin output, browser hooks) and writes its report.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from mkdocs_attnviz.attention import Attention
+
+pytest.importorskip("benchmarks.run")
+
+from benchmarks import browser, builds, page_weight, run, scaling  # noqa: E402
+from benchmarks.common import machine  # noqa: E402
+from benchmarks.text import long_text, sentences, site_sentences  # noqa: E402
+
+
+def tiny_attention(n: int = 12, layers: int = 2, heads: int = 3, model: str = "org/tiny") -> Attention:
+    rng = np.random.default_rng(0)
+    w = np.exp(rng.normal(size=(layers, heads, n, n)) * 2)
+    w /= w.sum(-1, keepdims=True)
+    labels = ["[CLS]"] + [f"w{i}" for i in range(1, n - 1)] + ["[SEP]"]
+    return Attention(weights=w.astype(np.float32), tokens=labels, labels=labels,
+                     special=[lab in ("[CLS]", "[SEP]") for lab in labels], segments=[0] * n, model=model,
+                     revision="0")
+
+
+def test_text_is_long_enough():
+    assert len(sentences()) > 30 and len(long_text().split()) > 512
+    assert len(set(site_sentences(50))) == 50
+
+
+def test_page_weight_paths():
+    att = tiny_attention()
+    result = page_weight.measure({att.model: {12: att}}, bertviz_real_max=0, bertviz_exact_max=0)
+    row = result["rows"][0]
+    assert row["floor"] == 2 * 3 * 12 * 12 and row["raw"] > row["gzip"] > 0
+    assert row["error"] <= 1 / 510 + 1e-6
+    assert len(row["layer_bytes"]) == 2
+    assert "attnviz raw" in page_weight.report(result)
+
+
+def test_bertviz_size_is_exact():
+    pytest.importorskip("bertviz")
+    pytest.importorskip("torch")
+    att = tiny_attention(n=9)
+    for view in ("head_view", "model_view"):
+        assert page_weight.exact_bertviz_size(att, view) == len(page_weight.bertviz_html(att, view).encode("utf-8"))
+    result = page_weight.measure({att.model: {9: att}}, bertviz_real_max=9, bertviz_exact_max=9)
+    assert result["rows"][0]["head_view"]["raw"] > 0 and not result["rows"][0]["head_view"]["exact"]
+
+
+def test_scaling_paths():
+    att = tiny_attention()
+    assert scaling.png_seconds(att) > 0
+    prof = scaling.profile_render(att, top=5)
+    assert prof and all(len(r) == 3 for r in prof)
+
+
+def test_browser_paths(tmp_path):
+    if not browser.available():
+        pytest.skip("chromium or chromedriver missing")
+    att = tiny_attention()
+    result = browser.measure({12: att}, loads=1, switches=1, profile_at=12, work=tmp_path)
+    row = result["rows"][0]
+    assert row["first_paint_ms"][0] > 0 and not row["errors"]
+    assert row["head_ms"] and row["layer_new_ms"] and "all_tiles_ms" in row
+    assert "first paint" in browser.report(result)
+
+
+def test_site_generator_and_summary_parser(tmp_path):
+    site = builds.make_site(tmp_path / "s", "/models/m", ["One sentence.", "Two sentences here."], figures=True)
+    page = (site / "docs" / "page01.md").read_text()
+    assert page.count("```attnviz") == 2
+    text = builds.make_site(tmp_path / "t", "/models/m", ["One sentence."], figures=False)
+    assert "```" not in (text / "docs" / "page01.md").read_text()
+    stats = builds._stats("INFO - attnviz: 50 figures (50 from cache, 0 rendered, 0 model runs, 0 errors) in 0.3 s")
+    assert stats == {"figures": 50, "hits": 50, "renders": 0, "extractions": 0, "errors": 0}
+
+
+def test_builds_and_results_file(tmp_path):
+    """The whole builds benchmark on 2 figures of a tiny model, then the results file of everything."""
+    pytest.importorskip("torch")
+    from models import make_tiny_bert
+
+    model = make_tiny_bert(tmp_path / "tiny-bert")
+    b = builds.measure(model, figures=2, rounds=1, profile=False, work=tmp_path / "builds")
+    assert b["checks"]["cold"]["extractions"] == 2 and b["checks"]["warm"]["hits"] == 2
+    assert b["checks"]["warm_modules"]["torch"] is False
+    assert "warm / text-only" in builds.report(b)
+
+    att = tiny_attention()
+    weight = page_weight.measure({att.model: {12: att}}, bertviz_real_max=0, bertviz_exact_max=0)
+    res = {"machine": machine(), "command": "python -m benchmarks.run --test", "weight": weight, "builds": b,
+           "scaling": {"extract_s": {}, "png_s": {}, "profile": ("tiny", 12, scaling.profile_render(att, top=3))}}
+    out = tmp_path / "RESULTS.md"
+    text = run.write_results(res, argparse.Namespace(quick=True), 1.0, out)
+    assert out.read_text() == text
+    for heading in ("## Machine", "## Targets", "## 1. Page weight", "## 2–3.", "## 5. Scaling", "## Reading"):
+        assert heading in text
+    assert any("warm rebuild never imports torch" in t[0] for t in run.targets(res))
