@@ -699,7 +699,8 @@ def _common(p: argparse.ArgumentParser, *, device: bool = True) -> None:
     p.add_argument("--model-path", metavar="NAME=FOLDER", action="append", default=[],
                    help="use a local folder for a model name (repeatable), like `models:` in the site config")
     if device:
-        p.add_argument("--device", metavar="DEVICE", help="where models run on a cache miss: auto, cpu, cuda, "
+        p.add_argument("--device", metavar="DEVICE", help="where models run on a cache miss: auto, cpu, cuda, map (a big model spread "
+                       "over the devices with accelerate), "
                        "cuda:N (default: the project's setting)")
 
 

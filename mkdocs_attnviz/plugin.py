@@ -65,8 +65,8 @@ class AttnvizConfig(base.Config):
     """Render a PNG of each figure for readers without scripts and for print."""
     on_error = opt.Choice(("warn", "fail"), default="warn")
     """``warn``: a bad block logs a warning and shows an error box; ``fail``: the build stops at the first."""
-    device = opt.Choice(("auto", "cpu", "cuda"), default="auto")
-    """Device the models run on when the cache misses."""
+    device = opt.Choice(("auto", "cpu", "cuda", "map"), default="auto")
+    """Device the models run on when the cache misses; `map` spreads a big model with accelerate."""
     trust_remote_code = opt.Type(bool, default=False)
     """Allow models whose repository ships its own code. Off: such models are refused."""
     font = opt.Optional(opt.Type(str))

@@ -91,7 +91,7 @@ CONFIG: dict[str, tuple[Any, str, str]] = {
     "assets_dir": ("_attnviz", "html", "folder of the HTML output that receives the figure files"),
 }
 
-_CHOICES = {"resources": ("local", "cdn", "inline"), "on_error": ("warn", "fail"), "device": ("auto", "cpu", "cuda")}
+_CHOICES = {"resources": ("local", "cdn", "inline"), "on_error": ("warn", "fail"), "device": ("auto", "cpu", "cuda", "map")}
 _KEY_FILE = re.compile(r"^[0-9a-f]{32}\.(html|png)$")
 _FIGURES_DIR = "attnviz"  # inside the doctree folder: the figure files of the documents read
 

@@ -460,3 +460,14 @@ def test_label_fallback_without_offsets_matches_offsets(tiny_dir, name):
     tok = AutoTokenizer.from_pretrained(tiny_dir / "models" / name)
     assert ex._labels_from_tokens(tok, att.tokens, att.special) == att.labels
     assert "é" in att.labels and "🙂" in att.labels and "今" in att.labels
+
+
+def test_device_map_spreads_the_model_with_accelerate(minilm_path):
+    """device 'map' loads with device_map="auto" (accelerate) and gives the same attention as the CPU."""
+    pytest.importorskip("accelerate")
+    from mkdocs_attnviz.extract import extract, resolve_model
+
+    ref = resolve_model(minilm_path, None, allowed_root="/")
+    on_cpu = extract(ref, "Big models are spread over the devices.", device="cpu")
+    mapped = extract(ref, "Big models are spread over the devices.", device="map")
+    assert np.abs(on_cpu.weights - mapped.weights).max() <= 1e-6
