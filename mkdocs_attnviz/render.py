@@ -58,11 +58,14 @@ with per-glyph fallback to an installed CJK font (Noto Sans CJK ...). Output is 
 from __future__ import annotations
 
 import base64
+import contextlib
+import contextvars
 import functools
 import io
 import json
 import math
 import pathlib
+import re
 import textwrap
 import zlib
 from typing import Any
@@ -74,11 +77,11 @@ from .attention import Attention
 from .errors import AttnvizError
 from .spec import FigureSpec, resolve_head, resolve_layer
 
-__all__ = ["RENDER_VERSION", "figure_page", "figure_png", "figure_height", "describe", "bokehjs_files",
+__all__ = ["RENDER_VERSION", "figure_page", "figure_png", "figure_svg", "save_figure", "image_format", "figure_height", "describe", "bokehjs_files",
            "templates_dir", "script_json", "pack_layer", "unpack_layer"]
 
 #: bump whenever the page or PNG output changes; part of the render cache key
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"  # 3: PNG drawn with a computed layout (no constrained layout)
 
 HEADER_PX = 40  # header line (title + selectors) of the page, in CSS px
 TICK_CHARS = 14  # axis labels longer than this are shortened with an ellipsis (the tooltip shows all)
@@ -202,10 +205,15 @@ def describe(att: Attention, spec: FigureSpec) -> str:
     Layers and heads are numbered from 0, as in the directive's options.
     """
     layer, head = _selection(att, spec)
-    parts = [att.meta.get("who") or f"model {att.model}", _layer_text(layer, att.num_layers),
-             _head_text(head, att.num_heads)]
+    analysis = att.meta.get("analysis") or {}  # rollout/flow, words, hide-raw (views.transform)
+    layer_text = _layer_text(layer, att.num_layers)
+    if analysis.get("layer_prefix"):
+        layer_text = analysis["layer_prefix"] + ("each of " if layer == "all" else "") + layer_text
+    parts = [att.meta.get("who") or f"model {att.model}", layer_text,
+             analysis.get("heads") or _head_text(head, att.num_heads)]
     if spec.special_tokens == "hide" and any(att.special):
         parts.append("special tokens hidden, rows renormalised")
+    parts += analysis.get("notes", [])
     return ", ".join(parts)
 
 
@@ -283,12 +291,16 @@ def _pair_boundary(att: Attention) -> int | None:
 
 
 def _bokeh_item(att: Attention, plot_height: int, spec: FigureSpec | None = None) -> dict[str, Any]:
+    return _bokeh_document(att.num_tokens, plot_height, spec.colormap if spec else "viridis", _pair_boundary(att))
+
+
+def _bokeh_document(n: int, plot_height: int, colormap: str, boundary: int | None) -> dict[str, Any]:
+    """The Bokeh document (``json_item``) of a heatmap page: it depends on these four values only."""
     from bokeh.embed import json_item
     from bokeh.models import (BoxZoomTool, ColorBar, ColumnDataSource, CustomJSTickFormatter, FixedTicker,
                               HoverTool, LinearColorMapper, Range1d, ResetTool, SaveTool, Span)
     from bokeh.plotting import figure
 
-    n = att.num_tokens
     x_range = Range1d(0, n, bounds=(0, n), name="attnviz-xrange")
     y_range = Range1d(n, 0, bounds=(0, n), name="attnviz-yrange")  # flipped: the first token at the top
     hover = HoverTool(name="attnviz-hover", tooltips=None, point_policy="follow_mouse")
@@ -303,7 +315,7 @@ def _bokeh_item(att: Attention, plot_height: int, spec: FigureSpec | None = None
     fig.grid.visible = False
     fig.background_fill_color = "#ffffff"
 
-    mapper = LinearColorMapper(name="attnviz-mapper", palette=palette(spec.colormap if spec else "viridis"),
+    mapper = LinearColorMapper(name="attnviz-mapper", palette=palette(colormap),
                                low=0.0, high=1.0,
                                nan_color="rgba(0,0,0,0)")
     # The image is filled in by attnviz.js once the layer is decoded: the document carries no matrix.
@@ -323,7 +335,6 @@ def _bokeh_item(att: Attention, plot_height: int, spec: FigureSpec | None = None
     fig.text(x="x", y="y", text="text", source=values, text_color="color", text_font_size="9px",
              text_align="center", text_baseline="middle", name="attnviz-value-labels")
     # the boundary between the two sentences of a pair
-    boundary = _pair_boundary(att)
     if boundary:
         for dim, name in (("height", "attnviz-boundary-x"), ("width", "attnviz-boundary-y")):
             fig.add_layout(Span(location=boundary, dimension=dim, line_color="#ff4040", line_width=2,
@@ -355,6 +366,51 @@ def _bokeh_item(att: Attention, plot_height: int, spec: FigureSpec | None = None
 
     item = json_item(fig)
     return _stable_ids(item)
+
+
+# Building a Bokeh document and serialising it costs ~0.1 s, most of a heatmap page's render time, yet it
+# depends on four values only (:func:`_bokeh_document`: it carries no token text and no weights). So each
+# process builds it once per colour map and pair/no pair, with *sentinel* numbers in place of the token
+# count, the plot height and the pair boundary, and a page gets that JSON text with its own numbers put
+# back in (:func:`_bokeh_json`). The first use of each template is checked against a fresh build; values
+# Bokeh would leave out as defaults (a height of 600, fewer than 2 tokens) are always built fresh.
+_SENTINELS = {"n": 918273, "height": 827364, "boundary": 736455}
+_BOKEH_TEMPLATES: dict[tuple[str, bool], str | None] = {}  # None: patching found unsafe, build every time
+_BOKEH_NUMBER = re.compile(r"(?<=[:\[,])(918273|827364|736455)(\.0)?(?=[,\]}])")
+
+
+def _bokeh_fresh(n: int, plot_height: int, colormap: str, boundary: int | None) -> str:
+    return script_json(_bokeh_document(n, plot_height, colormap, boundary))
+
+
+def _bokeh_patch(template: str, n: int, plot_height: int, boundary: int | None) -> str:
+    values = {str(_SENTINELS["n"]): n, str(_SENTINELS["height"]): plot_height, str(_SENTINELS["boundary"]): boundary}
+
+    def put(m: re.Match) -> str:
+        value = values[m.group(1)]
+        return repr(float(value)) if m.group(2) else str(int(value))
+
+    return _BOKEH_NUMBER.sub(put, template)
+
+
+def _bokeh_json(att: Attention, plot_height: int, spec: FigureSpec | None = None) -> str:
+    """``script_json(_bokeh_item(att, plot_height, spec))``: the same bytes, built once per process."""
+    n, height = att.num_tokens, int(plot_height)
+    colormap = spec.colormap if spec else "viridis"
+    boundary = _pair_boundary(att) or None  # a boundary at 0 draws nothing, like no boundary
+    if n < 2 or height == 600 or boundary in _SENTINELS.values():
+        return _bokeh_fresh(n, height, colormap, boundary)
+    key = (colormap, boundary is not None)
+    if key not in _BOKEH_TEMPLATES:
+        template = _bokeh_fresh(_SENTINELS["n"], _SENTINELS["height"], colormap,
+                                _SENTINELS["boundary"] if boundary is not None else None)
+        fresh = _bokeh_fresh(n, height, colormap, boundary)
+        _BOKEH_TEMPLATES[key] = template if _bokeh_patch(template, n, height, boundary) == fresh else None
+        return fresh
+    template = _BOKEH_TEMPLATES[key]
+    if template is None:
+        return _bokeh_fresh(n, height, colormap, boundary)
+    return _bokeh_patch(template, n, height, boundary)
 
 
 def _stable_ids(item: dict[str, Any]) -> dict[str, Any]:
@@ -441,6 +497,7 @@ def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local",
         "boundary": _pair_boundary(shown),
         "theme": spec.theme,
         "view": "heatmap",
+        "analysis": shown.meta.get("analysis"),  # what views.transform did (for the title)
     }
     layers = [(index, pack_layer(weights[index])) for index in range(num_layers)]
     title = describe(att, spec)
@@ -463,7 +520,7 @@ def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local",
         common_js=Markup(_script_text(_template_text("attnviz-common.js"))),
         theme=spec.theme,
         data_json=Markup(script_json(data)),
-        bokeh_json=Markup(script_json(_bokeh_item(shown, plot_height, spec))),
+        bokeh_json=Markup(_bokeh_json(shown, plot_height, spec)),
         layers=layers,
         render_version=RENDER_VERSION,
     )
@@ -498,100 +555,312 @@ def _nice_step(needed: float) -> int:
         base *= 10
 
 
-def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> bytes:
-    """The figure's initial view as a PNG (matplotlib, deterministic), for the static fallback."""
+_IMAGE_FORMAT: contextvars.ContextVar[str] = contextvars.ContextVar("attnviz_image_format", default="png")
+
+
+@contextlib.contextmanager
+def image_format(fmt: str):
+    """Within the block, :func:`save_figure` writes ``fmt`` (``png`` or ``svg``) unless told otherwise: how
+    :func:`figure_svg` gets an SVG out of every drawing function without threading a parameter through."""
+    token = _IMAGE_FORMAT.set(fmt)
+    try:
+        yield
+    finally:
+        _IMAGE_FORMAT.reset(token)
+
+
+def save_figure(fig, fmt: str | None = None, **savefig_kwargs: Any) -> bytes:
+    """Every figure file is written here: ``png`` (Agg) or ``svg``, with deterministic bytes.
+
+    ``fmt=None``: the format of the enclosing :func:`image_format` block (``png`` outside any).
+    PNG: no ``Software`` text chunk. SVG: no date, ids salted with a fixed string (``svg.hashsalt``), and
+    text drawn as paths (``svg.fonttype: path``), so CJK labels show without the fonts installed."""
     import matplotlib
+
+    fmt = fmt or _IMAGE_FORMAT.get()
+    buf = io.BytesIO()
+    if fmt == "png":
+        fig.savefig(buf, format="png", metadata={"Software": None}, **savefig_kwargs)
+    elif fmt == "svg":
+        with matplotlib.rc_context({"svg.hashsalt": "attnviz", "svg.fonttype": "path", "svg.image_inline": True}):
+            fig.savefig(buf, format="svg", metadata={"Date": None}, **savefig_kwargs)
+    else:
+        raise AttnvizError(f"unknown image format {fmt!r}: expected 'png' or 'svg'")
+    return buf.getvalue()
+
+
+def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> bytes:
+    """The figure's initial view as a PNG (matplotlib, deterministic), for the static fallback.
+
+    Inside an ``image_format("svg")`` block it is an SVG: :func:`figure_svg`."""
+    return figure_image(att, spec, font=font)
+
+
+def figure_svg(att: Attention, spec: FigureSpec, *, font: str | None = None) -> bytes:
+    """The figure's static picture as SVG (text as paths; deterministic), for any ``view``.
+
+    Dispatches through :func:`mkdocs_attnviz.views.figure_svg` (the PNG fallback's picture, every view),
+    so it takes the record as extracted, like ``views.figure_png``."""
+    from . import views
+
+    return views.figure_svg(att, spec, font=font)
+
+
+class _Measure:
+    """Text extents in points, measured with Agg's own font machinery (same fonts and fallbacks as drawing)."""
+
+    def __init__(self) -> None:
+        from matplotlib.backends.backend_agg import RendererAgg
+
+        self.renderer = RendererAgg(1, 1, 100)  # the PNG's dpi: hinting makes widths depend on it
+        self._props: dict[float, Any] = {}
+
+    def size(self, text: str, fontsize: float) -> tuple[float, float]:
+        """``(width, height)`` of one line of ``text`` in points (height includes the descent)."""
+        from matplotlib.font_manager import FontProperties
+
+        prop = self._props.get(fontsize)
+        if prop is None:
+            prop = self._props[fontsize] = FontProperties(size=fontsize)  # family from the rc context
+        if not text:
+            return 0.0, 0.0
+        w, h, _d = self.renderer.get_text_width_height_descent(text, prop, ismath=False)
+        return float(w) * 0.72, float(h) * 0.72  # pixels at 100 dpi → points
+
+    def widest(self, texts: list[str], fontsize: float) -> float:
+        return max((self.size(t, fontsize)[0] for t in set(texts)), default=0.0)
+
+    def wrap(self, text: str, fontsize: float, width_pt: float, chars: int = 90) -> list[str]:
+        """``text`` wrapped at spaces into lines at most ``width_pt`` wide (and at most ``chars`` long)."""
+        while True:
+            lines = textwrap.wrap(text, chars) or [""]
+            if chars <= 20 or max(self.size(line, fontsize)[0] for line in lines) <= width_pt:
+                return lines
+            chars -= 5
+
+
+_PT = 72.0  # points per inch
+_TICK_PT = 3.5 + 3.5  # matplotlib's default tick length + tick label pad
+_EDGE_PT = 6.0  # white border around everything
+_LABEL_PAD_PT = 4.0  # axis label to tick labels (matplotlib's axes.labelpad)
+
+
+def figure_image(att: Attention, spec: FigureSpec, *, font: str | None = None, fmt: str | None = None) -> bytes:
+    """The heatmap's initial view drawn with matplotlib, as ``png`` or ``svg`` bytes (see :func:`save_figure`).
+
+    The layout is computed, not searched for: the margins come from the measured size of the labels (no
+    constrained or tight layout, which measure every label several times and draw the figure twice), so
+    a PNG costs one draw. Small multiples are one image of the tiles with their gaps, in one axes.
+    """
+    import matplotlib
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
+
+    from .spec import COLORMAPS
 
     layer, head = _selection(att, spec)
     shown = _shown(att, spec)
     n = shown.num_tokens
     weights = _dequantized_layers(shown)
-    image, tiles = _view_matrix(weights, layer, head)
-    vmax = _scale_max(image)
-    title = "\n".join(textwrap.wrap(describe(att, spec), 90))
+    rows, cols, tiles = _tiles(layer, head, shown.num_layers, shown.num_heads)
+    image, _ = _view_matrix(weights, layer, head) if len(tiles) == 1 else (None, tiles)
     labels = [_display_label(lab) for lab in shown.labels]
     rc = {"font.family": _font_families(font), "font.size": 9, "axes.titlesize": 10,
           "svg.hashsalt": "attnviz", "image.interpolation": "nearest"}
-    from .spec import COLORMAPS
-
     cmap = matplotlib.colormaps[COLORMAPS.get(spec.colormap, "viridis")].with_extremes(bad="#d0d0d0")
     future = np.triu(np.ones((n, n), dtype=bool), k=1) if shown.causal else None
 
-    def masked(m: np.ndarray) -> np.ndarray:  # future positions of a causal model: masked, not zero
-        return np.ma.masked_array(m, mask=future) if future is not None else m
-
     with matplotlib.rc_context(rc):
+        measure = _Measure()
         if len(tiles) == 1:
-            grid_in = min(8.0, max(3.6, 0.2 * n))
-            longest = max((len(lab) for lab in labels), default=1)
-            extra = 0.6 + 0.065 * longest
-            fig = Figure(figsize=(grid_in + extra + 1.6, grid_in + extra + 0.9), dpi=100,
-                         layout="constrained")
-            ax = fig.add_subplot()
-            im = ax.imshow(masked(image), cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest",
-                           origin="upper", aspect="equal")
-            if future is not None:
-                _hatch_future(ax, n)
-            if _values_on(spec, n):
-                for q in range(n):
-                    for k in range(n):
-                        if future is not None and future[q, k]:
-                            continue
-                        v = float(image[q, k])
-                        ax.text(k, q, f"{v:.2f}", ha="center", va="center", fontsize=max(5.0, min(8.0, 110 / n)),
-                                color="black" if v > 0.6 * vmax else "white")
-            boundary = _pair_boundary(shown)
-            if boundary:
-                ax.axhline(boundary - 0.5, color="#ff4040", lw=1.5, ls="--")
-                ax.axvline(boundary - 0.5, color="#ff4040", lw=1.5, ls="--")
-            cell_px = grid_in * 100 / max(n, 1)
-            step = _nice_step(12.5 / cell_px)
-            idx = list(range(0, n, step))
-            ax.set_xticks(idx, [labels[i] for i in idx], rotation=45, ha="right", rotation_mode="anchor",
-                          fontsize=8)
-            ax.set_yticks(idx, [labels[i] for i in idx], fontsize=8)
-            ax.set_xlabel("Key tokens")
-            ax.set_ylabel("Query tokens")
-            for side in ("top", "right"):
-                ax.spines[side].set_visible(False)
-            bar = fig.colorbar(im, ax=ax, shrink=0.85, aspect=30, pad=0.02)
-            bar.set_label("Attention weight")
-            fig.suptitle(title, fontsize=10)
+            fig = _single_figure(measure, att, spec, shown, image, labels, cmap, future)
         else:
-            rows, cols, _ = _tiles(layer, head, shown.num_layers, shown.num_heads)
-            tile_in = min(2.2, max(0.7, 10.0 / cols))
-            fig = Figure(figsize=(cols * tile_in + 1.6, rows * tile_in + 1.3), dpi=100, layout="constrained")
-            axes = fig.subplots(rows, cols, squeeze=False)
-            both = layer == "all" and head == "all"
-            im = None
-            for i in range(rows * cols):
-                ax = axes[i // cols][i % cols]
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if i >= len(tiles):
-                    ax.set_axis_off()
+            fig = _tiles_figure(measure, att, spec, shown, weights, layer, head, rows, cols, tiles, cmap, future)
+        return save_figure(fig, fmt, dpi=100, facecolor="white")
+
+
+def _colorbar(fig, measure: _Measure, cmap, vmax: float, rect_pt: tuple[float, float, float, float],
+              fig_w_pt: float, fig_h_pt: float) -> None:
+    """A colour bar (0 to ``vmax``) in ``rect_pt`` = (x, y, width, height) points from the bottom left."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    x, y, w, h = rect_pt
+    cax = fig.add_axes((x / fig_w_pt, y / fig_h_pt, w / fig_w_pt, h / fig_h_pt))
+    bar = fig.colorbar(ScalarMappable(Normalize(0.0, vmax), cmap), cax=cax)
+    bar.set_label("Attention weight")
+
+
+def _bar_width_pt(measure: _Measure, vmax: float) -> float:
+    """Room right of the heatmap for the colour bar: gap, bar, ticks, tick labels, its title."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
+    # the colour bar's own locator and formatter, run on the scale alone, to measure its tick labels
+    ticks = [t for t in MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10]).tick_values(0.0, vmax)
+             if 0.0 <= t <= vmax]
+    fmt = ScalarFormatter()
+    fmt.create_dummy_axis()
+    fmt.axis.set_view_interval(0.0, vmax)
+    fmt.axis.set_data_interval(0.0, vmax)
+    texts = fmt.format_ticks(ticks) if ticks else ["0.0"]
+    label_w = max(measure.widest(texts, 9), measure.size("0.000", 9)[0])
+    return 14.0 + 12.0 + _TICK_PT + label_w + _LABEL_PAD_PT + measure.size("Attention weight", 9)[1] + _EDGE_PT
+
+
+def _single_figure(measure, att, spec, shown, image, labels, cmap, future):
+    from matplotlib.figure import Figure
+
+    n = shown.num_tokens
+    vmax = _scale_max(image)
+    grid_in = min(8.8, max(4.3, 0.22 * n))  # the grid constrained layout used to give (inches)
+    grid = grid_in * _PT
+    cell_px = grid_in * 100 / max(n, 1)
+    step = _nice_step(12.5 / cell_px)
+    idx = list(range(0, n, step))
+    shown_labels = [labels[i] for i in idx]
+    lab_w = measure.widest(shown_labels, 8)
+    lab_h = max((measure.size(t, 8)[1] for t in set(shown_labels)), default=8.0)
+    axis_h = measure.size("Query tokens", 9)[1]
+    s45 = math.sqrt(0.5)
+    # x labels turn 45° about their top right corner (at the tick): they reach (w + h)·sin 45° down, and
+    # the first one reaches w·cos 45° left of its tick
+    x_drop = (lab_w + lab_h) * s45
+    first_left = measure.size(shown_labels[0], 8)[0] * s45 - grid / n / 2 if shown_labels else 0.0
+    left = _EDGE_PT + axis_h + _LABEL_PAD_PT + max(lab_w + _TICK_PT, first_left - axis_h - _LABEL_PAD_PT)
+    bottom = _EDGE_PT + axis_h + _LABEL_PAD_PT + x_drop + _TICK_PT
+    right = _bar_width_pt(measure, vmax)
+    width = left + grid + right
+    title = measure.wrap(describe(att, spec), 10, width - 2 * _EDGE_PT)
+    title_h = len(title) * measure.size("Ag", 10)[1] * 1.2
+    top = _EDGE_PT + title_h + 8.0
+    height = bottom + grid + top
+    fig = Figure(figsize=(width / _PT, height / _PT), dpi=100)
+    ax = fig.add_axes((left / width, bottom / height, grid / width, grid / height))
+    shown_image = np.ma.masked_array(image, mask=future) if future is not None else image
+    ax.imshow(shown_image, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest", origin="upper",
+              aspect="auto", extent=(-0.5, n - 0.5, n - 0.5, -0.5))
+    if future is not None:
+        _hatch_future(ax, n)
+    if _values_on(spec, n):
+        size = max(5.0, min(8.0, 110 / n))
+        for q in range(n):
+            for k in range(n):
+                if future is not None and future[q, k]:
                     continue
-                l, h = tiles[i]
-                im = ax.imshow(masked(head_matrix(weights[l], h)), cmap=cmap, vmin=0.0, vmax=vmax,
-                               interpolation="nearest", origin="upper", aspect="equal")
-                for spine in ax.spines.values():
-                    spine.set_visible(False)
-                if both:
-                    if i < cols:
-                        ax.set_title(f"head {h}", fontsize=8)
-                    if i % cols == 0:
-                        ax.set_ylabel(f"layer {l}", fontsize=8)
-                else:
-                    ax.set_title(f"layer {l}" if layer == "all" else f"head {h}", fontsize=8)
-            fig.supxlabel("Key tokens (each tile: first token at the left)", fontsize=9)
-            fig.supylabel("Query tokens (each tile: first token at the top)", fontsize=9)
-            bar = fig.colorbar(im, ax=axes, shrink=0.7, aspect=30, pad=0.01)
-            bar.set_label("Attention weight")
-            fig.suptitle(title, fontsize=10)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, facecolor="white", metadata={"Software": None})
-    return buf.getvalue()
+                v = float(image[q, k])
+                ax.text(k, q, f"{v:.2f}", ha="center", va="center", fontsize=size,
+                        color="black" if v > 0.6 * vmax else "white")
+    boundary = _pair_boundary(shown)
+    if boundary:
+        ax.axhline(boundary - 0.5, color="#ff4040", lw=1.5, ls="--")
+        ax.axvline(boundary - 0.5, color="#ff4040", lw=1.5, ls="--")
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.set_ylim(n - 0.5, -0.5)
+    # Ticks, tick labels and axis titles at computed places, as plain lines and texts: matplotlib's axis
+    # machinery (a Tick of five artists per label, every label measured again to place the axis title)
+    # cost more than the rest of the figure.
+    ax.xaxis.set_visible(False)
+    ax.yaxis.set_visible(False)
+    _token_ticks(fig, idx, shown_labels, n, left, bottom, grid, width, height)
+    fig.text((_EDGE_PT + axis_h / 2) / width, (bottom + grid / 2) / height, "Query tokens", rotation=90,
+             ha="center", va="center")
+    fig.text((left + grid / 2) / width, (_EDGE_PT + axis_h / 2) / height, "Key tokens", ha="center", va="center")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    bar_h = 0.85 * grid
+    _colorbar(fig, measure, cmap, vmax, (left + grid + 14.0, bottom + (grid - bar_h) / 2, 12.0, bar_h), width, height)
+    fig.text(0.5, 1 - (_EDGE_PT + 2.0) / height, "\n".join(title), ha="center", va="top", fontsize=10,
+             linespacing=1.2)
+    return fig
+
+
+def _token_ticks(fig, idx: list[int], labels: list[str], n: int, left: float, bottom: float, grid: float,
+                 width: float, height: float) -> None:
+    """Tick marks and token labels below (rotated 45°, right end at the tick) and left of the grid.
+
+    Positions are in points from the figure's bottom left; what matplotlib's own ticks would draw
+    (3.5 pt marks, 3.5 pt pad, 8 pt labels)."""
+    from matplotlib.collections import LineCollection
+
+    cell = grid / n
+    segs = []
+    for i, label in zip(idx, labels):
+        x = left + (i + 0.5) * cell
+        y = bottom + grid - (i + 0.5) * cell
+        segs.append([(x / width, bottom / height), (x / width, (bottom - 3.5) / height)])
+        segs.append([(left / width, y / height), ((left - 3.5) / width, y / height)])
+        fig.text(x / width, (bottom - _TICK_PT) / height, label, rotation=45, ha="right", va="top",
+                 rotation_mode="anchor", fontsize=8)
+        fig.text((left - _TICK_PT) / width, y / height, label, ha="right", va="center", fontsize=8)
+    fig.add_artist(LineCollection(segs, colors="black", linewidths=0.8, transform=fig.transFigure))
+
+
+def _tiles_figure(measure, att, spec, shown, weights, layer, head, rows, cols, tiles, cmap, future):
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    n = shown.num_tokens
+    both = layer == "all" and head == "all"
+    tile_in = min(2.2, max(0.7, 10.0 / cols))
+    cell = tile_in * _PT / n  # points per cell
+    title_h = measure.size("head 0", 8)[1]
+    hgap = max(1, round(n / 12))
+    # rows of tiles titled one by one need room for the title above each tile
+    vgap = hgap if both else max(hgap, math.ceil((title_h + 5.0) / cell))
+    H = rows * n + (rows - 1) * vgap
+    W = cols * n + (cols - 1) * hgap
+    mats = [head_matrix(weights[l], h) for l, h in tiles]
+    vmax = _scale_max(np.stack(mats))
+    norm = Normalize(0.0, vmax)
+    rgba = np.ones((H, W, 4), dtype=np.float32)
+    rgba[..., 3] = 0.0  # the gaps: transparent over the white figure
+    for i, m in enumerate(mats):
+        r, c = divmod(i, cols)
+        colours = cmap(norm(np.ma.masked_array(m, mask=future) if future is not None else m))
+        rgba[r * (n + vgap):r * (n + vgap) + n, c * (n + hgap):c * (n + hgap) + n] = colours
+    grid_w, grid_h = W * cell, H * cell
+    sup_size = 9
+    sup_x = "Key tokens (each tile: first token at the left)"
+    sup_y = "Query tokens (each tile: first token at the top)"
+    sup_y_lines = [sup_y] if measure.size(sup_y, sup_size)[0] <= grid_h else ["Query tokens", "(each tile: first token at the top)"]
+    sup_h = measure.size("Ag", sup_size)[1] * 1.2
+    row_label_w = title_h + 3.0 if both else 0.0
+    left = _EDGE_PT + sup_h * len(sup_y_lines) + 4.0 + row_label_w
+    bottom = _EDGE_PT + sup_h + 6.0
+    right = _bar_width_pt(measure, vmax)
+    width = left + grid_w + right
+    title = measure.wrap(describe(att, spec), 10, width - 2 * _EDGE_PT)
+    top = _EDGE_PT + len(title) * measure.size("Ag", 10)[1] * 1.2 + 8.0 + title_h + 3.0
+    height = bottom + grid_h + top
+    fig = Figure(figsize=(width / _PT, height / _PT), dpi=100)
+    ax = fig.add_axes((left / width, bottom / height, grid_w / width, grid_h / height))
+    ax.imshow(rgba, interpolation="nearest", origin="upper", aspect="auto", extent=(0, W, H, 0))
+    ax.set_axis_off()
+    for i, (l, h) in enumerate(tiles):
+        r, c = divmod(i, cols)
+        x0, y0 = c * (n + hgap), r * (n + vgap)
+        above = y0 - 3.0 / cell  # 3 pt above the tile
+        if not both:
+            ax.text(x0 + n / 2, above, f"layer {l}" if layer == "all" else f"head {h}", ha="center", va="bottom",
+                    fontsize=8)
+        else:
+            if r == 0:
+                ax.text(x0 + n / 2, above, f"head {h}", ha="center", va="bottom", fontsize=8)
+            if c == 0:
+                ax.text(x0 - (3.0 + title_h / 2) / cell, y0 + n / 2, f"layer {l}", ha="center", va="center",
+                        rotation=90, fontsize=8)
+    ax.set_xlim(0, W)
+    ax.set_ylim(H, 0)
+    fig.text((left + grid_w / 2) / width, (_EDGE_PT + sup_h / 2) / height, sup_x, ha="center", va="center",
+             fontsize=sup_size)
+    fig.text((_EDGE_PT + sup_h * len(sup_y_lines) / 2) / width, (bottom + grid_h / 2) / height,
+             "\n".join(sup_y_lines), rotation=90, ha="center", va="center", fontsize=sup_size, linespacing=1.2)
+    bar_h = 0.7 * grid_h
+    _colorbar(fig, measure, cmap, vmax, (left + grid_w + 14.0, bottom + (grid_h - bar_h) / 2, 12.0, bar_h),
+              width, height)
+    fig.text(0.5, 1 - (_EDGE_PT + 2.0) / height, "\n".join(title), ha="center", va="top", fontsize=10,
+             linespacing=1.2)
+    return fig
 
 
 def _hatch_future(ax, n: int) -> None:

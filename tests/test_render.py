@@ -324,3 +324,67 @@ def test_png_font_override_is_used():
     a = render.figure_png(att, spec(), font="DejaVu Serif")
     b = render.figure_png(att, spec())
     assert a != b
+
+
+@pytest.mark.parametrize("n, options", [(10, {}), (60, {}), (200, {}), (16, {"text": CJK}), (9, {"layer": "all"}),
+                                        (9, {"layer": "all", "head": "all"}), (9, {"layer": 1, "head": "all"})])
+def test_png_labels_are_never_cut(n, options):
+    """The computed layout leaves a white border all round: no label, title or colour bar touches an edge."""
+    labels = None
+    if "text" in options:
+        labels = list(options["text"])[:n]
+    elif n <= 60:  # long labels first and last: the first x label reaches furthest left, the last y label down
+        labels = ["Internationalization"] + [f"tok{i}" for i in range(1, n - 1)] + ["supercalifragilistic"]
+    att = make_attention(n=n, layers=3, heads=4, labels=labels,
+                         special=[False] * n if labels else None, model="org/" + "a-rather-long-model-name" * 3)
+    px = _png_pixels(render.figure_png(att, spec(**options)))[..., :3]
+    for edge in (px[:3], px[-3:], px[:, :3], px[:, -3:]):
+        assert edge.min() > 0.98, "something is drawn on the edge of the PNG"
+    ink = np.nonzero((px < 0.5).any(-1))
+    assert ink[0].min() < 40 and ink[1].min() < 60  # the title near the top, the y axis title near the left
+
+
+def test_bokeh_document_memo_gives_the_bytes_of_a_fresh_build():
+    """The Bokeh JSON is built once per colour map and pair/no pair, with the token count, plot height and
+    pair boundary put back in: every combination must give exactly what building it afresh gives."""
+    import dataclasses
+
+    render._BOKEH_TEMPLATES.clear()
+    for n in (1, 2, 3, 9, 10, 47, 200):
+        att = make_attention(n=n, layers=1, heads=1)
+        for boundary in (None, 1, n // 2):
+            a = att if boundary is None or n < 2 else dataclasses.replace(
+                att, segments=[0] * boundary + [1] * (n - boundary))
+            for height in (120, 600, 601, 4000):
+                for colormap in ("viridis", "magma"):
+                    s = spec(colormap=colormap)
+                    assert render._bokeh_json(a, height, s) == render.script_json(render._bokeh_item(a, height, s))
+    assert render._BOKEH_TEMPLATES and all(v is not None for v in render._BOKEH_TEMPLATES.values())
+    # and a whole page is the same, memo warm or cold
+    att = make_attention(n=12)
+    warm = render.figure_page(att, spec())
+    render._BOKEH_TEMPLATES.clear()
+    assert render.figure_page(att, spec()) == warm
+
+
+def test_figure_svg_is_deterministic_with_text_as_paths():
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    labels = list(CJK)
+    att = make_attention(n=len(labels), labels=labels, special=[False] * len(labels))
+    for s in (spec(text=CJK), spec(text=CJK, layer="all", head="all"), spec(text=CJK, style="classic"),
+              spec(text=CJK, view="bars")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no missing glyphs
+            data = render.figure_svg(att, s)
+        assert render.figure_svg(att, s) == data
+        root = ET.fromstring(data)
+        assert root.tag == f"{ns}svg"
+        assert not list(root.iter(f"{ns}text")) and len(list(root.iter(f"{ns}path"))) > 10
+        assert b"<dc:date>" not in data
+    # the PNG is unchanged by the SVG machinery, and save_figure refuses other formats
+    assert render.figure_png(att, spec(text=CJK))[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(AttnvizError, match="image format"):
+        with render.image_format("gif"):
+            render.figure_png(att, spec())

@@ -10,7 +10,13 @@ heads      bertviz's head view: two token columns, one line per (query, key) wei
 model      bertviz's model view: a layers × heads grid of thumbnails; click one to enlarge it.
 neuron     the query and key vectors, their element-wise product and q·k behind one head's attention
            for one query token (vectors captured with forward hooks, see ``extract``).
+summary    per layer × head statistics (entropy, distance, special/previous/self/next shares) in one
+           grid; click a head to open its heatmap (:mod:`.summary`).
 =========  ==========================================================================================
+
+``compare=`` makes a comparison figure instead (:mod:`.compare`): A, B and A − B. ``aggregate=``,
+``granularity=`` and ``special_tokens="hide-raw"`` transform the record before any view draws it
+(:mod:`.transform`).
 
 Every view reads the same record (:class:`~mkdocs_attnviz.attention.Attention`). An encoder–decoder
 record holds three *attention sets* (``encoder``, ``decoder``, ``cross``); :func:`part` picks one as a
@@ -29,11 +35,12 @@ from ..attention import Attention
 from ..errors import AttnvizError
 from ..spec import FigureSpec, resolve_head, resolve_layer
 
-__all__ = ["Part", "part", "parts", "as_attention", "figure_page", "figure_png", "figure_height", "describe",
+__all__ = ["Part", "part", "parts", "as_attention", "figure_page", "figure_png", "figure_svg", "figure_height", "describe",
            "alt_text", "VIEW_NAMES"]
 
 VIEW_NAMES = {"heatmap": "Attention heatmap", "bars": "Attention bar chart", "heads": "Head view",
-              "model": "Model view", "neuron": "Neuron view"}
+              "model": "Model view", "neuron": "Neuron view", "summary": "Head summary",
+              "compare": "Attention comparison"}
 SET_TEXT = {"encoder": "encoder self-attention", "decoder": "decoder self-attention (causal)",
             "cross": "cross-attention (target × source)"}
 
@@ -153,9 +160,28 @@ def _check(att: Attention, spec: FigureSpec) -> tuple[int | str, int | str]:
     return layer, head
 
 
-def describe(att: Attention, spec: FigureSpec) -> str:
+def _special(att: Attention, spec: FigureSpec, other: Attention | None = None):
+    """The comparison or summary module when ``spec`` asks for one (else None)."""
+    if spec.compare is not None:
+        from . import compare
+
+        return compare
+    if spec.view == "summary":
+        from . import summary
+
+        return summary
+    return None
+
+
+def describe(att: Attention, spec: FigureSpec, *, other: Attention | None = None) -> str:
     """What the figure shows, e.g. ``model M, layer 5 of 6 (last), mean of 12 heads`` (views named)."""
     from .. import render
+    from . import transform
+
+    module = _special(att, spec)
+    if module is not None:
+        return module.describe(att, spec, other=other)
+    att, spec = transform.apply(att, spec)
 
     if spec.view == "neuron" and not isinstance(spec.head, int):
         spec = dataclasses.replace(spec, head=0)  # one head: the first unless head= says which
@@ -167,7 +193,12 @@ def describe(att: Attention, spec: FigureSpec) -> str:
     if spec.view == "heatmap":
         return text
     if spec.view == "model":
-        return f"{who(att, spec)}, all {att.num_layers} layers × {att.num_heads} heads"
+        an = att.meta.get("analysis") or {}
+        if an.get("heads"):
+            return ", ".join([f"{who(att, spec)}, {an.get('layer_prefix', '')}each of {att.num_layers} layers",
+                              an["heads"]] + an.get("notes", []))
+        return ", ".join([f"{who(att, spec)}, all {att.num_layers} layers × {att.num_heads} heads"]
+                         + an.get("notes", []))
     if spec.view == "neuron":
         return f"{text}, query {_query_text(att, spec)}"
     if spec.view == "bars" and spec.query is not None:
@@ -187,13 +218,20 @@ def _query_text(att: Attention, spec: FigureSpec) -> str:
     return f"token {q} {p.q.labels[q]!r}" if q is not None else "all"
 
 
-def alt_text(att: Attention, spec: FigureSpec, sentence: str) -> str:
-    return f"{VIEW_NAMES[spec.view]} of {describe(att, spec)} for: {sentence}"
+def alt_text(att: Attention, spec: FigureSpec, sentence: str, *, other: Attention | None = None) -> str:
+    name = VIEW_NAMES["compare" if spec.compare is not None else spec.view]
+    return f"{name} of {describe(att, spec, other=other)} for: {sentence}"
 
 
-def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local", bokeh_src: str = "bokeh.min.js") -> str:
+def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local", bokeh_src: str = "bokeh.min.js",
+                other: Attention | None = None) -> str:
     from .. import render
+    from . import transform
 
+    module = _special(att, spec)
+    if module is not None:
+        return module.page(att, spec, other=other)
+    att, spec = transform.apply(att, spec)
     _check(att, spec)
     if spec.view == "heatmap":
         return render.figure_page(as_attention(att, spec), spec, resources=resources, bokeh_src=bokeh_src)
@@ -202,9 +240,14 @@ def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local", b
     return pages.page(att, spec)
 
 
-def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> bytes:
+def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None, other: Attention | None = None) -> bytes:
     from .. import render
+    from . import transform
 
+    module = _special(att, spec)
+    if module is not None:
+        return module.png(att, spec, font=spec.font or font, other=other)
+    att, spec = transform.apply(att, spec)
     _check(att, spec)
     font = spec.font or font
     if spec.view == "heatmap" and spec.style == "classic":
@@ -219,9 +262,26 @@ def figure_png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> 
     return png.png(att, spec, font=font)
 
 
-def figure_height(att: Attention, spec: FigureSpec) -> int:
+def figure_svg(att: Attention, spec: FigureSpec, *, font: str | None = None, other: Attention | None = None) -> bytes:
+    """:func:`figure_png`'s picture as SVG: every view draws through ``render.save_figure``, which writes SVG
+    inside ``render.image_format("svg")`` (text as paths, deterministic)."""
     from .. import render
 
+    with render.image_format("svg"):
+        data = figure_png(att, spec, font=font, other=other)
+    if not data.lstrip().startswith((b"<?xml", b"<svg")):
+        raise AttnvizError(f"view={spec.view!r} cannot be drawn as SVG yet", option="view")
+    return data
+
+
+def figure_height(att: Attention, spec: FigureSpec, *, other: Attention | None = None) -> int:
+    from .. import render
+    from . import transform
+
+    module = _special(att, spec)
+    if module is not None:
+        return module.height(att, spec, other=other)
+    att, spec = transform.apply(att, spec)
     if spec.view == "heatmap":
         return render.figure_height(as_attention(att, spec), spec)
     from . import pages

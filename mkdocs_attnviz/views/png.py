@@ -13,7 +13,6 @@ The model view's PNG is the layers × heads small multiples of :func:`mkdocs_att
 
 from __future__ import annotations
 
-import io
 import textwrap
 
 import numpy as np
@@ -36,9 +35,10 @@ def _rc(font: str | None) -> dict:
 
 
 def _save(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, facecolor="white", metadata={"Software": None})
-    return buf.getvalue()
+    """PNG, or SVG inside ``render.image_format("svg")`` (see :func:`mkdocs_attnviz.render.save_figure`)."""
+    from ..render import save_figure
+
+    return save_figure(fig, dpi=100, facecolor="white")
 
 
 def _ticks(labels: list[str]) -> list[str]:
@@ -250,9 +250,9 @@ def classic(att: Attention, spec: FigureSpec, *, font: str | None = None) -> byt
         ax.set_xlabel("Key tokens")
         ax.set_ylabel("Query tokens")
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+        from ..render import save_figure
+
+        return save_figure(fig)  # savefig(format="png", metadata={"Software": None}): the recipe's own PNG
 
 
 def _cmap(spec: FigureSpec) -> str:
