@@ -44,7 +44,8 @@ from .attention import Attention
 __all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry"]
 
 #: bump when the stored layout or the meaning of a stored field changes
-CACHE_FORMAT = 2  # 2: named extra arrays (decoder/cross attention, query/key vectors)
+CACHE_FORMAT = 3  # 2: named extra arrays (decoder/cross attention, query/key vectors); 3: word ids, generated tokens
+# (the format is part of every extraction key, so entries of an older format are simply not found: no warning)
 
 #: a ``.tmp-*`` file older than this (seconds) is left over from a killed build and is deleted
 STALE_TMP_SECONDS = 3600

@@ -714,7 +714,7 @@ def _accepts(model: Any, name: str) -> bool:
 
 def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: int | None = None,
             device: str = "auto", trust_remote_code: bool = False, target: str | None = None,
-            max_new_tokens: int = 20, qk: bool = False) -> Attention:
+            max_new_tokens: int = 20, qk: bool = False, generate: int | None = None) -> Attention:
     """Run ``ref`` on ``text`` (and ``pair``) and return all layers × heads of attention.
 
     The model and tokenizer are loaded once per process (see :func:`clear_models`); eager attention,
@@ -726,6 +726,12 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
     ``meta["qk_scale"]``) for the neuron view.
     The input is truncated to ``max_tokens`` and always to the model's own limit; a truncation is
     recorded in ``meta["truncated"] = {"from": n_before, "to": n}``.
+
+    ``meta["word_ids"]`` gives each token's word (``None`` for special tokens; the fast tokenizer's
+    ``word_ids()``, words of a pair numbered after the first sentence's; without a fast tokenizer, guessed
+    from the pieces). ``generate=N`` (causal language models) first generates N tokens greedily from the
+    sentence, then runs one teacher-forced pass over prompt + generated tokens; the generated tokens are
+    segment 1 and ``meta["generated"] = {"prompt": n_prompt, "new": N_made, "text": ...}``.
     """
     import numpy as np
     import torch
@@ -782,6 +788,7 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
         seq_ids = [None if special[i] else seq_ids[i] for i in range(n)]
         if pair is None:
             seq_ids = [None if s is None else 0 for s in seq_ids]
+    word_ids = _word_ids(enc, is_fast, tokens, special, seq_ids)
     if seq_ids is not None and "offset_mapping" in enc:
         labels = _labels_from_offsets(tokens, special, seq_ids, [tuple(o) for o in enc["offset_mapping"]],
                                       [text] if pair is None else [text, pair])
@@ -801,6 +808,12 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
                 pass
 
     device_t = model.device if dev == "map" else torch.device(dev)  # a device map: inputs go where it starts
+    generated = None
+    if generate:
+        ids, tokens, special, labels, segments, word_ids, generated = _generate(
+            ref, loaded, dev, trust_remote_code, ids, tokens, special, labels, segments, word_ids, int(generate),
+            limit, device_t)
+        n = len(ids)
     inputs: dict[str, Any] = {"input_ids": torch.tensor([ids], dtype=torch.long, device=device_t),
                               "attention_mask": torch.ones((1, n), dtype=torch.long, device=device_t)}
     tti = enc.get("token_type_ids")
@@ -877,6 +890,12 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
         meta["attention"] = "encoder"
     if n < original:
         meta["truncated"] = {"from": int(original), "to": int(n)}
+    meta["word_ids"] = word_ids
+    if generated is not None:
+        meta["generated"] = generated
+        # stated on every figure of this record (render.describe, the pages' titles)
+        meta["analysis"] = {"notes": [f"{generated['new']} tokens generated greedily after the prompt (after the "
+                                      "dashed line)"]}
     arrays: dict[str, Any] = {}
     if vectors is not None:
         query, key = vectors
@@ -893,6 +912,152 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
         meta["decoder"] = info
     return Attention(weights=weights, tokens=tokens, labels=labels, special=special, segments=segments,
                      model=ref.name, revision=ref.fingerprint, causal=causal, meta=meta, arrays=arrays)
+
+
+def _word_ids(enc: Any, is_fast: bool, tokens: list[str], special: list[bool],
+              seq_ids: list[int | None] | None) -> list[int | None]:
+    """Each token's word (None for specials): the fast tokenizer's ``word_ids()``; the words of the pair
+    sentence are numbered after those of the first; without a fast tokenizer, guessed from the pieces."""
+    n = len(tokens)
+    raw = None
+    if is_fast:
+        try:
+            raw = list(enc.word_ids(0))
+        except Exception:
+            raw = None
+    if raw is None or len(raw) != n:
+        return _word_ids_from_tokens(tokens, special)
+    out: list[int | None] = []
+    first_max = max((w for i, w in enumerate(raw) if w is not None and (seq_ids or [0] * n)[i] in (0, None)),
+                    default=-1)
+    for i, w in enumerate(raw):
+        if special[i] or w is None:
+            out.append(None)
+        elif seq_ids is not None and seq_ids[i] == 1:
+            out.append(int(w) + first_max + 1)
+        else:
+            out.append(int(w))
+    return out
+
+
+def _word_ids_from_tokens(tokens: list[str], special: list[bool], start: int = 0,
+                          previous: int | None = None) -> list[int | None]:
+    """Word ids guessed from the pieces (slow tokenizers, generated tokens): ``##x`` continues a word, ``Ġx`` /
+    ``▁x`` starts one; in byte-level/SentencePiece text a piece without a space marker continues the word
+    before it unless it is punctuation."""
+    wordpiece = any(t.startswith("##") for t in tokens)
+    out: list[int | None] = []
+    current = previous
+    nxt = start
+    for tok, sp in zip(tokens, special):
+        if sp:
+            out.append(None)
+            current = None
+            continue
+        body = tok.lstrip("Ġ▁Ċ ")
+        if wordpiece:
+            starts = not tok.startswith("##")
+        else:  # a space marker, punctuation, or the piece after punctuation starts a word
+            before = tokens[len(out) - 1].lstrip("Ġ▁Ċ ") if out else ""
+            starts = tok != body or not _wordish(body) or not _wordish(before)
+        if starts or current is None:
+            current = nxt
+            nxt += 1
+        out.append(current)
+    return out
+
+
+def _wordish(piece: str) -> bool:
+    """A piece holding a letter or digit (or a byte-level piece of a non-ASCII character)."""
+    return any(c.isalnum() or ord(c) >= 0x80 for c in piece)
+
+
+def _generate(ref: ModelRef, loaded: "_Loaded", dev: str, trust_remote_code: bool, ids: list[int], tokens: list[str],
+              special: list[bool], labels: list[str], segments: list[int], word_ids: list[int | None], count: int,
+              limit: int | None, device_t: Any) -> tuple:
+    """Greedy generation of ``count`` tokens after the prompt (no sampling, one beam: deterministic)."""
+    import torch
+
+    if loaded.encoder_decoder:
+        raise AttnvizError(f"model {ref.name!r} is an encoder-decoder model: its decoder generates with "
+                           "max_new_tokens= (or takes target=); generate= is for causal language models",
+                           option="generate")
+    if not loaded.causal:
+        raise AttnvizError(f"model {ref.name!r} is not a causal language model (it sees the whole sentence at "
+                           "once), so it cannot continue the text: generate= needs a decoder such as GPT-2",
+                           option="generate")
+    if limit is not None and len(ids) + count > limit:
+        raise AttnvizError(f"the prompt has {len(ids)} tokens and the model's limit is {limit}: at most "
+                           f"{max(0, limit - len(ids))} tokens can be generated, not {count}", option="generate")
+    lm = _load_causal_lm(ref, loaded, dev, trust_remote_code)
+    tok = loaded.tokenizer
+    eos = getattr(loaded.config, "eos_token_id", None)
+    pad = getattr(tok, "pad_token_id", None)
+    pad = pad if pad is not None else (eos if isinstance(eos, int) else 0)
+    try:
+        with torch.inference_mode():
+            out = lm.generate(input_ids=torch.tensor([ids], dtype=torch.long, device=device_t),
+                              attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device_t),
+                              max_new_tokens=count, min_new_tokens=1, do_sample=False, num_beams=1,
+                              pad_token_id=pad)
+    except Exception as exc:
+        raise AttnvizError(f"greedy generation with model {ref.name!r} failed: {type(exc).__name__}: {exc}",
+                           option="generate") from None
+    new = [int(x) for x in out[0].tolist()[len(ids):]]
+    if not new:
+        raise AttnvizError(f"model {ref.name!r} generated no token", option="generate")
+    new_tokens = [str(t) for t in tok.convert_ids_to_tokens(new)]
+    specials = set(getattr(tok, "all_special_ids", []) or [])
+    new_special = [i in specials for i in new]
+    new_labels = _labels_from_tokens(tok, new_tokens, new_special)
+    last_word = next((w for w in reversed(word_ids) if w is not None), None)
+    start = (max((w for w in word_ids if w is not None), default=-1)) + 1
+    new_words = _word_ids_from_tokens(new_tokens, new_special, start=start,
+                                      previous=last_word if word_ids and word_ids[-1] is not None else None)
+    try:
+        text = tok.decode(new, skip_special_tokens=False)
+    except Exception:
+        text = "".join(new_labels)
+    info = {"prompt": len(ids), "new": len(new), "text": text, "asked": count}
+    return (ids + new, tokens + new_tokens, special + new_special, labels + new_labels,
+            [0] * len(ids) + [1] * len(new), word_ids + new_words, info)
+
+
+def _load_causal_lm(ref: ModelRef, loaded: "_Loaded", dev: str, trust_remote_code: bool) -> Any:
+    """The model with its language-model head (for generate=), loaded once per process beside the base model."""
+    import torch
+    import transformers
+    from transformers import AutoModelForCausalLM
+
+    key = (ref.source, ref.revision, dev, bool(trust_remote_code), "causal-lm")
+    with _LOCK:
+        got = _MODELS.get(key)
+        if got is not None and got.fingerprint == ref.fingerprint:
+            return got.model
+        major = int(transformers.__version__.split(".")[0])
+        dtype_kw = {"dtype": torch.float32} if major >= 5 else {"torch_dtype": torch.float32}
+        kw = dict(config=loaded.config, attn_implementation="eager", **dtype_kw)
+        if dev == "map":
+            kw["device_map"] = "auto"
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()
+        try:
+            lm = _from_pretrained(AutoModelForCausalLM, ref, trust_remote_code, **kw)
+        except Exception as exc:
+            raise AttnvizError(f"model {ref.name!r} has no language-model head to generate with "
+                               f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})",
+                               option="generate") from None
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
+        if dev != "map":
+            lm = lm.to(device=dev, dtype=torch.float32)
+        lm.eval()
+        _MODELS[key] = _Loaded(tokenizer=loaded.tokenizer, model=lm, config=loaded.config, device=dev,
+                               causal=True, encoder_decoder=False, limit=loaded.limit, fingerprint=ref.fingerprint)
+        return lm
 
 
 # --------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from . import extract as _extract
 from .attention import Attention
-from .cache import Cache, RenderEntry, digest
+from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
 from .errors import AttnvizError
 from .spec import FigureSpec
 
@@ -137,7 +137,7 @@ class FigureBuilder:
         ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
                                      allowed_root=s.allowed_root)
         base = {"kind": "attention", "fingerprint": ref.fingerprint, "revision": spec.revision,
-                "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens}
+                "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens, "format": CACHE_FORMAT}
         extra = {k: v for k, v in spec.extraction_inputs().items() if k not in base and k != "model"}
         key = digest({**base, **extra})
         return key, ref
@@ -182,7 +182,7 @@ class FigureBuilder:
             inputs = spec.extraction_inputs()
             att = _extract.extract(ref, spec.text, spec.pair, max_tokens=spec.max_tokens,
                                    device=self.settings.device, trust_remote_code=self.settings.trust_remote_code,
-                                   **{k: inputs[k] for k in ("target", "max_new_tokens", "qk") if k in inputs})
+                                   **{k: inputs[k] for k in ("target", "max_new_tokens", "qk", "generate") if k in inputs})
             self.stats["extractions"] += 1
             self.cache.put_attention(key, att)
             # Render from what the cache holds (float16), never from the fresh float32 arrays: a figure
@@ -205,14 +205,33 @@ class FigureBuilder:
         self.used[figure.key] = figure
         return figure
 
+    def compare_spec(self, spec: FigureSpec) -> FigureSpec | None:
+        """The spec of the second input of ``compare="text:..."`` / ``"model:..."`` (None for layer:/head:)."""
+        if spec.compare is None or spec.compare[0] not in ("text", "model"):
+            return None
+        kind, value = spec.compare
+        change: dict[str, Any] = {"compare": None, "caption": None, "id": None}
+        if kind == "text":
+            change["text"] = str(value)
+        else:
+            change.update(model=str(value), revision=None, data=None, tokens=None)
+        return dataclasses.replace(spec, **change)
+
     def _build(self, spec: FigureSpec) -> Figure:
         ekey, _ = self.extraction_key(spec)
+        other_spec = self.compare_spec(spec)
+        if other_spec is not None:  # the second input of a comparison is part of the figure's key
+            ekey = digest({"a": ekey, "b": self.extraction_key(other_spec)[0]})
         rkey = self.render_key(ekey, spec)
         entry = self.cache.get_render(rkey)
         cached = entry is not None
         if entry is None:
             _, att = self.attention(spec)
-            entry = self._render(rkey, att, spec)
+            self._other = self.attention(other_spec)[1] if other_spec is not None else None
+            try:
+                entry = self._render(rkey, att, spec)
+            finally:
+                self._other = None
             self.stats["renders"] += 1
         else:
             self.stats["hits"] += 1
@@ -224,12 +243,13 @@ class FigureBuilder:
     def _render(self, key: str, att: Attention, spec: FigureSpec) -> RenderEntry:
         from . import views as r  # every view (the heatmap is render's)
 
-        description = r.describe(att, spec)  # also validates layer/head against the model
+        other = {"other": self._other} if getattr(self, "_other", None) is not None else {}  # compare=
+        description = r.describe(att, spec, **other)  # also validates layer/head against the model
         bokeh_src = self.bokehjs_name()
         files = {".html": r.figure_page(att, spec, resources=self.settings.resources,
-                                        bokeh_src=bokeh_src).encode("utf-8")}
+                                        bokeh_src=bokeh_src, **other).encode("utf-8")}
         if self.settings.fallback_png:
-            files[".png"] = r.figure_png(att, spec, font=self.settings.font)
+            files[".png"] = r.figure_png(att, spec, font=self.settings.font, **other)
         sentence = spec.text if spec.pair is None else f"{spec.text} / {spec.pair}"
         warnings = []
         truncated = att.meta.get("truncated")
@@ -242,8 +262,8 @@ class FigureBuilder:
         for warning in att.meta.get("warnings", []):
             warnings.append(warning)
             options.append("data" if att.meta.get("source") == "data" else None)
-        meta = {"height": r.figure_height(att, spec), "description": description,
-                "alt": r.alt_text(att, spec, sentence), "tokens": att.num_tokens,
+        meta = {"height": r.figure_height(att, spec, **other), "description": description,
+                "alt": r.alt_text(att, spec, sentence, **other), "tokens": att.num_tokens,
                 "warnings": warnings, "warning_options": options}
         return self.cache.put_render(key, files, meta)
 

@@ -16,9 +16,11 @@ Values
 ``height``       height of the figure in CSS pixels (default: fitted to the number of tokens).
 ``id``           HTML id of the figure (letters, digits, ``-`` and ``_``; starts with a letter).
 ``max_tokens``   truncate the input to this many tokens (default: the model's own limit).
-``special_tokens`` ``show`` (default) or ``hide``: hiding drops the rows and columns of special tokens
-                 and renormalises each remaining row to sum to 1 (stated on the figure).
-``view``         ``heatmap`` (default), ``bars``, ``heads``, ``model`` or ``neuron`` (see :mod:`mkdocs_attnviz.views`).
+``special_tokens`` ``show`` (default), ``hide`` or ``hide-raw``: hiding drops the rows and columns of special
+                 tokens; ``hide`` renormalises each remaining row to sum to 1, ``hide-raw`` does not (stated on
+                 the figure).
+``view``         ``heatmap`` (default), ``bars``, ``heads``, ``model``, ``neuron`` or ``summary`` (see
+                 :mod:`mkdocs_attnviz.views`).
 ``values``       ``auto`` (default: numbers in the heatmap cells up to 20 tokens), ``true`` or ``false``.
 ``colormap``     colour map of the heatmap and the model view (``viridis`` by default; see :data:`COLORMAPS`).
 ``style``        ``default`` or ``classic``: the PNG drawn with the literal matplotlib recipe.
@@ -31,6 +33,12 @@ Values
 ``theme``        ``auto`` (default: follow the site), ``light`` or ``dark``.
 ``font``         font family or file for the PNG labels of this figure.
 ``filter``       initial segment filter of a sentence pair: ``all``, ``AA``, ``AB``, ``BA``, ``BB``.
+``aggregate``    ``none`` (default: the raw weights), ``rollout`` or ``flow`` (Abnar & Zuidema 2020): the
+                 layer axis becomes "up to layer l" (see docs/analysis.md).
+``granularity``  ``token`` (default) or ``word``: subword pieces merged into words (Clark et al. 2019).
+``compare``      ``layer:N``, ``head:N``, ``text:SENTENCE`` or ``model:NAME``: A, B and A − B side by side.
+``generate``     causal models: greedily generate this many tokens after the sentence (1 to 256), then show
+                 the attention over prompt + generated text.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from typing import Any, Mapping
 from .errors import AttnvizError
 
 __all__ = ["FigureSpec", "OPTIONS", "parse_header", "build_spec", "parse_layer", "parse_head", "resolve_query",
-           "COLORMAPS"]
+           "COLORMAPS", "parse_compare"]
 
 #: every option a block may carry, with a one-line description (used in messages and docs)
 OPTIONS: dict[str, str] = {
@@ -55,8 +63,8 @@ OPTIONS: dict[str, str] = {
     "height": "figure height in pixels",
     "id": "HTML id of the figure",
     "max_tokens": "maximum number of tokens",
-    "special_tokens": "'show' or 'hide'",
-    "view": "'heatmap', 'bars', 'heads', 'model' or 'neuron'",
+    "special_tokens": "'show', 'hide' or 'hide-raw'",
+    "view": "'heatmap', 'bars', 'heads', 'model', 'neuron' or 'summary'",
     "values": "'auto', 'true' or 'false': numbers in the heatmap cells",
     "colormap": "colour map name",
     "style": "'default' or 'classic' (the matplotlib recipe)",
@@ -69,9 +77,16 @@ OPTIONS: dict[str, str] = {
     "theme": "'auto', 'light' or 'dark'",
     "font": "font for the PNG labels",
     "filter": "segment filter of a sentence pair: 'all', 'AA', 'AB', 'BA', 'BB'",
+    "aggregate": "'none', 'rollout' or 'flow' (attention up to each layer)",
+    "granularity": "'token' or 'word' (subwords merged into words)",
+    "compare": "'layer:N', 'head:N', 'text:SENTENCE' or 'model:NAME'",
+    "generate": "tokens a causal model generates after the sentence",
 }
 
-VIEWS = ("heatmap", "bars", "heads", "model", "neuron")
+VIEWS = ("heatmap", "bars", "heads", "model", "neuron", "summary")
+AGGREGATES = ("none", "rollout", "flow")
+GRANULARITIES = ("token", "word")
+COMPARE_KINDS = ("layer", "head", "text", "model")
 VALUES = ("auto", "true", "false")
 STYLES = ("default", "classic")
 ATTENTION_SETS = ("encoder", "decoder", "cross")
@@ -83,7 +98,7 @@ COLORMAPS = {"viridis": "viridis", "magma": "magma", "inferno": "inferno", "plas
              "purples": "Purples", "reds": "Reds", "ylorrd": "YlOrRd", "ylgnbu": "YlGnBu"}
 MAX_NEW_TOKENS_LIMIT = 256
 DATA_SUFFIXES = (".npy", ".csv", ".json")
-SPECIAL = ("show", "hide")
+SPECIAL = ("show", "hide", "hide-raw")
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 MAX_TOKENS_LIMIT = 4096
@@ -117,6 +132,10 @@ class FigureSpec:
     theme: str = "auto"
     font: str | None = None
     filter: str = "all"
+    aggregate: str = "none"
+    granularity: str = "token"
+    compare: tuple[str, int | str] | None = None  # ("layer", 3), ("head", "mean"), ("text", "..."), ("model", "...")
+    generate: int | None = None
 
     def extraction_inputs(self) -> dict[str, Any]:
         """The options that change the extracted attention (and so the extraction cache key)."""
@@ -132,6 +151,8 @@ class FigureSpec:
         if self.data is not None:
             out["data"] = self.data
             out["tokens"] = list(self.tokens) if self.tokens is not None else None
+        if self.generate is not None:
+            out["generate"] = self.generate
         return out
 
     def render_options(self) -> dict[str, Any]:
@@ -139,7 +160,11 @@ class FigureSpec:
         return {"layer": self.layer, "head": self.head, "caption": self.caption, "height": self.height,
                 "id": self.id, "special_tokens": self.special_tokens, "view": self.view, "values": self.values,
                 "colormap": self.colormap, "style": self.style, "query": self.query, "attention": self.attention,
-                "theme": self.theme, "font": self.font, "filter": self.filter}
+                "theme": self.theme, "font": self.font, "filter": self.filter,
+                # only when set, so that the keys of plain figures stay what they were
+                **({"aggregate": self.aggregate} if self.aggregate != "none" else {}),
+                **({"granularity": self.granularity} if self.granularity != "token" else {}),
+                **({"compare": f"{self.compare[0]}:{self.compare[1]}"} if self.compare else {})}
 
 
 def parse_header(header: str) -> dict[str, str]:
@@ -357,9 +382,68 @@ def build_spec(options: Mapping[str, str], body: str, *, defaults: Mapping[str, 
         kw["filter"] = _choice(f, "filter", FILTERS)
         if kw["filter"] != "all" and "pair" not in kw:
             raise AttnvizError("a segment filter needs a sentence pair (pair=\"...\")", option="filter")
+    if "aggregate" in merged:
+        kw["aggregate"] = _choice(merged["aggregate"], "aggregate", AGGREGATES)
+        if kw["aggregate"] != "none" and isinstance(kw.get("head"), int):
+            raise AttnvizError(f"{kw['aggregate']} fuses the heads of each layer: use head=\"mean\" (the paper's "
+                               "choice) or \"max\"", option="head")
+    if "granularity" in merged:
+        kw["granularity"] = _choice(merged["granularity"], "granularity", GRANULARITIES)
+    if "compare" in merged:
+        kw["compare"] = parse_compare(merged["compare"])
+        if kw["compare"][0] == "model" and data is not None:
+            raise AttnvizError("compare=\"model:...\" needs a model, not data=", option="compare")
+        if kw.get("view", "heatmap") != "heatmap":
+            raise AttnvizError("the comparison is its own figure: leave view= out", option="compare")
+    if "generate" in merged:
+        if data is not None:
+            raise AttnvizError("does not apply to data= figures (they have no model)", option="generate")
+        kw["generate"] = _int(merged["generate"], "generate", minimum=1, maximum=MAX_NEW_TOKENS_LIMIT)
+        if "pair" in kw:
+            raise AttnvizError("generation continues one sentence: it does not go with pair=", option="generate")
+    if kw.get("view") in ("neuron", "summary") and (kw.get("aggregate", "none") != "none"):
+        raise AttnvizError(f"the {kw['view']} view shows the raw weights of each head: aggregate= does not apply",
+                           option="aggregate")
+    if kw.get("view") == "neuron" and kw.get("granularity", "token") != "token":
+        raise AttnvizError("the neuron view shows token vectors: granularity=\"word\" does not apply",
+                           option="granularity")
     if kw.get("view") == "neuron" and data is not None:
         raise AttnvizError("the neuron view needs a model (query and key vectors), not data=", option="view")
     return FigureSpec(**kw)
+
+
+def parse_compare(value: str) -> tuple[str, int | str]:
+    """``layer:3`` → ("layer", 3) (also ``last`` and negative), ``head:5`` → ("head", 5) (also ``mean``/``max``),
+    ``text:A sentence`` → ("text", "A sentence"), ``model:name`` → ("model", "name")."""
+    kind, sep, rest = str(value).partition(":")
+    kind = kind.strip().lower()
+    if not sep or kind not in COMPARE_KINDS:
+        raise AttnvizError(f"expected layer:N, head:N, text:SENTENCE or model:NAME, got {value!r}", option="compare")
+    rest = rest.strip()
+    if not rest:
+        raise AttnvizError(f"{kind}: needs a value, e.g. compare=\"{kind}:...\"", option="compare")
+    if kind == "layer":
+        layer = parse_layer(rest) if rest.lower() != "all" else None
+        if layer is None:
+            raise AttnvizError("compare a layer with one other layer, not 'all'", option="compare")
+        return kind, layer
+    if kind == "head":
+        v = rest.lower()
+        if v in ("mean", "max"):
+            return kind, v
+        try:
+            number = int(v)
+        except ValueError:
+            raise AttnvizError(f"expected a head number, 'mean' or 'max' after head:, got {rest!r}",
+                               option="compare") from None
+        if number < 0:
+            raise AttnvizError(f"head numbers start at 0, got {number}", option="compare")
+        return kind, number
+    if kind == "text":
+        return kind, _clean_text(rest, "compare")
+    if any(c.isspace() for c in rest) or any(ord(c) < 32 for c in rest):
+        raise AttnvizError(f"not a model name: {rest!r}", option="compare")
+    return kind, rest
 
 
 def resolve_query(query: int | str | None, labels: list[str], tokens: list[str] | None = None) -> int | None:

@@ -163,13 +163,16 @@
   }
 
   function setTitle(text) {
+    if (an.notes && an.notes.length) text += ", " + an.notes.join(", ");
     titleEl.textContent = text;
     titleEl.title = text;
     document.title = text;
   }
 
-  function layerText(l) { return "layer " + l + " of " + L + (l === L - 1 ? " (last)" : ""); }
+  var an = data.analysis || {};  // rollout/flow, words, hide-raw (views/transform.py)
+  function layerText(l) { return (an.layer_prefix || "") + "layer " + l + " of " + L + (l === L - 1 ? " (last)" : ""); }
   function headText(h) {
+    if (an.heads) return an.heads;
     if (h === "mean" || h === "max") return h + " of " + H + " heads";
     return "head " + h + " of " + H;
   }

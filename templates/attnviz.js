@@ -88,11 +88,14 @@
     return { rows: Math.ceil(tiles.length / cols), cols: cols, tiles: tiles, both: false };
   }
 
+  var an = data.analysis || {};  // rollout/flow, words, hide-raw: what the figure shows (views/transform.py)
   function layerText(layer) {
-    if (layer === "all") return "all " + L + " layers";
-    return "layer " + layer + " of " + L + (layer === L - 1 ? " (last)" : "");
+    var pre = an.layer_prefix ? an.layer_prefix + (layer === "all" ? "each of " : "") : "";
+    if (layer === "all") return pre + "all " + L + " layers";
+    return pre + "layer " + layer + " of " + L + (layer === L - 1 ? " (last)" : "");
   }
   function headText(head) {
+    if (an.heads) return an.heads;
     if (head === "all") return "all " + H + " heads";
     if (head === "mean" || head === "max") return head + " of " + H + " heads";
     return "head " + head + " of " + H;
@@ -100,7 +103,7 @@
   function describe(layer, head) {  // same text as render.describe()
     var parts = [data.who || ("model " + data.model), layerText(layer), headText(head)];
     if (data.hidden) parts.push("special tokens hidden, rows renormalised");
-    return parts.join(", ");
+    return parts.concat(an.notes || []).join(", ");
   }
   function headName(h) { return typeof h === "number" ? String(h) : h; }
   function parseChoice(v) { return /^\d+$/.test(v) ? parseInt(v, 10) : v; }

@@ -111,7 +111,8 @@
     drawGrid();
     drawDetail();
     V.setTitle("Model view: " + data.who + (Object.keys(data.sets).length > 1 ? ", " + state.set : "") + ", " +
-               L + " layers × " + H + " heads" + (state.selected ? ", enlarged: layer " + state.selected[0] + ", head " + state.selected[1] : ""));
+               (data.analysis && data.analysis.heads ? (data.analysis.layer_prefix || "") + "each of " + L + " layers, " +
+                data.analysis.heads : L + " layers × " + H + " heads") + (state.selected ? ", enlarged: layer " + state.selected[0] + ", head " + state.selected[1] : ""));
     V.ready({ view: "model", set: state.set, selected: state.selected });
   }
 

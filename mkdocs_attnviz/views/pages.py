@@ -105,6 +105,7 @@ def page(att: Attention, spec: FigureSpec) -> str:
         "num_heads": att.num_heads, "layer": layer, "head": head, "query": query, "filter": spec.filter,
         "set": chosen.name, "sets": sets, "palette": render.palette(spec.colormap), "scale": 255,
         "hidden": spec.special_tokens == "hide" and any(att.special),
+        "analysis": att.meta.get("analysis"),  # what views.transform did (for the title)
     }
     qk = []
     if spec.view == "neuron":

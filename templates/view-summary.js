@@ -1,0 +1,148 @@
+/* mkdocs-attnviz head summary: a layers × heads grid coloured by one statistic (entropy / log n, mean distance,
+ * share to special tokens, to the previous token, to itself, to the next token), numbers in the cells; hover a
+ * cell for all the numbers of that head, click it to open the head's heatmap below the grid. */
+(function () {
+  "use strict";
+  var V = window.AttnvizViews, M = window.AttnvizMatrix;
+  if (!V || !M) return;
+  var data = V.data, S = data.summary, H = V.H, L = V.L, set = data.sets.self;
+  var state = { metric: S.metrics[0], selected: S.selected };
+  var cv = null, geo = null, detail = null, layers = {};
+
+  V.select("Statistic", "attnviz-metric", S.metrics.map(function (m) { return [m, S.labels[m]]; }), state.metric,
+           function (v) { state.metric = v; draw(); });
+  var legend = document.createElement("span");
+  V.toolbar.appendChild(legend);
+
+  function values(m) { return S.values[m]; }
+  function top(m) {
+    if (m === "entropy") return 1;
+    var t = 0;
+    values(m).forEach(function (row) { row.forEach(function (v) { if (v > t) t = v; }); });
+    return t > 0 ? t : 1;
+  }
+  function fmt(m, v) { return m === "distance" ? v.toFixed(1) : v.toFixed(2); }
+
+  function drawGrid() {
+    var c = V.common.theme.colors(), width = V.plotWidth(), left = 58, topPad = 22;
+    var cw = Math.max(26, Math.min(64, Math.floor((width - left - 70) / H))), ch = 30;
+    geo = { left: left, top: topPad, cw: cw, ch: ch };
+    var w = Math.max(width, left + H * cw + 70), h = topPad + L * ch + 8;
+    if (!cv) cv = V.canvas(w, h); else V.resize(cv, w, h);
+    var ctx = cv.ctx, m = state.metric, hi = top(m), color = M.scale(data.palette, 0, hi);
+    ctx.fillStyle = c.bg;
+    ctx.fillRect(0, 0, w, h);
+    ctx.font = "10px system-ui, sans-serif";
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "center";
+    ctx.fillStyle = c.muted;
+    for (var hh = 0; hh < H; hh++) ctx.fillText("head " + hh, left + hh * cw + cw / 2, 10);
+    for (var l = 0; l < L; l++) {
+      ctx.textAlign = "right";
+      ctx.fillStyle = c.muted;
+      ctx.fillText("layer " + l, left - 6, topPad + l * ch + ch / 2);
+      ctx.textAlign = "center";
+      for (hh = 0; hh < H; hh++) {
+        var v = values(m)[l][hh], x = left + hh * cw, y = topPad + l * ch, col = color(v), rgb = V.rgb(col);
+        ctx.fillStyle = col;
+        ctx.fillRect(x, y, cw - 2, ch - 2);
+        ctx.fillStyle = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]) > 140 ? "#000000" : "#ffffff";
+        if (cw >= 26) ctx.fillText(fmt(m, v), x + (cw - 2) / 2, y + (ch - 2) / 2);
+        if (state.selected && state.selected[0] === l && state.selected[1] === hh) {
+          ctx.strokeStyle = c.accent;
+          ctx.lineWidth = 2.5;
+          ctx.strokeRect(x - 1, y - 1, cw, ch);
+        }
+      }
+    }
+    var bx = left + H * cw + 12;  // colour bar
+    for (var i = 0; i < 48; i++) {
+      ctx.fillStyle = color(hi * (1 - (i + 0.5) / 48));
+      ctx.fillRect(bx, topPad + (L * ch - 2) * i / 48, 10, (L * ch - 2) / 48 + 0.5);
+    }
+    ctx.fillStyle = c.muted;
+    ctx.textAlign = "left";
+    ctx.fillText(fmt(m, hi), bx + 13, topPad + 5);
+    ctx.fillText("0", bx + 13, topPad + L * ch - 8);
+    legend.textContent = S.descriptions[m] + (m === "entropy" ? " (log n = " + S.log_n.toFixed(2) + " nats)" : "") +
+      ". Hover a head for its numbers; click it to open its heatmap.";
+  }
+
+  function drawDetail() {
+    if (!state.selected) { if (detail) { detail.canvas.remove(); detail = null; } return; }
+    var l = state.selected[0], h = state.selected[1], u8 = layers[l], n = set.nq, nn = n * n, off = h * nn, hi = 0, i;
+    for (i = 0; i < nn; i++) if (u8[off + i] > hi) hi = u8[off + i];
+    hi = hi > 0 ? hi / 255 : 1;
+    var width = V.plotWidth(), probe = cv.ctx;
+    var o = { nq: n, nk: n, qTicks: set.q.ticks, kTicks: set.k.ticks, low: 0, high: hi, bar: true,
+              value: function (q, k) { return u8[off + q * n + k] / 255; }, colors: M.scale(data.palette, 0, hi),
+              masked: function (q, k) { return set.causal && k > q; },
+              title: "Layer " + l + ", head " + h + ": " + S.metrics.map(function (m) { return S.labels[m].toLowerCase() + " " + fmt(m, values(m)[l][h]); }).join(", ") };
+    var sz = M.size(probe, Math.min(width, 760), o);
+    if (!detail) detail = V.canvas(width, sz.height); else V.resize(detail, width, sz.height);
+    detail.ctx.fillStyle = V.common.theme.colors().bg;
+    detail.ctx.fillRect(0, 0, width, sz.height);
+    detail.geo = M.draw(detail, 0, 0, Math.min(width, 760), o);
+  }
+
+  function draw() {
+    drawGrid();
+    var done = state.selected ? loadLayer(state.selected[0]).then(drawDetail) : Promise.resolve(drawDetail());
+    return done.then(function () {
+      V.setTitle("Head summary: " + data.who + ", " + L + " layers × " + H + " heads, " + S.labels[state.metric].toLowerCase() +
+                 (state.selected ? ", opened: layer " + state.selected[0] + ", head " + state.selected[1] : ""));
+      V.ready({ view: "summary", metric: state.metric, selected: state.selected });
+    });
+  }
+
+  function loadLayer(l) {
+    if (layers[l]) return Promise.resolve(layers[l]);
+    return V.layer("self", l).then(function (u8) { layers[l] = u8; return u8; });
+  }
+
+  function cellAt(event) {
+    var r = cv.canvas.getBoundingClientRect(), x = event.clientX - r.left - geo.left, y = event.clientY - r.top - geo.top;
+    var h = Math.floor(x / geo.cw), l = Math.floor(y / geo.ch);
+    return x < 0 || y < 0 || h >= H || l >= L ? null : [l, h];
+  }
+
+  function select(l, h) {
+    window.attnvizReady = false;
+    state.selected = (state.selected && state.selected[0] === l && state.selected[1] === h) ? null : [l, h];
+    return V.guard(draw());
+  }
+
+  V.common.theme.onChange(function () { if (cv) draw(); });
+  V.downloads(function () {
+    var m = state.metric, heads = [];
+    for (var h = 0; h < H; h++) heads.push("head " + h);
+    return { name: "head-summary-" + m, rows: values(m).map(function (_, l) { return "layer " + l; }), cols: heads,
+             value: function (r, c) { return values(m)[r][c]; },
+             meta: { who: data.who, text: data.text, statistic: m, description: S.descriptions[m],
+                     rows_are: "layers", cols_are: "heads" } };
+  });
+
+  V.guard(draw().then(function () {
+    cv.canvas.style.cursor = "pointer";
+    cv.canvas.addEventListener("click", function (e) { var t = cellAt(e); if (t) select(t[0], t[1]); });
+    cv.canvas.addEventListener("mousemove", function (e) {
+      var t = cellAt(e);
+      if (!t) { V.tip(null); return; }
+      var rows = [["Layer", String(t[0])], ["Head", String(t[1])]];
+      S.metrics.forEach(function (m) { rows.push([S.labels[m], fmt(m, values(m)[t[0]][t[1]])]); });
+      rows.push(["Entropy (nats)", values("entropy_nats")[t[0]][t[1]].toFixed(3) + " of log n = " + S.log_n.toFixed(3)]);
+      rows.push(["", "click to open its heatmap"]);
+      V.tip(e, rows);
+    });
+    cv.canvas.addEventListener("mouseleave", function () { V.tip(null); });
+    V.plot.addEventListener("mousemove", function (e) {
+      if (!detail || e.target !== detail.canvas || !state.selected) return;
+      var qk = detail.geo.at(e);
+      if (!qk) { V.tip(null); return; }
+      var l = state.selected[0], h = state.selected[1], n = set.nq;
+      V.tip(e, [["Query", V.tokenText(set.q, qk[0])], ["Key", V.tokenText(set.k, qk[1])],
+                ["Weight", set.causal && qk[1] > qk[0] ? "masked (a later token)" : (layers[l][h * n * n + qk[0] * n + qk[1]] / 255).toFixed(3)]]);
+    });
+  }));
+  window.attnvizSummary = { select: select, state: state };
+})();
