@@ -8,7 +8,6 @@ one run; absolute times depend on the machine and on whatever else runs on it.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import tempfile

@@ -41,7 +41,7 @@ import numpy as np
 
 from .attention import Attention
 
-__all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry"]
+__all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry", "write_atomic"]
 
 #: bump when the stored layout or the meaning of a stored field changes
 CACHE_FORMAT = 3  # 2: named extra arrays (decoder/cross attention, query/key vectors); 3: word ids, generated tokens
@@ -61,6 +61,26 @@ def digest(obj: Any) -> str:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> Path:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file in the same folder, then
+    ``os.replace``. A reader (another build, a browser) never sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
 
 
 class RenderEntry(dict):
@@ -127,19 +147,7 @@ class Cache:
             target = self.root / rel  # type: ignore[operator]
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-                try:
-                    with os.fdopen(fd, "wb") as fh:
-                        fh.write(data)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                    os.replace(tmp, target)
-                except BaseException:
-                    try:
-                        os.unlink(tmp)
-                    except OSError:
-                        pass
-                    raise
+                write_atomic(target, data)
                 return
             except OSError as exc:
                 self.writable = False

@@ -21,7 +21,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from . import extract as _extract
 from .attention import Attention
-from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
+from .cache import CACHE_FORMAT, Cache, RenderEntry, digest, write_atomic
 from .errors import AttnvizError
 from .spec import FigureSpec
 
@@ -285,12 +285,12 @@ class FigureBuilder:
                 data = self.cache.read_render_file(key, suffix)
                 if data is None:  # vanished since it was checked: a clear error, never a missing figure
                     raise AttnvizError(f"cache entry for figure {key}{suffix} disappeared during the build")
-                written.append(_write_if_changed(out / fig.filename(suffix), data))
+                written.append(write_if_changed(out / fig.filename(suffix), data))
         if self.settings.resources == "local":
             for name, src in self.render.bokehjs_files().items():
-                written.append(_write_if_changed(out / name, Path(src).read_bytes()))
+                written.append(write_if_changed(out / name, Path(src).read_bytes()))
         css = Path(self.render.templates_dir()) / ASSETS_CSS
-        written.append(_write_if_changed(out / ASSETS_CSS, css.read_bytes()))
+        written.append(write_if_changed(out / ASSETS_CSS, css.read_bytes()))
         if self.cache.writable:
             _extract.save_hash_memo(self._hash_memo)
         return written
@@ -309,12 +309,12 @@ class FigureBuilder:
         return self.templates.get_template("error.html.jinja").render(error=error)
 
 
-def _write_if_changed(path: Path, data: bytes) -> Path:
-    # Writing only what changed keeps `mkdocs serve` from reloading for nothing.
+def write_if_changed(path: Path, data: bytes) -> Path:
+    """Publish ``data`` at ``path`` atomically, and only if it changed: that keeps `mkdocs serve` from
+    reloading for nothing, and parallel writers of the same figure (Sphinx ``-j``) from tearing it."""
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
             return path
     except FileNotFoundError:
         pass
-    path.write_bytes(data)
-    return path
+    return write_atomic(path, data, fsync=False)

@@ -17,9 +17,7 @@ It never writes into ``docs_dir``. Because it defines ``on_startup``, MkDocs kee
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Any
 
 from mkdocs.config import base
 from mkdocs.config import config_options as opt

@@ -653,8 +653,6 @@ def figure_image(att: Attention, spec: FigureSpec, *, font: str | None = None, f
     a PNG costs one draw. Small multiples are one image of the tiles with their gaps, in one axes.
     """
     import matplotlib
-    from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
 
     from .spec import COLORMAPS
 

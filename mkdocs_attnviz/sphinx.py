@@ -51,7 +51,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -65,7 +64,7 @@ from sphinx.util.osutil import relative_uri
 
 from . import __version__
 from .errors import AttnvizError
-from .figures import ASSETS_CSS, Figure, FigureBuilder, Settings
+from .figures import ASSETS_CSS, Figure, FigureBuilder, Settings, write_if_changed
 from .spec import OPTIONS, FigureSpec, build_spec
 
 __all__ = ["setup", "AttnvizDirective", "CONFIG", "settings_from_config", "Collector", "ENV_VERSION"]
@@ -274,7 +273,7 @@ class AttnvizDirective(SphinxDirective):
             data = builder.cache.read_render_file(figure.key, suffix)
             if data is None:
                 raise AttnvizError(f"cache entry for figure {figure.key}{suffix} disappeared during the build")
-            written[suffix] = str(_write_atomic(folder / figure.filename(suffix), data))
+            written[suffix] = str(write_if_changed(folder / figure.filename(suffix), data))
         return written
 
     def _failed(self, error: AttnvizError, stage: str) -> list[nodes.Node]:
@@ -298,27 +297,6 @@ def _caption_text(spec: FigureSpec, description: str) -> str:
     if spec.caption:
         return f"{spec.caption} ({description})"
     return description[:1].upper() + description[1:]
-
-
-def _write_atomic(path: Path, data: bytes) -> Path:
-    # Parallel readers may write the same figure at once: same bytes, each moved into place whole.
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return path
-    except FileNotFoundError:
-        pass
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
 
 
 # ----------------------------------------------------------------------------------------- builders
@@ -417,7 +395,7 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
     builder.publish(out, keys=[])  # BokehJS (resources = local) and the stylesheet, once
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
-    _write_atomic(static / ASSETS_CSS, (out / ASSETS_CSS).read_bytes())
+    write_if_changed(static / ASSETS_CSS, (out / ASSETS_CSS).read_bytes())
     for key, suffixes in sorted(figures.items()):
         for suffix in suffixes:
             src = source / f"{key}{suffix}"
@@ -427,7 +405,7 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
                 data = builder.cache.read_render_file(key, suffix)
                 if data is None:
                     raise ExtensionError(f"attnviz: figure file {key}{suffix} is missing; build again with -E")
-            _write_atomic(out / f"{key}{suffix}", data)
+            write_if_changed(out / f"{key}{suffix}", data)
     logger.info(builder.summary())
 
 

@@ -321,8 +321,12 @@ def test_read_only_filled_cache(tmp_path, minilm_path, reference, caplog, monkey
     shutil.copytree(reference["cache"], cache_dir)
     before = tree_snapshot(cache_dir)
 
-    def mkstemp(*args, **kwargs):
-        raise OSError(errno.EROFS, "Read-only file system")
+    real_mkstemp = cache_module.tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):  # only the cache folder is on the read-only file system
+        if str(kwargs.get("dir", "")).startswith(str(cache_dir)):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkstemp(*args, **kwargs)
 
     real_mkdir = Path.mkdir
 

@@ -27,7 +27,6 @@ records without a model.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 
