@@ -205,6 +205,7 @@ def write_site(root: Path, models: dict[str, str], pages: dict[str, str], plugin
 
 
 def mkdocs_build(root: Path, *, strict: bool = False):
+    """Build the site at ``root`` in this process, like `mkdocs build` (also behind conftest's Site.build)."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
