@@ -11,7 +11,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Attention"]
+__all__ = ["Attention", "CONTINUATION", "SPACE_LABEL"]
+
+#: label prefix of a token that adds no new character (the second piece of a split character, e.g. ``·今``)
+CONTINUATION = "·"
+#: label of a token that covers only whitespace
+SPACE_LABEL = "␣"
 
 
 @dataclasses.dataclass

@@ -30,9 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -40,8 +38,10 @@ from typing import Any
 import numpy as np
 
 from .attention import Attention
+from .files import write_atomic
+from .logs import logger as log
 
-__all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry", "write_atomic"]
+__all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry"]
 
 #: bump when the stored layout or the meaning of a stored field changes
 CACHE_FORMAT = 3  # 2: named extra arrays (decoder/cross attention, query/key vectors); 3: word ids, generated tokens
@@ -49,8 +49,6 @@ CACHE_FORMAT = 3  # 2: named extra arrays (decoder/cross attention, query/key ve
 
 #: a ``.tmp-*`` file older than this (seconds) is left over from a killed build and is deleted
 STALE_TMP_SECONDS = 3600
-
-log = logging.getLogger("mkdocs.plugins.attnviz")
 
 
 def digest(obj: Any) -> str:
@@ -61,26 +59,6 @@ def digest(obj: Any) -> str:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def write_atomic(path: Path, data: bytes, *, fsync: bool = True) -> Path:
-    """Write ``data`` to ``path`` whole or not at all: a temporary file in the same folder, then
-    ``os.replace``. A reader (another build, a browser) never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
 
 
 class RenderEntry(dict):

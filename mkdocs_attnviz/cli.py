@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from . import __version__
+from . import __version__, logs
 from .errors import AttnvizError
 
 __all__ = ["main", "Project", "Block", "load_project", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
@@ -40,7 +40,6 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_CACHE = ".cache/plugin/attnviz"
 _KEY_RE = re.compile(r"^[0-9a-f]{32}$")
 
-log = logging.getLogger("mkdocs.plugins.attnviz")
 
 
 class UsageError(Exception):
@@ -67,7 +66,7 @@ class Project:
 
     kind: str  # mkdocs | sphinx | markdown | yaml
     path: Path
-    settings: Any  # figures.Settings
+    settings: Any  # settings.Settings
     blocks: list[Block]
     title: str | None = None
     prose: str | None = None  # markdown report: the text, front matter removed
@@ -115,7 +114,7 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str, int]:
 
 
 def _report_settings(meta: dict[str, Any], folder: Path, args: argparse.Namespace, *, resources: str = "local"):
-    from .figures import Settings
+    from .settings import Settings
     from .spec import build_spec
 
     unknown = set(meta) - {"title", "cache_dir", "models", "defaults", "font", "figures"}
@@ -253,6 +252,7 @@ def _load_mkdocs(path: Path, args: argparse.Namespace) -> Project:
         raise UsageError(f"{_display(path)} does not use the attnviz plugin (plugins: [attnviz])")
     plugin.on_config(cfg)  # the plugin's own settings, exactly as `mkdocs build` resolves them
     settings = plugin._settings
+    plugin.on_shutdown()
     if settings is None:
         raise UsageError(f"{_display(path)}: the attnviz plugin is disabled (enabled: false)")
     settings = _override(settings, args)
@@ -365,7 +365,7 @@ def _progress(items: Sequence[Any], desc: str, enabled: bool | None) -> Iterable
 
 
 def _builder(settings: Any):
-    from .figures import FigureBuilder
+    from .pipeline import FigureBuilder
 
     return FigureBuilder(settings)
 
@@ -484,7 +484,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         builder.publish(assets)
         if args.single_file:
             body = _inline(body, assets)
-        css = (Path(builder.render.templates_dir()) / "attnviz.css").read_text(encoding="utf-8")
+        from .toolkit.page import asset_text
+
+        css = asset_text("attnviz.css")
         title = args.title or project.title or project.path.stem
         page = builder.templates.get_template("report.html.jinja").render(
             title=title, heading=project.kind == "yaml",
@@ -505,7 +507,7 @@ RENDER_OPTIONS = ("revision", "layer", "head", "pair", "caption", "height", "id"
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .figures import Settings
+    from .settings import Settings
     from .spec import build_spec
 
     out = Path(args.output)
@@ -586,7 +588,7 @@ def _entries(root: Path) -> list[_Entry]:
 
 def _used_keys(project: Project) -> tuple[set[str], list[str]]:
     """Keys (extraction and figure) the project's blocks use, computed without running any model."""
-    from .figures import FigureBuilder
+    from .pipeline import FigureBuilder
 
     modes = [project.settings]
     if project.kind in ("markdown", "yaml"):  # a report may be written either way
@@ -745,7 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in RENDER_OPTIONS:
         from .spec import OPTIONS
 
-        p.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar=name.upper(), help=OPTIONS[name])
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, metavar=OPTIONS[name].metavar, help=OPTIONS[name].help)
     p.add_argument("--resources", choices=("inline", "local", "cdn"),
                    help="BokehJS in the .html: inline (default, self-contained), local (copied next to it), cdn")
     p.add_argument("--font", help="font family or file for the PNG labels")
@@ -782,8 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.setLevel(logging.WARNING)
-    log.addHandler(handler)
-    propagate, log.propagate = log.propagate, False
+    logs.attach(handler)
     try:
         return args.func(args)
     except UsageError as exc:
@@ -795,8 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # pragma: no cover
         return 130
     finally:
-        log.removeHandler(handler)
-        log.propagate = propagate
+        logs.detach(handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -44,19 +44,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from .attention import Attention
+from .attention import CONTINUATION, SPACE_LABEL, Attention
 from .errors import AttnvizError
 
-__all__ = ["ModelRef", "resolve_model", "fingerprint_weights", "extract", "clear_models", "STATS",
-           "CONTINUATION", "SPACE_LABEL"]
+__all__ = ["ModelRef", "resolve_model", "fingerprint_weights", "extract", "clear_models", "STATS"]
 
 #: counters the tests (and the host's statistics) read: models loaded, forward passes run
 STATS: dict[str, int] = {"loads": 0, "forwards": 0}
 
-#: prefix of the label of a token that adds no new character (second piece of a split character)
-CONTINUATION = "·"
-#: label of a token that covers only whitespace
-SPACE_LABEL = "␣"
 
 _HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
 _HUB_ID_RE = re.compile(rf"^(?:{_HUB_PART}/)?{_HUB_PART}$")

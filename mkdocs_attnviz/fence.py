@@ -20,7 +20,6 @@ could not read (an unterminated quote, say) is reported instead of silently vani
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import re
 from pathlib import Path
@@ -33,11 +32,10 @@ from markdown.treeprocessors import Treeprocessor
 from pymdownx.superfences import SuperFencesException
 
 from .errors import AttnvizError
+from .logs import logger as log
 from .spec import build_spec, parse_header
 
 __all__ = ["AttnvizExtension", "AttnvizFenceError", "FENCE", "validator", "formatter", "makeExtension"]
-
-log = logging.getLogger("mkdocs.plugins.attnviz")
 
 _OPEN_RE = re.compile(r"^(?P<prefix>[> \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w#.+-]*)(?P<rest>.*)$")
 
@@ -151,7 +149,8 @@ class AttnvizExtension(Extension):
 
     Config: ``output_dir`` (folder the figure files are written to; the MkDocs plugin publishes them
     itself), ``url`` (URL of that folder as seen from the page), ``page`` (name used in messages),
-    and every :class:`~mkdocs_attnviz.figures.Settings` field (``cache_dir``, ``models``, ``defaults``…).
+    ``root`` (the project folder relative paths are taken from; default: the current folder), ``docs_dir``,
+    and every key of :data:`~mkdocs_attnviz.settings.SETTINGS` (``cache_dir``, ``models``, ``defaults``…).
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -167,13 +166,13 @@ class AttnvizExtension(Extension):
 
     def get_builder(self):
         if self.builder is None:
-            from .figures import FigureBuilder, Settings
+            from .pipeline import FigureBuilder
+            from .settings import build_settings
 
-            fields = {f.name for f in dataclasses.fields(Settings)}
-            unknown = set(self._settings) - fields
-            if unknown:
-                raise AttnvizError(f"unknown setting(s) of the attnviz extension: {', '.join(sorted(unknown))}")
-            self.builder = FigureBuilder(Settings(**self._settings))
+            values = dict(self._settings)
+            root = values.pop("root", None) or os.getcwd()
+            docs_dir = values.pop("docs_dir", None)
+            self.builder = FigureBuilder(build_settings(values, root, docs_dir=docs_dir))
         return self.builder
 
     def builder_or_none_error_html(self, error: AttnvizError) -> str:

@@ -30,45 +30,41 @@ from mkdocs.structure.files import Files
 from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
+from . import logs
 from .errors import AttnvizError
 from .fence import FENCE, AttnvizExtension, relative_page_name
-from .figures import ASSETS_CSS, FigureBuilder, Settings
+from .pipeline import ASSETS_CSS, FigureBuilder
+from .settings import SETTINGS, Setting, Settings, build_settings
 
 __all__ = ["AttnvizConfig", "AttnvizPlugin"]
 
+#: MkDocs' logger of this plugin ("mkdocs.plugins.attnviz"): the core's records are forwarded to it
 log = logging.getLogger("mkdocs.plugins.attnviz")
 
 #: where the figures land inside the site
 ASSETS_DIR = "assets/attnviz"
 
 
-class AttnvizConfig(base.Config):
-    """Configuration of the ``attnviz`` plugin (``plugins: [{attnviz: {...}}]`` in ``mkdocs.yml``)."""
+def _config_option(name: str, setting: Setting):
+    """The MkDocs config option of one site-wide key of :data:`~mkdocs_attnviz.settings.SETTINGS`."""
+    default = setting.default
+    if setting.choices and name != "device":
+        return opt.Choice(setting.choices, default=default)
+    if isinstance(default, bool):
+        return opt.Type(bool, default=default)
+    if isinstance(default, dict):
+        return opt.DictOfItems(opt.Type((str, int)) if name == "defaults" else opt.Type(str), default={})
+    if default is None:
+        return opt.Optional(opt.Type(str))
+    return opt.Type(str, default=default)
 
-    enabled = opt.Type(bool, default=True)
-    """Turn the plugin off (``!ENV [ATTNVIZ, true]``); fences are then left as code blocks."""
-    cache = opt.Type(bool, default=True)
-    """Keep extracted attention and rendered figures on disk between builds."""
-    cache_dir = opt.Type(str, default=".cache/plugin/attnviz")
-    """Cache folder, relative to ``mkdocs.yml``. Commit it to build on CI without torch."""
-    cache_only = opt.Type(bool, default=False)
-    """Never load a model: a block missing from the cache is an error (``!ENV [CI, false]``)."""
-    models = opt.DictOfItems(opt.Type(str), default={})
-    """Map from a model name used in pages to a local folder (relative to ``mkdocs.yml``), for offline builds."""
-    defaults = opt.DictOfItems(opt.Type((str, int)), default={})
-    """Default options for every block, e.g. ``model``."""
-    resources = opt.Choice(("local", "cdn", "inline"), default="local")
-    """Where figures load BokehJS from: a copy in the site (``local``), Bokeh's CDN, or inlined in each figure."""
-    fallback_png = opt.Type(bool, default=True)
-    """Render a PNG of each figure for readers without scripts and for print."""
-    on_error = opt.Choice(("warn", "fail"), default="warn")
-    """``warn``: a bad block logs a warning and shows an error box; ``fail``: the build stops at the first."""
-    device = opt.Choice(("auto", "cpu", "cuda", "map"), default="auto")
-    """Device the models run on when the cache misses; `map` spreads a big model with accelerate."""
-    trust_remote_code = opt.Type(bool, default=False)
-    """Allow models whose repository ships its own code. Off: such models are refused."""
-    font = opt.Optional(opt.Type(str))
-    """Font family (or file) for the PNG labels; CJK fonts are found automatically."""
+
+#: Configuration of the ``attnviz`` plugin (``plugins: [{attnviz: {...}}]`` in ``mkdocs.yml``): ``enabled`` plus
+#: every key of :data:`~mkdocs_attnviz.settings.SETTINGS` (relative folders are taken from ``mkdocs.yml``'s folder)
+AttnvizConfig = type("AttnvizConfig", (base.Config,), {
+    "enabled": opt.Type(bool, default=True),
+    **{name: _config_option(name, setting) for name, setting in SETTINGS.items()},
+})
 
 
 class AttnvizPlugin(BasePlugin[AttnvizConfig]):
@@ -78,6 +74,7 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         self.builder: FigureBuilder | None = None
         self.extension: AttnvizExtension | None = None
         self._settings: Settings | None = None
+        self._log_handler = None
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining this hook keeps the plugin (and its loaded models) alive across `mkdocs serve` rebuilds.
@@ -87,31 +84,13 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if not self.config.enabled:
             return None
         root = os.path.dirname(os.path.abspath(config.config_file_path or "mkdocs.yml"))
-        cfg = self.config
-        settings = Settings(
-            cache_dir=os.path.normpath(os.path.join(root, cfg.cache_dir)),
-            cache=cfg.cache,
-            cache_only=cfg.cache_only,
-            models={name: os.path.normpath(os.path.join(root, os.path.expanduser(path)))
-                    for name, path in cfg.models.items()},
-            defaults=dict(cfg.defaults),
-            resources=cfg.resources,
-            fallback_png=cfg.fallback_png,
-            on_error=cfg.on_error,
-            device=cfg.device,
-            trust_remote_code=cfg.trust_remote_code,
-            base_dir=root,
-            allowed_root=root,
-            font=cfg.font,
-            docs_dir=os.path.abspath(config.docs_dir),
-        )
+        values = {name: self.config[name] for name in SETTINGS}
         try:
-            from .spec import build_spec
-
-            if settings.defaults:  # check the defaults once, with a clear message
-                build_spec({}, "check", defaults={"model": "check", **settings.defaults})
+            settings = build_settings(values, root, docs_dir=config.docs_dir)
         except AttnvizError as exc:
-            raise PluginError(f"attnviz: invalid 'defaults' in mkdocs.yml: {exc}") from None
+            raise PluginError(f"attnviz: invalid plugin config in mkdocs.yml: {exc}") from None
+        if self._log_handler is None:
+            self._log_handler = logs.attach(log)
         if self.builder is None or settings != self._settings:
             self.builder = FigureBuilder(settings)
             self._settings = settings
@@ -168,3 +147,6 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
 
         extract.clear_models()
         self.builder = None
+        if self._log_handler is not None:
+            logs.detach(self._log_handler)
+            self._log_handler = None

@@ -76,6 +76,8 @@ from .analysis import dequantize, head_matrix, hide_special, quantize
 from .attention import Attention
 from .errors import AttnvizError
 from .spec import FigureSpec, resolve_head, resolve_layer
+from .toolkit.page import (HEADER_PX, asset_text, display_label, environment, pack_layer, script_json, script_text,
+                           templates_dir, unpack_layer)
 
 __all__ = ["RENDER_VERSION", "figure_page", "figure_png", "figure_svg", "save_figure", "image_format", "figure_height", "describe", "bokehjs_files",
            "templates_dir", "script_json", "pack_layer", "unpack_layer"]
@@ -83,8 +85,6 @@ __all__ = ["RENDER_VERSION", "figure_page", "figure_png", "figure_svg", "save_fi
 #: bump whenever the page or PNG output changes; part of the render cache key
 RENDER_VERSION = "3"  # 3: PNG drawn with a computed layout (no constrained layout)
 
-HEADER_PX = 40  # header line (title + selectors) of the page, in CSS px
-TICK_CHARS = 14  # axis labels longer than this are shortened with an ellipsis (the tooltip shows all)
 VALUES_MAX_TOKENS = 20  # values="auto" writes the numbers in the cells up to this many tokens
 _CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
                  "Noto Sans CJK HK", "Source Han Sans JP", "Source Han Sans SC", "IPAexGothic", "IPAGothic",
@@ -92,65 +92,6 @@ _CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "No
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-def templates_dir() -> pathlib.Path:
-    """The folder holding ``figure.html.jinja`` and its CSS/JS (installed wheel first, then the checkout)."""
-    import mkdocs_attnviz
-
-    for candidate in (pathlib.Path(mkdocs_attnviz.__file__).parent / "templates",
-                      pathlib.Path(__file__).resolve().parent.parent / "templates"):
-        if (candidate / "figure.html.jinja").is_file():
-            return candidate
-    raise AttnvizError("the mkdocs-attnviz templates are missing (figure.html.jinja not found): "
-                       "reinstall the package")
-
-
-@functools.lru_cache(maxsize=None)
-def _environment(folder: str):
-    import jinja2
-
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True,
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-
-
-def _template_text(name: str) -> str:
-    return (templates_dir() / name).read_text(encoding="utf-8")
-
-
-_SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-
-
-def script_json(obj: Any) -> str:
-    """JSON text safe to place inside a ``<script>`` element.
-
-    ``<``, ``>`` and ``&`` (which can only occur inside JSON strings) become ``\\u003c`` etc., so the
-    text can never contain ``</script>`` or ``<!--``; U+2028/U+2029 are escaped for old JS parsers.
-    """
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for raw, escaped in _SCRIPT_ESCAPES.items():
-        text = text.replace(raw, escaped)
-    return text
-
-
-def _script_text(code: str) -> str:
-    """JavaScript source to inline in a ``<script>`` element (no ``</script`` / ``<!--`` inside)."""
-    import re
-
-    code = re.sub(r"</(script)", r"<\\/\1", code, flags=re.IGNORECASE)
-    return code.replace("<!--", "<\\!--")
-
-
-def pack_layer(weights_layer: np.ndarray) -> str:
-    """``(heads, n, n)`` weights → base64 of zlib (level 6) of ``uint8`` ``round(w*255)`` in C order."""
-    q = np.ascontiguousarray(quantize(weights_layer))
-    return base64.b64encode(zlib.compress(q.tobytes(), 6)).decode("ascii")
-
-
-def unpack_layer(text: str, num_heads: int, n: int) -> np.ndarray:
-    """Inverse of :func:`pack_layer` (as float32 in [0, 1])."""
-    raw = zlib.decompress(base64.b64decode(text))
-    return dequantize(np.frombuffer(raw, dtype=np.uint8).reshape(num_heads, n, n))
-
 
 def _shown(att: Attention, spec: FigureSpec) -> Attention:
     return hide_special(att) if spec.special_tokens == "hide" else att
@@ -178,11 +119,6 @@ def _tiles(layer: int | str, head: int | str, num_layers: int, num_heads: int
 def _gap(n: int) -> int:
     """Gap between small multiples, in cells. Same rule as attnviz.js."""
     return max(1, round(n / 12))
-
-
-def _display_label(label: str) -> str:
-    text = label if label.strip() else ("␣" if label else "∅")
-    return text if len(text) <= TICK_CHARS else text[:TICK_CHARS - 1] + "…"
 
 
 def _layer_text(layer: int | str, num_layers: int) -> str:
@@ -251,7 +187,7 @@ def _scale_max(matrix: np.ndarray) -> float:
 def _plot_height(att: Attention) -> int:
     n = att.num_tokens
     grid = min(620, max(260, 26 * n))
-    longest = max((len(_display_label(lab)) for lab in att.labels), default=1)
+    longest = max((len(display_label(lab)) for lab in att.labels), default=1)
     x_axis = 40 + int(longest * 7 * 0.72)  # 45° labels + axis title
     return grid + x_axis + 14
 
@@ -456,7 +392,7 @@ def _bokeh_script_tag(resources: str, bokeh_src: str) -> dict[str, Any]:
         from markupsafe import Markup
 
         path = bokehjs_files()["bokeh.min.js"]
-        return {"src": None, "integrity": None, "inline": Markup(_script_text(path.read_text(encoding="utf-8")))}
+        return {"src": None, "integrity": None, "inline": Markup(script_text(path.read_text(encoding="utf-8")))}
     raise AttnvizError(f"unknown resources mode {resources!r}: expected 'local', 'cdn' or 'inline'")
 
 
@@ -482,7 +418,7 @@ def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local",
         "num_heads": num_heads,
         "n": n,
         "labels": list(shown.labels),
-        "ticks": [_display_label(lab) for lab in shown.labels],
+        "ticks": [display_label(lab) for lab in shown.labels],
         "tokens": list(shown.tokens),
         "special": [bool(s) for s in shown.special],
         "segments": [int(s) for s in shown.segments],
@@ -501,8 +437,7 @@ def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local",
     }
     layers = [(index, pack_layer(weights[index])) for index in range(num_layers)]
     title = describe(att, spec)
-    env = _environment(str(templates_dir()))
-    page = env.get_template("figure.html.jinja").render(
+    page = environment().get_template("figure.html.jinja").render(
         title=title,
         caption=spec.caption,
         figure_id=spec.id,
@@ -515,9 +450,9 @@ def figure_page(att: Attention, spec: FigureSpec, *, resources: str = "local",
         plot_height=plot_height,
         header_px=HEADER_PX,
         bokeh=_bokeh_script_tag(resources, bokeh_src),
-        css=Markup(_template_text("figure.css").replace("</", "<\\/")),
-        js=Markup(_script_text(_template_text("attnviz.js"))),
-        common_js=Markup(_script_text(_template_text("attnviz-common.js"))),
+        css=Markup(asset_text("figure.css").replace("</", "<\\/")),
+        js=Markup(script_text(asset_text("attnviz.js"))),
+        common_js=Markup(script_text(asset_text("attnviz-common.js"))),
         theme=spec.theme,
         data_json=Markup(script_json(data)),
         bokeh_json=Markup(_bokeh_json(shown, plot_height, spec)),
@@ -662,7 +597,7 @@ def figure_image(att: Attention, spec: FigureSpec, *, font: str | None = None, f
     weights = _dequantized_layers(shown)
     rows, cols, tiles = _tiles(layer, head, shown.num_layers, shown.num_heads)
     image, _ = _view_matrix(weights, layer, head) if len(tiles) == 1 else (None, tiles)
-    labels = [_display_label(lab) for lab in shown.labels]
+    labels = [display_label(lab) for lab in shown.labels]
     rc = {"font.family": _font_families(font), "font.size": 9, "axes.titlesize": 10,
           "svg.hashsalt": "attnviz", "image.interpolation": "nearest"}
     cmap = matplotlib.colormaps[COLORMAPS.get(spec.colormap, "viridis")].with_extremes(bad="#d0d0d0")

@@ -49,38 +49,51 @@ from typing import Any, Mapping
 
 from .errors import AttnvizError
 
-__all__ = ["FigureSpec", "OPTIONS", "parse_header", "build_spec", "parse_layer", "parse_head", "resolve_query",
+__all__ = ["FigureSpec", "Option", "OPTIONS", "parse_header", "build_spec", "parse_layer", "parse_head", "resolve_query",
            "COLORMAPS", "parse_compare"]
 
-#: every option a block may carry, with a one-line description (used in messages and docs)
-OPTIONS: dict[str, str] = {
-    "model": "Hugging Face model id or local folder",
-    "revision": "branch, tag or commit of the model",
-    "layer": "layer index, negative index, 'last' or 'all'",
-    "head": "head index, 'mean', 'max' or 'all'",
-    "pair": "second sentence of a sentence pair",
-    "caption": "caption text",
-    "height": "figure height in pixels",
-    "id": "HTML id of the figure",
-    "max_tokens": "maximum number of tokens",
-    "special_tokens": "'show', 'hide' or 'hide-raw'",
-    "view": "'heatmap', 'bars', 'heads', 'model', 'neuron' or 'summary'",
-    "values": "'auto', 'true' or 'false': numbers in the heatmap cells",
-    "colormap": "colour map name",
-    "style": "'default' or 'classic' (the matplotlib recipe)",
-    "query": "query token (index or text) for bars and neuron views",
-    "target": "decoder text of an encoder-decoder model",
-    "max_new_tokens": "tokens generated when target is absent",
-    "attention": "'encoder', 'decoder' or 'cross'",
-    "data": "a .npy, .csv or .json attention matrix inside the project",
-    "tokens": "tokens of the data matrix",
-    "theme": "'auto', 'light' or 'dark'",
-    "font": "font for the PNG labels",
-    "filter": "segment filter of a sentence pair: 'all', 'AA', 'AB', 'BA', 'BB'",
-    "aggregate": "'none', 'rollout' or 'flow' (attention up to each layer)",
-    "granularity": "'token' or 'word' (subwords merged into words)",
-    "compare": "'layer:N', 'head:N', 'text:SENTENCE' or 'model:NAME'",
-    "generate": "tokens a causal model generates after the sentence",
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One directive option: what it means and the shape of its value (for messages, docs and CLI flags)."""
+
+    help: str
+    metavar: str = "VALUE"
+
+    def flag(self, name: str) -> str:
+        """The ``attnviz render`` flag of the option: ``max_tokens`` → ``--max-tokens``."""
+        return "--" + name.replace("_", "-")
+
+
+#: every option a block may carry: the MkDocs/Markdown fence, the Sphinx directive and every ``attnviz render``
+#: flag are made from this one table
+OPTIONS: dict[str, Option] = {
+    "model": Option("Hugging Face model id, a name from the models map, or a folder inside the project", "MODEL"),
+    "revision": Option("branch, tag or commit of the model", "REV"),
+    "layer": Option("layer index (0-based), negative index, 'last' or 'all'", "LAYER"),
+    "head": Option("head index (0-based), 'mean', 'max' or 'all'", "HEAD"),
+    "pair": Option("second sentence of a sentence pair", "TEXT"),
+    "caption": Option("caption text", "TEXT"),
+    "height": Option("figure height in pixels", "PX"),
+    "id": Option("HTML id of the figure", "ID"),
+    "max_tokens": Option("maximum number of tokens", "N"),
+    "special_tokens": Option("'show', 'hide' or 'hide-raw'", "MODE"),
+    "view": Option("'heatmap', 'bars', 'heads', 'model', 'neuron' or 'summary'", "VIEW"),
+    "values": Option("'auto', 'true' or 'false': numbers in the heatmap cells", "WHEN"),
+    "colormap": Option("colour map name", "NAME"),
+    "style": Option("'default' or 'classic' (the matplotlib recipe)", "STYLE"),
+    "query": Option("query token (index or text) for bars and neuron views", "TOKEN"),
+    "target": Option("decoder text of an encoder-decoder model", "TEXT"),
+    "max_new_tokens": Option("tokens generated when target is absent", "N"),
+    "attention": Option("'encoder', 'decoder' or 'cross'", "SET"),
+    "data": Option("a .npy, .csv or .json attention matrix inside the project", "FILE"),
+    "tokens": Option("tokens of the data matrix", "TOKENS"),
+    "theme": Option("'auto', 'light' or 'dark'", "THEME"),
+    "font": Option("font for the PNG labels", "FONT"),
+    "filter": Option("segment filter of a sentence pair: 'all', 'AA', 'AB', 'BA', 'BB'", "FILTER"),
+    "aggregate": Option("'none', 'rollout' or 'flow' (attention up to each layer)", "HOW"),
+    "granularity": Option("'token' or 'word' (subwords merged into words)", "UNIT"),
+    "compare": Option("'layer:N', 'head:N', 'text:SENTENCE' or 'model:NAME'", "WHAT"),
+    "generate": Option("tokens a causal model generates after the sentence", "N"),
 }
 
 VIEWS = ("heatmap", "bars", "heads", "model", "neuron", "summary")

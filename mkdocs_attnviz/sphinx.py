@@ -20,7 +20,7 @@ In MyST Markdown (add ``myst_parser`` to ``extensions``)::
 The argument is the model (optional when ``attnviz_defaults`` names one), the content is the sentence,
 and the options are exactly those of the MkDocs fence, read by the same code
 (:func:`mkdocs_attnviz.spec.build_spec`); figures go through the same
-:class:`~mkdocs_attnviz.figures.FigureBuilder` and the same cache as MkDocs and the ``attnviz`` command.
+:class:`~mkdocs_attnviz.pipeline.FigureBuilder` and the same cache as MkDocs and the ``attnviz`` command.
 
 Config values mirror the MkDocs plugin's with an ``attnviz_`` prefix (see :data:`CONFIG`); those that
 change the figures make Sphinx read every document again.
@@ -49,6 +49,7 @@ Problems with a block are warnings located at the document and line, typed ``att
 from __future__ import annotations
 
 import dataclasses
+import logging as pylogging
 import os
 import re
 from pathlib import Path
@@ -62,9 +63,11 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.osutil import relative_uri
 
-from . import __version__
+from . import __version__, logs
 from .errors import AttnvizError
-from .figures import ASSETS_CSS, Figure, FigureBuilder, Settings, write_if_changed
+from .files import write_if_changed
+from .pipeline import ASSETS_CSS, Figure, FigureBuilder
+from .settings import SETTINGS, Settings, build_settings
 from .spec import OPTIONS, FigureSpec, build_spec
 
 __all__ = ["setup", "AttnvizDirective", "CONFIG", "settings_from_config", "Collector", "ENV_VERSION"]
@@ -74,23 +77,14 @@ logger = logging.getLogger(__name__)
 #: bump when what is stored on the environment (``env.attnviz_figures``, the nodes) changes
 ENV_VERSION = 1
 
-#: ``attnviz_<name>``: (default, rebuild, meaning). ``"env"``: a change reads every document again.
+#: ``attnviz_<name>``: (default, rebuild, meaning): every site-wide key of
+#: :data:`~mkdocs_attnviz.settings.SETTINGS` (a change reads every document again, except ``device``), plus
+#: ``assets_dir``, the folder of the HTML output that receives the figure files
 CONFIG: dict[str, tuple[Any, str, str]] = {
-    "cache": (True, "env", "keep attention and figures on disk between builds"),
-    "cache_dir": (".cache/plugin/attnviz", "env", "cache folder, relative to the folder of conf.py"),
-    "cache_only": (False, "env", "never load a model: a block missing from the cache is an error"),
-    "models": ({}, "env", "map from a model name to a local folder (relative to the folder of conf.py)"),
-    "defaults": ({}, "env", "default options for every block, e.g. {'model': ...}"),
-    "resources": ("local", "env", "BokehJS from a copy in the site (local), Bokeh's CDN (cdn) or inlined"),
-    "fallback_png": (True, "env", "render a PNG of each figure (needed by every non-HTML builder)"),
-    "on_error": ("warn", "env", "warn: warning + error box; fail: stop at the first bad block"),
-    "device": ("auto", "", "device the models run on when the cache misses: auto, cpu, cuda"),
-    "trust_remote_code": (False, "env", "allow models whose repository ships its own code"),
-    "font": (None, "env", "font family (or file) for the PNG labels"),
+    **{name: (setting.default, "" if name == "device" else "env", setting.help) for name, setting in SETTINGS.items()},
     "assets_dir": ("_attnviz", "html", "folder of the HTML output that receives the figure files"),
 }
 
-_CHOICES = {"resources": ("local", "cdn", "inline"), "on_error": ("warn", "fail"), "device": ("auto", "cpu", "cuda", "map")}
 _KEY_FILE = re.compile(r"^[0-9a-f]{32}\.(html|png)$")
 _FIGURES_DIR = "attnviz"  # inside the doctree folder: the figure files of the documents read
 
@@ -104,40 +98,10 @@ def settings_from_config(values: Mapping[str, Any], confdir: str | os.PathLike,
     Relative ``cache_dir`` and ``models`` folders are taken from ``confdir``; model folders named in
     directives must stay inside it. Raises :class:`ConfigError` for a value of the wrong kind.
     """
-    v = {name: values.get(name, default) for name, (default, _, _) in CONFIG.items()}
-    root = os.path.abspath(os.fspath(confdir))
-    for name, choices in _CHOICES.items():
-        if v[name] not in choices and not (name == "device" and re.match(r"^cuda:\d+$", str(v[name]))):
-            raise ConfigError(f"attnviz_{name} = {v[name]!r}: expected one of {', '.join(choices)}")
-    for name in ("models", "defaults"):
-        if not isinstance(v[name], Mapping):
-            raise ConfigError(f"attnviz_{name} must be a dict, not {type(v[name]).__name__}")
-    for name in ("cache", "cache_only", "fallback_png", "trust_remote_code"):
-        if not isinstance(v[name], bool):
-            raise ConfigError(f"attnviz_{name} must be True or False, not {v[name]!r}")
-    defaults = {str(k): str(val) for k, val in v["defaults"].items()}
     try:
-        if defaults:  # check the defaults once, with a clear message
-            build_spec({}, "check", defaults={"model": "check", **defaults})
+        return build_settings({k: v for k, v in values.items() if k in SETTINGS}, confdir, prefix="attnviz_")
     except AttnvizError as exc:
-        raise ConfigError(f"attnviz_defaults: {exc}") from None
-    cache_dir = v["cache_dir"]
-    return Settings(
-        cache_dir=os.path.normpath(os.path.join(root, os.path.expanduser(str(cache_dir)))) if cache_dir else None,
-        cache=v["cache"],
-        cache_only=v["cache_only"],
-        models={str(name): os.path.normpath(os.path.join(root, os.path.expanduser(str(path))))
-                for name, path in v["models"].items()},
-        defaults=defaults,
-        resources=v["resources"],
-        fallback_png=v["fallback_png"],
-        on_error=v["on_error"],
-        device=str(v["device"]),
-        trust_remote_code=v["trust_remote_code"],
-        base_dir=root,
-        allowed_root=root,
-        font=v["font"],
-    )
+        raise ConfigError(f"attnviz: {exc}") from None
 
 
 def _settings(app: Sphinx) -> Settings:
@@ -313,6 +277,12 @@ def _embeds_iframe(builder: Any) -> bool:
             and not isinstance(builder, (SingleFileHTMLBuilder, EpubBuilder)))
 
 
+def _builder_inited(app: Sphinx) -> None:
+    # the core's warnings go to Sphinx's logging (so -W counts them) from now until build-finished
+    app.attnviz_log_handler = logs.attach(pylogging.getLogger("sphinx.mkdocs_attnviz"))
+    _init_env(app)
+
+
 def _init_env(app: Sphinx, env: Any = None, *args: Any) -> None:
     env = env if env is not None else app.env
     if not hasattr(env, "attnviz_figures"):
@@ -370,6 +340,9 @@ def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, 
 
 
 def _build_finished(app: Sphinx, exception: Exception | None) -> None:
+    handler = getattr(app, "attnviz_log_handler", None)
+    if handler is not None:
+        logs.detach(handler)
     if exception is not None:
         return
     env = app.env
@@ -419,7 +392,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
                                    for fmt in ("html", "latex", "text", "man", "texinfo")})
     app.add_directive("attnviz", AttnvizDirective)
     app.connect("config-inited", _config_inited)
-    app.connect("builder-inited", _init_env)
+    app.connect("builder-inited", _builder_inited)
     app.connect("env-before-read-docs", _init_env)
     app.connect("env-purge-doc", _purge_doc)
     app.connect("env-merge-info", _merge_info)

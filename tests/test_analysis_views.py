@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pytest
 
+from mkdocs_attnviz.attention import CONTINUATION
 from mkdocs_attnviz import analysis, extract, views
 from mkdocs_attnviz.views import transform
 from mkdocs_attnviz.attention import Attention
@@ -204,7 +205,7 @@ def test_word_ids_for_wordpiece_byte_level_and_sentencepiece(minilm, gpt2, tmp_p
     # byte-level BPE: the pieces of one CJK character share a word
     cjk = gpt2["cjk"]
     for i, label in enumerate(cjk.labels):
-        if label.startswith(extract.CONTINUATION):
+        if label.startswith(CONTINUATION):
             assert cjk.meta["word_ids"][i] == cjk.meta["word_ids"][i - 1], (i, label)
     out, _ = transform.apply(cjk, spec(cjk.tokens[0], granularity="word"))
     assert "今日はカレーライスを食べました" in out.labels and "cat" in out.labels
@@ -285,7 +286,8 @@ def test_flow_on_minilm_matches_the_analysis_and_refuses_long_input(minilm):
 
 
 def test_builder_compares_two_sentences_and_models_and_caches(tmp_path, minilm_path, tiny_gpt2):
-    from mkdocs_attnviz.figures import FigureBuilder, Settings
+    from mkdocs_attnviz.pipeline import FigureBuilder
+    from mkdocs_attnviz.settings import Settings
 
     builder = FigureBuilder(Settings(cache_dir=str(tmp_path / "cache"), models={MINILM: minilm_path}))
     same = spec(model=MINILM, compare="text:The cat sat on the mat because it was unbelievably hungry.")

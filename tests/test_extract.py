@@ -20,6 +20,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import models as tiny  # noqa: E402  (tests/models.py)
 
+from mkdocs_attnviz.attention import CONTINUATION
 from mkdocs_attnviz import extract as ex  # noqa: E402
 from mkdocs_attnviz.errors import AttnvizError  # noqa: E402
 
@@ -216,9 +217,9 @@ def test_tiny_gpt2_cjk_labels(tiny_dir):
     att = ex.extract(tiny_ref(tiny_dir, "gpt2"), CJK, device="cpu")
     assert len(att.tokens) > len(CJK)  # byte-level BPE split characters into several tokens
     assert not any(set(lab) & MOJIBAKE for lab in att.labels), att.labels
-    shown = [lab for lab in att.labels if not lab.startswith(ex.CONTINUATION)]
+    shown = [lab for lab in att.labels if not lab.startswith(CONTINUATION)]
     assert "".join(shown) == CJK  # every character shown once, in order
-    continued = [lab for lab in att.labels if lab.startswith(ex.CONTINUATION)]
+    continued = [lab for lab in att.labels if lab.startswith(CONTINUATION)]
     assert continued and all(lab[1:] in CJK for lab in continued)
     assert all(lab in CJK or lab[1:] in CJK for lab in att.labels)
     # the raw tokens stay the byte-level pieces

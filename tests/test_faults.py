@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mkdocs_attnviz import cache as cache_module
+from mkdocs_attnviz import files as files_module
 from mkdocs_attnviz.cache import CACHE_FORMAT, STALE_TMP_SECONDS, Cache
 from test_hostile_support import MODEL, mkdocs_build, tree_bytes, tree_snapshot, write_site
 
-LOGGER = "mkdocs.plugins.attnviz"
+LOGGER = "mkdocs_attnviz"
 SENTENCES = ["The cat sat on the mat.", "A dog chased the ball.", "Birds sing in the morning."]
 PAGES = {"index.md": "# Home\n\n" + "\n".join(f'```attnviz head="{i}"\n{s}\n```\n' for i, s in enumerate(SENTENCES)),
          "guide/page.md": f'# Guide\n\n```attnviz layer="0" head="max"\n{SENTENCES[0]}\n```\n'}
@@ -321,7 +321,7 @@ def test_read_only_filled_cache(tmp_path, minilm_path, reference, caplog, monkey
     shutil.copytree(reference["cache"], cache_dir)
     before = tree_snapshot(cache_dir)
 
-    real_mkstemp = cache_module.tempfile.mkstemp
+    real_mkstemp = files_module.tempfile.mkstemp
 
     def mkstemp(*args, **kwargs):  # only the cache folder is on the read-only file system
         if str(kwargs.get("dir", "")).startswith(str(cache_dir)):
@@ -335,7 +335,7 @@ def test_read_only_filled_cache(tmp_path, minilm_path, reference, caplog, monkey
             raise OSError(errno.EROFS, "Read-only file system", str(self))
         return real_mkdir(self, *args, **kwargs)
 
-    monkeypatch.setattr(cache_module.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(files_module.tempfile, "mkstemp", mkstemp)
     monkeypatch.setattr(Path, "mkdir", mkdir)
     pages = dict(PAGES, **{"new.md": "# New\n\n```attnviz\nA sentence the cache has never seen.\n```\n\n"
                                      "```attnviz head=\"max\"\nA sentence the cache has never seen.\n```\n"})

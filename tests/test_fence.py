@@ -92,7 +92,7 @@ def test_examples_inside_other_fences_are_left_alone(make_md):
 def test_bad_blocks_warn_with_page_line_and_option(make_md, caplog, header, body, line, words):
     md = make_md()
     text = f'# T\n\nSome text.\n```attnviz {header.format(m=MODEL)}\n{body}\n```\n'
-    with caplog.at_level(logging.WARNING, logger="mkdocs.plugins.attnviz"):
+    with caplog.at_level(logging.WARNING, logger="mkdocs_attnviz"):
         html = md.convert(text)
     messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(messages) == 1, messages

@@ -28,7 +28,7 @@ from test_hostile_support import (BACKTICKS, DIRECTIVE_ERRORS, IMG, JINJA, MODEL
                                   make_remote_folder, mkdocs_build, parse_html, png_text_chunks, tree_snapshot,
                                   write_site)
 
-LOGGER = "mkdocs.plugins.attnviz"
+LOGGER = "mkdocs_attnviz"
 
 
 # -- the world: a project with model folders, a model outside it, a fake hub cache ------------------
@@ -81,8 +81,7 @@ def md_for(make_md, world, project):
     def factory(**settings):
         settings.setdefault("models", world["models"])
         settings.setdefault("defaults", {"model": MODEL})
-        settings.setdefault("base_dir", str(project))
-        settings.setdefault("allowed_root", str(project))
+        settings.setdefault("root", str(project))
         return make_md(**settings)
 
     return factory

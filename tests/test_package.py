@@ -38,7 +38,7 @@ def test_plugin_entry_point_is_installed():
 
 
 def test_importing_the_package_is_light():
-    code = ("import sys, mkdocs_attnviz, mkdocs_attnviz.fence, mkdocs_attnviz.figures, mkdocs_attnviz.extract;"
+    code = ("import sys, mkdocs_attnviz, mkdocs_attnviz.fence, mkdocs_attnviz.pipeline, mkdocs_attnviz.extract;"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'sphinx')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -134,7 +134,8 @@ def test_classic_recipe_is_reproduced_pixel_for_pixel(sample_file):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mkdocs_attnviz.figures import FigureBuilder, Settings
+    from mkdocs_attnviz.pipeline import FigureBuilder
+    from mkdocs_attnviz.settings import Settings
 
     root = sample_file
     builder = FigureBuilder(Settings(cache=False, base_dir=str(root), allowed_root=str(root),

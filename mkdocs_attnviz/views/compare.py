@@ -5,7 +5,7 @@
 * ``compare="text:Another sentence"``: B is the same layer and head for another sentence;
 * ``compare="model:NAME"``: B is the same layer and head (``last`` resolved per model) of another model
   (a name the site knows, like ``model=``); the second input is extracted and cached like any other
-  (:meth:`mkdocs_attnviz.figures.FigureBuilder.compare_spec`).
+  (:meth:`mkdocs_attnviz.pipeline.FigureBuilder.compare_spec`).
 
 A and B share one colour scale (0 to the larger of their maxima); A − B uses a diverging palette (RdBu: red
 where A is larger, blue where B is larger) symmetric around 0. The difference needs the same tokens on both
@@ -25,6 +25,7 @@ import numpy as np
 from .. import render
 from ..analysis import dequantize, head_matrix, quantize
 from ..attention import Attention
+from ..toolkit import page as kit
 from ..errors import AttnvizError
 from ..spec import FigureSpec, resolve_head, resolve_layer
 from . import _side, as_attention, part, transform
@@ -148,7 +149,7 @@ def _record(side: Side, name: str) -> tuple[dict[str, Any], list[tuple[str, int,
     data = {"n": att.num_tokens, "num_layers": att.num_layers, "num_heads": att.num_heads,
             "side": _side_json(_side(att.labels, att.tokens, att.special, att.segments)), "causal": bool(att.causal), "who": att.meta.get("who") or f"model {att.model}",
             "analysis": att.meta.get("analysis")}
-    blobs = [(name, index, render.pack_layer(att.weights[index])) for index in range(att.num_layers)]
+    blobs = [(name, index, kit.pack_layer(att.weights[index])) for index in range(att.num_layers)]
     return data, blobs
 
 
@@ -173,7 +174,7 @@ def page(att: Attention, spec: FigureSpec, *, other: Attention | None = None) ->
         "a": {"record": "a", "layer": a.layer, "head": a.head},
         "b": {"record": "a" if same_record else "b", "layer": b.layer, "head": b.head},
         "same_tokens": _same_tokens(a, b), "mismatch": None if _same_tokens(a, b) else _mismatch(a, b),
-        "diff_ticks": [render._display_label(x) for x in _diff_labels(a, b)] if _same_tokens(a, b) else None,
+        "diff_ticks": [kit.display_label(x) for x in _diff_labels(a, b)] if _same_tokens(a, b) else None,
         "diff_text": _diff_text(a, b) if _same_tokens(a, b) else None,
         "palette": render.palette(spec.colormap), "diverging": [to_hex(cmap(i / 255)) for i in range(256)],
         "scale": 255,
@@ -182,14 +183,14 @@ def page(att: Attention, spec: FigureSpec, *, other: Attention | None = None) ->
         "sets": {"self": {"nq": a.att.num_tokens, "nk": a.att.num_tokens, "q": rec_a["side"], "k": rec_a["side"],
                           "causal": rec_a["causal"], "square": True}},
     }
-    env = render._environment(str(render.templates_dir()))
-    js = "\n".join(render._template_text(name) for name in
+    env = kit.environment()
+    js = "\n".join(kit.asset_text(name) for name in
                    ("attnviz-common.js", "attnviz-views.js", "view-matrix.js", "view-compare.js"))
     return env.get_template("view.html.jinja").render(
         title=data["title"], caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
         view="compare", header_px=HEADER_PX, plot_height=height(att, spec, other=other) - HEADER_PX - 6,
-        css=Markup((render._template_text("figure.css") + render._template_text("views.css")).replace("</", "<\\/")),
-        js=Markup(render._script_text(js)), data_json=Markup(render.script_json(data)), blobs=blobs, qk=[],
+        css=Markup((kit.asset_text("figure.css") + kit.asset_text("views.css")).replace("</", "<\\/")),
+        js=Markup(kit.script_text(js)), data_json=Markup(kit.script_json(data)), blobs=blobs, qk=[],
         render_version=render.RENDER_VERSION)
 
 

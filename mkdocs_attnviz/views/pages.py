@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..attention import Attention
+from ..toolkit import page as kit
 from ..errors import AttnvizError
 from ..spec import FigureSpec, resolve_head, resolve_layer, resolve_query
 from . import describe, hide_part, parts, shown_part
@@ -45,9 +46,8 @@ def _initial(att: Attention, spec: FigureSpec) -> tuple[int, int | str]:
 
 
 def _side_json(side) -> dict[str, Any]:
-    from ..render import _display_label
 
-    return {"labels": side.labels, "ticks": [_display_label(x) for x in side.labels], "tokens": side.tokens,
+    return {"labels": side.labels, "ticks": [kit.display_label(x) for x in side.labels], "tokens": side.tokens,
             "special": side.special, "segments": side.segments}
 
 
@@ -96,7 +96,7 @@ def page(att: Attention, spec: FigureSpec) -> str:
         p = hide_part(p) if spec.special_tokens == "hide" else p
         sets[name] = {"nq": len(p.q.labels), "nk": len(p.k.labels), "q": _side_json(p.q), "k": _side_json(p.k),
                       "causal": bool(p.causal), "square": p.square}
-        blobs += [(name, index, render.pack_layer(p.weights[index])) for index in range(p.weights.shape[0])]
+        blobs += [(name, index, kit.pack_layer(p.weights[index])) for index in range(p.weights.shape[0])]
     query = resolve_query(spec.query, chosen.q.labels, chosen.q.tokens)
     data: dict[str, Any] = {
         "format": 1, "view": spec.view, "title": describe(att, spec), "model": att.model,
@@ -121,13 +121,13 @@ def page(att: Attention, spec: FigureSpec) -> str:
             data["query"] = 0
         qk = [(which, index, _pack_f32(arr[index])) for which, arr in (("query", q), ("key", k))
               for index in range(arr.shape[0])]
-    env = render._environment(str(render.templates_dir()))
+    env = kit.environment()
     plot_px = height(att, spec) - HEADER_PX - 6
     return env.get_template("view.html.jinja").render(
         title=data["title"], caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
         view=spec.view, header_px=HEADER_PX, plot_height=plot_px,
-        css=Markup((render._template_text("figure.css") + render._template_text("views.css")).replace("</", "<\\/")),
-        js=Markup(render._script_text(render._template_text("attnviz-common.js") + "\n"
-                                      + render._template_text("attnviz-views.js") + "\n"
-                                      + render._template_text(VIEW_SCRIPTS[spec.view]))),
-        data_json=Markup(render.script_json(data)), blobs=blobs, qk=qk, render_version=render.RENDER_VERSION)
+        css=Markup((kit.asset_text("figure.css") + kit.asset_text("views.css")).replace("</", "<\\/")),
+        js=Markup(kit.script_text(kit.asset_text("attnviz-common.js") + "\n"
+                                      + kit.asset_text("attnviz-views.js") + "\n"
+                                      + kit.asset_text(VIEW_SCRIPTS[spec.view]))),
+        data_json=Markup(kit.script_json(data)), blobs=blobs, qk=qk, render_version=render.RENDER_VERSION)

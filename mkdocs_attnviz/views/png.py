@@ -19,6 +19,7 @@ import numpy as np
 
 from ..analysis import dequantize, head_matrix, quantize
 from ..attention import Attention
+from ..toolkit import page as kit
 from ..spec import FigureSpec, resolve_head, resolve_layer, resolve_query
 from . import describe, shown_part
 
@@ -42,9 +43,8 @@ def _save(fig) -> bytes:
 
 
 def _ticks(labels: list[str]) -> list[str]:
-    from ..render import _display_label
 
-    return [_display_label(x) for x in labels]
+    return [kit.display_label(x) for x in labels]
 
 
 def png(att: Attention, spec: FigureSpec, *, font: str | None = None) -> bytes:

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import analysis
 from ..attention import Attention
+from ..toolkit import page as kit
 from ..errors import AttnvizError
 from ..spec import FigureSpec, resolve_head, resolve_layer
 from . import part, transform, who
@@ -89,16 +90,16 @@ def page(att: Attention, spec: FigureSpec, *, other: Attention | None = None) ->
                     "values": {k: np.round(v, 5).tolist() for k, v in stats.items()},
                     "selected": _initial(att, spec)},
     }
-    blobs = [("self", index, render.pack_layer(att.weights[index])) for index in range(att.num_layers)]
-    env = render._environment(str(render.templates_dir()))
+    blobs = [("self", index, kit.pack_layer(att.weights[index])) for index in range(att.num_layers)]
+    env = kit.environment()
     plot_px = height(att, spec) - HEADER_PX - 6
-    js = "\n".join(render._template_text(name) for name in
+    js = "\n".join(kit.asset_text(name) for name in
                    ("attnviz-common.js", "attnviz-views.js", "view-matrix.js", "view-summary.js"))
     return env.get_template("view.html.jinja").render(
         title=data["title"], caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
         view="summary", header_px=HEADER_PX, plot_height=plot_px,
-        css=Markup((render._template_text("figure.css") + render._template_text("views.css")).replace("</", "<\\/")),
-        js=Markup(render._script_text(js)), data_json=Markup(render.script_json(data)), blobs=blobs, qk=[],
+        css=Markup((kit.asset_text("figure.css") + kit.asset_text("views.css")).replace("</", "<\\/")),
+        js=Markup(kit.script_text(js)), data_json=Markup(kit.script_json(data)), blobs=blobs, qk=[],
         render_version=render.RENDER_VERSION)
 
 

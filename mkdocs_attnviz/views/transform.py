@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 
 from .. import analysis
-from ..attention import Attention
+from ..attention import CONTINUATION, SPACE_LABEL, Attention
 from ..errors import AttnvizError
-from ..extract import CONTINUATION, SPACE_LABEL
 from ..spec import FigureSpec
 
 __all__ = ["needed", "apply", "apply_always", "word_labels", "aggregated"]

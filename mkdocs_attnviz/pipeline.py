@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
-import logging
 import os
 import time
 from pathlib import Path
@@ -21,36 +20,17 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from . import extract as _extract
 from .attention import Attention
-from .cache import CACHE_FORMAT, Cache, RenderEntry, digest, write_atomic
+from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
+from .files import write_if_changed
 from .errors import AttnvizError
+from .settings import Settings
 from .spec import FigureSpec
+from .toolkit.page import templates_dir
 
-__all__ = ["Settings", "FigureBuilder", "Figure", "ASSETS_CSS"]
-
-log = logging.getLogger("mkdocs.plugins.attnviz")
+__all__ = ["FigureBuilder", "Figure", "ASSETS_CSS"]
 
 #: the stylesheet a host adds to its pages (print and no-script fallbacks, error boxes)
 ASSETS_CSS = "attnviz.css"
-
-
-@dataclasses.dataclass(frozen=True)
-class Settings:
-    """Site-wide settings, shared by every host (MkDocs config, Sphinx ``attnviz_*`` values, CLI flags)."""
-
-    cache_dir: str | None = ".cache/plugin/attnviz"
-    cache: bool = True
-    cache_only: bool = False
-    models: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    resources: str = "local"  # local | cdn | inline
-    fallback_png: bool = True
-    on_error: str = "warn"  # warn | fail
-    device: str = "auto"  # auto | cpu | cuda
-    trust_remote_code: bool = False
-    base_dir: str | None = None  # folder that relative model paths in directives are resolved against
-    allowed_root: str | None = None  # paths named in directives must stay inside this folder
-    font: str | None = None
-    docs_dir: str | None = None  # folder data= files are also looked up in (after the page's own folder)
 
 
 @dataclasses.dataclass
@@ -90,7 +70,7 @@ class FigureBuilder:
         # sha256 of model files from earlier builds, keyed by (path, size, mtime): a warm build reads no weights
         self._hash_memo = str(self.cache.root / "fingerprints.json") if self.cache.enabled else None
         _extract.load_hash_memo(self._hash_memo)
-        self.templates = Environment(loader=FileSystemLoader(str(render.templates_dir())),
+        self.templates = Environment(loader=FileSystemLoader(str(templates_dir())),
                                      autoescape=select_autoescape(default=True, default_for_string=True))
         self._render_salt = {
             "render": render.RENDER_VERSION,
@@ -119,7 +99,7 @@ class FigureBuilder:
 
     def _templates_hash(self) -> str:
         h = hashlib.sha256()
-        for path in sorted(Path(self.render.templates_dir()).rglob("*")):
+        for path in sorted(templates_dir().rglob("*")):
             if path.is_file() and path.name != "report.html.jinja":  # the CLI report page is not a figure
                 h.update(path.name.encode())
                 h.update(path.read_bytes())
@@ -289,7 +269,7 @@ class FigureBuilder:
         if self.settings.resources == "local":
             for name, src in self.render.bokehjs_files().items():
                 written.append(write_if_changed(out / name, Path(src).read_bytes()))
-        css = Path(self.render.templates_dir()) / ASSETS_CSS
+        css = templates_dir() / ASSETS_CSS
         written.append(write_if_changed(out / ASSETS_CSS, css.read_bytes()))
         if self.cache.writable:
             _extract.save_hash_memo(self._hash_memo)
@@ -307,14 +287,3 @@ class FigureBuilder:
 
     def error_html(self, error: AttnvizError) -> str:
         return self.templates.get_template("error.html.jinja").render(error=error)
-
-
-def write_if_changed(path: Path, data: bytes) -> Path:
-    """Publish ``data`` at ``path`` atomically, and only if it changed: that keeps `mkdocs serve` from
-    reloading for nothing, and parallel writers of the same figure (Sphinx ``-j``) from tearing it."""
-    try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return path
-    except FileNotFoundError:
-        pass
-    return write_atomic(path, data, fsync=False)

@@ -1,0 +1,136 @@
+"""Site-wide settings: one table, one builder, for every host.
+
+The MkDocs plugin (``plugins: [{attnviz: {...}}]``), the Sphinx extension (``attnviz_<name>`` in ``conf.py``), the
+Python-Markdown extension and the ``attnviz`` command all describe a site with the keys of :data:`SETTINGS` and
+turn them into one frozen :class:`Settings` with :func:`build_settings`: relative folders are taken from the
+project's root folder (the folder of ``mkdocs.yml``, of ``conf.py``, of a report SPEC), values are checked with
+the same messages everywhere, and the ``defaults`` are validated once with the directive parser.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from typing import Any, Mapping
+
+from .errors import AttnvizError
+
+__all__ = ["Settings", "Setting", "SETTINGS", "DEFAULT_CACHE", "build_settings"]
+
+#: the cache folder, relative to the project's root folder, when a site names none
+DEFAULT_CACHE = ".cache/plugin/attnviz"
+
+RESOURCES = ("local", "cdn", "inline")
+ON_ERROR = ("warn", "fail")
+DEVICES = ("auto", "cpu", "cuda", "map")
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+|map|mps)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One site-wide key: its default, what it means, and its choices (if it has a fixed set)."""
+
+    default: Any
+    help: str
+    choices: tuple[str, ...] | None = None
+
+
+#: every site-wide key a host accepts (MkDocs plugin config, ``attnviz_<key>`` in Sphinx, extension config)
+SETTINGS: dict[str, Setting] = {
+    "cache": Setting(True, "keep extracted attention and rendered figures on disk between builds"),
+    "cache_dir": Setting(DEFAULT_CACHE, "cache folder, relative to the project's root folder (mkdocs.yml, conf.py)"),
+    "cache_only": Setting(False, "never load a model: a block missing from the cache is an error"),
+    "models": Setting({}, "map from a model name used in pages to a local folder (relative to the root folder)"),
+    "defaults": Setting({}, "default options for every block, e.g. model"),
+    "resources": Setting("local", "where figures load BokehJS from: a copy in the site (local), Bokeh's CDN "
+                         "(cdn), or inlined in each figure (inline)", RESOURCES),
+    "fallback_png": Setting(True, "render a PNG of each figure for readers without scripts and for print"),
+    "on_error": Setting("warn", "warn: a bad block logs a warning and shows an error box; fail: the build stops",
+                        ON_ERROR),
+    "device": Setting("auto", "device the models run on when the cache misses: auto, cpu, cuda, cuda:N, or map "
+                      "(a big model spread over the devices with accelerate)", DEVICES),
+    "trust_remote_code": Setting(False, "allow models whose repository ships its own code (off: refused)"),
+    "font": Setting(None, "font family (or file) for the PNG labels; CJK fonts are found automatically"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Site-wide settings, resolved (absolute folders) and checked: what the pipeline runs with."""
+
+    cache_dir: str | None = DEFAULT_CACHE
+    cache: bool = True
+    cache_only: bool = False
+    models: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    resources: str = "local"  # local | cdn | inline
+    fallback_png: bool = True
+    on_error: str = "warn"  # warn | fail
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | map
+    trust_remote_code: bool = False
+    base_dir: str | None = None  # folder that relative model paths in directives are resolved against
+    allowed_root: str | None = None  # paths named in directives must stay inside this folder
+    font: str | None = None
+    docs_dir: str | None = None  # folder data= files are also looked up in (after the page's own folder)
+
+
+def _folder(root: str, value: Any) -> str:
+    return os.path.normpath(os.path.join(root, os.path.expanduser(str(value))))
+
+
+def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_dir: str | os.PathLike | None = None,
+                   allowed_root: str | os.PathLike | None = None, prefix: str = "") -> Settings:
+    """:class:`Settings` from the keys of :data:`SETTINGS` (missing ones take their default).
+
+    ``root`` is the project's root folder: relative ``cache_dir`` and ``models`` folders are taken from it, and
+    model folders named in directives must stay inside ``allowed_root`` (default: ``root``). Raises
+    :class:`AttnvizError` naming the key (as the host spells it: ``prefix`` + key, e.g. ``attnviz_models`` in
+    Sphinx) for an unknown key or a value of the wrong kind.
+    """
+    unknown = sorted(set(values) - set(SETTINGS))
+    if unknown:
+        raise AttnvizError(f"unknown setting(s) {', '.join(prefix + k for k in unknown)} (known: {', '.join(prefix + k for k in SETTINGS)})")
+    v = {name: values.get(name, setting.default) for name, setting in SETTINGS.items()}
+    for name in ("cache", "cache_only", "fallback_png", "trust_remote_code"):
+        if not isinstance(v[name], bool):
+            raise AttnvizError(f"setting '{prefix}{name}' must be true or false, not {v[name]!r}")
+    for name in ("models", "defaults"):
+        if v[name] is None:
+            v[name] = {}
+        if not isinstance(v[name], Mapping):
+            raise AttnvizError(f"setting '{prefix}{name}' must be a mapping, not {type(v[name]).__name__}")
+    for name in ("resources", "on_error"):
+        if v[name] not in SETTINGS[name].choices:
+            raise AttnvizError(f"setting '{prefix}{name}' is {v[name]!r}: expected one of {', '.join(SETTINGS[name].choices)}")
+    device = str(v["device"]).strip().lower()
+    if not _DEVICE_RE.match(device):
+        raise AttnvizError(f"setting '{prefix}device' is {v['device']!r}: expected auto, cpu, cuda, cuda:N or map")
+    if v["font"] is not None and (not isinstance(v["font"], str) or not v["font"].strip()):
+        raise AttnvizError(f"setting '{prefix}font' must be a font family or file, not {v['font']!r}")
+    defaults = {str(k): str(val) for k, val in v["defaults"].items()}
+    if defaults:  # checked once here, with the directive parser's own messages
+        from .spec import build_spec
+
+        try:
+            build_spec({}, "check", defaults={"model": "check", **defaults})
+        except AttnvizError as exc:
+            raise AttnvizError(f"setting '{prefix}defaults': {exc}") from None
+    base = os.path.abspath(os.fspath(root))
+    cache_dir = v["cache_dir"]
+    return Settings(
+        cache_dir=_folder(base, cache_dir) if cache_dir else None,
+        cache=v["cache"],
+        cache_only=v["cache_only"],
+        models={str(name): _folder(base, path) for name, path in v["models"].items()},
+        defaults=defaults,
+        resources=v["resources"],
+        fallback_png=v["fallback_png"],
+        on_error=v["on_error"],
+        device=device,
+        trust_remote_code=v["trust_remote_code"],
+        base_dir=base,
+        allowed_root=os.path.abspath(os.fspath(allowed_root)) if allowed_root else base,
+        font=v["font"],
+        docs_dir=os.path.abspath(os.fspath(docs_dir)) if docs_dir else None,
+    )

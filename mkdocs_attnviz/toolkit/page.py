@@ -1,0 +1,117 @@
+"""The page shell: templates, one Jinja environment, escaping for ``<script>``, packed layers.
+
+Every figure page (the Bokeh heatmap and the canvas views), the embed snippet a host puts in its page, the error
+box and the CLI report are rendered from ``templates/`` through :func:`environment`. :func:`render_page` is the one
+place that joins a view's CSS and JavaScript and fills the page template.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import pathlib
+import re
+import zlib
+from typing import Any
+
+import numpy as np
+
+from ..analysis import dequantize, quantize
+from ..errors import AttnvizError
+
+__all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_text", "style_text", "pack_layer",
+           "unpack_layer", "pack_f32", "display_label", "render_page", "HEADER_PX", "TICK_CHARS"]
+
+#: height of a figure page's header line (title + selectors), in CSS px
+HEADER_PX = 40
+#: axis labels longer than this are shortened with an ellipsis (the tooltip shows all)
+TICK_CHARS = 14
+
+
+def templates_dir() -> pathlib.Path:
+    """The folder holding the page templates and their CSS/JS (installed wheel first, then the checkout)."""
+    package = pathlib.Path(__file__).resolve().parent.parent
+    for candidate in (package / "templates", package.parent / "templates"):
+        if (candidate / "figure.html.jinja").is_file():
+            return candidate
+    raise AttnvizError("the mkdocs-attnviz templates are missing (figure.html.jinja not found): "
+                       "reinstall the package")
+
+
+@functools.lru_cache(maxsize=None)
+def _environment(folder: str):
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def environment():
+    """The one Jinja environment of the templates folder (autoescaping on, undefined names are errors)."""
+    return _environment(str(templates_dir()))
+
+
+def asset_text(name: str) -> str:
+    """The text of one file of the templates folder (CSS, JS)."""
+    return (templates_dir() / name).read_text(encoding="utf-8")
+
+
+_SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def script_json(obj: Any) -> str:
+    """JSON text safe to place inside a ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` (which can only occur inside JSON strings) become ``\\u003c`` etc., so the
+    text can never contain ``</script>`` or ``<!--``; U+2028/U+2029 are escaped for old JS parsers.
+    """
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for raw, escaped in _SCRIPT_ESCAPES.items():
+        text = text.replace(raw, escaped)
+    return text
+
+
+def script_text(code: str) -> str:
+    """JavaScript source to inline in a ``<script>`` element (no ``</script`` / ``<!--`` inside)."""
+    code = re.sub(r"</(script)", r"<\\/\1", code, flags=re.IGNORECASE)
+    return code.replace("<!--", "<\\!--")
+
+
+def style_text(css: str) -> str:
+    """CSS to inline in a ``<style>`` element (no ``</`` inside)."""
+    return css.replace("</", "<\\/")
+
+
+def pack_layer(weights_layer: np.ndarray) -> str:
+    """``(heads, n, n)`` weights → base64 of zlib (level 6) of ``uint8`` ``round(w*255)`` in C order."""
+    q = np.ascontiguousarray(quantize(weights_layer))
+    return base64.b64encode(zlib.compress(q.tobytes(), 6)).decode("ascii")
+
+
+def unpack_layer(text: str, num_heads: int, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_layer` (as float32 in [0, 1])."""
+    raw = zlib.decompress(base64.b64decode(text))
+    return dequantize(np.frombuffer(raw, dtype=np.uint8).reshape(num_heads, n, -1))
+
+
+def pack_f32(a: np.ndarray) -> str:
+    """Float vectors (the neuron view's q and k) → base64 of zlib (level 9) of little-endian float32."""
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<f4").tobytes(), 9)).decode("ascii")
+
+
+def display_label(label: str) -> str:
+    """A token label for an axis: ``␣`` for whitespace, ``∅`` for nothing, shortened to :data:`TICK_CHARS`."""
+    text = label if label.strip() else ("␣" if label else "∅")
+    return text if len(text) <= TICK_CHARS else text[:TICK_CHARS - 1] + "…"
+
+
+def render_page(template: str, *, css: tuple[str, ...], scripts: tuple[str, ...], **context: Any) -> str:
+    """Fill a page template: the files ``css`` and ``scripts`` of the templates folder are joined and inlined
+    (escaped for ``<style>``/``<script>``); ``context`` goes to the template as it is."""
+    from markupsafe import Markup
+
+    return environment().get_template(template).render(
+        css=Markup(style_text("".join(asset_text(name) for name in css))),
+        js=Markup(script_text("\n".join(asset_text(name) for name in scripts))),
+        **context)
