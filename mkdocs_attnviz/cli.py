@@ -537,11 +537,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         builder = _builder(settings)
         figure = builder.build(spec)
         if suffix == ".svg":
-            from . import render
-
-            _, att = builder.attention(spec)
-            data = render.figure_svg(att, spec, font=settings.font)
-            data = data.encode("utf-8") if isinstance(data, str) else data
+            data = builder.svg(spec)
         else:
             data = builder.cache.read_render_file(figure.key, suffix)
             if data is None:

@@ -185,6 +185,16 @@ class FigureBuilder:
         self.used[figure.key] = figure
         return figure
 
+    def svg(self, spec: FigureSpec) -> bytes:
+        """The static picture of ``spec`` as SVG (text as paths, deterministic); not cached."""
+        from . import views
+
+        spec = self.resolve_inputs(spec)
+        _, att = self.attention(spec)
+        other_spec = self.compare_spec(spec)
+        other = {"other": self.attention(other_spec)[1]} if other_spec is not None else {}
+        return views.figure_svg(att, spec, font=self.settings.font, **other)
+
     def compare_spec(self, spec: FigureSpec) -> FigureSpec | None:
         """The spec of the second input of ``compare="text:..."`` / ``"model:..."`` (None for layer:/head:)."""
         if spec.compare is None or spec.compare[0] not in ("text", "model"):
