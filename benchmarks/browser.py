@@ -2,11 +2,11 @@
 
 * first paint: milliseconds from navigation start (``performance.now()`` origin) to the animation frame
   that draws the first heatmap. A script injected before the page's own scripts (CDP
-  ``Page.addScriptToEvaluateOnNewDocument``) watches ``window.attnvizReady``, which attnviz.js sets once the
+  ``Page.addScriptToEvaluateOnNewDocument``) watches ``window.attnvizReady``, which view-heatmap.js sets once the
   first view is decoded and handed to Bokeh, and stamps the next ``requestAnimationFrame``: Bokeh paints
   its canvas in that frame.
 * switch → repaint: inside the page, from dispatching ``change`` on the layer or head ``<select>`` to the
-  animation frame after attnviz.js has handed the new view to Bokeh (a ``MutationObserver`` on the
+  animation frame after view-heatmap.js has handed the new view to Bokeh (a ``MutationObserver`` on the
   ``data-attnviz-view`` attribute it sets).
 * at the largest size, a CPU profile (CDP ``Profiler``) of a layer switch and Chrome's own
   ``Performance.getMetrics`` after load, so "where the time goes" is measured, not guessed.
@@ -88,12 +88,12 @@ def make_driver(profile_dir: Path, width: int = 1100, height: int = 900):
 
 def write_pages(atts: dict[int, Any], folder: Path) -> dict[int, Path]:
     """One figure page per attention (``resources="local"``), BokehJS next to them, as a site would."""
-    from mkdocs_attnviz import render
+    from mkdocs_attnviz.toolkit.bokeh import bokehjs_files
 
     from .page_weight import our_page
 
     folder.mkdir(parents=True, exist_ok=True)
-    for name, src in render.bokehjs_files().items():
+    for name, src in bokehjs_files().items():
         shutil.copyfile(src, folder / name)
     pages = {}
     for n, att in sorted(atts.items()):

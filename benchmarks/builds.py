@@ -132,11 +132,11 @@ def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: boo
     return result
 
 
-BUCKETS = [  # (label, module file suffix, function name): cumulative time of the outermost call
+BUCKETS = [  # (label, module file suffix or package folder, function name): cumulative time of the outermost call
     ("import torch + transformers, load model", "mkdocs_attnviz/extract.py", "_load"),
     ("forward passes (extract)", "mkdocs_attnviz/extract.py", "extract"),
-    ("figure page (Bokeh JSON, zlib, Jinja)", "mkdocs_attnviz/render.py", "figure_page"),
-    ("PNG (matplotlib)", "mkdocs_attnviz/render.py", "figure_png"),
+    ("figure pages (Bokeh JSON, zlib, Jinja)", "mkdocs_attnviz/views/", "page"),
+    ("PNG (matplotlib)", "mkdocs_attnviz/views/", "picture"),
     ("render cache writes", "mkdocs_attnviz/cache.py", "put_render"),
     ("attention cache writes", "mkdocs_attnviz/cache.py", "put_attention"),
 ]
@@ -151,7 +151,8 @@ def profile_cold(fig_site: Path) -> dict[str, Any]:
     found: dict[str, float] = {}
     for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         for label, suffix, func in BUCKETS:
-            if filename.endswith(suffix) and name == func:
+            in_place = suffix in filename if suffix.endswith("/") else filename.endswith(suffix)
+            if in_place and name == func:
                 found[label] = found.get(label, 0.0) + ct
     load = found.get(BUCKETS[0][0], 0.0)
     if BUCKETS[1][0] in found:  # extract() includes the model load: report the forward part alone

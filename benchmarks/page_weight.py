@@ -25,31 +25,31 @@ PAGE_BLOB = re.compile(r'<script type="application/octet-stream" data-layer="(\d
 
 
 def our_page(att, *, resources: str = "local") -> str:
-    from mkdocs_attnviz import render
+    from mkdocs_attnviz import draw
     from mkdocs_attnviz.spec import build_spec
 
     spec = build_spec({}, "benchmark", defaults={"model": att.model})
-    return render.figure_page(att, spec, resources=resources)
+    return draw.figure_page(att, spec, resources=resources)
 
 
 def decode_error(page: str, att) -> float:
-    """Largest absolute error of the weights decoded from the page's blobs (as attnviz.js does)."""
-    from mkdocs_attnviz import render
+    """Largest absolute error of the weights decoded from the page's blobs (as view-heatmap.js does)."""
+    from mkdocs_attnviz.toolkit import page as kit
 
     blobs = dict((int(i), b) for i, b in PAGE_BLOB.findall(page))
     if sorted(blobs) != list(range(att.num_layers)):
         raise AssertionError(f"the page holds layers {sorted(blobs)}, expected 0..{att.num_layers - 1}")
     worst = 0.0
     for layer, blob in blobs.items():
-        decoded = render.unpack_layer(blob, att.num_heads, att.num_tokens)
+        decoded = kit.unpack_layer(blob, att.num_heads, att.num_tokens)
         worst = max(worst, float(np.abs(decoded.astype(np.float64) - att.weights[layer]).max()))
     return worst
 
 
 def bokehjs_bytes() -> tuple[int, int]:
-    from mkdocs_attnviz import render
+    from mkdocs_attnviz.toolkit.bokeh import bokehjs_files
 
-    data = next(iter(render.bokehjs_files().values())).read_bytes()
+    data = next(iter(bokehjs_files().values())).read_bytes()
     return len(data), gzip_size(data)
 
 

@@ -94,14 +94,14 @@ def write_results(res: dict[str, Any], args: argparse.Namespace, seconds: float,
                   "One figure page that can show every layer and head (initial view: last layer, mean of heads), "
                   "`resources: local`. *raw* is the bytes served (HTML + embedded data), *gzip* is gzip -6. "
                   "bertviz 1.4.1 got the very same attention tensors and tokens, `html_action=\"return\"`. "
-                  "The max error is over every weight, decoding the page's own blobs exactly as attnviz.js does, "
+                  "The max error is over every weight, decoding the page's own blobs exactly as view-heatmap.js does, "
                   "against the float32 weights the model returned.", "", page_weight.report(res["weight"]), ""]
         rows = []
         for r in res["weight"]["rows"]:
             lb = r["layer_bytes"]
             rows.append([SHORT.get(r["model"], r["model"]), r["n"], human(r["raw"] - sum(lb)), human(sum(lb)),
                          human(min(lb)) + " – " + human(max(lb))])
-        parts += ["Split of our page: fixed part (HTML, CSS, attnviz.js, Bokeh document, token JSON) and the "
+        parts += ["Split of our page: fixed part (HTML, CSS, view-heatmap.js, Bokeh document, token JSON) and the "
                   "per-layer blobs (base64 of deflate of uint8):", "",
                   table(["model", "tokens", "page without blobs", "blobs", "one layer"], rows), ""]
     if "builds" in res:

@@ -16,23 +16,23 @@ from .common import table, timed
 
 
 def png_seconds(att) -> float:
-    from mkdocs_attnviz import render
+    from mkdocs_attnviz import draw
     from mkdocs_attnviz.spec import build_spec
 
     spec = build_spec({}, "benchmark", defaults={"model": att.model})
-    return timed(lambda: render.figure_png(att, spec))[0]
+    return timed(lambda: draw.figure_png(att, spec))[0]
 
 
 def profile_render(att, top: int = 12) -> list[tuple[str, float, float]]:
     """(function, cumulative s, own s) of rendering the page and the PNG of ``att`` once."""
-    from mkdocs_attnviz import render
+    from mkdocs_attnviz import draw
     from mkdocs_attnviz.spec import build_spec
 
     spec = build_spec({}, "benchmark", defaults={"model": att.model})
     prof = cProfile.Profile()
     prof.enable()
-    render.figure_page(att, spec)
-    render.figure_png(att, spec)
+    draw.figure_page(att, spec)
+    draw.figure_png(att, spec)
     prof.disable()
     stats = pstats.Stats(prof, stream=io.StringIO())
     rows = []

@@ -1,7 +1,7 @@
 """Small, pure-numpy operations on attention weights.
 
-* :func:`hide_special` drops the rows and columns of special tokens and renormalises each remaining
-  row to sum to 1 (a row whose remaining weights are all zero stays zero).
+* :func:`hide_tokens` drops the rows and columns of tokens (special tokens, say) and renormalises each
+  remaining row to sum to 1 (a row whose remaining weights are all zero stays zero).
 * :func:`head_matrix` picks one head of one layer, or the mean / max over the heads.
 * :func:`quantize` / :func:`dequantize` turn weights in [0, 1] into ``uint8`` (``round(w * 255)``) and
   back; the round trip is exact to within ``1/510``.
@@ -9,46 +9,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-from .attention import Attention
 from .errors import AttnvizError
 
-__all__ = ["hide_special", "head_matrix", "quantize", "dequantize"]
-
-
-def hide_special(att: Attention) -> Attention:
-    """The same attention without the special tokens, each remaining row renormalised to sum to 1.
-
-    Raises :class:`AttnvizError` when every token is special (nothing would be left to show).
-    """
-    keep = np.array([not s for s in att.special], dtype=bool)
-    if keep.size != att.num_tokens:
-        raise AttnvizError(f"{keep.size} special flags for {att.num_tokens} tokens")
-    if keep.all():
-        return att
-    if not keep.any():
-        raise AttnvizError("every token is a special token: nothing is left to show once they are hidden",
-                           option="special_tokens")
-    idx = np.flatnonzero(keep)
-    w = np.asarray(att.weights, dtype=np.float32)[:, :, idx][:, :, :, idx].astype(np.float64)
-    sums = w.sum(axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.where(sums > 0, w / np.where(sums > 0, sums, 1.0), 0.0)
-    pick = idx.tolist()
-    meta = dict(att.meta)
-    meta["special_tokens_hidden"] = True
-    return dataclasses.replace(
-        att,
-        weights=w.astype(np.float32),
-        tokens=[att.tokens[i] for i in pick],
-        labels=[att.labels[i] for i in pick],
-        special=[False] * len(pick),
-        segments=[att.segments[i] for i in pick],
-        meta=meta,
-    )
+__all__ = ["hide_tokens", "head_matrix", "quantize", "dequantize", "rollout", "attention_flow", "check_flow_size",
+           "flow_cost", "fuse_heads", "residual_attention", "word_groups", "merge_words", "head_summary",
+           "SUMMARY_METRICS", "FLOW_MAX_TOKENS", "FLOW_MAX_LAYERS", "FLOW_MAX_COST"]
 
 
 def head_matrix(weights_layer: np.ndarray, head: int | str) -> np.ndarray:
@@ -257,13 +224,18 @@ def merge_words(weights: np.ndarray, groups: list[list[int]]) -> np.ndarray:
     return rows @ w @ cols
 
 
-def hide_tokens(weights: np.ndarray, keep: list[bool], *, renormalise: bool) -> np.ndarray:
-    """Drop the rows and columns of tokens not kept; with ``renormalise`` each row is rescaled to sum to 1."""
-    idx = np.flatnonzero(np.asarray(keep, dtype=bool))
-    w = np.asarray(weights, dtype=np.float64)[..., idx, :][..., idx]
+def hide_tokens(weights: np.ndarray, keep_q: list[bool], keep_k: list[bool] | None = None, *,
+                renormalise: bool) -> np.ndarray:
+    """Drop the query rows and key columns of the tokens not kept (``keep_k`` defaults to ``keep_q``: a square
+    set); with ``renormalise`` each remaining row is rescaled to sum to 1 (a row of zeros stays zero).
+    Works on any ``(..., nq, nk)`` stack; float64 out."""
+    qi = np.flatnonzero(np.asarray(keep_q, dtype=bool))
+    ki = np.flatnonzero(np.asarray(keep_q if keep_k is None else keep_k, dtype=bool))
+    w = np.asarray(weights, dtype=np.float64)[..., qi, :][..., ki]
     if renormalise:
         sums = w.sum(-1, keepdims=True)
-        w = np.where(sums > 0, w / np.where(sums > 0, sums, 1.0), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            w = np.where(sums > 0, w / np.where(sums > 0, sums, 1.0), 0.0)
     return w
 
 

@@ -1,7 +1,7 @@
 """The record that flows through the pipeline: the attention of every layer and head for one input.
 
 Pure numpy; produced by :mod:`mkdocs_attnviz.extract`, stored by :mod:`mkdocs_attnviz.cache`, read by
-:mod:`mkdocs_attnviz.analysis` and :mod:`mkdocs_attnviz.render`.
+:mod:`mkdocs_attnviz.prepare` and the views.
 """
 
 from __future__ import annotations

@@ -484,11 +484,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         builder.publish(assets)
         if args.single_file:
             body = _inline(body, assets)
-        from .toolkit.page import asset_text
+        from .toolkit.page import asset_text, environment
 
         css = asset_text("attnviz.css")
         title = args.title or project.title or project.path.stem
-        page = builder.templates.get_template("report.html.jinja").render(
+        page = environment().get_template("report.html.jinja").render(
             title=title, heading=project.kind == "yaml",
             body=Markup(body), css=Markup(css.replace("</", "<\\/")), version=__version__,
             source=project.path.name)
@@ -514,12 +514,6 @@ def cmd_render(args: argparse.Namespace) -> int:
     suffix = out.suffix.lower()
     if suffix not in (".html", ".png", ".svg"):
         raise UsageError(f"-o {args.output}: the file name must end in .html, .png or .svg")
-    if suffix == ".svg":
-        from . import render
-
-        if not hasattr(render, "figure_svg"):
-            raise UsageError("SVG output needs mkdocs_attnviz.render.figure_svg, which this version lacks; "
-                             "write a .png or .html")
     options = {"model": args.model}
     for name in RENDER_OPTIONS:
         value = getattr(args, name, None)

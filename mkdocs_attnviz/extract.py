@@ -888,7 +888,7 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
     meta["word_ids"] = word_ids
     if generated is not None:
         meta["generated"] = generated
-        # stated on every figure of this record (render.describe, the pages' titles)
+        # stated on every figure of this record (the description, the pages' titles)
         meta["analysis"] = {"notes": [f"{generated['new']} tokens generated greedily after the prompt (after the "
                                       "dashed line)"]}
     arrays: dict[str, Any] = {}

@@ -1,4 +1,4 @@
-"""The pipeline every host calls: spec → extract → cache → analysis → render.
+"""The pipeline every host calls: spec → extract → cache → prepare → view.
 
 :class:`FigureBuilder` turns a validated :class:`~mkdocs_attnviz.spec.FigureSpec` into a rendered figure
 (a standalone HTML page and a PNG, both kept in the cache) and the HTML snippet a host puts in its page.
@@ -16,16 +16,18 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
+from . import datafile, draw, views
 from . import extract as _extract
 from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
 from .files import write_if_changed
 from .errors import AttnvizError
 from .settings import Settings
+from .prepare import Prepared, prepare
 from .spec import FigureSpec
-from .toolkit.page import templates_dir
+from .toolkit import bokeh
+from .toolkit.page import RENDER_VERSION, environment, templates_dir
+from .views.base import Frame
 
 __all__ = ["FigureBuilder", "Figure", "ASSETS_CSS"]
 
@@ -62,18 +64,13 @@ class FigureBuilder:
     """Builds figures for one site; keeps the cache, statistics and the list of files to publish."""
 
     def __init__(self, settings: Settings) -> None:
-        from . import render  # imports bokeh lazily-enough: only when a host starts building
-
         self.settings = settings
-        self.render = render
         self.cache = Cache(settings.cache_dir, enabled=settings.cache)
         # sha256 of model files from earlier builds, keyed by (path, size, mtime): a warm build reads no weights
         self._hash_memo = str(self.cache.root / "fingerprints.json") if self.cache.enabled else None
         _extract.load_hash_memo(self._hash_memo)
-        self.templates = Environment(loader=FileSystemLoader(str(templates_dir())),
-                                     autoescape=select_autoescape(default=True, default_for_string=True))
         self._render_salt = {
-            "render": render.RENDER_VERSION,
+            "render": RENDER_VERSION,
             "bokeh": _package_version("bokeh"),
             "matplotlib": _package_version("matplotlib"),
             "templates": self._templates_hash(),
@@ -81,6 +78,7 @@ class FigureBuilder:
             "png": settings.fallback_png,
             "font": settings.font,
         }
+        self.memo: dict = {}  # rollout/flow results by the weights' digest, shared by this build's figures
         self.used: dict[str, Figure] = {}  # key -> figure, everything this build embeds
         self._resolved_data: set[str] = set()  # data= paths already checked by resolve_inputs
         self.reset_stats()
@@ -109,9 +107,7 @@ class FigureBuilder:
     def extraction_key(self, spec: FigureSpec) -> tuple[str, "_extract.ModelRef | None"]:
         s = self.settings
         if spec.data is not None:  # data= figures: the file's content, never its absolute path
-            from .views import data as _data
-
-            return digest({"kind": "data", "sha256": _data.file_digest(spec.data), "name": self._data_name(spec),
+            return digest({"kind": "data", "sha256": datafile.file_digest(spec.data), "name": self._data_name(spec),
                            "tokens": list(spec.tokens) if spec.tokens is not None else None,
                            "text": spec.text}), None
         ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
@@ -133,10 +129,8 @@ class FigureBuilder:
         """``data=`` made an absolute, checked path (relative to ``page_dir``, then the docs folder)."""
         if spec.data is None or spec.data in self._resolved_data:
             return spec
-        from .views import data as _data
-
         s = self.settings
-        path = _data.resolve(spec.data, page_dir=page_dir, docs_dir=s.docs_dir or s.base_dir,
+        path = datafile.resolve(spec.data, page_dir=page_dir, docs_dir=s.docs_dir or s.base_dir,
                              root=s.allowed_root or s.base_dir)
         self._resolved_data.add(path)
         return dataclasses.replace(spec, data=path)
@@ -149,9 +143,7 @@ class FigureBuilder:
         """The attention for ``spec``: from the cache, or from one forward pass of the model."""
         key, ref = self.extraction_key(spec)
         if ref is None:  # data= file: cheap to read, never cached
-            from .views import data as _data
-
-            return key, _data.load(spec.data, tokens=spec.tokens, text=spec.text, name=self._data_name(spec))
+            return key, datafile.load(spec.data, tokens=spec.tokens, text=spec.text, name=self._data_name(spec))
         att = self.cache.get_attention(key)
         if att is None:
             if self.settings.cache_only:
@@ -187,13 +179,19 @@ class FigureBuilder:
 
     def svg(self, spec: FigureSpec) -> bytes:
         """The static picture of ``spec`` as SVG (text as paths, deterministic); not cached."""
-        from . import views
+        fig = self.prepared(self.resolve_inputs(spec))
+        return draw.picture(fig, self._frame(fig), "svg")
 
-        spec = self.resolve_inputs(spec)
+    def prepared(self, spec: FigureSpec) -> Prepared:
+        """The figure ``spec`` asks for, prepared once (its attention from the cache or the model)."""
         _, att = self.attention(spec)
         other_spec = self.compare_spec(spec)
-        other = {"other": self.attention(other_spec)[1]} if other_spec is not None else {}
-        return views.figure_svg(att, spec, font=self.settings.font, **other)
+        other = self.attention(other_spec)[1] if other_spec is not None else None
+        return prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
+
+    def _frame(self, fig: Prepared) -> Frame:
+        return draw.frame(fig, resources=self.settings.resources, bokeh_src=self.bokehjs_name(),
+                          font=self.settings.font)
 
     def compare_spec(self, spec: FigureSpec) -> FigureSpec | None:
         """The spec of the second input of ``compare="text:..."`` / ``"model:..."`` (None for layer:/head:)."""
@@ -216,12 +214,7 @@ class FigureBuilder:
         entry = self.cache.get_render(rkey)
         cached = entry is not None
         if entry is None:
-            _, att = self.attention(spec)
-            self._other = self.attention(other_spec)[1] if other_spec is not None else None
-            try:
-                entry = self._render(rkey, att, spec)
-            finally:
-                self._other = None
+            entry = self._render(rkey, self.prepared(spec))
             self.stats["renders"] += 1
         else:
             self.stats["hits"] += 1
@@ -230,37 +223,31 @@ class FigureBuilder:
                       warnings=list(entry.get("warnings", [])),
                       warning_options=list(entry.get("warning_options", [])))
 
-    def _render(self, key: str, att: Attention, spec: FigureSpec) -> RenderEntry:
-        from . import views as r  # every view (the heatmap is render's)
-
-        other = {"other": self._other} if getattr(self, "_other", None) is not None else {}  # compare=
-        description = r.describe(att, spec, **other)  # also validates layer/head against the model
-        bokeh_src = self.bokehjs_name()
-        files = {".html": r.figure_page(att, spec, resources=self.settings.resources,
-                                        bokeh_src=bokeh_src, **other).encode("utf-8")}
+    def _render(self, key: str, fig: Prepared) -> RenderEntry:
+        view, spec, record = fig.view, fig.spec, fig.record
+        frame = self._frame(fig)  # the description checks the layer, head and query against the model
+        files = {".html": view.page(fig, frame).encode("utf-8")}
         if self.settings.fallback_png:
-            files[".png"] = r.figure_png(att, spec, font=self.settings.font, **other)
-        sentence = spec.text if spec.pair is None else f"{spec.text} / {spec.pair}"
+            files[".png"] = view.picture(fig, frame)
         warnings = []
-        truncated = att.meta.get("truncated")
+        truncated = record.meta.get("truncated")
         if truncated:
             limit = (f"max_tokens={spec.max_tokens}" if spec.max_tokens == truncated["to"]
                      else f"the model's limit of {truncated['to']} tokens")
             warnings.append(f"the input has {truncated['from']} tokens; only the first {truncated['to']} "
                             f"are shown ({limit})")
         options = ["max_tokens"] * len(warnings)
-        for warning in att.meta.get("warnings", []):
+        for warning in record.meta.get("warnings", []):
             warnings.append(warning)
-            options.append("data" if att.meta.get("source") == "data" else None)
-        meta = {"height": r.figure_height(att, spec, **other), "description": description,
-                "alt": r.alt_text(att, spec, sentence, **other), "tokens": att.num_tokens,
-                "warnings": warnings, "warning_options": options}
+            options.append("data" if record.meta.get("source") == "data" else None)
+        meta = {"height": frame.height, "description": frame.title, "alt": view.alt(fig, frame.title),
+                "tokens": record.num_tokens, "warnings": warnings, "warning_options": options}
         return self.cache.put_render(key, files, meta)
 
     # -- publishing ----------------------------------------------------------------------------
     def bokehjs_name(self) -> str:
         """File name of BokehJS next to the figure pages (relative URL used by every figure)."""
-        return next(iter(self.render.bokehjs_files()))
+        return next(iter(bokeh.bokehjs_files()))
 
     def publish(self, out_dir: str | Path, keys: list[str] | None = None) -> list[Path]:
         """Write the files of the figures used in this build (or of ``keys``), BokehJS and the CSS into
@@ -277,7 +264,7 @@ class FigureBuilder:
                     raise AttnvizError(f"cache entry for figure {key}{suffix} disappeared during the build")
                 written.append(write_if_changed(out / fig.filename(suffix), data))
         if self.settings.resources == "local":
-            for name, src in self.render.bokehjs_files().items():
+            for name, src in bokeh.bokehjs_files().items():
                 written.append(write_if_changed(out / name, Path(src).read_bytes()))
         css = templates_dir() / ASSETS_CSS
         written.append(write_if_changed(out / ASSETS_CSS, css.read_bytes()))
@@ -289,11 +276,11 @@ class FigureBuilder:
     def embed_html(self, figure: Figure, url_prefix: str) -> str:
         """The ``<figure>`` a host page embeds; ``url_prefix`` leads from the page to the assets folder."""
         spec = figure.spec
-        return self.templates.get_template("embed.html.jinja").render(
+        return environment().get_template("embed.html.jinja").render(
             fig=figure, spec=spec, prefix=url_prefix,
             html_url=url_prefix + figure.filename(".html"),
             png_url=url_prefix + figure.filename(".png") if ".png" in figure.files else None,
         )
 
     def error_html(self, error: AttnvizError) -> str:
-        return self.templates.get_template("error.html.jinja").render(error=error)
+        return environment().get_template("error.html.jinja").render(error=error)

@@ -47,10 +47,11 @@ import dataclasses
 import re
 from typing import Any, Mapping
 
+from . import views
 from .errors import AttnvizError
 
-__all__ = ["FigureSpec", "Option", "OPTIONS", "parse_header", "build_spec", "parse_layer", "parse_head", "resolve_query",
-           "COLORMAPS", "parse_compare"]
+__all__ = ["FigureSpec", "Option", "OPTIONS", "parse_header", "build_spec", "parse_layer", "parse_head", "COLORMAPS",
+           "parse_compare", "VIEWS"]
 
 @dataclasses.dataclass(frozen=True)
 class Option:
@@ -77,7 +78,7 @@ OPTIONS: dict[str, Option] = {
     "id": Option("HTML id of the figure", "ID"),
     "max_tokens": Option("maximum number of tokens", "N"),
     "special_tokens": Option("'show', 'hide' or 'hide-raw'", "MODE"),
-    "view": Option("'heatmap', 'bars', 'heads', 'model', 'neuron' or 'summary'", "VIEW"),
+    "view": Option(", ".join(f"'{name}'" for name in views.NAMES[:-1]) + f" or '{views.NAMES[-1]}'", "VIEW"),
     "values": Option("'auto', 'true' or 'false': numbers in the heatmap cells", "WHEN"),
     "colormap": Option("colour map name", "NAME"),
     "style": Option("'default' or 'classic' (the matplotlib recipe)", "STYLE"),
@@ -96,7 +97,7 @@ OPTIONS: dict[str, Option] = {
     "generate": Option("tokens a causal model generates after the sentence", "N"),
 }
 
-VIEWS = ("heatmap", "bars", "heads", "model", "neuron", "summary")
+VIEWS = views.NAMES  # one registry: mkdocs_attnviz.views
 AGGREGATES = ("none", "rollout", "flow")
 GRANULARITIES = ("token", "word")
 COMPARE_KINDS = ("layer", "head", "text", "model")
@@ -140,7 +141,7 @@ class FigureSpec:
     target: str | None = None
     max_new_tokens: int = 20
     attention: str | None = None  # encoder | decoder | cross (encoder-decoder models)
-    data: str | None = None  # as written; a host resolves it to a file (see views.data)
+    data: str | None = None  # as written; a host resolves it to a file (see datafile)
     tokens: tuple[str, ...] | None = None
     theme: str = "auto"
     font: str | None = None
@@ -414,14 +415,6 @@ def build_spec(options: Mapping[str, str], body: str, *, defaults: Mapping[str, 
         kw["generate"] = _int(merged["generate"], "generate", minimum=1, maximum=MAX_NEW_TOKENS_LIMIT)
         if "pair" in kw:
             raise AttnvizError("generation continues one sentence: it does not go with pair=", option="generate")
-    if kw.get("view") in ("neuron", "summary") and (kw.get("aggregate", "none") != "none"):
-        raise AttnvizError(f"the {kw['view']} view shows the raw weights of each head: aggregate= does not apply",
-                           option="aggregate")
-    if kw.get("view") == "neuron" and kw.get("granularity", "token") != "token":
-        raise AttnvizError("the neuron view shows token vectors: granularity=\"word\" does not apply",
-                           option="granularity")
-    if kw.get("view") == "neuron" and data is not None:
-        raise AttnvizError("the neuron view needs a model (query and key vectors), not data=", option="view")
     return FigureSpec(**kw)
 
 
@@ -457,49 +450,3 @@ def parse_compare(value: str) -> tuple[str, int | str]:
     if any(c.isspace() for c in rest) or any(ord(c) < 32 for c in rest):
         raise AttnvizError(f"not a model name: {rest!r}", option="compare")
     return kind, rest
-
-
-def resolve_query(query: int | str | None, labels: list[str], tokens: list[str] | None = None) -> int | None:
-    """The index of ``query`` (an index, a negative index, or a token's text) among ``labels``."""
-    if query is None:
-        return None
-    n = len(labels)
-    if isinstance(query, int):
-        index = query + n if query < 0 else query
-        if not 0 <= index < n:
-            raise AttnvizError(f"query {query} is out of range: the input has {n} tokens (0 to {n - 1})",
-                               option="query")
-        return index
-    for candidates in (labels, tokens or []):
-        for i, label in enumerate(candidates):
-            if label == query:
-                return i
-    lowered = query.lower()
-    for i, label in enumerate(labels):
-        if label.lower() == lowered:
-            return i
-    shown = ", ".join(repr(x) for x in labels[:12]) + (" ..." if n > 12 else "")
-    raise AttnvizError(f"no token {query!r} in the input (tokens: {shown})", option="query")
-
-
-def resolve_layer(layer: int | str, num_layers: int) -> int | str:
-    """Turn ``last`` and negative indices into a 0-based index; check the range."""
-    if layer == "all":
-        return "all"
-    index = num_layers - 1 if layer == "last" else int(layer)
-    if index < 0:
-        index += num_layers
-    if not 0 <= index < num_layers:
-        raise AttnvizError(f"layer {layer} is out of range: the model has {num_layers} layers "
-                           f"(0 to {num_layers - 1}, or -1 to -{num_layers})", option="layer")
-    return index
-
-
-def resolve_head(head: int | str, num_heads: int) -> int | str:
-    """Check a head index against the model."""
-    if isinstance(head, str):
-        return head
-    if not 0 <= head < num_heads:
-        raise AttnvizError(f"head {head} is out of range: the model has {num_heads} heads (0 to {num_heads - 1})",
-                           option="head")
-    return head

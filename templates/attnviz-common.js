@@ -6,6 +6,8 @@
  * AttnvizCommon.downloads CSV and JSON buttons that save the matrix shown, generated in the browser (Blob +
  *                         a[download]), so they work from file:// too.
  * AttnvizCommon.bytes     decoded bytes of a packed data block (base64 of zlib), as a Promise<Uint8Array>.
+ * AttnvizCommon.fail      shows a message in the figure's message box (#attnviz-message).
+ * AttnvizCommon.canDecode false where the browser lacks DecompressionStream (the message is shown).
  */
 (function () {
   "use strict";
@@ -177,5 +179,20 @@
     return cache[selector];
   }
 
-  window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, toCSV: toCSV, toJSON: toJSON };
+  // ---------------------------------------------------------------------------------------- messages
+  function fail(message) {
+    var el = document.getElementById("attnviz-message");
+    if (!el) return;
+    el.textContent = message;
+    el.hidden = false;
+  }
+
+  function canDecode() {
+    if (typeof DecompressionStream !== "undefined") return true;
+    fail("This browser cannot decompress the figure data (no DecompressionStream); please use a current browser.");
+    return false;
+  }
+
+  window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, fail: fail, canDecode: canDecode,
+                           toCSV: toCSV, toJSON: toJSON };
 })();

@@ -2,7 +2,7 @@
  * that one query token gives (its row), for a layer and a head aggregation; bars or a line. */
 (function () {
   "use strict";
-  var V = window.AttnvizViews;
+  var V = window.AttnvizCanvas;
   if (!V) return;
   var data = V.data, H = V.H;
   var state = { set: data.set, layer: data.layer, head: data.head === "all" ? "mean" : data.head,

@@ -3,7 +3,7 @@
  * two inputs have different tokens only A and B are drawn, each with its own tokens. */
 (function () {
   "use strict";
-  var V = window.AttnvizViews, M = window.AttnvizMatrix;
+  var V = window.AttnvizCanvas, M = window.AttnvizMatrix;
   if (!V || !M) return;
   var data = V.data, R = data.records;
   var state = { a: { layer: data.a.layer, head: data.a.head }, b: { layer: data.b.layer, head: data.b.head } };

@@ -5,7 +5,7 @@
  * lines batched by head and opacity, so it stays fast at 200 tokens. */
 (function () {
   "use strict";
-  var V = window.AttnvizViews;
+  var V = window.AttnvizCanvas;
   if (!V) return;
   var data = V.data, H = V.H;
   var state = { set: data.set, layer: data.layer, filter: data.filter, hover: null, lines: 0,

@@ -3,7 +3,7 @@
  * thumbnail to enlarge it below the grid with token labels and a hover tooltip. */
 (function () {
   "use strict";
-  var V = window.AttnvizViews;
+  var V = window.AttnvizCanvas;
   if (!V) return;
   var data = V.data, H = V.H, L = V.L;
   var state = { set: data.set, selected: null };

@@ -3,7 +3,7 @@
  * the softmax over the keys, which is the attention weight. Vectors come from forward hooks at build time. */
 (function () {
   "use strict";
-  var V = window.AttnvizViews;
+  var V = window.AttnvizCanvas;
   if (!V) return;
   var data = V.data, H = V.H, d = data.qk.d, scales = data.qk.scale;
   var state = { layer: data.layer, head: typeof data.head === "number" ? data.head : 0, query: data.query || 0,

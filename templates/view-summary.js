@@ -3,7 +3,7 @@
  * cell for all the numbers of that head, click it to open the head's heatmap below the grid. */
 (function () {
   "use strict";
-  var V = window.AttnvizViews, M = window.AttnvizMatrix;
+  var V = window.AttnvizCanvas, M = window.AttnvizMatrix;
   if (!V || !M) return;
   var data = V.data, S = data.summary, H = V.H, L = V.L, set = data.sets.self;
   var state = { metric: S.metrics[0], selected: S.selected };

@@ -1,13 +1,15 @@
-"""analysis.py: hide_special, head_matrix, quantize/dequantize (synthetic data only)."""
+"""analysis.py and the one way special tokens are hidden (prepare.hide_part): head_matrix, quantize/dequantize,
+hide_tokens (synthetic data only)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mkdocs_attnviz.analysis import dequantize, head_matrix, hide_special, quantize
+from mkdocs_attnviz.analysis import dequantize, head_matrix, hide_tokens, quantize
 from mkdocs_attnviz.attention import Attention
 from mkdocs_attnviz.errors import AttnvizError
+from mkdocs_attnviz.prepare import hide_part, parts_of
 
 
 def make_att(n=6, layers=2, heads=3, seed=0, special=None):
@@ -20,19 +22,33 @@ def make_att(n=6, layers=2, heads=3, seed=0, special=None):
                      segments=[0] * n, model="m", revision="r")
 
 
+def hide_special(att):
+    return hide_part(parts_of(att)["self"])
+
+
 def test_hide_special_drops_and_renormalises():
     att = make_att()
     out = hide_special(att)
-    assert out.num_tokens == 4
-    assert out.labels == ["t1", "t2", "t3", "t4"] and out.tokens == out.labels
-    assert out.special == [False] * 4 and out.segments == [0] * 4
+    assert out.weights.shape[-2:] == (4, 4)
+    assert out.q.labels == ["t1", "t2", "t3", "t4"] and out.q.tokens == out.q.labels and out.k == out.q
+    assert out.q.special == [False] * 4 and out.q.segments == [0] * 4
     assert out.weights.dtype == np.float32
     np.testing.assert_allclose(out.weights.sum(-1), 1.0, atol=1e-5)
     # proportional to the original weights of the kept cells
     kept = att.weights[:, :, 1:5, 1:5]
     np.testing.assert_allclose(out.weights, kept / kept.sum(-1, keepdims=True), rtol=1e-5)
-    assert out.meta.get("special_tokens_hidden") is True
     assert att.num_tokens == 6  # the input is not modified
+
+
+def test_hide_tokens_keeps_rows_and_columns_apart():
+    """A rectangular (cross) set: the query rows and key columns have their own special tokens."""
+    rng = np.random.default_rng(3)
+    w = rng.random((1, 2, 3, 5))
+    w /= w.sum(-1, keepdims=True)
+    out = hide_tokens(w, [False, True, True], [True, False, True, True, False], renormalise=False)
+    np.testing.assert_array_equal(out, w[:, :, [1, 2]][:, :, :, [0, 2, 3]])
+    again = hide_tokens(w, [False, True, True], [True, False, True, True, False], renormalise=True)
+    np.testing.assert_allclose(again.sum(-1), 1.0)
 
 
 def test_hide_special_zero_row_stays_zero():
@@ -49,7 +65,8 @@ def test_hide_special_zero_row_stays_zero():
 
 def test_hide_special_no_special_is_identity_and_all_special_fails():
     att = make_att(special=[False] * 6)
-    assert hide_special(att) is att
+    part = parts_of(att)["self"]
+    assert hide_part(part) is part
     with pytest.raises(AttnvizError):
         hide_special(make_att(special=[True] * 6))
 

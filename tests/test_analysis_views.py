@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from mkdocs_attnviz.attention import CONTINUATION
-from mkdocs_attnviz import analysis, extract, views
-from mkdocs_attnviz.views import transform
+from mkdocs_attnviz import analysis, draw, extract
+from mkdocs_attnviz.prepare import transform
 from mkdocs_attnviz.attention import Attention
 from mkdocs_attnviz.errors import AttnvizError
 from mkdocs_attnviz.spec import build_spec
@@ -173,7 +173,6 @@ def test_options_parse_and_refuse_clearly():
                             ({"compare": "text:"}, "compare"), ({"compare": "layer:2", "view": "bars"}, "compare"),
                             ({"generate": "0"}, "generate"), ({"generate": "2", "pair": "b"}, "generate"),
                             ({"aggregate": "rollout", "head": "3"}, "head"),
-                            ({"aggregate": "rollout", "view": "summary"}, "aggregate"),
                             ({"special_tokens": "drop"}, "special_tokens")]:
         with pytest.raises(AttnvizError) as info:
             build_spec({"model": "m", **options}, "a b")
@@ -185,6 +184,14 @@ def test_options_parse_and_refuse_clearly():
 @pytest.fixture(scope="module")
 def minilm(minilm_path):
     return extract.extract(extract.resolve_model(minilm_path, None), SENTENCE)
+
+
+@pytest.mark.parametrize("view", ["summary", "neuron"])
+def test_views_refuse_what_does_not_apply_to_them(minilm, view):
+    """Each view checks the options it cannot draw (the registry's protocol), naming the option."""
+    with pytest.raises(AttnvizError, match=f"the {view} view shows") as info:
+        draw.describe(minilm, spec(aggregate="rollout", view=view))
+    assert info.value.option == "aggregate"
 
 
 @pytest.fixture(scope="module")
@@ -207,26 +214,26 @@ def test_word_ids_for_wordpiece_byte_level_and_sentencepiece(minilm, gpt2, tmp_p
     for i, label in enumerate(cjk.labels):
         if label.startswith(CONTINUATION):
             assert cjk.meta["word_ids"][i] == cjk.meta["word_ids"][i - 1], (i, label)
-    out, _ = transform.apply(cjk, spec(cjk.tokens[0], granularity="word"))
+    out = transform(cjk, spec(cjk.tokens[0], granularity="word"))
     assert "今日はカレーライスを食べました" in out.labels and "cat" in out.labels
     np.testing.assert_allclose(out.weights.sum(-1), 1.0, atol=1e-5)
     # SentencePiece (unigram + metaspace)
     path = make_tiny_t5(tmp_path / "t5")
     t5 = extract.extract(extract.resolve_model(path, None, allowed_root=str(tmp_path)), "The cat sat on the mat.",
                          max_new_tokens=2)
-    merged, _ = transform.apply(t5, spec(granularity="word"))
+    merged = transform(t5, spec(granularity="word"))
     assert [x for x in merged.labels if not x.startswith("<") and not x.startswith("</")][:6] == \
         ["The", "cat", "sat", "on", "the", "mat."]
 
 
 def test_word_level_minilm_rows_sum_to_one(minilm):
-    out, s = transform.apply(minilm, spec(granularity="word"))
+    out = transform(minilm, spec(granularity="word"))
     assert out.num_tokens == minilm.num_tokens - 4 and "unbelievably" in out.labels
     np.testing.assert_allclose(out.weights.sum(-1), 1.0, atol=1e-5)
-    assert "words from" in views.describe(minilm, spec(granularity="word"))
-    raw, _ = transform.apply(minilm, spec(special_tokens="hide-raw"))
+    assert "words from" in draw.describe(minilm, spec(granularity="word"))
+    raw = transform(minilm, spec(special_tokens="hide-raw"))
     assert raw.num_tokens == minilm.num_tokens - 2 and (raw.weights.sum(-1) < 1 - 1e-3).any()
-    assert "not renormalised" in views.describe(minilm, spec(special_tokens="hide-raw"))
+    assert "not renormalised" in draw.describe(minilm, spec(special_tokens="hide-raw"))
 
 
 def test_generation_is_greedy_deterministic_and_marked(gpt2, minilm_path):
@@ -248,8 +255,8 @@ def test_generation_is_greedy_deterministic_and_marked(gpt2, minilm_path):
     with torch.no_grad():
         logits = lm(torch.tensor([ids])).logits[0]
     assert [int(x) for x in logits[p - 1:-1].argmax(-1)] == ids[p:]
-    assert "generated greedily" in views.describe(gen, spec("The cat sat on the"))
-    page = views.figure_page(gen, spec("The cat sat on the"))
+    assert "generated greedily" in draw.describe(gen, spec("The cat sat on the"))
+    page = draw.figure_page(gen, spec("The cat sat on the"))
     assert json.loads(re.search(r'id="attnviz-data">(.*?)</script>', page).group(1))["boundary"] == p
     with pytest.raises(AttnvizError) as info:
         extract.extract(extract.resolve_model(minilm_path, None), "The cat", generate=2)
@@ -262,26 +269,26 @@ def test_every_new_option_renders_a_page_and_a_png(minilm, gpt2):
                    (spec(view="summary"), minilm), (spec(compare="layer:0"), minilm),
                    (spec(compare="head:3", layer="2"), minilm), (spec(aggregate="flow"), gpt2["gen"]),
                    (spec(granularity="word", view="summary"), gpt2["gen"])]:
-        page = views.figure_page(att, s)
-        png = views.figure_png(att, s)
+        page = draw.figure_page(att, s)
+        png = draw.figure_png(att, s)
         assert page.startswith("<!DOCTYPE html>") and png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, s
-        assert views.figure_height(att, s) > 100
-    rolled = views.describe(minilm, spec(aggregate="rollout", layer="2"))
+        assert draw.figure_height(att, s) > 100
+    rolled = draw.describe(minilm, spec(aggregate="rollout", layer="2"))
     assert "rollout up to layer 2 of 6" in rolled and "mean of 12 heads" in rolled
     with pytest.raises(AttnvizError) as info:
-        views.figure_page(minilm, spec(compare="head:12"))
+        draw.figure_page(minilm, spec(compare="head:12"))
     assert info.value.option == "compare"
 
 
 def test_flow_on_minilm_matches_the_analysis_and_refuses_long_input(minilm):
-    out, _ = transform.apply(minilm, spec(aggregate="flow"))
+    out = transform(minilm, spec(aggregate="flow"))
     # flow up to layer l depends on layers 0..l only: the first three layers, computed on their own
     np.testing.assert_allclose(out.weights[:3, 0], analysis.attention_flow(minilm.weights[:3]), atol=1e-6)
     np.testing.assert_allclose(out.weights.sum(-1), 1.0, atol=1e-5)
     long = Attention(weights=np.full((6, 1, 40, 40), 1 / 40, np.float32), tokens=["x"] * 40, labels=["x"] * 40,
                      special=[False] * 40, segments=[0] * 40, model="m", revision="r")
     with pytest.raises(AttnvizError) as info:
-        views.figure_page(long, spec(aggregate="flow"))
+        draw.figure_page(long, spec(aggregate="flow"))
     assert info.value.option == "aggregate" and "40 tokens" in str(info.value)
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from browser import chromium, console_entries, wait_for  # noqa: F401
-from mkdocs_attnviz import extract, views
+from mkdocs_attnviz import draw, extract
 from mkdocs_attnviz.spec import build_spec
 
 SENTENCE = "The cat sat on the mat because it was unbelievably tired."
@@ -27,7 +27,7 @@ def pages(tmp_path_factory, minilm_path):
                     ("rollout_bars", spec(view="bars", aggregate="rollout")),
                     ("word_heads", spec(view="heads", granularity="word"))]:
         path = folder / f"{name}.html"
-        path.write_text(views.figure_page(att, s), encoding="utf-8")
+        path.write_text(draw.figure_page(att, s), encoding="utf-8")
         made[name] = path
     return made
 

@@ -9,17 +9,19 @@ import pytest
 
 from browser import (chromium, console_entries, console_errors, requested_urls,  # noqa: F401
                      screenshot_array, wait_for)
-from mkdocs_attnviz import render
-from test_render import HOSTILE, make_attention, spec
+from mkdocs_attnviz import draw
+from mkdocs_attnviz.toolkit.bokeh import bokehjs_files
+from mkdocs_attnviz.views.heatmap import gap
+from test_heatmap import HOSTILE, make_attention, spec
 
 
 def write_page(folder, name, att, s, **kw):
     folder.mkdir(parents=True, exist_ok=True)
-    for rel, src in render.bokehjs_files().items():
+    for rel, src in bokehjs_files().items():
         if not (folder / rel).exists():
             shutil.copy(src, folder / rel)
     path = folder / f"{name}.html"
-    path.write_text(render.figure_page(att, s, **kw), encoding="utf-8")
+    path.write_text(draw.figure_page(att, s, **kw), encoding="utf-8")
     return path
 
 
@@ -68,9 +70,9 @@ def test_page_draws_switches_and_stays_safe(chromium, tmp_path):
     errors = [e for e in console_entries(chromium) if e["level"] in ("SEVERE", "WARNING")]
     assert errors == []
     assert chromium.execute_script("return window.__pwned") is None
-    assert chromium.title == render.describe(att, s)
+    assert chromium.title == draw.describe(att, s)
     header = chromium.find_element("id", "attnviz-title").text
-    assert header == render.describe(att, s)
+    assert header == draw.describe(att, s)
 
     view = chromium.execute_script("return window.attnviz.view()")
     assert view["layer"] == 2 and view["head"] == 0 and view["width"] == len(labels)
@@ -87,7 +89,7 @@ def test_page_draws_switches_and_stays_safe(chromium, tmp_path):
     after = frame_pixels(chromium)
     assert after.shape == before.shape
     assert np.abs(after.astype(int) - before.astype(int)).mean() > 5  # the picture changed
-    assert chromium.find_element("id", "attnviz-title").text == render.describe(att, spec(head=2))
+    assert chromium.find_element("id", "attnviz-title").text == draw.describe(att, spec(head=2))
 
     # tick labels are the tokens, drawn as text (the hostile ones included, never as markup)
     ticks = chromium.execute_script(
@@ -110,8 +112,8 @@ def test_page_draws_switches_and_stays_safe(chromium, tmp_path):
     set_select(chromium, "layer", "all")
     set_select(chromium, "head", "all")
     view = chromium.execute_script("return window.attnviz.view()")
-    gap = render._gap(n)
-    assert (view["width"], view["height"]) == (4 * n + 3 * gap, 3 * n + 2 * gap)
+    g = gap(n)
+    assert (view["width"], view["height"]) == (4 * n + 3 * g, 3 * n + 2 * g)
     assert frame_pixels(chromium).std() > 20
     assert console_errors(chromium) == []
     assert chromium.execute_script("return window.__pwned") is None

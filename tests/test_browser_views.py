@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from browser import chromium, console_entries, screenshot_array, wait_for  # noqa: F401
-from mkdocs_attnviz import extract, render, views
+from mkdocs_attnviz import draw, extract
+from mkdocs_attnviz.toolkit.bokeh import bokehjs_files
 from mkdocs_attnviz.spec import build_spec
 
 SENTENCE = "The cat sat on the mat because it was tired."
@@ -27,7 +28,7 @@ def spec(body=SENTENCE, **options):
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, minilm_path, tiny_gpt2):
     folder = tmp_path_factory.mktemp("views")
-    for rel, src in render.bokehjs_files().items():
+    for rel, src in bokehjs_files().items():
         shutil.copy(src, folder / rel)
     ref = extract.resolve_model(minilm_path, None)
     att = extract.extract(ref, SENTENCE, qk=True)
@@ -41,7 +42,7 @@ def pages(tmp_path_factory, minilm_path, tiny_gpt2):
                        ("pairheads", pair, spec("The cat sat on the mat.", view="heads", pair="The cat lay on the rug.")),
                        ("causal", gpt2, spec(values="false"))]:
         path = folder / f"{name}.html"
-        path.write_text(views.figure_page(a, s), encoding="utf-8")
+        path.write_text(draw.figure_page(a, s), encoding="utf-8")
         made[name] = path
     # an embedding page in the same folder, with mkdocs-material's scheme attribute on its body
     (folder / "host.html").write_text('<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body data-md-color-scheme="default">'

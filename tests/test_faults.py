@@ -200,7 +200,8 @@ KILLER = textwrap.dedent('''
     """Run `mkdocs build` and SIGKILL ourselves at one point of the second figure."""
     import os, signal, sys
     mode, config = sys.argv[1], sys.argv[2]
-    from mkdocs_attnviz import extract as X, render as R
+    from mkdocs_attnviz import extract as X
+    from mkdocs_attnviz.views.heatmap import Heatmap
     seen = {"n": 0}
 
     def second():
@@ -220,12 +221,12 @@ KILLER = textwrap.dedent('''
             return att
         X.extract = extract
     elif mode == "rendering":  # drawing the PNG of the second figure: attention stored, no figure file
-        original_png = R.figure_png
-        def figure_png(*args, **kwargs):
+        original_png = Heatmap.picture
+        def picture(*args, **kwargs):
             if second():
                 die()
             return original_png(*args, **kwargs)
-        R.figure_png = figure_png
+        Heatmap.picture = picture
     else:  # "extraction-write" / "rendering-write": a temporary file written, not yet moved into place
         kind, suffix = ("/extract/", ".npz") if mode == "extraction-write" else ("/render/", ".png")
         original_fsync = os.fsync

@@ -23,9 +23,9 @@ def test_wheel_contains_templates_and_entry_point(tmp_path):
 
 
 def test_templates_found_from_this_checkout():
-    from mkdocs_attnviz import render
+    from mkdocs_attnviz.toolkit import page
 
-    folder = Path(render.templates_dir())
+    folder = Path(page.templates_dir())
     assert (folder / "figure.html.jinja").is_file()
     assert (folder / "embed.html.jinja").is_file()
 

@@ -3,7 +3,8 @@
 import pytest
 
 from mkdocs_attnviz.errors import AttnvizError
-from mkdocs_attnviz.spec import build_spec, parse_header, resolve_head, resolve_layer
+from mkdocs_attnviz.prepare import resolve_head, resolve_layer
+from mkdocs_attnviz.spec import build_spec, parse_header
 
 
 def test_header_quotes_and_bare_values():

@@ -13,7 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mkdocs_attnviz import extract, render, views
+from mkdocs_attnviz import draw, extract
+from mkdocs_attnviz.prepare import parts_of
+from mkdocs_attnviz.toolkit import page as kit
+from mkdocs_attnviz.toolkit.colors import palette
+from mkdocs_attnviz.views.heatmap import pair_boundary, values_on
 from mkdocs_attnviz.errors import AttnvizError
 from mkdocs_attnviz.spec import build_spec
 
@@ -104,19 +108,19 @@ def test_new_options_parse_and_validate():
 
 def test_heatmap_values_colormap_and_pngs(minilm):
     s = spec()
-    assert render._values_on(s, minilm.num_tokens)  # 13 tokens: values on by default
-    page = views.figure_page(minilm, s)
+    assert values_on(s, minilm.num_tokens)  # 13 tokens: values on by default
+    page = draw.figure_page(minilm, s)
     data = json.loads(re.search(r'id="attnviz-data">(.*?)</script>', page).group(1))
     assert data["values"] is True and data["theme"] == "auto"
-    off = views.figure_png(minilm, spec(values="false"))
-    on = views.figure_png(minilm, s)
+    off = draw.figure_png(minilm, spec(values="false"))
+    on = draw.figure_png(minilm, s)
     assert on != off
     # the numbers are drawn: many more white/black text pixels inside the grid with values on
     assert has_colour(pixels(on), "#ffffff", 0.02) > has_colour(pixels(off), "#ffffff", 0.02)
-    magma = pixels(views.figure_png(minilm, spec(colormap="magma", values="false")))
+    magma = pixels(draw.figure_png(minilm, spec(colormap="magma", values="false")))
     assert has_colour(magma, "#fcfdbf", 0.06) > 20 and has_colour(magma, "#fde725", 0.03) == 0
-    assert render.palette("magma")[-1] == "#fcfdbf" and len(render.palette("greys")) == 256
-    assert '"#fcfdbf"' in views.figure_page(minilm, spec(colormap="magma")).lower()
+    assert palette("magma")[-1] == "#fcfdbf" and len(palette("greys")) == 256
+    assert '"#fcfdbf"' in draw.figure_page(minilm, spec(colormap="magma")).lower()
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +149,7 @@ def test_classic_recipe_is_reproduced_pixel_for_pixel(sample_file):
     s = builder.resolve_inputs(s, page_dir=str(root / "docs"))
     _, att = builder.attention(s)
     assert att.labels == CLASSIC["tokens"] and att.meta["warnings"] == []
-    ours = views.figure_png(att, s)
+    ours = draw.figure_png(att, s)
 
     # the literal recipe people copy
     tokens, attention = CLASSIC["tokens"], np.array(CLASSIC["attention"])
@@ -167,7 +171,7 @@ def test_classic_recipe_is_reproduced_pixel_for_pixel(sample_file):
 
 
 def test_data_inputs_are_validated(tmp_path):
-    from mkdocs_attnviz.views import data as vdata
+    from mkdocs_attnviz import datafile as vdata
 
     root = tmp_path / "project"
     docs = root / "docs"
@@ -214,16 +218,16 @@ def test_data_inputs_are_validated(tmp_path):
                                            ("heads", {"head": "3"}), ("model", {}), ("neuron", {"query": "it"})])
 def test_every_view_renders_a_page_and_a_real_png(minilm, view, options):
     s = spec(view=view, **options)
-    page = views.figure_page(minilm, s)
+    page = draw.figure_page(minilm, s)
     assert "<canvas" not in page  # drawn by the script, not shipped
     assert f"view-{view}" not in page or True
     data = json.loads(re.search(r'id="attnviz-data">(.*?)</script>', page).group(1))
     assert data["view"] == view and data["sets"]["self"]["nq"] == minilm.num_tokens
     blocks = re.findall(r'data-set="self" data-layer="(\d+)">([^<]*)<', page)
     assert len(blocks) == minilm.num_layers
-    decoded = render.unpack_layer(blocks[-1][1], minilm.num_heads, minilm.num_tokens)
+    decoded = kit.unpack_layer(blocks[-1][1], minilm.num_heads, minilm.num_tokens)
     assert np.abs(decoded - minilm.weights[-1]).max() <= 1 / 510 + 1e-6
-    px = pixels(views.figure_png(minilm, s))
+    px = pixels(draw.figure_png(minilm, s))
     assert px.std() > 0.05 and px.shape[0] > 250
     if view == "bars":
         assert has_colour(px, "#3355cc") > 500  # the bars
@@ -233,7 +237,7 @@ def test_every_view_renders_a_page_and_a_real_png(minilm, view, options):
         assert px.shape[1] > 900  # the 6 × 12 grid
     if view == "neuron":
         assert data["qk"]["d"] == 32 and len(re.findall(r'data-qk="(query|key)"', page)) == 2 * minilm.num_layers
-    assert views.figure_height(minilm, s) > 200
+    assert draw.figure_height(minilm, s) > 200
 
 
 def test_neuron_vectors_recompute_the_attention(minilm, gpt2, tiny_gpt2, tmp_path):
@@ -260,9 +264,9 @@ def test_neuron_vectors_recompute_the_attention(minilm, gpt2, tiny_gpt2, tmp_pat
 def test_causal_future_is_masked_not_zero(gpt2):
     assert gpt2.causal
     s = spec(JAPANESE, values="false")
-    page = views.figure_page(gpt2, s)
+    page = draw.figure_page(gpt2, s)
     assert '"causal":true' in page and "attnviz-masked" in page
-    px = pixels(views.figure_png(gpt2, s))
+    px = pixels(draw.figure_png(gpt2, s))
     assert has_colour(px, "#d0d0d0", 0.02) > 2000  # the masked triangle is grey, not viridis purple
 
 
@@ -274,21 +278,21 @@ def test_cjk_labels_render_without_missing_glyphs(gpt2, minilm_path):
         for view in ("heatmap", "bars", "heads"):
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # "Glyph ... missing from font(s)" would fail here
-                px = pixels(views.figure_png(att, spec(JAPANESE, view=view)))
+                px = pixels(draw.figure_png(att, spec(JAPANESE, view=view)))
             assert px.std() > 0.05
     # an explicit font that lacks the glyphs still falls back to the CJK font
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        views.figure_png(bert, spec(JAPANESE, font="DejaVu Serif"))
+        draw.figure_png(bert, spec(JAPANESE, font="DejaVu Serif"))
 
 
 def test_pairs_draw_the_boundary(minilm_pair):
     s = spec("The cat sat on the mat.", pair="The cat lay on the rug.", values="false")
-    assert render._pair_boundary(minilm_pair) == minilm_pair.segments.index(1)
-    page = views.figure_page(minilm_pair, s)
+    assert pair_boundary(minilm_pair.segments) == minilm_pair.segments.index(1)
+    page = draw.figure_page(minilm_pair, s)
     assert "attnviz-boundary-x" in page
-    assert has_colour(pixels(views.figure_png(minilm_pair, s)), "#ff4040", 0.08) > 100
-    heads = views.figure_page(minilm_pair, spec("The cat sat on the mat.", view="heads",
+    assert has_colour(pixels(draw.figure_png(minilm_pair, s)), "#ff4040", 0.08) > 100
+    heads = draw.figure_page(minilm_pair, spec("The cat sat on the mat.", view="heads",
                                                 pair="The cat lay on the rug.", filter="BA"))
     assert '"filter":"ba"' in heads
 
@@ -296,7 +300,7 @@ def test_pairs_draw_the_boundary(minilm_pair):
 def test_encoder_decoder_sets(bart):
     generated, forced = bart
     for att in (generated, forced):
-        sets = views.parts(att)
+        sets = parts_of(att)
         assert list(sets) == ["encoder", "decoder", "cross"]
         enc, dec, cross = sets["encoder"], sets["decoder"], sets["cross"]
         T, S = len(dec.q.labels), len(enc.q.labels)
@@ -308,12 +312,12 @@ def test_encoder_decoder_sets(bart):
     for attention in ("encoder", "decoder", "cross"):
         for view in ("heads", "bars", "model") + (("heatmap",) if attention != "cross" else ()):
             s = spec("The cat sat on the mat.", view=view, attention=attention)
-            page = views.figure_page(forced, s)
+            page = draw.figure_page(forced, s)
             assert '"set":"%s"' % attention in page or view == "heatmap"
-            assert pixels(views.figure_png(forced, s)).std() > 0.03
-    assert "cross-attention (target × source)" in views.describe(forced, spec("x", view="heads", attention="cross"))
+            assert pixels(draw.figure_png(forced, s)).std() > 0.03
+    assert "cross-attention (target × source)" in draw.describe(forced, spec("x", view="heads", attention="cross"))
     with pytest.raises(AttnvizError) as info:
-        views.figure_page(forced, spec("x", attention="cross"))  # the heatmap is square-only for now
+        draw.figure_page(forced, spec("x", attention="cross"))  # the heatmap is square-only for now
     assert info.value.option == "attention"
 
 

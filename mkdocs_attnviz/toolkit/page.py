@@ -21,8 +21,11 @@ from ..analysis import dequantize, quantize
 from ..errors import AttnvizError
 
 __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_text", "style_text", "pack_layer",
-           "unpack_layer", "pack_f32", "display_label", "render_page", "HEADER_PX", "TICK_CHARS"]
+           "unpack_layer", "pack_f32", "display_label", "render_page", "markup", "HEADER_PX", "TICK_CHARS",
+           "RENDER_VERSION"]
 
+#: bump whenever a page or picture changes; part of every figure's cache key
+RENDER_VERSION = "4"  # 4: one view registry; the heatmap's script uses the shared decoding helpers
 #: height of a figure page's header line (title + selectors), in CSS px
 HEADER_PX = 40
 #: axis labels longer than this are shortened with an ellipsis (the tooltip shows all)
@@ -44,7 +47,7 @@ def _environment(folder: str):
     import jinja2
 
     return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True,
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+                              undefined=jinja2.StrictUndefined)
 
 
 def environment():
@@ -104,6 +107,13 @@ def display_label(label: str) -> str:
     """A token label for an axis: ``␣`` for whitespace, ``∅`` for nothing, shortened to :data:`TICK_CHARS`."""
     text = label if label.strip() else ("␣" if label else "∅")
     return text if len(text) <= TICK_CHARS else text[:TICK_CHARS - 1] + "…"
+
+
+def markup(text: str):
+    """``text`` marked safe for the templates (already escaped: :func:`script_json`, :func:`script_text`)."""
+    from markupsafe import Markup
+
+    return Markup(text)
 
 
 def render_page(template: str, *, css: tuple[str, ...], scripts: tuple[str, ...], **context: Any) -> str:

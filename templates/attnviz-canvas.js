@@ -1,12 +1,11 @@
 /* mkdocs-attnviz: the shared part of the canvas views (bars, heads, model, neuron).
  * Decodes the packed layers, builds the controls, sizes canvases for the screen's pixel ratio, shows the
- * floating tooltip, and hands all of it to the view's own script as window.AttnvizViews. */
+ * floating tooltip, and hands all of it to the view's own script as window.AttnvizCanvas. */
 (function () {
   "use strict";
 
   var data = JSON.parse(document.getElementById("attnviz-data").textContent);
   var C = window.AttnvizCommon;
-  var messageEl = document.getElementById("attnviz-message");
   var tipEl = document.getElementById("attnviz-tip");
   var plotEl = document.getElementById("attnviz-plot");
   var controlsEl = document.getElementById("attnviz-controls");
@@ -14,10 +13,7 @@
   var titleEl = document.getElementById("attnviz-title");
   var H = data.num_heads, L = data.num_layers;
 
-  function fail(message) {
-    messageEl.textContent = message;
-    messageEl.hidden = false;
-  }
+  var fail = C.fail;
 
   C.theme.init(data.theme);
 
@@ -190,14 +186,13 @@
     });
   }
 
-  if (typeof DecompressionStream === "undefined") {
-    fail("This browser cannot decompress the figure data (no DecompressionStream); please use a current browser.");
-    window.AttnvizViews = null;
+  if (!C.canDecode()) {
+    window.AttnvizCanvas = null;
     return;
   }
 
   window.attnviz = { data: data, state: function () { return window.attnvizState || null; } };
-  window.AttnvizViews = {
+  window.AttnvizCanvas = {
     data: data, H: H, L: L, layer: layer, headMatrix: headMatrix, vectors: vectors, select: select,
     layerOptions: layerOptions, headOptions: headOptions, setSelect: setSelect, canvas: canvas, resize: resize,
     plotWidth: plotWidth, headColor: headColor, paletteColor: paletteColor, rgb: rgb, tip: tip, tokenText: tokenText,

@@ -1,4 +1,5 @@
-/* mkdocs-attnviz figure page: decodes the packed attention and drives the Bokeh plot (no server, no fetch). */
+/* mkdocs-attnviz heatmap page: decodes the packed attention (AttnvizCommon.bytes) and drives the Bokeh plot
+ * (no server, no fetch). Loaded after attnviz-common.js. */
 (function () {
   "use strict";
 
@@ -8,48 +9,21 @@
   var layerSelect = document.getElementById("attnviz-layer");
   var headSelect = document.getElementById("attnviz-head");
   var titleEl = document.getElementById("attnviz-title");
-  var messageEl = document.getElementById("attnviz-message");
-  if (window.AttnvizCommon) AttnvizCommon.theme.init(data.theme);  // the page's colours before the plot draws
-
-  function fail(message) {
-    messageEl.textContent = message;
-    messageEl.hidden = false;
-  }
+  var C = window.AttnvizCommon, fail = C.fail;
+  C.theme.init(data.theme);  // the page's colours before the plot draws
 
   if (typeof Bokeh === "undefined") {
     fail("BokehJS did not load, so the interactive figure cannot be shown.");
     return;
   }
-  if (typeof DecompressionStream === "undefined") {
-    fail("This browser cannot decompress the figure data (no DecompressionStream); please use a current browser.");
-    return;
-  }
+  if (!C.canDecode()) return;
 
   // ---------------------------------------------------------------- data: lazy per-layer decoding
-  var layerPromises = {};
-
-  function base64Bytes(text) {
-    var bin = atob(text.replace(/\s+/g, ""));
-    var out = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
-
-  function inflate(bytes) {
-    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
-    return new Response(stream).arrayBuffer().then(function (buf) { return new Uint8Array(buf); });
-  }
-
   function layerBytes(l) {
-    if (!layerPromises[l]) {
-      var el = document.querySelector('script[type="application/octet-stream"][data-layer="' + l + '"]');
-      if (!el) return Promise.reject(new Error("no data for layer " + l));
-      layerPromises[l] = inflate(base64Bytes(el.textContent)).then(function (u8) {
-        if (u8.length !== H * n * n) throw new Error("layer " + l + ": expected " + H * n * n + " bytes, got " + u8.length);
-        return u8;
-      });
-    }
-    return layerPromises[l];
+    return C.bytes('script[type="application/octet-stream"][data-layer="' + l + '"]').then(function (u8) {
+      if (u8.length !== H * n * n) throw new Error("layer " + l + ": expected " + H * n * n + " bytes, got " + u8.length);
+      return u8;
+    });
   }
 
   // (n*n) Float32Array of one head, or the mean / max over the heads, of a decoded layer
@@ -241,7 +215,7 @@
 
   function restyle(t) {
     if (!models) return;
-    var c = AttnvizCommon.theme.colors(), dark = t === "dark";
+    var c = C.theme.colors(), dark = t === "dark";
     models.figure.setv({ background_fill_color: c.bg, border_fill_color: c.bg });
     [models.xaxis, models.yaxis].forEach(function (a) {
       a.setv({ major_label_text_color: c.fg, axis_label_text_color: c.fg, major_tick_line_color: c.muted });
@@ -357,9 +331,9 @@
       plotHeight: document.getElementById("attnviz-plot").clientHeight
     };
     models.hover.tooltips = tooltip;
-    AttnvizCommon.theme.onChange(restyle);
-    restyle(AttnvizCommon.theme.init(data.theme));
-    AttnvizCommon.downloads(document.getElementById("attnviz-downloads"), shownMatrix);
+    C.theme.onChange(restyle);
+    restyle(C.theme.init(data.theme));
+    C.downloads(document.getElementById("attnviz-downloads"), shownMatrix);
     var onRange = function () { updateTicks(); };
     [models.xrange, models.yrange].forEach(function (r) {
       r.properties.start.change.connect(onRange);

@@ -26,8 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..attention import Attention
-from ..errors import AttnvizError
+from .attention import Attention
+from .errors import AttnvizError
 
 __all__ = ["resolve", "load", "file_digest", "MAX_BYTES", "MAX_TOKENS"]
 

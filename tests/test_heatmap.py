@@ -1,4 +1,4 @@
-"""render.py: the standalone page (data blocks, Bokeh document, escaping, resources) and the PNG.
+"""The heatmap view (views/heatmap.py through draw): the standalone page (data blocks, Bokeh document, escaping, resources) and the PNG.
 
 Synthetic attention only; the real model extraction is tested elsewhere.
 """
@@ -14,7 +14,9 @@ import warnings
 import numpy as np
 import pytest
 
-from mkdocs_attnviz import render
+from mkdocs_attnviz import draw
+from mkdocs_attnviz.toolkit import bokeh, mpl
+from mkdocs_attnviz.toolkit import page as kit
 from mkdocs_attnviz.attention import Attention
 from mkdocs_attnviz.errors import AttnvizError
 from mkdocs_attnviz.spec import FigureSpec
@@ -88,14 +90,14 @@ def layers_of(page: str, att_shape) -> np.ndarray:
     for m in re.finditer(r'<script type="application/octet-stream" data-layer="(\d+)">([^<]*)</script>', page):
         blocks[int(m.group(1))] = m.group(2)
     assert sorted(blocks) == list(range(num_layers))
-    return np.stack([render.unpack_layer(blocks[i], num_heads, n) for i in range(num_layers)])
+    return np.stack([kit.unpack_layer(blocks[i], num_heads, n) for i in range(num_layers)])
 
 
 # --------------------------------------------------------------------------------------------- page
 
 def test_page_has_one_image_glyph_and_the_required_decorations():
     att = make_attention()
-    page = render.figure_page(att, spec())
+    page = draw.figure_page(att, spec())
     objs = bokeh_objects(bokeh_of(page))
     names = [o["name"] for o in objs]
     renderers = [o for o in objs if o["name"] == "GlyphRenderer"]
@@ -119,7 +121,7 @@ def test_page_has_one_image_glyph_and_the_required_decorations():
 
 def test_bokeh_document_carries_no_matrix_and_no_tokens():
     att = make_attention(n=40, labels=[f"tok{i}zz" for i in range(40)])
-    page = render.figure_page(att, spec())
+    page = draw.figure_page(att, spec())
     (block,) = script_blocks(page, id="attnviz-bokeh")
     assert "tok1zz" not in block
     assert len(block) < 40_000  # the Bokeh model only, not a 40x40 float image
@@ -132,7 +134,7 @@ def test_bokeh_document_carries_no_matrix_and_no_tokens():
 
 def test_data_blocks_decode_to_the_weights():
     att = make_attention(n=17, layers=3, heads=5)
-    page = render.figure_page(att, spec())
+    page = draw.figure_page(att, spec())
     decoded = layers_of(page, att.weights.shape)
     assert decoded.shape == att.weights.shape
     assert np.abs(decoded - att.weights).max() <= 1 / 510 + 1e-6
@@ -144,29 +146,29 @@ def test_data_blocks_decode_to_the_weights():
 
 def test_initial_selection_follows_the_spec():
     att = make_attention(layers=4, heads=3)
-    page = render.figure_page(att, spec(layer=-2, head=1))
+    page = draw.figure_page(att, spec(layer=-2, head=1))
     data = data_of(page)
     assert (data["layer"], data["head"]) == (2, 1)
     assert re.search(r'<option value="2" selected>2</option>', page)
     assert re.search(r'<option value="1" selected>1</option>', page)
-    page = render.figure_page(att, spec(layer="all", head="all"))
+    page = draw.figure_page(att, spec(layer="all", head="all"))
     assert (data_of(page)["layer"], data_of(page)["head"]) == ("all", "all")
     assert '<option value="all" selected>all</option>' in page
     with pytest.raises(AttnvizError):
-        render.figure_page(att, spec(layer=4))
+        draw.figure_page(att, spec(layer=4))
     with pytest.raises(AttnvizError):
-        render.figure_page(att, spec(head=3))
+        draw.figure_page(att, spec(head=3))
 
 
 def test_hide_special_tokens():
     att = make_attention(n=8)
     s = spec(special_tokens="hide")
-    page = render.figure_page(att, s)
+    page = draw.figure_page(att, s)
     data = data_of(page)
     assert data["n"] == 6 and "[CLS]" not in data["labels"] and data["hidden"] is True
     decoded = layers_of(page, (3, 4, 6))
     np.testing.assert_allclose(decoded.sum(-1), 1.0, atol=6 * 1 / 510 + 1e-6)
-    assert "special tokens hidden, rows renormalised" in render.describe(att, s)
+    assert "special tokens hidden, rows renormalised" in draw.describe(att, s)
     assert "special tokens hidden, rows renormalised" in page
 
 
@@ -175,7 +177,7 @@ def test_hostile_text_is_escaped_everywhere():
     att = make_attention(n=len(labels), labels=labels, model="org/m</title><script>x</script>")
     s = FigureSpec(model=att.model, text="I say </script><img src=x onerror=alert(1)>", pair="&lt;b&gt; <b>bold</b>",
                    caption="cap </script><script>window.__pwned=1</script> \"'<img src=x>", id="fig-1")
-    page = render.figure_page(att, s)
+    page = draw.figure_page(att, s)
     for raw in ("window.__pwned=1;alert(1)</script>", "<img", "<b>bold", "</title><script>", "\u2028", "\u2029"):
         assert raw not in page, raw
     # only our own script elements: BokehJS, the two JSON blocks, one per layer, the page script
@@ -192,41 +194,41 @@ def test_hostile_text_is_escaped_everywhere():
 
 
 def test_script_json_escapes():
-    text = render.script_json({"a": "</script><!-- & \u2028\u2029 >"})
+    text = kit.script_json({"a": "</script><!-- & \u2028\u2029 >"})
     for bad in ("<", ">", "&", "\u2028", "\u2029"):
         assert bad not in text
     assert json.loads(text) == {"a": "</script><!-- & \u2028\u2029 >"}
 
 
 def test_resources_local():
-    page = render.figure_page(make_attention(), spec())
+    page = draw.figure_page(make_attention(), spec())
     assert '<script src="bokeh.min.js"></script>' in page
     urls = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', page)
     assert urls == ["bokeh.min.js"]
     assert "cdn.bokeh.org" not in page and "http://" not in page and "https://" not in page
-    page = render.figure_page(make_attention(), spec(), bokeh_src="../_attnviz/bokeh.min.js")
+    page = draw.figure_page(make_attention(), spec(), bokeh_src="../_attnviz/bokeh.min.js")
     assert '<script src="../_attnviz/bokeh.min.js"></script>' in page
     with pytest.raises(AttnvizError):
-        render.figure_page(make_attention(), spec(), bokeh_src="https://example.org/bokeh.min.js")
+        draw.figure_page(make_attention(), spec(), bokeh_src="https://example.org/bokeh.min.js")
 
 
 def test_resources_cdn_and_inline():
     import bokeh
 
-    page = render.figure_page(make_attention(), spec(), resources="cdn")
+    page = draw.figure_page(make_attention(), spec(), resources="cdn")
     assert f"https://cdn.bokeh.org/bokeh/release/bokeh-{bokeh.__version__}.min.js" in page
-    page = render.figure_page(make_attention(), spec(), resources="inline")
+    page = draw.figure_page(make_attention(), spec(), resources="inline")
     assert "<script src" not in page and "cdn.bokeh.org/bokeh/release" not in page
     assert len(page) > 1_000_000  # BokehJS itself is in the page
     assert page.lower().count("</script") == page.lower().count("<script")
     with pytest.raises(AttnvizError):
-        render.figure_page(make_attention(), spec(), resources="nope")
+        draw.figure_page(make_attention(), spec(), resources="nope")
 
 
 def test_page_is_deterministic_and_compact():
     att = make_attention(n=50, layers=6, heads=12)
-    a = render.figure_page(att, spec())
-    b = render.figure_page(att, spec())
+    a = draw.figure_page(att, spec())
+    b = draw.figure_page(att, spec())
     assert a == b
     floor = 6 * 12 * 50 * 50
     assert len(a.encode()) < 2.0 * floor
@@ -234,23 +236,23 @@ def test_page_is_deterministic_and_compact():
 
 def test_describe_and_height():
     att = make_attention(layers=6, heads=12)
-    assert render.describe(att, spec()) == "model org/model, layer 5 of 6 (last), mean of 12 heads"
-    assert render.describe(att, spec(layer=0, head=3)) == "model org/model, layer 0 of 6, head 3 of 12"
-    assert render.describe(att, spec(layer="all", head="max")) == "model org/model, all 6 layers, max of 12 heads"
-    assert render.describe(att, spec(layer=-6, head="all")) == "model org/model, layer 0 of 6, all 12 heads"
-    assert render.figure_height(att, spec(height=432)) == 432
-    small = render.figure_height(make_attention(n=5), spec())
-    big = render.figure_height(make_attention(n=60), spec())
+    assert draw.describe(att, spec()) == "model org/model, layer 5 of 6 (last), mean of 12 heads"
+    assert draw.describe(att, spec(layer=0, head=3)) == "model org/model, layer 0 of 6, head 3 of 12"
+    assert draw.describe(att, spec(layer="all", head="max")) == "model org/model, all 6 layers, max of 12 heads"
+    assert draw.describe(att, spec(layer=-6, head="all")) == "model org/model, layer 0 of 6, all 12 heads"
+    assert draw.figure_height(att, spec(height=432)) == 432
+    small = draw.figure_height(make_attention(n=5), spec())
+    big = draw.figure_height(make_attention(n=60), spec())
     assert 250 < small < big <= 900
-    assert render.figure_height(make_attention(n=300), spec()) == render.figure_height(make_attention(n=400), spec())
+    assert draw.figure_height(make_attention(n=300), spec()) == draw.figure_height(make_attention(n=400), spec())
 
 
 def test_bokehjs_files_and_templates():
-    files = render.bokehjs_files()
+    files = bokeh.bokehjs_files()
     assert list(files) == ["bokeh.min.js"] and files["bokeh.min.js"].is_file()
-    folder = render.templates_dir()
-    assert (folder / "figure.html.jinja").is_file() and (folder / "attnviz.js").is_file()
-    assert isinstance(render.RENDER_VERSION, str) and render.RENDER_VERSION
+    folder = kit.templates_dir()
+    assert (folder / "figure.html.jinja").is_file() and (folder / "view-heatmap.js").is_file()
+    assert isinstance(kit.RENDER_VERSION, str) and kit.RENDER_VERSION
 
 
 # ---------------------------------------------------------------------------------------------- PNG
@@ -269,13 +271,13 @@ def _has_colour(pixels: np.ndarray, hex_colour: str, tol: float = 0.06) -> bool:
 
 def test_png_is_a_real_viridis_heatmap():
     att = make_attention(n=12)
-    data = render.figure_png(att, spec())
+    data = draw.figure_png(att, spec())
     px = _png_pixels(data)
     assert px.ndim == 3 and px.shape[0] > 300 and px.shape[1] > 300
     assert px[..., :3].std() > 0.1
     assert _has_colour(px, "#fde725")  # the largest weight is the top of the scale: yellow
     assert _has_colour(px, "#440154", tol=0.1)  # dark purple near 0
-    assert render.figure_png(att, spec()) == data  # deterministic
+    assert draw.figure_png(att, spec()) == data  # deterministic
 
 
 def test_png_first_token_at_the_top():
@@ -285,7 +287,7 @@ def test_png_first_token_at_the_top():
     w[0, 0, :, 0] = 1.0
     w[0, 0, 0, :] = 1.0 / n  # the first row is uniform (dim), every other row is all on key 0
     att.weights = w
-    fig_px = _png_pixels(render.figure_png(att, spec(layer=0, head=0)))[..., :3]
+    fig_px = _png_pixels(draw.figure_png(att, spec(layer=0, head=0)))[..., :3]
     yellow = np.abs(fig_px - np.array([0xfd, 0xe7, 0x25]) / 255).max(-1) < 0.05
     rows, cols = np.nonzero(yellow)
     # the bright column (key 0) is at the left of the heatmap, and its top cell (query 0) is not bright
@@ -305,7 +307,7 @@ def test_png_cjk_has_no_missing_glyph_warnings():
     att = make_attention(n=len(labels), labels=labels, special=[False] * len(labels), model="cl-tohoku/bert-日本語")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        data = render.figure_png(att, spec(model=att.model, text=CJK))
+        data = draw.figure_png(att, spec(model=att.model, text=CJK))
     assert _png_pixels(data)[..., :3].std() > 0.1
 
 
@@ -313,16 +315,16 @@ def test_png_small_multiples_and_hidden_specials():
     att = make_attention(n=9, layers=3, heads=4)
     for s in (spec(layer="all", head="all"), spec(layer="all", head="mean"), spec(layer=1, head="all"),
               spec(special_tokens="hide")):
-        px = _png_pixels(render.figure_png(att, s))
+        px = _png_pixels(draw.figure_png(att, s))
         assert px[..., :3].std() > 0.1
-    one = _png_pixels(render.figure_png(att, spec(layer="all", head="all")))
+    one = _png_pixels(draw.figure_png(att, spec(layer="all", head="all")))
     assert one.shape[1] > 600
 
 
 def test_png_font_override_is_used():
     att = make_attention(n=6)
-    a = render.figure_png(att, spec(), font="DejaVu Serif")
-    b = render.figure_png(att, spec())
+    a = draw.figure_png(att, spec(), font="DejaVu Serif")
+    b = draw.figure_png(att, spec())
     assert a != b
 
 
@@ -337,7 +339,7 @@ def test_png_labels_are_never_cut(n, options):
         labels = ["Internationalization"] + [f"tok{i}" for i in range(1, n - 1)] + ["supercalifragilistic"]
     att = make_attention(n=n, layers=3, heads=4, labels=labels,
                          special=[False] * n if labels else None, model="org/" + "a-rather-long-model-name" * 3)
-    px = _png_pixels(render.figure_png(att, spec(**options)))[..., :3]
+    px = _png_pixels(draw.figure_png(att, spec(**options)))[..., :3]
     for edge in (px[:3], px[-3:], px[:, :3], px[:, -3:]):
         assert edge.min() > 0.98, "something is drawn on the edge of the PNG"
     ink = np.nonzero((px < 0.5).any(-1))
@@ -349,7 +351,7 @@ def test_bokeh_document_memo_gives_the_bytes_of_a_fresh_build():
     pair boundary put back in: every combination must give exactly what building it afresh gives."""
     import dataclasses
 
-    render._BOKEH_TEMPLATES.clear()
+    bokeh.TEMPLATES.clear()
     for n in (1, 2, 3, 9, 10, 47, 200):
         att = make_attention(n=n, layers=1, heads=1)
         for boundary in (None, 1, n // 2):
@@ -357,14 +359,15 @@ def test_bokeh_document_memo_gives_the_bytes_of_a_fresh_build():
                 att, segments=[0] * boundary + [1] * (n - boundary))
             for height in (120, 600, 601, 4000):
                 for colormap in ("viridis", "magma"):
-                    s = spec(colormap=colormap)
-                    assert render._bokeh_json(a, height, s) == render.script_json(render._bokeh_item(a, height, s))
-    assert render._BOKEH_TEMPLATES and all(v is not None for v in render._BOKEH_TEMPLATES.values())
+                    b = next((i for i, x in enumerate(a.segments) if x == 1), None)
+                    assert bokeh.document_json(a.num_tokens, height, colormap, b) == kit.script_json(
+                        bokeh.document(a.num_tokens, height, colormap, b))
+    assert bokeh.TEMPLATES and all(v is not None for v in bokeh.TEMPLATES.values())
     # and a whole page is the same, memo warm or cold
     att = make_attention(n=12)
-    warm = render.figure_page(att, spec())
-    render._BOKEH_TEMPLATES.clear()
-    assert render.figure_page(att, spec()) == warm
+    warm = draw.figure_page(att, spec())
+    bokeh.TEMPLATES.clear()
+    assert draw.figure_page(att, spec()) == warm
 
 
 def test_figure_svg_is_deterministic_with_text_as_paths():
@@ -377,14 +380,14 @@ def test_figure_svg_is_deterministic_with_text_as_paths():
               spec(text=CJK, view="bars")):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no missing glyphs
-            data = render.figure_svg(att, s)
-        assert render.figure_svg(att, s) == data
+            data = draw.figure_svg(att, s)
+        assert draw.figure_svg(att, s) == data
         root = ET.fromstring(data)
         assert root.tag == f"{ns}svg"
         assert not list(root.iter(f"{ns}text")) and len(list(root.iter(f"{ns}path"))) > 10
         assert b"<dc:date>" not in data
     # the PNG is unchanged by the SVG machinery, and save_figure refuses other formats
-    assert render.figure_png(att, spec(text=CJK))[:8] == b"\x89PNG\r\n\x1a\n"
+    assert draw.figure_png(att, spec(text=CJK))[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(AttnvizError, match="image format"):
-        with render.image_format("gif"):
-            render.figure_png(att, spec())
+        with mpl.image_format("gif"):
+            draw.figure_png(att, spec())

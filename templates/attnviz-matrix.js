@@ -4,7 +4,7 @@
  * masked(q, k), qTicks, kTicks, title, bar}. */
 (function () {
   "use strict";
-  var V = window.AttnvizViews;
+  var V = window.AttnvizCanvas;
   if (!V) return;
   var FONT = "system-ui, \"Noto Sans CJK JP\", sans-serif";
 

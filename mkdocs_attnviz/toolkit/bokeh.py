@@ -1,0 +1,198 @@
+"""The Bokeh document of the heatmap page, BokehJS itself, and how a page loads it.
+
+The document (:func:`document_json`) carries no token text and no weights: one ``image`` glyph filled in by the
+page's script, tick labels through a ``CustomJSTickFormatter`` reading the page's own JSON (Bokeh would treat
+``$$…$$`` in tick overrides as TeX and pull MathJax), a colour bar, masks, cell values and pair boundaries. It
+depends on four numbers only, so each process builds it once per colour map and pair/no pair and patches the
+numbers in (byte-identical to a fresh build, checked on first use).
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import re
+from typing import Any
+
+import numpy as np
+
+from ..errors import AttnvizError
+from .colors import palette
+from .page import script_json, script_text
+
+__all__ = ["document", "document_json", "script_tag", "bokehjs_files", "TEMPLATES"]
+
+
+def document(n: int, plot_height: int, colormap: str, boundary: int | None) -> dict[str, Any]:
+    """The Bokeh document (``json_item``) of a heatmap page: it depends on these four values only."""
+    from bokeh.embed import json_item
+    from bokeh.models import (BoxZoomTool, ColorBar, ColumnDataSource, CustomJSTickFormatter, FixedTicker,
+                              HoverTool, LinearColorMapper, Range1d, ResetTool, SaveTool, Span)
+    from bokeh.plotting import figure
+
+    x_range = Range1d(0, n, bounds=(0, n), name="attnviz-xrange")
+    y_range = Range1d(n, 0, bounds=(0, n), name="attnviz-yrange")  # flipped: the first token at the top
+    hover = HoverTool(name="attnviz-hover", tooltips=None, point_policy="follow_mouse")
+    fig = figure(name="attnviz-figure", x_range=x_range, y_range=y_range, height=plot_height,
+                 sizing_mode="stretch_width", min_width=320,
+                 tools=[hover, BoxZoomTool(), ResetTool(), SaveTool(filename="attention")],
+                 toolbar_location="right", x_axis_label="Key tokens", y_axis_label="Query tokens",
+                 min_border_left=8, min_border_right=8, min_border_top=10, min_border_bottom=8)
+    fig.toolbar.autohide = True
+    fig.toolbar.logo = None
+    fig.outline_line_color = None
+    fig.grid.visible = False
+    fig.background_fill_color = "#ffffff"
+
+    mapper = LinearColorMapper(name="attnviz-mapper", palette=palette(colormap),
+                               low=0.0, high=1.0,
+                               nan_color="rgba(0,0,0,0)")
+    # The image is filled in by view-heatmap.js once the layer is decoded: the document carries no matrix.
+    source = ColumnDataSource(name="attnviz-source",
+                              data={"image": [np.full((1, 1), np.nan, dtype=np.float32)],
+                                    "x": [0.0], "y": [0.0], "dw": [float(n)], "dh": [float(n)]})
+    image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper,
+                      name="attnviz-image")
+    hover.renderers = [image]
+
+    # future positions of a causal model: hatched, filled in by view-heatmap.js (one staircase per tile)
+    mask = ColumnDataSource(name="attnviz-mask", data={"xs": [], "ys": []})
+    fig.patches(xs="xs", ys="ys", source=mask, fill_color="#d0d0d0", fill_alpha=1.0, hatch_pattern="/",
+                hatch_color="#9a9a9a", hatch_scale=8.0, hatch_weight=1.0, line_color=None, name="attnviz-masked")
+    # numbers in the cells (values=true, or auto up to 20 tokens), filled in by view-heatmap.js
+    values = ColumnDataSource(name="attnviz-values", data={"x": [], "y": [], "text": [], "color": []})
+    fig.text(x="x", y="y", text="text", source=values, text_color="color", text_font_size="9px",
+             text_align="center", text_baseline="middle", name="attnviz-value-labels")
+    # the boundary between the two sentences of a pair
+    if boundary:
+        for dim, name in (("height", "attnviz-boundary-x"), ("width", "attnviz-boundary-y")):
+            fig.add_layout(Span(location=boundary, dimension=dim, line_color="#ff4040", line_width=2,
+                                line_dash="dashed", name=name))
+
+    tiles = ColumnDataSource(name="attnviz-tiles", data={"x": [], "y": [], "text": []})
+    fig.text(x="x", y="y", text="text", source=tiles, text_color="#ffffff", text_font_size="10px",
+             text_align="left", text_baseline="top", x_offset=2, y_offset=2,
+             background_fill_color="#000000", background_fill_alpha=0.45, name="attnviz-tile-labels")
+
+    for axis, which in ((fig.xaxis[0], "x"), (fig.yaxis[0], "y")):
+        axis.name = f"attnviz-{which}axis"
+        axis.ticker = FixedTicker(ticks=[], minor_ticks=[], name=f"attnviz-{which}ticker")
+        # tick labels come from the page's token data (never from the Bokeh document)
+        axis.formatter = CustomJSTickFormatter(
+            code=f"const f = window.attnvizTickLabel; return f ? f({which!r}, tick) : '';")
+        axis.major_label_text_font_size = "11px"
+        axis.axis_label_text_font_size = "12px"
+        axis.axis_label_text_font_style = "normal"
+        axis.major_tick_out = 3
+        axis.minor_tick_out = 0
+        axis.axis_line_color = None
+    fig.xaxis[0].major_label_orientation = math.pi / 4
+
+    bar = ColorBar(color_mapper=mapper, title="Attention weight", title_text_font_size="11px",
+                   title_text_font_style="normal", major_label_text_font_size="10px", width=12,
+                   label_standoff=4, padding=6, name="attnviz-colorbar")
+    fig.add_layout(bar, "right")
+
+    item = json_item(fig)
+    return _stable_ids(item)
+
+
+# Building a Bokeh document and serialising it costs ~0.1 s, most of a heatmap page's render time, yet it
+# depends on four values only (:func:`document`: it carries no token text and no weights). So each
+# process builds it once per colour map and pair/no pair, with *sentinel* numbers in place of the token
+# count, the plot height and the pair boundary, and a page gets that JSON text with its own numbers put
+# back in (:func:`document_json`). The first use of each template is checked against a fresh build; values
+# Bokeh would leave out as defaults (a height of 600, fewer than 2 tokens) are always built fresh.
+_SENTINELS = {"n": 918273, "height": 827364, "boundary": 736455}
+TEMPLATES: dict[tuple[str, bool], str | None] = {}  # None: patching found unsafe, build every time
+_NUMBER = re.compile(r"(?<=[:\[,])(918273|827364|736455)(\.0)?(?=[,\]}])")
+
+
+def _fresh(n: int, plot_height: int, colormap: str, boundary: int | None) -> str:
+    return script_json(document(n, plot_height, colormap, boundary))
+
+
+def _patch(template: str, n: int, plot_height: int, boundary: int | None) -> str:
+    values = {str(_SENTINELS["n"]): n, str(_SENTINELS["height"]): plot_height, str(_SENTINELS["boundary"]): boundary}
+
+    def put(m: re.Match) -> str:
+        value = values[m.group(1)]
+        return repr(float(value)) if m.group(2) else str(int(value))
+
+    return _NUMBER.sub(put, template)
+
+
+def document_json(n: int, plot_height: int, colormap: str, boundary: int | None) -> str:
+    """``script_json(document(n, plot_height, colormap, boundary))``: the same bytes, built once per process."""
+    height = int(plot_height)
+    boundary = boundary or None  # a boundary at 0 draws nothing, like no boundary
+    if n < 2 or height == 600 or boundary in _SENTINELS.values():
+        return _fresh(n, height, colormap, boundary)
+    key = (colormap, boundary is not None)
+    if key not in TEMPLATES:
+        template = _fresh(_SENTINELS["n"], _SENTINELS["height"], colormap,
+                          _SENTINELS["boundary"] if boundary is not None else None)
+        fresh = _fresh(n, height, colormap, boundary)
+        TEMPLATES[key] = template if _patch(template, n, height, boundary) == fresh else None
+        return fresh
+    template = TEMPLATES[key]
+    if template is None:
+        return _fresh(n, height, colormap, boundary)
+    return _patch(template, n, height, boundary)
+
+
+def _stable_ids(item: dict[str, Any]) -> dict[str, Any]:
+    """Renumber Bokeh's process-wide model ids in order of appearance, so the same figure gives the same page."""
+    mapping: dict[str, str] = {}
+
+    def rename(value: str) -> str:
+        if value not in mapping:
+            mapping[value] = f"a{len(mapping) + 1}"
+        return mapping[value]
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (rename(v) if k == "id" and isinstance(v, str) else walk(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out = walk(item)
+    if isinstance(out.get("root_id"), str):
+        out["root_id"] = rename(out["root_id"])
+    return out
+
+
+def script_tag(resources: str, bokeh_src: str) -> dict[str, Any]:
+    if resources == "local":
+        if "://" in bokeh_src or bokeh_src.startswith("//"):
+            raise AttnvizError(f"resources='local' needs a relative BokehJS url, not {bokeh_src!r}")
+        return {"src": bokeh_src, "integrity": None, "inline": None}
+    if resources == "cdn":
+        from bokeh.resources import Resources
+
+        res = Resources(mode="cdn", components=["bokeh"])
+        url = res.js_files[0]
+        integrity = None
+        try:
+            digest = res.hashes.get(url)
+            integrity = f"sha384-{digest}" if digest else None
+        except Exception:  # no published hash (dev build): load without SRI
+            integrity = None
+        return {"src": url, "integrity": integrity, "inline": None}
+    if resources == "inline":
+        from markupsafe import Markup
+
+        path = bokehjs_files()["bokeh.min.js"]
+        return {"src": None, "integrity": None, "inline": Markup(script_text(path.read_text(encoding="utf-8")))}
+    raise AttnvizError(f"unknown resources mode {resources!r}: expected 'local', 'cdn' or 'inline'")
+
+
+def bokehjs_files() -> dict[str, pathlib.Path]:
+    """Relative filename → installed BokehJS file, to copy once next to the figure pages."""
+    from bokeh.util.paths import bokehjs_path
+
+    path = pathlib.Path(bokehjs_path()) / "js" / "bokeh.min.js"
+    if not path.is_file():
+        raise AttnvizError(f"BokehJS is missing from the bokeh installation ({path})")
+    return {"bokeh.min.js": path}

@@ -1,0 +1,185 @@
+"""The matplotlib side of every static picture: fonts, rc, text measuring, layout helpers and saving.
+
+Every PNG/SVG is drawn with the object API (``matplotlib.figure.Figure``, Agg; pyplot is never imported) inside
+:func:`rc` and written by :func:`save_figure`, so the bytes are deterministic. Text uses the ``font`` setting (if
+any), then DejaVu Sans, with per-glyph fallback to an installed CJK font.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import io
+import textwrap
+from typing import Any
+
+from ..errors import AttnvizError
+
+__all__ = ["font_families", "rc", "Measure", "save_figure", "image_format", "nice_step", "colorbar", "bar_width_pt",
+           "token_ticks", "wrap_title", "PT", "TICK_PT", "EDGE_PT", "LABEL_PAD_PT"]
+
+PT = 72.0  # points per inch
+TICK_PT = 3.5 + 3.5  # matplotlib's default tick length + tick label pad
+EDGE_PT = 6.0  # white border around everything
+LABEL_PAD_PT = 4.0  # axis label to tick labels (matplotlib's axes.labelpad)
+
+CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
+                "Noto Sans CJK HK", "Source Han Sans JP", "Source Han Sans SC", "IPAexGothic", "IPAGothic",
+                "TakaoGothic", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback")
+
+
+def font_families(font: str | None) -> list[str]:
+    """The font families of a picture: ``font`` (if set), DejaVu Sans, and the first installed CJK font."""
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    families = [font] if font else []
+    families.append("DejaVu Sans")
+    cjk = next((name for name in CJK_FAMILIES if name in installed), None)
+    if cjk:
+        families.append(cjk)
+    seen: list[str] = []
+    for name in families:
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def rc(font: str | None, **extra: Any):
+    """The rc context every picture is drawn in (fonts, sizes, SVG salt); ``extra`` adds or overrides keys."""
+    import matplotlib
+
+    return matplotlib.rc_context({"font.family": font_families(font), "font.size": 9, "axes.titlesize": 10,
+                                  "svg.hashsalt": "attnviz", **extra})
+
+
+def nice_step(needed: float) -> int:
+    """Smallest of 1, 2, 5, 10, 20, 50... that is at least ``needed``. Same rule as the pages' scripts."""
+    base = 1
+    while True:
+        for m in (1, 2, 5):
+            if m * base >= needed:
+                return m * base
+        base *= 10
+
+
+_IMAGE_FORMAT: contextvars.ContextVar[str] = contextvars.ContextVar("attnviz_image_format", default="png")
+
+
+@contextlib.contextmanager
+def image_format(fmt: str):
+    """Within the block, :func:`save_figure` writes ``fmt`` (``png`` or ``svg``) unless told otherwise: how an SVG
+    comes out of every view's drawing code without threading a parameter through."""
+    token = _IMAGE_FORMAT.set(fmt)
+    try:
+        yield
+    finally:
+        _IMAGE_FORMAT.reset(token)
+
+
+def save_figure(fig, fmt: str | None = None, **savefig_kwargs: Any) -> bytes:
+    """Every figure file is written here: ``png`` (Agg) or ``svg``, with deterministic bytes.
+
+    ``fmt=None``: the format of the enclosing :func:`image_format` block (``png`` outside any).
+    PNG: no ``Software`` text chunk. SVG: no date, ids salted with a fixed string (``svg.hashsalt``), and
+    text drawn as paths (``svg.fonttype: path``), so CJK labels show without the fonts installed."""
+    import matplotlib
+
+    fmt = fmt or _IMAGE_FORMAT.get()
+    buf = io.BytesIO()
+    if fmt == "png":
+        fig.savefig(buf, format="png", metadata={"Software": None}, **savefig_kwargs)
+    elif fmt == "svg":
+        with matplotlib.rc_context({"svg.hashsalt": "attnviz", "svg.fonttype": "path", "svg.image_inline": True}):
+            fig.savefig(buf, format="svg", metadata={"Date": None}, **savefig_kwargs)
+    else:
+        raise AttnvizError(f"unknown image format {fmt!r}: expected 'png' or 'svg'")
+    return buf.getvalue()
+
+
+class Measure:
+    """Text extents in points, measured with Agg's own font machinery (same fonts and fallbacks as drawing)."""
+
+    def __init__(self) -> None:
+        from matplotlib.backends.backend_agg import RendererAgg
+
+        self.renderer = RendererAgg(1, 1, 100)  # the PNG's dpi: hinting makes widths depend on it
+        self._props: dict[float, Any] = {}
+
+    def size(self, text: str, fontsize: float) -> tuple[float, float]:
+        """``(width, height)`` of one line of ``text`` in points (height includes the descent)."""
+        from matplotlib.font_manager import FontProperties
+
+        prop = self._props.get(fontsize)
+        if prop is None:
+            prop = self._props[fontsize] = FontProperties(size=fontsize)  # family from the rc context
+        if not text:
+            return 0.0, 0.0
+        w, h, _d = self.renderer.get_text_width_height_descent(text, prop, ismath=False)
+        return float(w) * 0.72, float(h) * 0.72  # pixels at 100 dpi → points
+
+    def widest(self, texts: list[str], fontsize: float) -> float:
+        return max((self.size(t, fontsize)[0] for t in set(texts)), default=0.0)
+
+    def wrap(self, text: str, fontsize: float, width_pt: float, chars: int = 90) -> list[str]:
+        """``text`` wrapped at spaces into lines at most ``width_pt`` wide (and at most ``chars`` long)."""
+        while True:
+            lines = textwrap.wrap(text, chars) or [""]
+            if chars <= 20 or max(self.size(line, fontsize)[0] for line in lines) <= width_pt:
+                return lines
+            chars -= 5
+
+
+def wrap_title(text: str, chars: int) -> str:
+    """A title wrapped at spaces into lines of at most ``chars`` characters."""
+    return "\n".join(textwrap.wrap(text, chars))
+
+
+def colorbar(fig, cmap, vmax: float, rect_pt: tuple[float, float, float, float], fig_w_pt: float, fig_h_pt: float,
+             label: str) -> None:
+    """A colour bar (0 to ``vmax``) in ``rect_pt`` = (x, y, width, height) points from the bottom left."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    x, y, w, h = rect_pt
+    cax = fig.add_axes((x / fig_w_pt, y / fig_h_pt, w / fig_w_pt, h / fig_h_pt))
+    bar = fig.colorbar(ScalarMappable(Normalize(0.0, vmax), cmap), cax=cax)
+    bar.set_label(label)
+
+
+def bar_width_pt(measure: Measure, vmax: float, label: str) -> float:
+    """Room right of a heatmap for its colour bar: gap, bar, ticks, tick labels, its title."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
+    # the colour bar's own locator and formatter, run on the scale alone, to measure its tick labels
+    ticks = [t for t in MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10]).tick_values(0.0, vmax)
+             if 0.0 <= t <= vmax]
+    fmt = ScalarFormatter()
+    fmt.create_dummy_axis()
+    fmt.axis.set_view_interval(0.0, vmax)
+    fmt.axis.set_data_interval(0.0, vmax)
+    texts = fmt.format_ticks(ticks) if ticks else ["0.0"]
+    label_w = max(measure.widest(texts, 9), measure.size("0.000", 9)[0])
+    return 14.0 + 12.0 + TICK_PT + label_w + LABEL_PAD_PT + measure.size(label, 9)[1] + EDGE_PT
+
+
+def token_ticks(fig, idx: list[int], labels: list[str], n: int, left: float, bottom: float, grid: float,
+                width: float, height: float) -> None:
+    """Tick marks and token labels below (rotated 45°, right end at the tick) and left of a square grid.
+
+    Positions are in points from the figure's bottom left; what matplotlib's own ticks would draw
+    (3.5 pt marks, 3.5 pt pad, 8 pt labels), without its axis machinery (five artists per label)."""
+    from matplotlib.collections import LineCollection
+
+    cell = grid / n
+    segs = []
+    for i, label in zip(idx, labels):
+        x = left + (i + 0.5) * cell
+        y = bottom + grid - (i + 0.5) * cell
+        segs.append([(x / width, bottom / height), (x / width, (bottom - 3.5) / height)])
+        segs.append([(left / width, y / height), ((left - 3.5) / width, y / height)])
+        fig.text(x / width, (bottom - TICK_PT) / height, label, rotation=45, ha="right", va="top",
+                 rotation_mode="anchor", fontsize=8)
+        fig.text((left - TICK_PT) / width, y / height, label, ha="right", va="center", fontsize=8)
+    fig.add_artist(LineCollection(segs, colors="black", linewidths=0.8, transform=fig.transFigure))
+

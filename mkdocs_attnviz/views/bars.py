@@ -1,0 +1,75 @@
+"""``view="bars"``: the attention each token *receives* (mean over the queries of each column), or that one query
+token *gives* (``query=``), for one layer and a head aggregation; a canvas page and a matplotlib bar chart."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis import dequantize, head_matrix, quantize
+from ..prepare import Prepared
+from ..toolkit import mpl
+from ..toolkit import page as kit
+from .base import Frame, View, canvas_data, canvas_page, initial_layer
+
+__all__ = ["VIEW", "Bars", "query_text"]
+
+
+def query_text(fig: Prepared, index: int | None) -> str:
+    """``token 3 'cat'`` (or ``all`` without a query)."""
+    return f"token {index} {fig.part.q.labels[index]!r}" if index is not None else "all"
+
+
+class Bars(View):
+    name = "bars"
+    scripts = ("attnviz-common.js", "attnviz-canvas.js", "view-bars.js")
+    uses_query = True
+
+    def describe(self, fig: Prepared) -> str:
+        text = fig.describe(layer=initial_layer(fig))
+        if fig.query is not None:
+            return f"{text}, attention given by {query_text(fig, fig.query)}"
+        return f"{text}, attention received (mean over queries)"
+
+    def height(self, fig: Prepared) -> int:
+        if fig.spec.height:
+            return int(fig.spec.height)
+        longest = max((len(x) for x in fig.part.k.labels), default=1)
+        return kit.HEADER_PX + 30 + 300 + min(120, 12 + int(min(longest, 14) * 5.5))
+
+    def page(self, fig: Prepared, frame: Frame) -> str:
+        data, blobs = canvas_data(fig, frame, fig.parts, query=fig.query)
+        return canvas_page(fig, frame, self, data, blobs)
+
+    def picture(self, fig: Prepared, frame: Frame) -> bytes:
+        from matplotlib.figure import Figure
+
+        p = fig.part
+        weights = dequantize(quantize(p.f32[initial_layer(fig)]))  # as the page decodes them
+        nk = weights.shape[2]
+        q = fig.query
+        with mpl.rc(fig.spec.font or frame.font):
+            m = head_matrix(weights, "mean" if fig.head == "all" else fig.head)
+            values = m.mean(axis=0) if q is None else m[q]
+            out = Figure(figsize=(min(16.0, max(6.0, 0.3 * nk + 2)), 4.8), dpi=100, layout="constrained")
+            ax = out.add_subplot()
+            colors = ["#888888" if s else "#3355cc" for s in p.k.special]
+            if q is not None and p.square:
+                colors[q] = "#ff7f0e"
+            ax.bar(range(nk), values, color=colors, width=0.78)
+            if q is not None and p.causal and q < nk - 1:
+                ax.axvspan(q + 0.5, nk - 0.5, color="#bbbbbb", alpha=0.3, hatch="//", lw=0)
+            step = max(1, nk // 60 + 1)
+            ax.set_xticks(range(0, nk, step), [kit.display_label(x) for x in p.k.labels][::step], rotation=45,
+                          ha="right", rotation_mode="anchor", fontsize=8)
+            ax.set_xlim(-0.6, nk - 0.4)
+            ax.set_ylabel("Attention received (mean over queries)" if q is None else "Attention weight")
+            ax.set_xlabel("Key tokens")
+            for side in ("top", "right"):
+                ax.spines[side].set_visible(False)
+            ax.grid(axis="y", color="#e4e4e4", lw=0.8)
+            ax.set_axisbelow(True)
+            out.suptitle(mpl.wrap_title(frame.title, 100), fontsize=10)
+            return mpl.save_figure(out, dpi=100, facecolor="white")
+
+
+VIEW = Bars()

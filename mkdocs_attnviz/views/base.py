@@ -1,0 +1,134 @@
+"""What a view is: the small protocol every module of :mod:`mkdocs_attnviz.views` implements, and the shell of
+the canvas views' page.
+
+A view gets a :class:`~mkdocs_attnviz.prepare.Prepared` figure (computed once) and a :class:`Frame` (what the
+pipeline worked out once for this render: the title, the height, how BokehJS is loaded, the font) and returns
+its page (standalone HTML for an ``<iframe>``, no network request but BokehJS, works from ``file://``) and its
+picture (PNG, or SVG inside :func:`mkdocs_attnviz.toolkit.mpl.image_format`).
+
+The canvas views' page (``view.html.jinja``): ``<script type="application/json" id="attnviz-data">`` with the
+model, sentence, initial choices and ``sets`` (per attention set: its query and key tokens, sizes, causal), and
+``<script type="application/octet-stream" data-set="S" data-layer="L">`` blocks with the weights of each layer
+packed like the heatmap's (:func:`mkdocs_attnviz.toolkit.page.pack_layer`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..attention import Attention
+from ..prepare import Part, Prepared, Side
+from ..spec import FigureSpec
+from ..texts import alt_text
+from ..toolkit import page as kit
+
+__all__ = ["View", "Frame", "canvas_page", "canvas_data", "initial_layer", "side_json", "set_json", "pack_sets", "CANVAS_SCRIPTS", "CANVAS_CSS"]
+
+#: what every canvas view's page loads before its own script
+CANVAS_SCRIPTS = ("attnviz-common.js", "attnviz-canvas.js")
+CANVAS_CSS = ("figure.css", "views.css")
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """What the pipeline computed once for one render, handed to the page and the picture."""
+
+    title: str  # the view's description of the figure
+    height: int  # CSS pixels of the <iframe>
+    resources: str = "local"  # how the heatmap page loads BokehJS: local | cdn | inline
+    bokeh_src: str = "bokeh.min.js"  # BokehJS's URL relative to the page (resources = local)
+    font: str | None = None  # the site's font for the pictures (a figure's font= wins)
+
+
+class View:
+    """One view. Subclasses set the class attributes and implement the four drawing methods."""
+
+    name: str = ""
+    scripts: tuple[str, ...] = ()  # templates/ scripts of its page, in order
+    record_level: bool = False  # shows a whole record: special tokens are hidden from the record, not per set
+    uses_query: bool = False  # resolves ``query=``
+
+    def check(self, att: Attention, spec: FigureSpec) -> None:
+        """Refuse what does not apply to this view (``AttnvizError`` naming the option); runs first."""
+
+    def describe(self, fig: Prepared) -> str:
+        """What the figure shows, e.g. ``model M, layer 5 of 6 (last), mean of 12 heads``."""
+        return fig.describe()
+
+    def height(self, fig: Prepared) -> int:
+        """CSS pixels the ``<iframe>`` needs (``height=`` wins)."""
+        raise NotImplementedError
+
+    def page(self, fig: Prepared, frame: Frame) -> str:
+        """The standalone HTML page."""
+        raise NotImplementedError
+
+    def picture(self, fig: Prepared, frame: Frame) -> bytes:
+        """The static picture (PNG; SVG inside ``image_format("svg")``)."""
+        raise NotImplementedError
+
+    def alt(self, fig: Prepared, description: str) -> str:
+        """The alt text: the kind of figure, what it shows, the sentence."""
+        spec = fig.spec
+        sentence = spec.text if spec.pair is None else f"{spec.text} / {spec.pair}"
+        return alt_text(self.name, description, sentence)
+
+
+def side_json(side: Side) -> dict[str, Any]:
+    """One axis of a set for the page: labels, shortened tick labels, raw tokens, special and segment flags."""
+    return {"labels": side.labels, "ticks": [kit.display_label(x) for x in side.labels], "tokens": side.tokens,
+            "special": side.special, "segments": side.segments}
+
+
+def set_json(p: Part) -> dict[str, Any]:
+    return {"nq": len(p.q.labels), "nk": len(p.k.labels), "q": side_json(p.q), "k": side_json(p.k),
+            "causal": bool(p.causal), "square": p.square}
+
+
+def pack_sets(sets: dict[str, Part]) -> tuple[dict[str, Any], list[tuple[str, int, str]]]:
+    """``(sets JSON, blobs)``: each set's tokens and sizes, and its weights packed layer by layer."""
+    data: dict[str, Any] = {}
+    blobs: list[tuple[str, int, str]] = []
+    for name, p in sets.items():
+        data[name] = set_json(p)
+        weights = p.f32
+        blobs += [(name, index, kit.pack_layer(weights[index])) for index in range(weights.shape[0])]
+    return data, blobs
+
+
+def canvas_data(fig: Prepared, frame: Frame, sets: dict[str, Part], *, query: int | None = None
+                ) -> tuple[dict[str, Any], list[tuple[str, int, str]]]:
+    """The JSON of a canvas view's page (model, sentence, initial choices, the sets' tokens) and its packed layers.
+
+    The initial layer is the figure's (``all`` opens on the last); the initial head the figure's."""
+    from ..toolkit.colors import palette
+
+    spec, record = fig.spec, fig.record
+    sets_json, blobs = pack_sets(sets)
+    data = {
+        "format": 1, "view": fig.view.name, "title": frame.title, "model": record.model,
+        "who": f"data {record.model}" if record.meta.get("source") == "data" else f"model {record.model}",
+        "text": spec.text, "pair": spec.pair, "theme": spec.theme, "num_layers": fig.num_layers,
+        "num_heads": fig.num_heads, "layer": initial_layer(fig), "head": fig.head, "query": query,
+        "filter": spec.filter, "set": fig.part.name, "sets": sets_json, "palette": palette(spec.colormap),
+        "scale": 255, "hidden": fig.hide_each and any(record.special), "analysis": record.meta.get("analysis"),
+    }
+    return data, blobs
+
+
+def initial_layer(fig: Prepared) -> int:
+    """The layer a one-layer view opens on: the figure's, the last one for ``layer="all"``."""
+    return fig.num_layers - 1 if fig.layer == "all" else int(fig.layer)
+
+
+def canvas_page(fig: Prepared, frame: Frame, view: View, data: dict[str, Any], blobs: list[tuple[str, int, str]],
+                qk: list[tuple[str, int, str]] | tuple = ()) -> str:
+    """A canvas view's page: ``view.html.jinja`` with the view's data, packed blocks and scripts."""
+    spec = fig.spec
+    return kit.render_page(
+        "view.html.jinja", css=CANVAS_CSS, scripts=view.scripts,
+        title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
+        view=view.name, header_px=kit.HEADER_PX, plot_height=frame.height - kit.HEADER_PX - 6,
+        data_json=kit.markup(kit.script_json(data)), blobs=blobs, qk=list(qk), render_version=kit.RENDER_VERSION)
+

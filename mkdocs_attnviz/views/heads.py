@@ -1,0 +1,88 @@
+"""``view="heads"``: bertviz's head view. Two token columns, one line per (query, key) weighted by attention and
+coloured by head; on the page, hover a token, toggle heads, switch layers, filter A→A/A→B/B→A/B→B; the PNG is the
+initial layer with every head shown."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis import dequantize, quantize
+from ..prepare import Prepared
+from ..toolkit import mpl
+from ..toolkit import page as kit
+from ..toolkit.colors import HEAD_COLORS
+from .base import Frame, View, canvas_data, canvas_page, initial_layer
+
+__all__ = ["VIEW", "Heads", "row_px"]
+
+
+def row_px(n: int) -> int:
+    """Height of one token row on the page (same rule as view-heads.js)."""
+    return max(6, min(22, 1800 // max(n, 1)))
+
+
+class Heads(View):
+    name = "heads"
+    scripts = ("attnviz-common.js", "attnviz-canvas.js", "view-heads.js")
+
+    def describe(self, fig: Prepared) -> str:
+        return fig.describe(layer=initial_layer(fig), head=fig.head if isinstance(fig.head, int) else "all")
+
+    def height(self, fig: Prepared) -> int:
+        if fig.spec.height:
+            return int(fig.spec.height)
+        n = max(len(fig.part.q.labels), len(fig.part.k.labels))
+        return kit.HEADER_PX + 34 + 30 + row_px(n) * n + 16
+
+    def page(self, fig: Prepared, frame: Frame) -> str:
+        data, blobs = canvas_data(fig, frame, fig.parts)
+        return canvas_page(fig, frame, self, data, blobs)
+
+    def picture(self, fig: Prepared, frame: Frame) -> bytes:
+        import matplotlib
+        from matplotlib.collections import LineCollection
+        from matplotlib.figure import Figure
+
+        p = fig.part
+        weights = dequantize(quantize(p.f32[initial_layer(fig)]))  # as the page decodes them
+        nq, nk = weights.shape[1], weights.shape[2]
+        n = max(nq, nk)
+        heads = [fig.head] if isinstance(fig.head, int) else list(range(fig.num_heads))
+        with mpl.rc(fig.spec.font or frame.font):
+            out = Figure(figsize=(6.4, min(40.0, max(3.5, 0.22 * n + 1.2))), dpi=100, layout="constrained")
+            ax = out.add_subplot()
+            for h in heads:
+                segs, alphas = [], []
+                for qi in range(nq):
+                    for ki in range(nk):
+                        w = float(weights[h, qi, ki])
+                        if w >= 0.01:
+                            segs.append([(0.0, qi), (1.0, ki)])
+                            alphas.append(min(1.0, w * 0.9))
+                if segs:
+                    rgba = np.array([matplotlib.colors.to_rgba(HEAD_COLORS[h % len(HEAD_COLORS)], a) for a in alphas])
+                    ax.add_collection(LineCollection(segs, colors=rgba, linewidths=1.2))
+            fs = max(5.0, min(9.0, 300 / n))
+            for qi, lab in enumerate(kit.display_label(x) for x in p.q.labels):
+                ax.text(-0.03, qi, lab, ha="right", va="center", fontsize=fs, color="#888" if p.q.special[qi] else "#222")
+            for ki, lab in enumerate(kit.display_label(x) for x in p.k.labels):
+                ax.text(1.03, ki, lab, ha="left", va="center", fontsize=fs, color="#888" if p.k.special[ki] else "#222")
+            boundary = next((i for i, s in enumerate(p.q.segments) if s == 1), None) if p.square else None
+            if boundary:
+                ax.plot([-0.6, -0.02], [boundary - 0.5] * 2, color="#ff4040", ls="--", lw=1)
+                ax.plot([1.02, 1.6], [boundary - 0.5] * 2, color="#ff4040", ls="--", lw=1)
+            ax.set_xlim(-0.6, 1.6)
+            ax.set_ylim(n - 0.5, -0.8)
+            ax.set_axis_off()
+            ax.text(-0.03, -0.9, "Queries", ha="right", va="bottom", fontsize=8, color="#666")
+            ax.text(1.03, -0.9, "Keys", ha="left", va="bottom", fontsize=8, color="#666")
+            if len(heads) <= 16:
+                handles = [matplotlib.lines.Line2D([], [], color=HEAD_COLORS[h % len(HEAD_COLORS)], lw=2)
+                           for h in heads]
+                out.legend(handles, [f"head {h}" for h in heads], loc="outside lower center",
+                           ncol=min(8, len(heads)), fontsize=7, frameon=False)
+            out.suptitle(mpl.wrap_title(frame.title, 70), fontsize=10)
+            return mpl.save_figure(out, dpi=100, facecolor="white")
+
+
+VIEW = Heads()

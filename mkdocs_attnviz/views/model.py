@@ -1,0 +1,69 @@
+"""``view="model"``: bertviz's model view, a layers × heads grid of thumbnails (each on its own scale, 0 to its
+largest weight); click one on the page to enlarge it. The PNG is the same grid."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..analysis import dequantize, quantize
+from ..prepare import Prepared
+from ..toolkit import mpl
+from ..toolkit import page as kit
+from ..toolkit.colors import colormap
+from .base import Frame, View, canvas_data, canvas_page
+
+__all__ = ["VIEW", "Model"]
+
+
+class Model(View):
+    name = "model"
+    scripts = ("attnviz-common.js", "attnviz-canvas.js", "view-model.js")
+
+    def describe(self, fig: Prepared) -> str:
+        an = fig.analysis
+        if an.get("heads"):
+            return ", ".join([f"{fig.who}, {an.get('layer_prefix', '')}each of {fig.num_layers} layers", an["heads"]]
+                             + an.get("notes", []))
+        return ", ".join([f"{fig.who}, all {fig.num_layers} layers × {fig.num_heads} heads"] + an.get("notes", []))
+
+    def height(self, fig: Prepared) -> int:
+        if fig.spec.height:
+            return int(fig.spec.height)
+        thumb = max(28, min(84, 860 // max(fig.num_heads, 1)))
+        return kit.HEADER_PX + 30 + (thumb + 4) * fig.num_layers + 20
+
+    def page(self, fig: Prepared, frame: Frame) -> str:
+        data, blobs = canvas_data(fig, frame, fig.parts)
+        return canvas_page(fig, frame, self, data, blobs)
+
+    def picture(self, fig: Prepared, frame: Frame) -> bytes:
+        from matplotlib.figure import Figure
+
+        p = fig.part
+        L, H, nq, nk = p.weights.shape
+        cmap = colormap(fig.spec.colormap)
+        future = np.triu(np.ones((nq, nk), dtype=bool), k=1) if p.causal else np.zeros((nq, nk), dtype=bool)
+        weights = dequantize(quantize(p.f32))
+        tile = min(1.1, max(0.45, 11.0 / H))
+        with mpl.rc(fig.spec.font or frame.font):
+            out = Figure(figsize=(H * tile + 1.0, L * tile * min(1.5, nq / nk) + 1.0), dpi=100, layout="constrained")
+            axes = out.subplots(L, H, squeeze=False)
+            for l in range(L):
+                for h in range(H):
+                    ax = axes[l][h]
+                    m = np.ma.masked_array(weights[l, h], mask=future)
+                    ax.imshow(m, cmap=cmap, vmin=0.0, vmax=max(float(m.max()), 1e-9),
+                              interpolation="antialiased" if nk > 60 else "nearest", aspect="auto")
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                    for spine in ax.spines.values():
+                        spine.set_visible(False)
+                    if l == 0:
+                        ax.set_title(f"head {h}", fontsize=7)
+                    if h == 0:
+                        ax.set_ylabel(f"layer {l}", fontsize=7)
+            out.suptitle(mpl.wrap_title(frame.title + " (each tile: 0 to its largest weight)", 110), fontsize=9)
+            return mpl.save_figure(out, dpi=100, facecolor="white")
+
+
+VIEW = Model()
