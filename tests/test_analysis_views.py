@@ -17,6 +17,7 @@ from mkdocs_attnviz import analysis, draw, extract
 from mkdocs_attnviz.prepare import transform
 from mkdocs_attnviz.attention import Attention
 from mkdocs_attnviz.errors import AttnvizError
+from mkdocs_attnviz.extract.load import load_model
 from mkdocs_attnviz.spec import build_spec
 
 SENTENCE = "The cat sat on the mat because it was unbelievably tired."
@@ -251,7 +252,7 @@ def test_generation_is_greedy_deterministic_and_marked(gpt2, minilm_path):
     from transformers import AutoModelForCausalLM
 
     lm = AutoModelForCausalLM.from_pretrained(gpt2["ref"].source).eval()
-    ids = [int(i) for i in extract._load(gpt2["ref"], "cpu", False).tokenizer.convert_tokens_to_ids(gen.tokens)]
+    ids = [int(i) for i in load_model(gpt2["ref"], "cpu", False).tokenizer.convert_tokens_to_ids(gen.tokens)]
     with torch.no_grad():
         logits = lm(torch.tensor([ids])).logits[0]
     assert [int(x) for x in logits[p - 1:-1].argmax(-1)] == ids[p:]

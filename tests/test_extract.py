@@ -22,6 +22,7 @@ import models as tiny  # noqa: E402  (tests/models.py)
 
 from mkdocs_attnviz.attention import CONTINUATION
 from mkdocs_attnviz import extract as ex  # noqa: E402
+from mkdocs_attnviz.extract.tokens import labels_from_tokens  # noqa: E402
 from mkdocs_attnviz.errors import AttnvizError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -459,7 +460,7 @@ def test_label_fallback_without_offsets_matches_offsets(tiny_dir, name):
     text = "The cat sat. " + CJK + " 🙂 café"
     att = ex.extract(tiny_ref(tiny_dir, name), text, device="cpu")
     tok = AutoTokenizer.from_pretrained(tiny_dir / "models" / name)
-    assert ex._labels_from_tokens(tok, att.tokens, att.special) == att.labels
+    assert labels_from_tokens(tok, att.tokens, att.special) == att.labels
     assert "é" in att.labels and "🙂" in att.labels and "今" in att.labels
 
 

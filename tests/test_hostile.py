@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from mkdocs_attnviz import extract
 from mkdocs_attnviz.errors import AttnvizError
+from mkdocs_attnviz.extract.load import check_remote_code
 from mkdocs_attnviz.fence import AttnvizFenceError
 from mkdocs_attnviz.spec import OPTIONS, build_spec, parse_header
 from test_hostile_support import (BACKTICKS, DIRECTIVE_ERRORS, IMG, JINJA, MODEL, MODEL_ERRORS, SCRIPT, SENTENCE,
@@ -334,8 +335,8 @@ def test_model_and_path_errors(md_for, offline_hub, world, caplog, case, header,
 def test_remote_code_gate_opens_only_when_the_site_enables_it(project, world):
     ref = extract.resolve_model("./models/remote", None, base_dir=str(project), allowed_root=str(project))
     with pytest.raises(AttnvizError, match="trust_remote_code"):
-        extract._check_remote_code(ref, False)
-    assert extract._check_remote_code(ref, True) is None
+        check_remote_code(ref, False)
+    assert check_remote_code(ref, True) is None
     assert not world["marker"].exists()
 
 

@@ -1,0 +1,42 @@
+"""Run a Hugging Face model on a sentence and return the attention of every layer and head.
+
+Two steps:
+
+* :func:`resolve_model` turns what the author wrote (``model="..."``, ``revision="..."``) into a
+  :class:`ModelRef`: a hub id or a local folder, checked, with a *fingerprint* of the weights that
+  the cache can key on. It never imports torch or transformers (a warm build that only reads the
+  attention cache must stay fast).
+* :func:`extract` loads the model (once per process), tokenizes, runs one forward pass with eager
+  attention and returns an :class:`~mkdocs_attnviz.attention.Attention`.
+
+torch and transformers are imported lazily, inside the functions that need them; importing this
+package imports neither.
+
+Every failure a site owner or author can cause (unknown model, no network, revision not found,
+folder without ``config.json``, corrupted weights, remote code, a model that returns no attention)
+is raised as :class:`~mkdocs_attnviz.errors.AttnvizError` with ``option="model"`` (or
+``"revision"``, ``"max_tokens"``, ``"device"``), never as a bare traceback.
+
+Modules, by concern (data flows down the list; none imports one above it):
+
+* :mod:`.forward` — :func:`extract`: tokenize, run, check, build the record;
+* :mod:`.generate` — ``generate=``: greedy continuation by a causal language model;
+* :mod:`.seq2seq` — encoder–decoder models: decoder and cross attention;
+* :mod:`.qk` — query/key vectors for the neuron view (forward hooks), :func:`recompute_attention`;
+* :mod:`.tokens` — display labels, segments and word ids of the tokens;
+* :mod:`.load` — device choice, loading once per process, :func:`clear_models`, loader errors;
+* :mod:`.progress` — quieting Hugging Face progress output while loading;
+* :mod:`.resolve` — :func:`resolve_model`, :class:`ModelRef`, weight fingerprints, the file-hash memo;
+* :mod:`.stats` — :data:`STATS`, the counters every module updates.
+"""
+
+from __future__ import annotations
+
+from .forward import extract
+from .load import clear_models
+from .qk import recompute_attention
+from .resolve import ModelRef, fingerprint_weights, load_hash_memo, resolve_model, save_hash_memo
+from .stats import STATS
+
+__all__ = ["ModelRef", "resolve_model", "fingerprint_weights", "extract", "clear_models", "STATS",
+           "load_hash_memo", "save_hash_memo", "recompute_attention"]
