@@ -275,15 +275,13 @@ def _load_sphinx(folder: Path, args: argparse.Namespace) -> Project:
         raise UsageError("reading a Sphinx project needs Sphinx: pip install 'mkdocs-attnviz[sphinx]'") from None
     from . import sphinx as ext
 
-    overrides = {}
+    overrides: dict[str, Any] = {"attnviz_collect_only": True}  # the directive records its blocks, builds nothing
     if getattr(args, "device", None):
         overrides["attnviz_device"] = args.device
     if getattr(args, "cache_dir", None):
         overrides["attnviz_cache_dir"] = os.path.abspath(args.cache_dir)
-    collector = ext.Collector()
     warnings = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="attnviz-sphinx-") as tmp:
-        ext.COLLECTOR = collector
         try:
             with patch_docutils(folder), docutils_namespace():
                 app = Sphinx(str(folder), str(folder), os.path.join(tmp, "out"), os.path.join(tmp, "doctrees"),
@@ -301,11 +299,11 @@ def _load_sphinx(folder: Path, args: argparse.Namespace) -> Project:
             if isinstance(exc, SphinxError):
                 raise UsageError(f"{_display(folder)}: Sphinx could not read the project: {exc}") from None
             raise
-        finally:
-            ext.COLLECTOR = None
-    blocks = [Block(file=_display(f), line=line, spec=spec) for spec, f, line in collector.figures]
-    blocks += [Block(file=_display(f), line=line, error=err.located(_display(f), line))
-               for err, f, line in collector.errors]
+    blocks = []
+    for record in ext.collected(app.env):
+        file = _display(record.file)
+        blocks.append(Block(file=file, line=record.line, spec=record.spec,
+                            error=record.error().located(file, record.line) if record.spec is None else None))
     blocks.sort(key=lambda b: (b.file, b.line))
     return Project(kind="sphinx", path=folder, settings=_override(settings, args), blocks=blocks)
 
