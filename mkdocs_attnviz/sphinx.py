@@ -40,6 +40,11 @@ Figures are built while documents are read; each document's figures are kept on 
 (with ``env-purge-doc`` and ``env-merge-info`` handlers), so ``-j N`` builds the same site as ``-j 1`` and
 a removed document takes its figures with it.
 
+The ``attnviz`` command reads the blocks of a project through Sphinx itself: it sets the internal config value
+``attnviz_collect_only`` (not a setting for ``conf.py``), and the directive then only records each block (its
+spec, or the error that stops it, with its file and line) on the build environment, where :func:`collected`
+finds them after the build.
+
 Problems with a block are warnings located at the document and line, typed ``attnviz.option``,
 ``attnviz.model``, ``attnviz.cache``, ``attnviz.render`` or ``attnviz.truncated``: silence them with
 ``suppress_warnings = ["attnviz.truncated"]``; ``sphinx-build -W`` fails on them.
@@ -70,12 +75,14 @@ from .pipeline import ASSETS_CSS, Figure, FigureBuilder
 from .settings import SETTINGS, Settings, build_settings
 from .spec import OPTIONS, FigureSpec, build_spec
 
-__all__ = ["setup", "AttnvizDirective", "CONFIG", "settings_from_config", "Collector", "ENV_VERSION"]
+__all__ = ["setup", "AttnvizDirective", "CONFIG", "settings_from_config", "config_values", "CollectedBlock",
+           "collected", "ENV_VERSION"]
 
 logger = logging.getLogger(__name__)
 
-#: bump when what is stored on the environment (``env.attnviz_figures``, the nodes) changes
-ENV_VERSION = 1
+#: bump when what is stored on the environment (``env.attnviz_figures``, ``env.attnviz_collected``, the nodes)
+#: changes
+ENV_VERSION = 2
 
 #: ``attnviz_<name>``: (default, rebuild, meaning): every site-wide key of
 #: :data:`~mkdocs_attnviz.settings.SETTINGS` (a change reads every document again, except ``device``), plus
@@ -104,9 +111,13 @@ def settings_from_config(values: Mapping[str, Any], confdir: str | os.PathLike,
         raise ConfigError(f"attnviz: {exc}") from None
 
 
+def config_values(config: Any) -> dict[str, Any]:
+    """The ``attnviz_*`` values of a Sphinx config that are site-wide settings, without the prefix."""
+    return {name: getattr(config, f"attnviz_{name}") for name in SETTINGS}
+
+
 def _settings(app: Sphinx) -> Settings:
-    values = {name: getattr(app.config, f"attnviz_{name}") for name in CONFIG}
-    return settings_from_config(values, app.confdir, app.srcdir)
+    return settings_from_config(config_values(app.config), app.confdir, app.srcdir)
 
 
 _BUILDERS: dict[int, FigureBuilder] = {}  # id(app.config) -> its builder (set when the config is read)
@@ -124,16 +135,35 @@ def builder_for(config: Any) -> FigureBuilder:
 
 # ------------------------------------------------------------------------------------ collecting mode
 
-@dataclasses.dataclass
-class Collector:
-    """Set :data:`COLLECTOR` to one of these and the directive only records the blocks it sees (the
-    ``attnviz`` command uses this to find every block of a Sphinx project through Sphinx itself)."""
-
-    figures: list[tuple[FigureSpec, str, int]] = dataclasses.field(default_factory=list)  # spec, file, line
-    errors: list[tuple[AttnvizError, str, int]] = dataclasses.field(default_factory=list)
+#: internal config value: the directive records its blocks on the environment instead of building them
+COLLECT_ONLY = "attnviz_collect_only"
 
 
-COLLECTOR: Collector | None = None
+@dataclasses.dataclass(frozen=True)
+class CollectedBlock:
+    """One block seen while ``attnviz_collect_only`` is on: its spec, or the error that stops it (kept as
+    message and option: an exception loses its fields when a parallel reader pickles the environment)."""
+
+    file: str
+    line: int
+    spec: FigureSpec | None = None
+    message: str | None = None
+    option: str | None = None
+
+    def error(self) -> AttnvizError:
+        return AttnvizError(self.message or "", option=self.option)
+
+
+def collected(env: Any) -> list[CollectedBlock]:
+    """Every block recorded on the build environment ``env`` while ``attnviz_collect_only`` was on."""
+    return [block for _, blocks in sorted(getattr(env, "attnviz_collected", {}).items()) for block in blocks]
+
+
+def _collect(env: Any, line: int, **what: Any) -> list[nodes.Node]:
+    docname = env.docname
+    env.attnviz_collected.setdefault(docname, []).append(
+        CollectedBlock(file=str(env.doc2path(docname)), line=line, **what))
+    return []
 
 
 # ------------------------------------------------------------------------------------------- nodes
@@ -197,9 +227,8 @@ class AttnvizDirective(SphinxDirective):
             spec = build_spec(options, "\n".join(self.content), defaults=builder.settings.defaults)
         except AttnvizError as exc:
             return self._failed(exc, "spec")
-        if COLLECTOR is not None:
-            COLLECTOR.figures.append((spec, str(self.env.doc2path(docname)), self.lineno))
-            return []
+        if self.config[COLLECT_ONLY]:
+            return _collect(self.env, self.lineno, spec=spec)
         try:
             figure = builder.build(spec)
             files = self._write_files(builder, figure)
@@ -242,9 +271,8 @@ class AttnvizDirective(SphinxDirective):
 
     def _failed(self, error: AttnvizError, stage: str) -> list[nodes.Node]:
         docname, line = self.env.docname, self.lineno
-        if COLLECTOR is not None:
-            COLLECTOR.errors.append((error, str(self.env.doc2path(docname)), line))
-            return []
+        if self.config[COLLECT_ONLY]:
+            return _collect(self.env, line, message=error.message, option=error.option)
         on_error = getattr(self.env.config, "attnviz_on_error", "warn")
         if on_error == "fail":
             raise ExtensionError(f"attnviz: {self.env.doc2path(docname)}:{line}: {error}")
@@ -287,6 +315,8 @@ def _init_env(app: Sphinx, env: Any = None, *args: Any) -> None:
     env = env if env is not None else app.env
     if not hasattr(env, "attnviz_figures"):
         env.attnviz_figures = {}  # docname -> {figure key: [suffixes]}
+    if not hasattr(env, "attnviz_collected"):
+        env.attnviz_collected = {}  # docname -> [CollectedBlock] (attnviz_collect_only)
 
 
 def _config_inited(app: Sphinx, config: Any) -> None:
@@ -299,14 +329,16 @@ def _config_inited(app: Sphinx, config: Any) -> None:
 def _purge_doc(app: Sphinx, env: Any, docname: str) -> None:
     _init_env(app, env)
     env.attnviz_figures.pop(docname, None)
+    env.attnviz_collected.pop(docname, None)
 
 
 def _merge_info(app: Sphinx, env: Any, docnames: Iterable[str], other: Any) -> None:
     _init_env(app, env)
-    theirs = getattr(other, "attnviz_figures", {})
-    for docname in docnames:
-        if docname in theirs:
-            env.attnviz_figures[docname] = theirs[docname]
+    for name in ("attnviz_figures", "attnviz_collected"):
+        ours, theirs = getattr(env, name), getattr(other, name, {})
+        for docname in docnames:
+            if docname in theirs:
+                ours[docname] = theirs[docname]
 
 
 def _doctree_resolved(app: Sphinx, doctree: nodes.document, docname: str) -> None:
@@ -386,6 +418,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     for name, (default, rebuild, _) in CONFIG.items():
         types = (str, type(None)) if default is None else (type(default),)
         app.add_config_value(f"attnviz_{name}", default, rebuild, types=types)
+    app.add_config_value(COLLECT_ONLY, False, "env", types=(bool,))  # internal: the attnviz command sets it
     app.add_node(attnviz_figure, **{fmt: (_visit_pass, _depart_pass)
                                     for fmt in ("html", "latex", "text", "man", "texinfo")})
     app.add_node(attnviz_error, **{fmt: (_visit_pass, _depart_pass)

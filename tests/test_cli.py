@@ -3,6 +3,7 @@ blocked), warm (MkDocs, Sphinx, SPEC), render, cache ls / prune, help texts and 
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -19,7 +20,7 @@ from matplotlib.image import imread
 
 from browser import chromium, console_errors, requested_urls, wait_for  # noqa: F401
 from mkdocs_attnviz import extract
-from mkdocs_attnviz.cli import main
+from mkdocs_attnviz.cli import load_project, main
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 ROOTS = Path(__file__).parent / "roots"
@@ -230,6 +231,47 @@ def test_warm_reports_bad_blocks_with_file_and_line(site, capsys):
     rc, _, err = run(capsys, "warm", cfg, "--no-progress")
     assert rc == 1
     assert "attnviz: docs/index.md:5: option 'colour': unknown option" in err
+
+
+def test_mkdocs_settings_come_from_the_plugin_config_without_running_its_hooks(site, monkeypatch, capsys,
+                                                                                tmp_path):
+    from mkdocs_attnviz.plugin import AttnvizPlugin
+
+    def hook(*args, **kwargs):
+        raise AssertionError("the command must not run a plugin hook")
+
+    monkeypatch.setattr(AttnvizPlugin, "on_config", hook)
+    monkeypatch.setattr(AttnvizPlugin, "on_shutdown", hook)
+    site.page("index.md", "```attnviz\nText.\n```\n")
+    cfg = site.config(plugin="cache_dir: my-cache\nfont: DejaVu Sans")
+    args = argparse.Namespace(device="cpu", model_path=[f"other={tmp_path}"], cache_dir=None)
+    project = load_project(cfg, args)
+    s = project.settings
+    assert project.kind == "mkdocs" and len(project.blocks) == 1 and project.blocks[0].file == "docs/index.md"
+    assert s.cache_dir == str(site.root / "my-cache") and s.font == "DejaVu Sans" and s.device == "cpu"
+    assert s.models == {MODEL: site.minilm_path, "other": str(tmp_path)}  # the flag adds to the plugin's models
+    assert s.docs_dir == str(site.docs) and s.base_dir == s.allowed_root == str(site.root)
+    cfg = site.config(plugin="device: gpu")
+    rc, _, err = run(capsys, "warm", cfg, "--no-progress")
+    assert rc == 2 and "invalid attnviz plugin config: setting 'device' is 'gpu'" in err
+
+
+def test_report_spec_settings_are_the_site_settings(tmp_path, capsys, minilm_path):
+    spec = write_spec(tmp_path / "src", "```attnviz\nText.\n```\n", minilm_path=minilm_path, cache=tmp_path / "c")
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text.replace("title:", "font: DejaVu Sans\nfallback_png: false\ntitle:", 1), encoding="utf-8")
+    project = load_project(spec, argparse.Namespace(cache_only=True, cache_dir=str(tmp_path / "flag-cache")))
+    s = project.settings
+    assert s.font == "DejaVu Sans" and s.fallback_png is False and s.cache_only is True
+    assert s.cache_dir == str(tmp_path / "flag-cache") and s.models == {"minilm": minilm_path}
+    for old, new, words in [("title:", "colour: red\ntitle:", "unknown setting(s) colour (known: cache, cache_dir"),
+                            ("title:", "resources: cdn\ntitle:", "setting 'resources': a report chooses it"),
+                            ("title:", "fallback_png: maybe\ntitle:", "setting 'fallback_png' must be true or false"),
+                            ("  model: minilm\n", "  model: minilm\n  layer: ninety\n",
+                             "setting 'defaults': option 'layer': expected a layer number")]:
+        spec.write_text(text.replace(old, new, 1), encoding="utf-8")
+        rc, _, err = run(capsys, "report", spec, "-o", tmp_path / "out")
+        assert rc == 2 and f"spec.md: {words}" in err, (new, err)
 
 
 def sphinx_project(tmp_path, minilm_path, cache) -> Path:

@@ -17,3 +17,9 @@ def test_every_option_and_setting_is_documented():
     for key, _ in AttnvizConfig._schema:
         assert f"| `{key}` |" in reference, key
         assert f"| `{key}` |" in readme, key
+
+
+def test_every_render_flag_is_named_in_the_cli_docs():
+    cli = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    for name, option in OPTIONS.items():
+        assert f"`{option.flag(name)}`" in cli, name

@@ -20,6 +20,8 @@ def test_wheel_contains_templates_and_entry_point(tmp_path):
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         text = zf.read(entry_points).decode()
     assert "[mkdocs.plugins]" in text and "attnviz = mkdocs_attnviz.plugin:AttnvizPlugin" in text
+    assert "[console_scripts]" in text and "attnviz = mkdocs_attnviz.cli:main" in text
+    assert {"mkdocs_attnviz/cli/__init__.py", "mkdocs_attnviz/cli/__main__.py"} <= names  # python -m works too
 
 
 def test_templates_found_from_this_checkout():

@@ -278,3 +278,26 @@ def test_bad_config_value_is_a_config_error(make_app, tmp_path):
     shutil.copytree(ROOTS / "test-attnviz-basic", tmp_path / "conf")
     with pytest.raises(SphinxError, match="attnviz_resources"):
         make_app("html", srcdir=tmp_path / "conf", confoverrides={"attnviz_resources": "nowhere"})
+
+
+def test_collect_only_records_the_blocks_on_the_environment_across_parallel_readers(build, tmp_path):
+    """``attnviz_collect_only`` (set by the ``attnviz`` command): the directive builds nothing and records every
+    block, spec or error with its option, on ``env.attnviz_collected``, merged from the parallel readers."""
+    from mkdocs_attnviz.sphinx import collected
+
+    src = tmp_path / "collect"
+    shutil.copytree(ROOTS / "test-attnviz-parallel", src)
+    with open(src / "doc6.rst", "a", encoding="utf-8") as fh:
+        fh.write("\n.. attnviz::\n   :head: twelve\n\n   A bad head.\n")
+    cache = tmp_path / "collect-cache"
+    app = build("attnviz-parallel", "html", srcname="collect", outname="_build-collect", parallel=2,
+                attnviz_collect_only=True, attnviz_cache_dir=str(cache))
+    assert app.is_parallel_allowed("read") and warnings_of(app) == ""
+    blocks = collected(app.env)
+    assert sorted(app.env.attnviz_collected) == [f"doc{i}" for i in range(1, 7)]  # merged from the workers
+    assert len(blocks) == 7 and [(b.spec.layer, b.spec.head) for b in blocks if b.spec and b.file.endswith("doc6.rst")] == [(5, 5)]
+    bad = [b for b in blocks if b.spec is None]
+    line = (src / "doc6.rst").read_text(encoding="utf-8").splitlines().index(".. attnviz::", 6) + 1
+    assert len(bad) == 1 and Path(bad[0].file) == src / "doc6.rst" and bad[0].line == line
+    assert str(bad[0].error()).startswith("option 'head': expected a head number")  # the option survives pickling
+    assert app.env.attnviz_figures == {} and not cache.exists()  # nothing was built

@@ -1,0 +1,63 @@
+"""``attnviz render -o FILE``: one figure to ``.html`` (self-contained by default), ``.png`` or ``.svg``.
+
+The flags of the directive options (:mod:`.parser`) are handed, as written, to
+:func:`~mkdocs_attnviz.spec.build_spec`, so a bad value gets the block's own message
+(``attnviz: command line: option 'layer': ...``, exit status 1). Relative paths (``--model ./folder``,
+``--data file.npy``, ``--cache-dir``) are taken from the current folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from ..errors import AttnvizError
+from ..pipeline import FigureBuilder
+from ..settings import Settings, build_settings
+from ..spec import OPTIONS, build_spec
+from .common import EXIT_FAILED, EXIT_OK, UsageError, display, err
+from .overrides import with_flags
+
+__all__ = ["run"]
+
+SUFFIXES = (".html", ".png", ".svg")
+WHERE = "command line"  # where a figure's problem is, in its messages
+
+
+def _settings(args: argparse.Namespace, suffix: str) -> Settings:
+    values = {"cache": not args.no_cache, "resources": args.resources or ("inline" if suffix == ".html" else "local")}
+    try:
+        return build_settings(with_flags(values, args), os.getcwd(), allowed_root=os.path.abspath(os.sep))
+    except AttnvizError as exc:
+        raise UsageError(f"{WHERE}: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(f"-o {args.output}: the file name must end in .html, .png or .svg")
+    settings = _settings(args, suffix)
+    options = {name: getattr(args, name) for name in OPTIONS if getattr(args, name, None) is not None}
+    try:
+        spec = build_spec(options, args.text or "")
+        builder = FigureBuilder(settings)
+        figure = builder.build(spec)
+        if suffix == ".svg":
+            data = builder.svg(spec)
+        else:
+            data = builder.cache.read_render_file(figure.key, suffix)
+            if data is None:
+                raise AttnvizError(f"the figure has no {suffix} file (is fallback PNG off?)")
+    except AttnvizError as exc:
+        err(f"attnviz: {WHERE}: {exc}")
+        return EXIT_FAILED
+    for warning in figure.warnings:
+        err(f"attnviz: {WHERE}: {warning}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    if suffix == ".html" and settings.resources == "local":
+        builder.publish(out.parent, keys=[])  # BokehJS next to the page
+    err(f"attnviz: {figure.description} → {display(out)}")
+    return EXIT_OK

@@ -1,0 +1,122 @@
+"""``attnviz report SPEC -o DIR``: a static report (a folder, or one mailable HTML file) from a report SPEC.
+
+A Markdown SPEC keeps its prose (rendered with the same fence as MkDocs); a YAML SPEC lists figures with an
+optional heading and notes. The folder opens from ``file://`` and publishes on GitHub Pages as is;
+``--single-file`` puts every figure page (``<iframe srcdoc>``) and PNG (``data:`` URI) into the page itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html as html_lib
+import re
+import tempfile
+from pathlib import Path
+
+from .. import __version__
+from ..errors import AttnvizError
+from ..pipeline import FigureBuilder
+from ..toolkit import page
+from .common import EXIT_FAILED, EXIT_OK, UsageError, display, err
+from .projects import Project, load_project
+
+__all__ = ["run"]
+
+_EMBED_URL = re.compile(r'(?P<attr>src|href)="assets/(?P<key>[0-9a-f]{32})(?P<suffix>\.html|\.png)"')
+_OPEN_LINK = re.compile(r'\s*·\s*<a href="assets/[0-9a-f]{32}\.html"[^>]*>[^<]*</a>')
+
+
+def _inline(body: str, assets: Path) -> str:
+    """Put every figure file into the page itself: iframes get ``srcdoc``, PNGs become data URIs."""
+    body = _OPEN_LINK.sub("", body)  # a page inside srcdoc cannot be opened in a tab of its own
+
+    def replace(m: re.Match) -> str:
+        path = assets / f"{m.group('key')}{m.group('suffix')}"
+        if m.group("suffix") == ".png":
+            return f'{m.group("attr")}="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode("ascii")}"'
+        return f'srcdoc="{html_lib.escape(path.read_text(encoding="utf-8"), quote=True)}"'
+
+    body = _EMBED_URL.sub(replace, body)
+    if re.search(r'(src|href)="assets/', body):
+        raise AttnvizError("the single-file report still links to a file in assets/")
+    return body
+
+
+def _yaml_body(project: Project, builder: FigureBuilder, url: str) -> tuple[str, int]:
+    import markdown
+
+    parts, failed = [], 0
+    for block in project.blocks:
+        heading, notes = block.extra.get("heading"), block.extra.get("notes")
+        if heading:
+            parts.append(f"<h2>{html_lib.escape(str(heading))}</h2>")
+        if notes:
+            parts.append(markdown.markdown(str(notes), extensions=["tables"]))
+        error = block.error
+        if error is None:
+            try:
+                figure = builder.build(block.spec)
+                for warning in figure.warnings:
+                    err(f"attnviz: {block.located(AttnvizError(warning, option='max_tokens'))}")
+                parts.append(builder.embed_html(figure, url))
+                continue
+            except AttnvizError as exc:
+                error = block.located(exc)
+        err(f"attnviz: {error}")
+        failed += 1
+        parts.append(builder.error_html(error))
+    return "\n".join(parts), failed
+
+
+def _markdown_body(project: Project, builder: FigureBuilder, assets: Path, url: str) -> tuple[str, int]:
+    import markdown
+
+    from ..fence import FENCE, AttnvizExtension
+
+    ext = AttnvizExtension(builder=builder, output_dir=str(assets), url=url, page=display(project.path))
+    ext.line_offset = project.prose_offset
+    md = markdown.Markdown(extensions=["pymdownx.superfences", "admonition", "tables", "attr_list", "toc", ext],
+                           extension_configs={"pymdownx.superfences": {"custom_fences": [FENCE]}})
+    body = md.convert(project.prose or "")
+    return body, body.count('<div class="attnviz-error')
+
+
+def run(args: argparse.Namespace) -> int:
+    from markupsafe import Markup
+
+    resources = "inline" if args.single_file else "local"
+    spec_path = Path(args.spec)
+    if spec_path.is_dir() or spec_path.suffix.lower() not in (".md", ".markdown", ".yml", ".yaml"):
+        raise UsageError(f"{display(spec_path)}: a report SPEC is a Markdown (.md) or a YAML (.yml) file")
+    project = load_project(spec_path, args, resources=resources)
+    if project.kind not in ("markdown", "yaml"):
+        raise UsageError(f"{display(spec_path)}: is a {project.kind} project, not a report SPEC")
+    out = Path(args.output)
+    if args.single_file and out.suffix.lower() in (".html", ".htm"):
+        target, out_dir = out, out.parent
+    else:
+        target, out_dir = out / "index.html", out
+    out_dir.mkdir(parents=True, exist_ok=True)
+    builder = FigureBuilder(project.settings)
+    with tempfile.TemporaryDirectory(prefix="attnviz-report-") as tmp:
+        assets = Path(tmp) if args.single_file else out_dir / "assets"
+        assets.mkdir(parents=True, exist_ok=True)
+        if project.kind == "markdown":
+            body, failed = _markdown_body(project, builder, assets, "assets/")
+        else:
+            body, failed = _yaml_body(project, builder, "assets/")
+        builder.publish(assets)
+        if args.single_file:
+            body = _inline(body, assets)
+        css = page.asset_text("attnviz.css")
+        html = page.environment().get_template("report.html.jinja").render(
+            title=args.title or project.title or project.path.stem, heading=project.kind == "yaml",
+            body=Markup(body), css=Markup(css.replace("</", "<\\/")), version=__version__,
+            source=project.path.name)
+        target.write_text(html, encoding="utf-8")
+    if not args.single_file:
+        (out_dir / ".nojekyll").write_text("", encoding="utf-8")  # GitHub Pages: publish the folder as is
+    err(builder.summary())
+    err(f"attnviz: report written to {display(target)}")
+    return EXIT_FAILED if failed else EXIT_OK
