@@ -133,8 +133,8 @@ def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: boo
 
 
 BUCKETS = [  # (label, module file suffix or package folder, function name): cumulative time of the outermost call
-    ("import torch + transformers, load model", "mkdocs_attnviz/extract.py", "_load"),
-    ("forward passes (extract)", "mkdocs_attnviz/extract.py", "extract"),
+    ("import torch + transformers, load model", "mkdocs_attnviz/extract/load.py", "_load"),
+    ("forward passes (extract)", "mkdocs_attnviz/extract/forward.py", "extract"),
     ("figure pages (Bokeh JSON, zlib, Jinja)", "mkdocs_attnviz/views/", "page"),
     ("PNG (matplotlib)", "mkdocs_attnviz/views/", "picture"),
     ("render cache writes", "mkdocs_attnviz/cache.py", "put_render"),

@@ -29,7 +29,7 @@ from .toolkit import bokeh
 from .toolkit.page import RENDER_VERSION, environment, templates_dir
 from .views.base import Frame
 
-__all__ = ["FigureBuilder", "Figure", "ASSETS_CSS"]
+__all__ = ["FigureBuilder", "Figure", "ASSETS_CSS", "extraction_inputs"]
 
 #: the stylesheet a host adds to its pages (print and no-script fallbacks, error boxes)
 ASSETS_CSS = "attnviz.css"
@@ -51,6 +51,15 @@ class Figure:
 
     def filename(self, suffix: str) -> str:
         return f"{self.key}{suffix}"
+
+
+def extraction_inputs(spec: FigureSpec) -> dict[str, Any]:
+    """What the extraction of ``spec`` depends on: the spec's own inputs, and what its view captures besides the
+    attention (the neuron view: the query and key vectors, ``qk``)."""
+    inputs = spec.extraction_inputs()
+    for what in views.get(views.name_for(spec)).captures:
+        inputs[what] = True
+    return inputs
 
 
 def _package_version(name: str) -> str:
@@ -114,7 +123,7 @@ class FigureBuilder:
                                      allowed_root=s.allowed_root)
         base = {"kind": "attention", "fingerprint": ref.fingerprint, "revision": spec.revision,
                 "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens, "format": CACHE_FORMAT}
-        extra = {k: v for k, v in spec.extraction_inputs().items() if k not in base and k != "model"}
+        extra = {k: v for k, v in extraction_inputs(spec).items() if k not in base and k != "model"}
         key = digest({**base, **extra})
         return key, ref
 
@@ -151,7 +160,7 @@ class FigureBuilder:
                     f"the attention of this block is not in the cache ({self.settings.cache_dir}) and "
                     "cache_only is on, so no model is loaded; build once with cache_only off (or run "
                     "`attnviz warm`) and commit the cache folder", option="model")
-            inputs = spec.extraction_inputs()
+            inputs = extraction_inputs(spec)
             att = _extract.extract(ref, spec.text, spec.pair, max_tokens=spec.max_tokens,
                                    device=self.settings.device, trust_remote_code=self.settings.trust_remote_code,
                                    **{k: inputs[k] for k in ("target", "max_new_tokens", "qk", "generate") if k in inputs})

@@ -160,8 +160,6 @@ class FigureSpec:
             out["target"] = self.target
         elif self.max_new_tokens != 20:  # the default greedy length stays out of the key
             out["max_new_tokens"] = self.max_new_tokens
-        if self.view == "neuron":
-            out["qk"] = True
         if self.data is not None:
             out["data"] = self.data
             out["tokens"] = list(self.tokens) if self.tokens is not None else None

@@ -187,6 +187,8 @@ def test_public_api_exists_and_defines_each_name_once():
 
 def test_every_module_exports_what_it_lists():
     for module in MODULES:
+        if module.endswith(".__main__"):  # runs the command when imported
+            continue
         mod = importlib.import_module(module)
         for name in getattr(mod, "__all__", []):
             assert hasattr(mod, name), f"{module}.__all__ names {name!r}, which does not exist"

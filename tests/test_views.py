@@ -97,7 +97,10 @@ def test_new_options_parse_and_validate():
             build_spec({"model": "m", **options}, "a b")
         assert info.value.option == option, options
     # options that change extraction go into the extraction inputs; the others into the render options
-    assert "target" in spec(target="x").extraction_inputs() and "qk" in spec(view="neuron").extraction_inputs()
+    from mkdocs_attnviz.pipeline import extraction_inputs
+
+    assert "target" in spec(target="x").extraction_inputs() and "qk" in extraction_inputs(spec(view="neuron"))
+    assert "qk" not in extraction_inputs(spec(view="heads"))
     assert spec().extraction_inputs() == {"model": "m", "revision": None, "text": SENTENCE, "pair": None,
                                           "max_tokens": None}
     for key in ("values", "colormap", "style", "query", "theme", "font", "filter", "attention"):

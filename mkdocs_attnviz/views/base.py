@@ -48,6 +48,7 @@ class View:
     scripts: tuple[str, ...] = ()  # templates/ scripts of its page, in order
     record_level: bool = False  # shows a whole record: special tokens are hidden from the record, not per set
     uses_query: bool = False  # resolves ``query=``
+    captures: tuple[str, ...] = ()  # what the extraction must capture besides the attention (``qk``: q/k vectors)
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
         """Refuse what does not apply to this view (``AttnvizError`` naming the option); runs first."""

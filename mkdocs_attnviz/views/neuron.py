@@ -22,6 +22,7 @@ class Neuron(View):
     name = "neuron"
     scripts = ("attnviz-common.js", "attnviz-canvas.js", "view-neuron.js")
     uses_query = True
+    captures = ("qk",)
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
         if spec.aggregate != "none":
