@@ -15,7 +15,7 @@ from .errors import AttnvizError
 
 __all__ = ["hide_tokens", "head_matrix", "quantize", "dequantize", "rollout", "attention_flow", "check_flow_size",
            "flow_cost", "fuse_heads", "residual_attention", "word_groups", "merge_words", "head_summary",
-           "SUMMARY_METRICS", "FLOW_MAX_TOKENS", "FLOW_MAX_LAYERS", "FLOW_MAX_COST"]
+           "FLOW_MAX_TOKENS", "FLOW_MAX_LAYERS", "FLOW_MAX_COST"]
 
 
 def head_matrix(weights_layer: np.ndarray, head: int | str) -> np.ndarray:
@@ -237,17 +237,6 @@ def hide_tokens(weights: np.ndarray, keep_q: list[bool], keep_k: list[bool] | No
         with np.errstate(invalid="ignore", divide="ignore"):
             w = np.where(sums > 0, w / np.where(sums > 0, sums, 1.0), 0.0)
     return w
-
-
-#: the per-head statistics of :func:`head_summary`, in display order, with their descriptions
-SUMMARY_METRICS = {
-    "entropy": "entropy of each query's attention, mean over queries, divided by log n (1 = uniform)",
-    "distance": "mean attention distance Σⱼ Aᵢⱼ·|i − j|, mean over queries (tokens)",
-    "special": "share of attention given to special tokens",
-    "previous": "share given to the previous token",
-    "self": "share given to the token itself",
-    "next": "share given to the next token",
-}
 
 
 def head_summary(weights: np.ndarray, special: list[bool]) -> dict[str, np.ndarray]:

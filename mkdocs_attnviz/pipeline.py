@@ -25,6 +25,7 @@ from .errors import AttnvizError
 from .settings import Settings
 from .prepare import Prepared, prepare
 from .spec import FigureSpec
+from .texts import Texts
 from .toolkit import bokeh
 from .toolkit.page import RENDER_VERSION, environment, templates_dir
 from .views.base import Frame
@@ -136,6 +137,8 @@ class FigureBuilder:
 
     def resolve_inputs(self, spec: FigureSpec, page_dir: str | None = None) -> FigureSpec:
         """``data=`` made an absolute, checked path (relative to ``page_dir``, then the docs folder)."""
+        if spec.lang is None:  # the figure speaks the site's language unless its block says otherwise
+            spec = dataclasses.replace(spec, lang=self.settings.language)
         if spec.data is None or spec.data in self._resolved_data:
             return spec
         s = self.settings
@@ -145,7 +148,8 @@ class FigureBuilder:
         return dataclasses.replace(spec, data=path)
 
     def render_key(self, extraction_key: str, spec: FigureSpec) -> str:
-        return digest({"kind": "figure", "attention": extraction_key, "options": spec.render_options(),
+        options = dataclasses.replace(spec, lang=spec.lang or self.settings.language).render_options()
+        return digest({"kind": "figure", "attention": extraction_key, "options": options,
                        **self._render_salt})
 
     def attention(self, spec: FigureSpec) -> tuple[str, Attention]:
@@ -285,11 +289,11 @@ class FigureBuilder:
     def embed_html(self, figure: Figure, url_prefix: str) -> str:
         """The ``<figure>`` a host page embeds; ``url_prefix`` leads from the page to the assets folder."""
         spec = figure.spec
-        return environment().get_template("embed.html.jinja").render(
+        return environment().get_template("embed.html.jinja").render(_=Texts(spec.lang or self.settings.language)._,
             fig=figure, spec=spec, prefix=url_prefix,
             html_url=url_prefix + figure.filename(".html"),
             png_url=url_prefix + figure.filename(".png") if ".png" in figure.files else None,
         )
 
     def error_html(self, error: AttnvizError) -> str:
-        return environment().get_template("error.html.jinja").render(error=error)
+        return environment().get_template("error.html.jinja").render(error=error, _=Texts(self.settings.language)._)

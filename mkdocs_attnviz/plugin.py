@@ -34,9 +34,9 @@ from . import logs
 from .errors import AttnvizError
 from .fence import FENCE, AttnvizExtension, relative_page_name
 from .pipeline import ASSETS_CSS, FigureBuilder
-from .settings import SETTINGS, Setting, Settings, build_settings
+from .settings import SETTINGS, Setting, Settings, build_settings, with_site_language
 
-__all__ = ["AttnvizConfig", "AttnvizPlugin"]
+__all__ = ["AttnvizConfig", "AttnvizPlugin", "site_language"]
 
 #: MkDocs' logger of this plugin ("mkdocs.plugins.attnviz"): the core's records are forwarded to it
 log = logging.getLogger("mkdocs.plugins.attnviz")
@@ -67,6 +67,14 @@ AttnvizConfig = type("AttnvizConfig", (base.Config,), {
 })
 
 
+def site_language(config: MkDocsConfig) -> str | None:
+    """The site's language as the theme knows it (``theme.language``: mkdocs, readthedocs, Material)."""
+    try:
+        return config.theme["language"]
+    except (KeyError, TypeError):
+        return None
+
+
 class AttnvizPlugin(BasePlugin[AttnvizConfig]):
     """Registers the ``attnviz`` fence, resolves its settings, and publishes the figures."""
 
@@ -84,7 +92,7 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if not self.config.enabled:
             return None
         root = os.path.dirname(os.path.abspath(config.config_file_path or "mkdocs.yml"))
-        values = {name: self.config[name] for name in SETTINGS}
+        values = with_site_language({name: self.config[name] for name in SETTINGS}, site_language(config))
         try:
             settings = build_settings(values, root, docs_dir=config.docs_dir)
         except AttnvizError as exc:

@@ -32,7 +32,7 @@ from . import analysis
 from .attention import CONTINUATION, SPACE_LABEL, Attention
 from .errors import AttnvizError
 from .spec import FigureSpec
-from .texts import SET_TEXT, describe_selection
+from .texts import Texts
 
 __all__ = ["Side", "Part", "Prepared", "prepare", "parts_of", "hide_part", "transform", "resolve_layer",
            "resolve_head", "resolve_query", "word_labels", "ViewChecks"]
@@ -93,9 +93,10 @@ class Prepared:
     head: int | str  # resolved: an index, "mean", "max" or "all" ("mean" once heads are fused)
     query: int | None  # resolved ``query=`` (views that use one), else None
     who: str  # "model M" (with the attention set of an encoder-decoder model), or "data FILE"
-    analysis: dict[str, Any]  # what the transforms did: layer_prefix, heads, notes
+    analysis: dict[str, Any]  # what the transforms did: aggregate, fusion, num_heads; notes (records)
     hidden: bool  # special tokens were hidden from the set shown (step 3), and it had some
     hide_each: bool  # step 3 hid the special tokens of each set (a plain special_tokens="hide")
+    tx: Texts = dataclasses.field(default_factory=Texts)  # the figure's words, in its language
     other: "Prepared | None" = None  # the second input of compare="text:..." / "model:..."
 
     @property
@@ -108,9 +109,9 @@ class Prepared:
 
     def describe(self, layer: int | str | None = None, head: int | str | None = None) -> str:
         """``who, layer ..., heads ..., notes`` for this figure (or another layer/head of it)."""
-        return describe_selection(self.who, self.layer if layer is None else layer,
-                                  self.head if head is None else head, self.num_layers, self.num_heads,
-                                  analysis=self.analysis, hidden=self.hidden)
+        return self.tx.selection(self.who, self.layer if layer is None else layer,
+                                 self.head if head is None else head, self.num_layers, self.num_heads,
+                                 analysis=self.analysis, hidden=self.hidden)
 
 
 # ------------------------------------------------------------------------------------------- selection
@@ -248,14 +249,14 @@ def transform(att: Attention, spec: FigureSpec, memo: MutableMapping | None = No
     what was done is in ``meta["analysis"]``. ``memo``: where rollout/flow results are kept between figures."""
     what = ([o for o, on in (("aggregate", spec.aggregate != "none"), ("granularity", spec.granularity != "token"))
              if on] or ["special_tokens"])[0]
-    notes: list[str] = list((att.meta.get("analysis") or {}).get("notes", []))  # e.g. generated tokens
+    notes = base_notes(att)
     meta = dict(att.meta)
     if att.meta.get("is_encoder_decoder"):
         if spec.attention not in (None, "encoder"):
             raise AttnvizError(f"{what}= applies to self-attention: with an encoder-decoder model it works on "
                                "attention=\"encoder\" only", option=what)
         meta["is_encoder_decoder"] = False
-        notes.append("encoder self-attention")
+        notes.append({"note": "encoder"})
     weights = np.asarray(att.weights, dtype=np.float64)
     tokens, labels = list(att.tokens), list(att.labels)
     special, segments = [bool(s) for s in att.special], [int(s) for s in att.segments]
@@ -267,8 +268,7 @@ def transform(att: Attention, spec: FigureSpec, memo: MutableMapping | None = No
         if spec.aggregate == "flow":
             analysis.check_flow_size(att.num_layers, att.num_tokens)
         weights = _aggregated(att.weights, spec.aggregate, how, memo)[:, None]
-        done["layer_prefix"] = spec.aggregate + " up to "
-        done["heads"] = f"{how} of {att.num_heads} heads, residual ½(A + I)"
+        done.update(aggregate=spec.aggregate, fusion=how, num_heads=att.num_heads)
 
     if spec.granularity == "word":
         if att.meta.get("source") == "data" or word_ids is None or len(word_ids) != len(tokens):
@@ -282,8 +282,7 @@ def transform(att: Attention, spec: FigureSpec, memo: MutableMapping | None = No
         special = [special[g[0]] for g in groups]
         segments = [segments[g[0]] for g in groups]
         word_ids = [None if special[i] else i for i in range(len(groups))]
-        notes.append(f"{len(groups)} words from {n_tokens} tokens (to a word: sum over its pieces; from a word: "
-                     "mean)")
+        notes.append({"note": "words", "words": len(groups), "tokens": n_tokens})
         if "generated" in meta:
             meta["generated"] = {**meta["generated"], "prompt": segments.index(1) if 1 in segments else len(groups)}
 
@@ -299,8 +298,7 @@ def transform(att: Attention, spec: FigureSpec, memo: MutableMapping | None = No
         segments = [segments[i] for i in idx]
         word_ids = [word_ids[i] for i in idx] if word_ids is not None and len(word_ids) == len(keep) else None
         special = [False] * len(idx)
-        notes.append("special tokens hidden, rows renormalised" if renormalise
-                     else "special tokens hidden, rows not renormalised (they sum to less than 1)")
+        notes.append({"note": "hidden" if renormalise else "hidden_raw"})
 
     done["notes"] = notes
     meta["analysis"] = done
@@ -312,14 +310,16 @@ def transform(att: Attention, spec: FigureSpec, memo: MutableMapping | None = No
 
 # --------------------------------------------------------------------------------------------- prepare
 
-def who(att: Attention, part: Part) -> str:
+def base_notes(att: Attention) -> list[dict[str, Any]]:
+    """What the extraction did that every figure of the record says (generated tokens)."""
+    generated = att.meta.get("generated")
+    return [{"note": "generated", "count": int(generated["new"])}] if generated else []
+
+
+def who(att: Attention, part: Part, tx: Texts) -> str:
     """``model M`` (plus the attention set of an encoder–decoder model), or ``data FILE``."""
-    if att.meta.get("source") == "data":
-        return f"data {att.model}"
-    text = f"model {att.model}"
-    if att.meta.get("is_encoder_decoder"):
-        text += ", " + SET_TEXT[part.name]
-    return text
+    return tx.who(att.model, data=att.meta.get("source") == "data",
+                  attention_set=part.name if att.meta.get("is_encoder_decoder") else None)
 
 
 def prepare(att: Attention, spec: FigureSpec, view: ViewChecks, *, other: Attention | None = None,
@@ -328,6 +328,7 @@ def prepare(att: Attention, spec: FigureSpec, view: ViewChecks, *, other: Attent
 
     ``other``: the second record of ``compare="text:..."``/``"model:..."``, prepared the same way."""
     view.check(att, spec)
+    tx = Texts(spec.lang)
     head_spec = spec.head
     per_part_hide = spec.special_tokens == "hide"
     record = att
@@ -345,9 +346,10 @@ def prepare(att: Attention, spec: FigureSpec, view: ViewChecks, *, other: Attent
     layer = resolve_layer(spec.layer, record.num_layers)
     head = resolve_head(head_spec, record.num_heads)
     query = resolve_query(spec.query, chosen.q.labels, chosen.q.tokens) if view.uses_query else None
+    analysis = record.meta.get("analysis") if record is not att else {"notes": base_notes(att)}
     prepared = Prepared(spec=spec, view=view, record=record, parts=available, part=chosen, layer=layer, head=head,
-                        query=query, who=who(record, chosen), analysis=dict(record.meta.get("analysis") or {}),
-                        hidden=hidden, hide_each=per_part_hide)
+                        query=query, who=who(record, chosen, tx), analysis=dict(analysis), hidden=hidden,
+                        hide_each=per_part_hide, tx=tx)
     if other is not None:
         prepared.other = prepare(other, spec, view, memo=memo)
     return prepared

@@ -15,8 +15,9 @@ import re
 from typing import Any, Mapping
 
 from .errors import AttnvizError
+from .i18n import normalize
 
-__all__ = ["Settings", "Setting", "SETTINGS", "DEFAULT_CACHE", "build_settings"]
+__all__ = ["Settings", "Setting", "SETTINGS", "DEFAULT_CACHE", "build_settings", "with_site_language"]
 
 #: the cache folder, relative to the project's root folder, when a site names none
 DEFAULT_CACHE = ".cache/plugin/attnviz"
@@ -52,6 +53,8 @@ SETTINGS: dict[str, Setting] = {
                       "(a big model spread over the devices with accelerate)", DEVICES),
     "trust_remote_code": Setting(False, "allow models whose repository ships its own code (off: refused)"),
     "font": Setting(None, "font family (or file) for the PNG labels; CJK fonts are found automatically"),
+    "language": Setting(None, "language of the figures' words: en, ja, zh, ko, de, fr or es (default: the site's "
+                        "language where the host has one, else English)"),
 }
 
 
@@ -73,6 +76,7 @@ class Settings:
     allowed_root: str | None = None  # paths named in directives must stay inside this folder
     font: str | None = None
     docs_dir: str | None = None  # folder data= files are also looked up in (after the page's own folder)
+    language: str = "en"  # the figures' language (a block's lang= wins)
 
 
 def _folder(root: str, value: Any) -> str:
@@ -108,6 +112,10 @@ def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_d
         raise AttnvizError(f"setting '{prefix}device' is {v['device']!r}: expected auto, cpu, cuda, cuda:N or map")
     if v["font"] is not None and (not isinstance(v["font"], str) or not v["font"].strip()):
         raise AttnvizError(f"setting '{prefix}font' must be a font family or file, not {v['font']!r}")
+    try:
+        language = normalize(v["language"], option=f"{prefix}language")
+    except AttnvizError as exc:
+        raise AttnvizError(f"setting '{prefix}language': {exc.message}") from None
     defaults = {str(k): str(val) for k, val in v["defaults"].items()}
     if defaults:  # checked once here, with the directive parser's own messages
         from .spec import build_spec
@@ -133,4 +141,26 @@ def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_d
         allowed_root=os.path.abspath(os.fspath(allowed_root)) if allowed_root else base,
         font=v["font"],
         docs_dir=os.path.abspath(os.fspath(docs_dir)) if docs_dir else None,
+        language=language,
     )
+
+
+def with_site_language(values: Mapping[str, Any], site_language: str | None) -> dict[str, Any]:
+    """``values`` with ``language`` taken from the site's own language (MkDocs ``theme.language``, Sphinx
+    ``language``, Zensical's theme language, a report's front matter) when the attnviz settings name none.
+
+    A site language figures have no catalogue for leaves them in English, with one warning (a ``language``
+    setting or a block's ``lang=`` naming one is an error instead)."""
+    out = dict(values)
+    if out.get("language") is not None or not site_language:
+        return out
+    try:
+        out["language"] = normalize(site_language)
+    except AttnvizError:
+        from .i18n import LANGUAGES
+        from .logs import logger
+
+        logger.warning("attnviz: the site's language %r has no translation of the figures' words (available: %s); "
+                       "figures are in English (set the attnviz `language` setting to choose one)", site_language,
+                       ", ".join(LANGUAGES))
+    return out

@@ -31,6 +31,8 @@ Values
 ``data``         a ``.npy``, ``.csv`` or ``.json`` matrix (or layers × heads stack) inside the project: no model.
 ``tokens``       the tokens of ``data`` (whitespace-separated, or ``|``-separated when the value holds a ``|``).
 ``theme``        ``auto`` (default: follow the site), ``light`` or ``dark``.
+``lang``         the language of the figure's words (``en``, ``ja``, ``zh``, ``ko``, ``de``, ``fr``, ``es``; default: the
+                 site's language). Tokens are never translated.
 ``font``         font family or file for the PNG labels of this figure.
 ``filter``       initial segment filter of a sentence pair: ``all``, ``AA``, ``AB``, ``BA``, ``BB``.
 ``aggregate``    ``none`` (default: the raw weights), ``rollout`` or ``flow`` (Abnar & Zuidema 2020): the
@@ -49,6 +51,7 @@ from typing import Any, Mapping
 
 from . import views
 from .errors import AttnvizError
+from .i18n import LANGUAGES, normalize
 
 __all__ = ["FigureSpec", "Option", "OPTIONS", "parse_header", "build_spec", "parse_layer", "parse_head", "COLORMAPS",
            "parse_compare", "VIEWS"]
@@ -89,6 +92,7 @@ OPTIONS: dict[str, Option] = {
     "data": Option("a .npy, .csv or .json attention matrix inside the project", "FILE"),
     "tokens": Option("tokens of the data matrix", "TOKENS"),
     "theme": Option("'auto', 'light' or 'dark'", "THEME"),
+    "lang": Option("language of the figure's words: " + ", ".join(LANGUAGES) + " (default: the site's)", "LANG"),
     "font": Option("font for the PNG labels", "FONT"),
     "filter": Option("segment filter of a sentence pair: 'all', 'AA', 'AB', 'BA', 'BB'", "FILTER"),
     "aggregate": Option("'none', 'rollout' or 'flow' (attention up to each layer)", "HOW"),
@@ -144,6 +148,7 @@ class FigureSpec:
     data: str | None = None  # as written; a host resolves it to a file (see datafile)
     tokens: tuple[str, ...] | None = None
     theme: str = "auto"
+    lang: str | None = None  # None: the site's language (the pipeline fills it in before keying the figure)
     font: str | None = None
     filter: str = "all"
     aggregate: str = "none"
@@ -176,7 +181,8 @@ class FigureSpec:
                 # only when set, so that the keys of plain figures stay what they were
                 **({"aggregate": self.aggregate} if self.aggregate != "none" else {}),
                 **({"granularity": self.granularity} if self.granularity != "token" else {}),
-                **({"compare": f"{self.compare[0]}:{self.compare[1]}"} if self.compare else {})}
+                **({"compare": f"{self.compare[0]}:{self.compare[1]}"} if self.compare else {}),
+                **({"lang": self.lang} if self.lang not in (None, "en") else {})}
 
 
 def parse_header(header: str) -> dict[str, str]:
@@ -384,6 +390,8 @@ def build_spec(options: Mapping[str, str], body: str, *, defaults: Mapping[str, 
         kw["attention"] = _choice(merged["attention"], "attention", ATTENTION_SETS)
     if "theme" in merged:
         kw["theme"] = _choice(merged["theme"], "theme", THEMES)
+    if "lang" in merged:
+        kw["lang"] = normalize(merged["lang"], option="lang")
     if "font" in merged:
         font = merged["font"].strip()
         if not font or any(ord(c) < 32 for c in font) or len(font) > 200:

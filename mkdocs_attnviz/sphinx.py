@@ -72,7 +72,7 @@ from . import __version__, logs
 from .errors import AttnvizError
 from .files import write_if_changed
 from .pipeline import ASSETS_CSS, Figure, FigureBuilder
-from .settings import SETTINGS, Settings, build_settings
+from .settings import SETTINGS, Settings, build_settings, with_site_language
 from .spec import OPTIONS, FigureSpec, build_spec
 
 __all__ = ["setup", "AttnvizDirective", "CONFIG", "settings_from_config", "config_values", "CollectedBlock",
@@ -112,8 +112,10 @@ def settings_from_config(values: Mapping[str, Any], confdir: str | os.PathLike,
 
 
 def config_values(config: Any) -> dict[str, Any]:
-    """The ``attnviz_*`` values of a Sphinx config that are site-wide settings, without the prefix."""
-    return {name: getattr(config, f"attnviz_{name}") for name in SETTINGS}
+    """The ``attnviz_*`` values of a Sphinx config that are site-wide settings, without the prefix (``language``:
+    the project's ``language`` unless ``attnviz_language`` says otherwise)."""
+    values = {name: getattr(config, f"attnviz_{name}") for name in SETTINGS}
+    return with_site_language(values, getattr(config, "language", None))
 
 
 def _settings(app: Sphinx) -> Settings:

@@ -13,8 +13,8 @@
   var titleEl = document.getElementById("attnviz-title");
   var H = data.num_heads, L = data.num_layers;
 
-  var fail = C.fail;
-
+  var fail = C.fail, t = C.t;
+  C.texts(data.i18n);
   C.theme.init(data.theme);
 
   // weights of layer l of set s: Promise<Uint8Array> of (heads, nq, nk)
@@ -79,19 +79,18 @@
 
   function layerOptions() {
     var out = [];
-    for (var l = 0; l < L; l++) out.push([l, l + (l === L - 1 ? " (last)" : "")]);
+    for (var l = 0; l < L; l++) out.push([l, l === L - 1 ? t("last", { layer: l }) : String(l)]);
     return out;
   }
   function headOptions(extra) {
     var out = [];
     for (var h = 0; h < H; h++) out.push([h, String(h)]);
-    return out.concat((extra || ["mean", "max"]).map(function (x) { return [x, x]; }));
+    return out.concat((extra || ["mean", "max"]).map(function (x) { return [x, t(x)]; }));
   }
-  var SET_NAMES = { self: "self-attention", encoder: "encoder", decoder: "decoder", cross: "cross (target × source)" };
   function setSelect(initial, onChange) {
     var names = Object.keys(data.sets);
     if (names.length < 2) return null;
-    return select("Attention", "attnviz-set", names.map(function (s) { return [s, SET_NAMES[s] || s]; }), initial, onChange);
+    return select(t("attention_set"), "attnviz-set", names.map(function (s) { return [s, setName(s)]; }), initial, onChange);
   }
 
   // ------------------------------------------------------------------------------------------ canvas
@@ -153,25 +152,25 @@
   function tokenText(side, i) {
     var label = side.labels[i];
     var s = (label === "" ? "∅" : label) + "  #" + i;
-    if (side.special[i]) s += " (special)";
-    if (side.segments[i] === 1) s += " (pair)";
+    if (side.special[i]) s += " " + t("special");
+    if (side.segments[i] === 1) s += " " + t("pair");
     return s;
   }
 
-  function setTitle(text) {
-    if (an.notes && an.notes.length) text += ", " + an.notes.join(", ");
+  // a view's title: the template `key` ("Bar chart: {description}") filled with the parts (who, layer, heads...)
+  // and the notes, joined in the figure's language; or, with one argument, the text as it is
+  function setTitle(key, parts) {
+    var text = parts === undefined ? key : t(key, { description: parts.concat(data.i18n.notes || []).join(t("sep")) });
     titleEl.textContent = text;
     titleEl.title = text;
     document.title = text;
   }
 
-  var an = data.analysis || {};  // rollout/flow, words, hide-raw (views/transform.py)
-  function layerText(l) { return (an.layer_prefix || "") + "layer " + l + " of " + L + (l === L - 1 ? " (last)" : ""); }
-  function headText(h) {
-    if (an.heads) return an.heads;
-    if (h === "mean" || h === "max") return h + " of " + H + " heads";
-    return "head " + h + " of " + H;
-  }
+  function layerText(l) { return C.layerText(l, L); }
+  function headText(h) { return C.headText(h, H); }
+  // the attention set (encoder-decoder models), as the title names it: "" for a model with one set
+  function setName(s) { return (data.i18n.sets || {})[s] || s; }
+  function setPart(s) { return Object.keys(data.sets).length > 1 ? [setName(s)] : []; }
 
   function ready(state) {
     document.documentElement.setAttribute("data-attnviz-view", JSON.stringify(state));
@@ -182,7 +181,7 @@
   function guard(promise) {
     return promise.catch(function (err) {
       console.error("attnviz:", err);
-      fail("Could not draw this view: " + err.message);
+      fail(t("cannot_draw_view", { error: err.message }));
     });
   }
 
@@ -196,7 +195,8 @@
     data: data, H: H, L: L, layer: layer, headMatrix: headMatrix, vectors: vectors, select: select,
     layerOptions: layerOptions, headOptions: headOptions, setSelect: setSelect, canvas: canvas, resize: resize,
     plotWidth: plotWidth, headColor: headColor, paletteColor: paletteColor, rgb: rgb, tip: tip, tokenText: tokenText,
-    setTitle: setTitle, layerText: layerText, headText: headText, ready: ready, guard: guard, fail: fail,
+    setTitle: setTitle, layerText: layerText, headText: headText, setName: setName, setPart: setPart, t: t,
+    ready: ready, guard: guard, fail: fail,
     plot: plotEl, toolbar: toolbarEl, controls: controlsEl, common: C,
     downloads: function (provider) { C.downloads(document.getElementById("attnviz-downloads"), provider); }
   };

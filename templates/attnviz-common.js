@@ -6,6 +6,8 @@
  * AttnvizCommon.downloads CSV and JSON buttons that save the matrix shown, generated in the browser (Blob +
  *                         a[download]), so they work from file:// too.
  * AttnvizCommon.bytes     decoded bytes of a packed data block (base64 of zlib), as a Promise<Uint8Array>.
+ * AttnvizCommon.t         the figure's words, in its language (set once with AttnvizCommon.texts(data.i18n));
+ *                         layerText / headText / describe build the same phrases as the Python side.
  * AttnvizCommon.fail      shows a message in the figure's message box (#attnviz-message).
  * AttnvizCommon.canDecode false where the browser lacks DecompressionStream (the message is shown).
  */
@@ -147,7 +149,7 @@
       b.type = "button";
       b.className = "attnviz-download";
       b.textContent = d[0];
-      b.title = "Download the attention shown as " + d[0];
+      b.title = t("download", { format: d[0] });
       b.setAttribute("data-format", d[0].toLowerCase());
       b.addEventListener("click", function () {
         var m = provider();
@@ -179,6 +181,41 @@
     return cache[selector];
   }
 
+  // ------------------------------------------------------------------------------------------- words
+  var words = {};
+  var has = function (o, k) { return Object.prototype.hasOwnProperty.call(o, k); };
+  function texts(dict) { words = dict || {}; }
+
+  // the word of `key`, with {name} placeholders filled from `params`
+  function t(key, params) {
+    var s = has(words, key) ? String(words[key]) : key;
+    if (!params) return s;
+    return s.replace(/\{(\w+)\}/g, function (m, name) { return has(params, name) ? String(params[name]) : m; });
+  }
+
+  // "layer 5 of 6 (last)", "all 6 layers", "rollout up to layer 5 of 6 (last)" (texts.Texts.layer)
+  function layerText(l, L) {
+    var text = l === "all" ? words.all_layers : t(l === L - 1 ? "layer_of_last" : "layer_of", { layer: l, total: L });
+    if (words.aggregate_layer) {
+      text = l === "all" ? words.aggregate_all.replace("{layers}", text) : words.aggregate_layer.replace("{layer}", text);
+    }
+    return text;
+  }
+
+  // "head 3 of 12", "mean of 12 heads"...; the fused heads of rollout/flow (texts.Texts.head)
+  function headText(h, H) {
+    if (words.fused_heads) return words.fused_heads;
+    if (h === "all" || h === "mean" || h === "max") return words[h + "_heads"];
+    return t("head_of", { head: h, total: H });
+  }
+
+  // who, the layer, the heads, then the notes (texts.Texts.selection)
+  function describe(who, layer, head, L, H, hidden) {
+    var parts = [who, layerText(layer, L), headText(head, H)];
+    if (hidden) parts.push(words.hidden);
+    return parts.concat(words.notes || []).join(words.sep || ", ");
+  }
+
   // ---------------------------------------------------------------------------------------- messages
   function fail(message) {
     var el = document.getElementById("attnviz-message");
@@ -189,10 +226,11 @@
 
   function canDecode() {
     if (typeof DecompressionStream !== "undefined") return true;
-    fail("This browser cannot decompress the figure data (no DecompressionStream); please use a current browser.");
+    fail(t("no_decompression"));
     return false;
   }
 
   window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, fail: fail, canDecode: canDecode,
-                           toCSV: toCSV, toJSON: toJSON };
+                           toCSV: toCSV, toJSON: toJSON, texts: texts, t: t, layerText: layerText,
+                           headText: headText, describe: describe };
 })();

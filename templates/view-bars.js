@@ -11,20 +11,21 @@
 
   function set() { return data.sets[state.set]; }
 
-  V.select("Layer", "attnviz-layer", V.layerOptions(), state.layer, function (v) { state.layer = v; load(); });
-  V.select("Head", "attnviz-head", V.headOptions(), state.head, function (v) { state.head = v; draw(); });
+  var t = V.t;
+  V.select(t("layer"), "attnviz-layer", V.layerOptions(), state.layer, function (v) { state.layer = v; load(); });
+  V.select(t("head"), "attnviz-head", V.headOptions(), state.head, function (v) { state.head = v; draw(); });
   var queryWrap = document.createElement("span");
   V.controls.appendChild(queryWrap);
   function buildQuery() {
     queryWrap.textContent = "";
-    var s = set(), opts = [["all", "all (received)"]];
+    var s = set(), opts = [["all", t("all_received")]];
     for (var i = 0; i < s.nq; i++) opts.push([i, i + ": " + s.q.ticks[i]]);
     if (state.query !== "all" && state.query >= s.nq) state.query = "all";
-    V.select("Query", "attnviz-query", opts, state.query, function (v) { state.query = v; draw(); }, queryWrap);
+    V.select(t("query"), "attnviz-query", opts, state.query, function (v) { state.query = v; draw(); }, queryWrap);
   }
   buildQuery();
   V.setSelect(state.set, function (v) { state.set = v; buildQuery(); load(); });
-  V.select("Chart", "attnviz-chart", [["bars", "bars"], ["line", "line"]], state.chart, function (v) { state.chart = v; draw(); }, V.toolbar);
+  V.select(t("chart"), "attnviz-chart", [["bars", t("bars")], ["line", t("line")]], state.chart, function (v) { state.chart = v; draw(); }, V.toolbar);
 
   function values() {
     var s = set(), m = V.headMatrix(decoded, state.set, state.head), out = new Float32Array(s.nk);
@@ -70,8 +71,8 @@
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
     ctx.lineWidth = 1;
-    for (var t = 0; t <= 5; t++) {
-      var yv = yTop * t / 5, yy = top + plotH - plotH * t / 5;
+    for (var tick = 0; tick <= 5; tick++) {
+      var yv = yTop * tick / 5, yy = top + plotH - plotH * tick / 5;
       ctx.beginPath(); ctx.moveTo(left, Math.round(yy) + 0.5); ctx.lineTo(width - right, Math.round(yy) + 0.5); ctx.stroke();
       ctx.fillText(yv.toFixed(yTop < 0.1 ? 3 : 2), left - 5, yy);
     }
@@ -79,7 +80,7 @@
     ctx.translate(12, top + plotH / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.textAlign = "center";
-    ctx.fillText(state.query === "all" ? "Attention received (mean over queries)" : "Attention weight", 0, 0);
+    ctx.fillText(state.query === "all" ? t("received") : t("attention_weight"), 0, 0);
     ctx.restore();
     // bars or line
     var barW = Math.max(1, slot * 0.78);
@@ -105,7 +106,7 @@
       ctx.fillRect(x0, top, width - right - x0, plotH);
       ctx.fillStyle = c.muted;
       ctx.textAlign = "center";
-      ctx.fillText("masked: later tokens", (x0 + width - right) / 2, top + 10);
+      ctx.fillText(t("masked_later"), (x0 + width - right) / 2, top + 10);
     }
     // token labels, rotated 45°
     ctx.fillStyle = c.fg;
@@ -119,9 +120,9 @@
       ctx.fillText(s.k.ticks[i], 0, 0);
       ctx.restore();
     }
-    var what = state.query === "all" ? "attention received (mean over queries)" : "attention given by token " + state.query + " " + JSON.stringify(s.q.labels[state.query]);
-    V.setTitle("Bar chart: " + data.who + (Object.keys(data.sets).length > 1 ? ", " + state.set : "") + ", " +
-               V.layerText(state.layer) + ", " + V.headText(state.head) + ", " + what);
+    var what = state.query === "all" ? t("attention_received")
+      : t("attention_given", { query: t("token_label", { index: state.query, label: s.q.labels[state.query] }) });
+    V.setTitle("title_bars", [data.who].concat(V.setPart(state.set), [V.layerText(state.layer), V.headText(state.head), what]));
     V.ready({ view: "bars", set: state.set, layer: state.layer, head: state.head, query: state.query, chart: state.chart,
               values: state.values });
   }
@@ -146,7 +147,7 @@
     cv.canvas.addEventListener("mousemove", function (e) {
       var r = cv.canvas.getBoundingClientRect(), i = Math.floor((e.clientX - r.left - geo.left) / geo.slot);
       if (i < 0 || i >= geo.n || e.clientY - r.top > geo.top + geo.plotH + 20) { V.tip(null); return; }
-      V.tip(e, [["Token", V.tokenText(set().k, i)], ["Weight", state.values[i].toFixed(4)]]);
+      V.tip(e, [[t("token"), V.tokenText(set().k, i)], [t("weight"), state.values[i].toFixed(4)]]);
     });
     cv.canvas.addEventListener("mouseleave", function () { V.tip(null); });
     var last = V.plotWidth();

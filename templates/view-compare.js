@@ -7,24 +7,24 @@
   if (!V || !M) return;
   var data = V.data, R = data.records;
   var state = { a: { layer: data.a.layer, head: data.a.head }, b: { layer: data.b.layer, head: data.b.head } };
-  var cv = null, panels = [], cache = {}, mats = {};
+  var cv = null, panels = [], cache = {}, mats = {}, t = V.t;
 
   function rec(side) { return R[data[side].record]; }
   function options(side) {
     var r = rec(side), ls = [], hs = [];
-    for (var l = 0; l < r.num_layers; l++) ls.push([l, l + (l === r.num_layers - 1 ? " (last)" : "")]);
+    for (var l = 0; l < r.num_layers; l++) ls.push([l, l === r.num_layers - 1 ? t("last", { layer: l }) : String(l)]);
     for (var h = 0; h < r.num_heads; h++) hs.push([h, String(h)]);
-    return { layers: ls, heads: hs.concat(r.analysis && r.analysis.heads ? [["mean", "fused"]] : [["mean", "mean"], ["max", "max"]]) };
+    return { layers: ls, heads: hs.concat(r.texts.fused_heads ? [["mean", t("fused")]] : [["mean", t("mean")], ["max", t("max")]]) };
   }
   ["a", "b"].forEach(function (side) {
     var o = options(side), group = document.createElement("span"), name = side.toUpperCase();
-    V.select(name + " layer", "attnviz-" + side + "-layer", o.layers, state[side].layer, function (v) { state[side].layer = v; update(); }, group);
-    if (!(rec(side).analysis && rec(side).analysis.heads))
-      V.select(name + " head", "attnviz-" + side + "-head", o.heads, state[side].head, function (v) { state[side].head = v; update(); }, group);
+    V.select(t("side_layer", { side: name }), "attnviz-" + side + "-layer", o.layers, state[side].layer, function (v) { state[side].layer = v; update(); }, group);
+    if (!rec(side).texts.fused_heads)
+      V.select(t("side_head", { side: name }), "attnviz-" + side + "-head", o.heads, state[side].head, function (v) { state[side].head = v; update(); }, group);
     V.controls.appendChild(group);
   });
   var legend = document.createElement("span");
-  legend.textContent = data.same_tokens ? "A and B share one colour scale; A − B: red where A is larger, blue where B is larger." : data.mismatch;
+  legend.textContent = data.same_tokens ? t("compare_legend") : data.mismatch;
   V.toolbar.appendChild(legend);
 
   function layerBytes(name, l) {
@@ -44,10 +44,11 @@
     return out;
   }
   function sideText(side) {
-    var r = rec(side), s = state[side], an = r.analysis || {};
-    var t = r.who + ", " + (an.layer_prefix || "") + "layer " + s.layer + " of " + r.num_layers;
-    t += ", " + (an.heads || (typeof s.head === "number" ? "head " + s.head + " of " + r.num_heads : s.head + " of " + r.num_heads + " heads"));
-    return t;
+    var r = rec(side), s = state[side], w = r.texts, L = r.num_layers;
+    var layer = t(s.layer === L - 1 ? "layer_of_last" : "layer_of", { layer: s.layer, total: L });
+    if (w.aggregate_layer) layer = w.aggregate_layer.replace("{layer}", layer);
+    var head = w.fused_heads || (typeof s.head === "number" ? t("head_of", { head: s.head, total: r.num_heads }) : w[s.head + "_heads"]);
+    return [r.who, layer, head].concat(w.notes || []).join(t("sep"));
   }
 
   function draw() {
@@ -63,8 +64,13 @@
       return { nq: r.n, nk: r.n, qTicks: r.side.ticks, kTicks: r.side.ticks, value: value, colors: colors, low: low,
                high: high, bar: true, title: title, masked: function (q, k) { return r.causal && k > q; } };
     }
-    var list = [opts(ra, function (q, k) { return A[q * ra.n + k]; }, seq, 0, top, "A: layer " + state.a.layer + ", " + (typeof state.a.head === "number" ? "head " + state.a.head : state.a.head)),
-                opts(rb, function (q, k) { return B[q * rb.n + k]; }, seq, 0, top, "B: layer " + state.b.layer + ", " + (typeof state.b.head === "number" ? "head " + state.b.head : state.b.head))];
+    function panelTitle(side) {
+      var s = state[side];
+      return t("panel_title", { side: side.toUpperCase(), layer: s.layer,
+                                head: typeof s.head === "number" ? t("head_n", { head: s.head }) : t(s.head) });
+    }
+    var list = [opts(ra, function (q, k) { return A[q * ra.n + k]; }, seq, 0, top, panelTitle("a")),
+                opts(rb, function (q, k) { return B[q * rb.n + k]; }, seq, 0, top, panelTitle("b"))];
     list[0].bar = false;  // A and B share one scale: one bar, beside B
     if (data.same_tokens) {
       var d = opts(ra, function (q, k) { return A[q * ra.n + k] - B[q * ra.n + k]; }, div, -dmax, dmax, "A − B");
@@ -79,7 +85,7 @@
     cv.ctx.fillStyle = c.bg;
     cv.ctx.fillRect(0, 0, width, h);
     panels = list.map(function (o, idx) { return M.draw(cv, idx * pw, 0, pw, o); });
-    V.setTitle("Comparison: A = " + sideText("a") + "; B = " + sideText("b") + (data.same_tokens ? "; " + data.diff_text : "; " + data.mismatch));
+    V.setTitle(t("title_compare", { a: sideText("a"), b: sideText("b"), difference: data.same_tokens ? data.diff_text : data.mismatch }));
     V.ready({ view: "compare", a: state.a, b: state.b, same_tokens: data.same_tokens, panels: panels.length, top: top, dmax: dmax });
   }
 
@@ -107,13 +113,13 @@
       for (var p = 0; p < panels.length; p++) {
         var qk = panels[p].at(e);
         if (!qk) continue;
-        var side = p === 1 ? "b" : "a", r = rec(side), rows = [["Query", p === 2 ? data.diff_ticks[qk[0]] : V.tokenText(r.side, qk[0])],
-                                                               ["Key", p === 2 ? data.diff_ticks[qk[1]] : V.tokenText(r.side, qk[1])]];
+        var side = p === 1 ? "b" : "a", r = rec(side), rows = [[t("query"), p === 2 ? data.diff_ticks[qk[0]] : V.tokenText(r.side, qk[0])],
+                                                               [t("key"), p === 2 ? data.diff_ticks[qk[1]] : V.tokenText(r.side, qk[1])]];
         if (data.same_tokens) {
           var a = mats.a[qk[0] * r.n + qk[1]], b = mats.b[qk[0] * r.n + qk[1]];
           rows.push(["A", a.toFixed(3)], ["B", b.toFixed(3)], ["A − B", (a - b >= 0 ? "+" : "") + (a - b).toFixed(3)]);
         } else rows.push([side.toUpperCase(), mats[side][qk[0] * r.n + qk[1]].toFixed(3)]);
-        if (r.causal && qk[1] > qk[0]) rows.push(["", "masked (a later token)"]);
+        if (r.causal && qk[1] > qk[0]) rows.push(["", t("masked_short")]);
         V.tip(e, rows);
         return;
       }

@@ -17,21 +17,22 @@
   function hasPair(s) { return s.square && s.q.segments.indexOf(1) >= 0; }
 
   // --- controls
-  V.select("Layer", "attnviz-layer", V.layerOptions(), state.layer, function (v) { state.layer = v; load(); });
+  var t = V.t;
+  V.select(t("layer"), "attnviz-layer", V.layerOptions(), state.layer, function (v) { state.layer = v; load(); });
   V.setSelect(state.set, function (v) { state.set = v; state.hover = null; buildFilter(); load(); });
   var filterWrap = document.createElement("span");
   V.controls.appendChild(filterWrap);
   function buildFilter() {
     filterWrap.textContent = "";
     if (!hasPair(set())) { state.filter = "all"; return; }
-    V.select("Filter", "attnviz-filter", [["all", "all"], ["aa", "A → A"], ["ab", "A → B"], ["ba", "B → A"], ["bb", "B → B"]],
+    V.select(t("filter"), "attnviz-filter", [["all", t("all")], ["aa", "A → A"], ["ab", "A → B"], ["ba", "B → A"], ["bb", "B → B"]],
              state.filter, function (v) { state.filter = v; draw(); }, filterWrap);
   }
   buildFilter();
 
   var swatches = [];
   var label = document.createElement("span");
-  label.textContent = "Heads:";
+  label.textContent = t("heads_label");
   V.toolbar.appendChild(label);
   for (var h = 0; h < H; h++) (function (h) {
     var b = document.createElement("span");
@@ -39,7 +40,7 @@
     b.tabIndex = 0;
     b.setAttribute("role", "button");
     b.setAttribute("data-head", h);
-    b.title = "Head " + h + ": click to toggle, double-click to show it alone";
+    b.title = t("head_toggle", { head: h });
     var i = document.createElement("i");
     i.style.background = V.headColor(h);
     b.appendChild(i);
@@ -96,9 +97,9 @@
     ctx.font = "11px system-ui, sans-serif";
     ctx.textBaseline = "middle";
     ctx.textAlign = "right";
-    ctx.fillText(state.set === "cross" ? "Target (queries)" : "Queries (attending)", geo.xL - 6, 12);
+    ctx.fillText(t(state.set === "cross" ? "target_queries" : "queries_attending"), geo.xL - 6, 12);
     ctx.textAlign = "left";
-    ctx.fillText(state.set === "cross" ? "Source (keys)" : "Keys (attended to)", geo.xR + 6, 12);
+    ctx.fillText(t(state.set === "cross" ? "source_keys" : "keys_attended"), geo.xR + 6, 12);
 
     // the lines: batched per head and per opacity step
     var hov = state.hover, steps = 20;
@@ -179,9 +180,9 @@
       }
     });
     state.lines = lines;
-    var f = { all: "", aa: ", A → A", ab: ", A → B", ba: ", B → A", bb: ", B → B" }[state.filter];
-    V.setTitle("Head view: " + data.who + (Object.keys(data.sets).length > 1 ? ", " + state.set : "") + ", " +
-               V.layerText(state.layer) + ", " + state.heads.length + " of " + H + " heads" + f);
+    var f = { all: [], aa: ["A → A"], ab: ["A → B"], ba: ["B → A"], bb: ["B → B"] }[state.filter];
+    V.setTitle("title_heads", [data.who].concat(V.setPart(state.set), [V.layerText(state.layer),
+               t("heads_shown", { count: state.heads.length, total: H })], f));
     V.ready({ view: "heads", set: state.set, layer: state.layer, heads: state.heads.slice(), filter: state.filter,
               hover: hov, lines: lines });
   }
@@ -218,11 +219,11 @@
       scores.push([j, sum / Math.max(state.heads.length, 1)]);
     }
     scores.sort(function (a, b) { return b[1] - a[1]; });
-    var rows = [[hv.side === "q" ? "Query" : "Key", V.tokenText(hv.side === "q" ? s.q : s.k, hv.i)]];
+    var rows = [[t(hv.side === "q" ? "query" : "key"), V.tokenText(hv.side === "q" ? s.q : s.k, hv.i)]];
     scores.slice(0, 5).forEach(function (sc, r) {
-      rows.push([r === 0 ? (hv.side === "q" ? "Attends to" : "Attended by") : "", other.labels[sc[0]] + "  " + sc[1].toFixed(3)]);
+      rows.push([r === 0 ? t(hv.side === "q" ? "attends_to" : "attended_by") : "", other.labels[sc[0]] + "  " + sc[1].toFixed(3)]);
     });
-    rows.push(["Heads", state.heads.length === H ? "mean of all " + H : "mean of " + state.heads.join(", ")]);
+    rows.push([t("heads"), state.heads.length === H ? t("mean_of_all", { total: H }) : t("mean_of_list", { heads: state.heads.join(", ") })]);
     V.tip(event, rows);
   }
 

@@ -9,11 +9,12 @@
   var layerSelect = document.getElementById("attnviz-layer");
   var headSelect = document.getElementById("attnviz-head");
   var titleEl = document.getElementById("attnviz-title");
-  var C = window.AttnvizCommon, fail = C.fail;
+  var C = window.AttnvizCommon, fail = C.fail, t = C.t;
+  C.texts(data.i18n);
   C.theme.init(data.theme);  // the page's colours before the plot draws
 
   if (typeof Bokeh === "undefined") {
-    fail("BokehJS did not load, so the interactive figure cannot be shown.");
+    fail(t("no_bokeh"));
     return;
   }
   if (!C.canDecode()) return;
@@ -62,24 +63,10 @@
     return { rows: Math.ceil(tiles.length / cols), cols: cols, tiles: tiles, both: false };
   }
 
-  var an = data.analysis || {};  // rollout/flow, words, hide-raw: what the figure shows (views/transform.py)
-  function layerText(layer) {
-    var pre = an.layer_prefix ? an.layer_prefix + (layer === "all" ? "each of " : "") : "";
-    if (layer === "all") return pre + "all " + L + " layers";
-    return pre + "layer " + layer + " of " + L + (layer === L - 1 ? " (last)" : "");
-  }
-  function headText(head) {
-    if (an.heads) return an.heads;
-    if (head === "all") return "all " + H + " heads";
-    if (head === "mean" || head === "max") return head + " of " + H + " heads";
-    return "head " + head + " of " + H;
-  }
-  function describe(layer, head) {  // same text as render.describe()
-    var parts = [data.who || ("model " + data.model), layerText(layer), headText(head)];
-    if (data.hidden) parts.push("special tokens hidden, rows renormalised");
-    return parts.concat(an.notes || []).join(", ");
-  }
-  function headName(h) { return typeof h === "number" ? String(h) : h; }
+  function layerText(layer) { return C.layerText(layer, L); }
+  function headText(head) { return C.headText(head, H); }
+  function describe(layer, head) { return C.describe(data.who, layer, head, L, H, data.hidden); }  // as the title
+  function headName(h) { return typeof h === "number" ? String(h) : t(h); }
   function parseChoice(v) { return /^\d+$/.test(v) ? parseInt(v, 10) : v; }
 
   // ------------------------------------------------------------------------------ the Bokeh models
@@ -123,9 +110,9 @@
       for (i = 0; i < n; i += step) { t = i + 0.5; ys.push(t); yl.set(t, data.ticks[i]); }
     } else if (view.grid.both) {
       step = niceStep(40 / Math.max(iw / view.grid.cols, 0.01));
-      for (i = 0; i < view.grid.cols; i += step) { t = i * (n + gap) + n / 2; xs.push(t); xl.set(t, "head " + i); }
+      for (i = 0; i < view.grid.cols; i += step) { t = i * (n + gap) + n / 2; xs.push(t); xl.set(t, C.t("head_n", { head: i })); }
       step = niceStep(16 / Math.max(ih / view.grid.rows, 0.01));
-      for (i = 0; i < view.grid.rows; i += step) { t = i * (n + gap) + n / 2; ys.push(t); yl.set(t, "layer " + i); }
+      for (i = 0; i < view.grid.rows; i += step) { t = i * (n + gap) + n / 2; ys.push(t); yl.set(t, C.t("layer_n", { layer: i })); }
     }
     tickLabels.x = xl;
     tickLabels.y = yl;
@@ -165,7 +152,7 @@
         }
         if (!single && !grid.both) {
           labelsX.push(x0); labelsY.push(y0);
-          labelsText.push(layer === "all" ? "layer " + t[0] : "head " + t[1]);
+          labelsText.push(layer === "all" ? C.t("layer_n", { layer: t[0] }) : C.t("head_n", { head: t[1] }));
         }
       });
       view = { layer: layer, head: head, grid: grid, W: W, Hh: Hh, img: img };
@@ -182,8 +169,8 @@
       if (models.mask) models.mask.data = { xs: maskXs, ys: maskYs };
       if (models.values) models.values.data = single && data.values ? cellValues(img, top) : { x: [], y: [], text: [], color: [] };
       models.source.data = { image: [asImage(img, Hh, W)], x: [0], y: [0], dw: [W], dh: [Hh] };
-      models.xaxis.axis_label = single ? "Key tokens" : (grid.both ? "Key tokens (tiles: heads)" : "Key tokens (per tile)");
-      models.yaxis.axis_label = single ? "Query tokens" : (grid.both ? "Query tokens (tiles: layers)" : "Query tokens (per tile)");
+      models.xaxis.axis_label = C.t(single ? "key_tokens" : (grid.both ? "key_tokens_heads" : "key_tokens_tile"));
+      models.yaxis.axis_label = C.t(single ? "query_tokens" : (grid.both ? "query_tokens_layers" : "query_tokens_tile"));
       var text = describe(layer, head);
       titleEl.textContent = text;
       titleEl.title = text;
@@ -231,11 +218,11 @@
     if (!view) return null;
     var t = view.grid.tiles[0], single = view.grid.tiles.length === 1;
     return {
-      name: "attention-layer" + t[0] + "-head" + headName(t[1]),
+      name: "attention-layer" + t[0] + "-head" + t[1],
       rows: data.labels, cols: data.labels,
       value: function (r, c) { return view.img[r * view.W + c]; },
       meta: { who: data.who, model: data.model, text: data.text, pair: data.pair, layer: t[0], head: t[1],
-              view: single ? "heatmap" : "first tile of " + layerText(view.layer) + ", " + headText(view.head),
+              view: single ? "heatmap" : C.t("first_tile", { layers: layerText(view.layer), heads: headText(view.head) }),
               rows_are: "query tokens", cols_are: "key tokens", causal: data.causal }
     };
   }
@@ -258,8 +245,8 @@
   function tokenText(i) {
     var label = data.labels[i], raw = data.tokens[i];
     var s = (label === "" ? "∅" : label) + "  #" + i;
-    if (data.special[i]) s += " (special)";
-    if (data.segments[i] === 1) s += " (pair)";
+    if (data.special[i]) s += " " + t("special");
+    if (data.segments[i] === 1) s += " " + t("pair");
     return { main: s, raw: raw !== label ? raw : null };
   }
 
@@ -286,11 +273,11 @@
       tr.appendChild(th); tr.appendChild(td); table.appendChild(tr);
     }
     var qt = tokenText(cell.q), kt = tokenText(cell.k);
-    row("Query", qt.main, qt.raw);
-    row("Key", kt.main, kt.raw);
-    row("Weight", cell.masked ? "masked (a later token: the model cannot see it)" : isNaN(cell.w) ? "–" : cell.w.toFixed(3));
-    row("Layer", String(cell.layer) + (cell.layer === L - 1 ? " (last)" : ""));
-    row("Head", headName(cell.head));
+    row(t("query"), qt.main, qt.raw);
+    row(t("key"), kt.main, kt.raw);
+    row(t("weight"), cell.masked ? t("masked") : isNaN(cell.w) ? "–" : cell.w.toFixed(3));
+    row(t("layer"), cell.layer === L - 1 ? t("last", { layer: cell.layer }) : String(cell.layer));
+    row(t("head"), headName(cell.head));
     box.appendChild(table);
     return box;
   }
@@ -302,7 +289,7 @@
     var c = current();
     return draw(c[0], c[1]).catch(function (err) {
       console.error("attnviz:", err);
-      fail("Could not draw this view: " + err.message);
+      fail(t("cannot_draw_view", { error: err.message }));
     });
   }
 
@@ -356,6 +343,6 @@
     });
   }).catch(function (err) {
     console.error("attnviz:", err);
-    fail("Could not draw the figure: " + err.message);
+    fail(t("cannot_draw", { error: err.message }));
   });
 })();

@@ -12,7 +12,8 @@
 
   V.setSelect(state.set, function (v) { state.set = v; state.selected = null; load(); });
   var legend = document.createElement("span");
-  legend.textContent = "Rows: layers, columns: heads. Each thumbnail has its own colour scale (0 to its largest weight). Click one to enlarge it.";
+  var t = V.t;
+  legend.textContent = t("model_legend");
   V.toolbar.appendChild(legend);
 
   function set() { return data.sets[state.set]; }
@@ -49,11 +50,11 @@
     ctx.font = "10px system-ui, sans-serif";
     ctx.textBaseline = "middle";
     ctx.textAlign = "center";
-    for (var hh = 0; hh < H; hh++) ctx.fillText("head " + hh, left + hh * (tw + gap) + tw / 2, 9);
+    for (var hh = 0; hh < H; hh++) ctx.fillText(t("head_n", { head: hh }), left + hh * (tw + gap) + tw / 2, 9);
     ctx.textAlign = "right";
     for (var l = 0; l < L; l++) {
       ctx.fillStyle = c.muted;
-      ctx.fillText("layer " + l, left - 6, topPad + l * (th + gap) + th / 2);
+      ctx.fillText(t("layer_n", { layer: l }), left - 6, topPad + l * (th + gap) + th / 2);
       for (hh = 0; hh < H; hh++) {
         var x = left + hh * (tw + gap), y = topPad + l * (th + gap);
         ctx.imageSmoothingEnabled = s.nk > tw;  // shrink smoothly, enlarge as crisp cells
@@ -91,7 +92,7 @@
     ctx.font = "bold 12px system-ui, sans-serif";
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
-    ctx.fillText("Layer " + l + ", head " + h + " (largest weight " + img.top.toFixed(3) + ")", 8, 11);
+    ctx.fillText(t("enlarged_head", { layer: l, head: h, weight: img.top.toFixed(3) }), 8, 11);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(img.canvas, detailGeo.x, detailGeo.y, gw, gh);
     ctx.font = Math.min(11, Math.max(7, cell - 2)) + "px system-ui, \"Noto Sans CJK JP\", sans-serif";
@@ -110,9 +111,9 @@
   function draw() {
     drawGrid();
     drawDetail();
-    V.setTitle("Model view: " + data.who + (Object.keys(data.sets).length > 1 ? ", " + state.set : "") + ", " +
-               (data.analysis && data.analysis.heads ? (data.analysis.layer_prefix || "") + "each of " + L + " layers, " +
-                data.analysis.heads : L + " layers × " + H + " heads") + (state.selected ? ", enlarged: layer " + state.selected[0] + ", head " + state.selected[1] : ""));
+    var what = data.i18n.fused_heads ? [V.layerText("all"), data.i18n.fused_heads] : [t("layers_heads", { layers: L, heads: H })];
+    var sel = state.selected ? [t("enlarged", { layer: state.selected[0], head: state.selected[1] })] : [];
+    V.setTitle("title_model", [data.who].concat(V.setPart(state.set), what, sel));
     V.ready({ view: "model", set: state.set, selected: state.selected });
   }
 
@@ -148,10 +149,10 @@
 
   load().then(function () {
     grid.canvas.style.cursor = "pointer";
-    grid.canvas.addEventListener("click", function (e) { var t = thumbAt(e); if (t) select(t[0], t[1]); });
+    grid.canvas.addEventListener("click", function (e) { var th = thumbAt(e); if (th) select(th[0], th[1]); });
     grid.canvas.addEventListener("mousemove", function (e) {
-      var t = thumbAt(e);
-      V.tip(t ? e : null, t ? [["Layer", String(t[0])], ["Head", String(t[1])], ["", "click to enlarge"]] : null);
+      var th = thumbAt(e);
+      V.tip(th ? e : null, th ? [[t("layer"), String(th[0])], [t("head"), String(th[1])], ["", t("click_enlarge")]] : null);
     });
     grid.canvas.addEventListener("mouseleave", function () { V.tip(null); });
     V.plot.addEventListener("mousemove", function (e) {
@@ -160,8 +161,8 @@
       var k = Math.floor((e.clientX - r.left - detailGeo.x) / detailGeo.cell), q = Math.floor((e.clientY - r.top - detailGeo.y) / detailGeo.cell);
       if (q < 0 || k < 0 || q >= s.nq || k >= s.nk) { V.tip(null); return; }
       var w = layers[state.selected[0]][state.selected[1] * s.nq * s.nk + q * s.nk + k] / 255;
-      V.tip(e, [["Query", V.tokenText(s.q, q)], ["Key", V.tokenText(s.k, k)],
-                ["Weight", s.causal && k > q ? "masked (a later token)" : w.toFixed(3)]]);
+      V.tip(e, [[t("query"), V.tokenText(s.q, q)], [t("key"), V.tokenText(s.k, k)],
+                [t("weight"), s.causal && k > q ? t("masked_short") : w.toFixed(3)]]);
     });
   });
   window.attnvizModel = { select: select, state: state };

@@ -11,17 +11,17 @@
   var Q = null, K = null, A = null, cv = null, geo = null;
   var s = data.sets[data.set], n = s.nq;
 
-  V.select("Layer", "attnviz-layer", V.layerOptions(), state.layer, function (v) { state.layer = v; load(); });
-  V.select("Head", "attnviz-head", V.headOptions([]), state.head, function (v) { state.head = v; draw(); });
+  var t = V.t;
+  V.select(t("layer"), "attnviz-layer", V.layerOptions(), state.layer, function (v) { state.layer = v; load(); });
+  V.select(t("head"), "attnviz-head", V.headOptions([]), state.head, function (v) { state.head = v; draw(); });
   var qopts = [];
   for (var i = 0; i < n; i++) qopts.push([i, i + ": " + s.q.ticks[i]]);
-  V.select("Query", "attnviz-query", qopts, state.query, function (v) { state.query = v; draw(); });
+  V.select(t("query"), "attnviz-query", qopts, state.query, function (v) { state.query = v; draw(); });
   var legend = document.createElement("span");
-  legend.textContent = "blue: positive, orange: negative; score = q · k × " + (scales ? scales[0].toPrecision(4) : "scale") +
-    "; softmax over the keys = the attention weight";
+  legend.textContent = t("neuron_legend", { scale: scales ? scales[0].toPrecision(4) : t("scale") });
   V.toolbar.appendChild(legend);
 
-  function vec(arr, h, t) { return arr.subarray((h * n + t) * d, (h * n + t + 1) * d); }
+  function vec(arr, h, tok) { return arr.subarray((h * n + tok) * d, (h * n + tok + 1) * d); }
 
   function compute() {
     var q = vec(Q, state.head, state.query), rows = [], max = -Infinity, j, c;
@@ -63,11 +63,11 @@
     ctx.textBaseline = "middle";
     ctx.fillStyle = c.muted;
     ctx.textAlign = "left";
-    ctx.fillText("query q", xk, 10);
-    ctx.fillText("keys k", xk, top - 10);
+    ctx.fillText(t("query_q"), xk, 10);
+    ctx.fillText(t("keys_k"), xk, top - 10);
     ctx.fillText("q × k", xp, top - 10);
     ctx.fillText("q · k", xs, top - 10);
-    ctx.fillText("score", xs + 58, top - 10);
+    ctx.fillText(t("score"), xs + 58, top - 10);
     ctx.fillText("softmax", xs + 116, top - 10);
     ctx.textAlign = "right";
     ctx.fillStyle = c.accent;
@@ -89,7 +89,7 @@
       }
       ctx.textAlign = "left";
       ctx.fillStyle = c.fg;
-      ctx.fillText(r.masked ? "masked" : r.dot.toFixed(2), xs, y + row / 2);
+      ctx.fillText(r.masked ? t("masked_word") : r.dot.toFixed(2), xs, y + row / 2);
       ctx.fillText(r.masked ? "" : r.score.toFixed(2), xs + 58, y + row / 2);
       ctx.fillStyle = c.accent;
       ctx.fillRect(xs + 116, y + 4, 70 * r.softmax, row - 8);
@@ -99,8 +99,8 @@
     });
     state.softmax = res.rows.map(function (r) { return r.softmax; });
     state.attention = res.rows.map(function (r) { return r.attention; });
-    V.setTitle("Neuron view: " + data.who + ", " + V.layerText(state.layer) + ", head " + state.head + " of " + H +
-               ", query token " + state.query + " " + JSON.stringify(s.q.labels[state.query]));
+    V.setTitle("title_neuron", [data.who, V.layerText(state.layer), V.headText(state.head),
+               t("query_of", { query: t("token_label", { index: state.query, label: s.q.labels[state.query] }) })]);
     V.ready({ view: "neuron", layer: state.layer, head: state.head, query: state.query, softmax: state.softmax,
               attention: state.attention });
   }
@@ -128,11 +128,11 @@
       var k = Math.floor((y - geo.top) / geo.row), res;
       if (k < 0 || k >= n) { V.tip(null); return; }
       res = compute().rows[k];
-      var rows = [["Key", V.tokenText(s.k, k)]];
+      var rows = [[t("key"), V.tokenText(s.k, k)]];
       var j = Math.floor((x - geo.xk) / geo.cell), jp = Math.floor((x - geo.xp) / geo.cell);
       if (j >= 0 && j < d) rows.push(["k[" + j + "]", res.k[j].toFixed(4)]);
       if (jp >= 0 && jp < d) rows.push(["q×k[" + jp + "]", res.prod[jp].toFixed(4)]);
-      rows.push(["q · k", res.dot.toFixed(4)], ["softmax", res.masked ? "masked (a later token)" : res.softmax.toFixed(4)]);
+      rows.push(["q · k", res.dot.toFixed(4)], ["softmax", res.masked ? t("masked_short") : res.softmax.toFixed(4)]);
       V.tip(e, rows);
     });
     cv.canvas.addEventListener("mouseleave", function () { V.tip(null); });

@@ -9,7 +9,8 @@
   var state = { metric: S.metrics[0], selected: S.selected };
   var cv = null, geo = null, detail = null, layers = {};
 
-  V.select("Statistic", "attnviz-metric", S.metrics.map(function (m) { return [m, S.labels[m]]; }), state.metric,
+  var t = V.t;
+  V.select(t("statistic"), "attnviz-metric", S.metrics.map(function (m) { return [m, S.labels[m]]; }), state.metric,
            function (v) { state.metric = v; draw(); });
   var legend = document.createElement("span");
   V.toolbar.appendChild(legend);
@@ -17,9 +18,9 @@
   function values(m) { return S.values[m]; }
   function top(m) {
     if (m === "entropy") return 1;
-    var t = 0;
-    values(m).forEach(function (row) { row.forEach(function (v) { if (v > t) t = v; }); });
-    return t > 0 ? t : 1;
+    var most = 0;
+    values(m).forEach(function (row) { row.forEach(function (v) { if (v > most) most = v; }); });
+    return most > 0 ? most : 1;
   }
   function fmt(m, v) { return m === "distance" ? v.toFixed(1) : v.toFixed(2); }
 
@@ -36,11 +37,11 @@
     ctx.textBaseline = "middle";
     ctx.textAlign = "center";
     ctx.fillStyle = c.muted;
-    for (var hh = 0; hh < H; hh++) ctx.fillText("head " + hh, left + hh * cw + cw / 2, 10);
+    for (var hh = 0; hh < H; hh++) ctx.fillText(t("head_n", { head: hh }), left + hh * cw + cw / 2, 10);
     for (var l = 0; l < L; l++) {
       ctx.textAlign = "right";
       ctx.fillStyle = c.muted;
-      ctx.fillText("layer " + l, left - 6, topPad + l * ch + ch / 2);
+      ctx.fillText(t("layer_n", { layer: l }), left - 6, topPad + l * ch + ch / 2);
       ctx.textAlign = "center";
       for (hh = 0; hh < H; hh++) {
         var v = values(m)[l][hh], x = left + hh * cw, y = topPad + l * ch, col = color(v), rgb = V.rgb(col);
@@ -64,8 +65,8 @@
     ctx.textAlign = "left";
     ctx.fillText(fmt(m, hi), bx + 13, topPad + 5);
     ctx.fillText("0", bx + 13, topPad + L * ch - 8);
-    legend.textContent = S.descriptions[m] + (m === "entropy" ? " (log n = " + S.log_n.toFixed(2) + " nats)" : "") +
-      ". Hover a head for its numbers; click it to open its heatmap.";
+    legend.textContent = t("summary_legend", { description: S.descriptions[m] +
+      (m === "entropy" ? " " + t("log_n", { value: S.log_n.toFixed(2) }) : "") });
   }
 
   function drawDetail() {
@@ -77,7 +78,8 @@
     var o = { nq: n, nk: n, qTicks: set.q.ticks, kTicks: set.k.ticks, low: 0, high: hi, bar: true,
               value: function (q, k) { return u8[off + q * n + k] / 255; }, colors: M.scale(data.palette, 0, hi),
               masked: function (q, k) { return set.causal && k > q; },
-              title: "Layer " + l + ", head " + h + ": " + S.metrics.map(function (m) { return S.labels[m].toLowerCase() + " " + fmt(m, values(m)[l][h]); }).join(", ") };
+              title: t("head_numbers", { layer: l, head: h, numbers: S.metrics.map(function (m) {
+                return t("statistic_value", { statistic: S.labels[m], value: fmt(m, values(m)[l][h]) }); }).join(t("sep")) }) };
     var sz = M.size(probe, Math.min(width, 760), o);
     if (!detail) detail = V.canvas(width, sz.height); else V.resize(detail, width, sz.height);
     detail.ctx.fillStyle = V.common.theme.colors().bg;
@@ -89,8 +91,8 @@
     drawGrid();
     var done = state.selected ? loadLayer(state.selected[0]).then(drawDetail) : Promise.resolve(drawDetail());
     return done.then(function () {
-      V.setTitle("Head summary: " + data.who + ", " + L + " layers × " + H + " heads, " + S.labels[state.metric].toLowerCase() +
-                 (state.selected ? ", opened: layer " + state.selected[0] + ", head " + state.selected[1] : ""));
+      var sel = state.selected ? [t("opened", { layer: state.selected[0], head: state.selected[1] })] : [];
+      V.setTitle("title_summary", [data.who, t("layers_heads", { layers: L, heads: H }), S.labels[state.metric]].concat(sel));
       V.ready({ view: "summary", metric: state.metric, selected: state.selected });
     });
   }
@@ -124,14 +126,14 @@
 
   V.guard(draw().then(function () {
     cv.canvas.style.cursor = "pointer";
-    cv.canvas.addEventListener("click", function (e) { var t = cellAt(e); if (t) select(t[0], t[1]); });
+    cv.canvas.addEventListener("click", function (e) { var lh = cellAt(e); if (lh) select(lh[0], lh[1]); });
     cv.canvas.addEventListener("mousemove", function (e) {
-      var t = cellAt(e);
-      if (!t) { V.tip(null); return; }
-      var rows = [["Layer", String(t[0])], ["Head", String(t[1])]];
-      S.metrics.forEach(function (m) { rows.push([S.labels[m], fmt(m, values(m)[t[0]][t[1]])]); });
-      rows.push(["Entropy (nats)", values("entropy_nats")[t[0]][t[1]].toFixed(3) + " of log n = " + S.log_n.toFixed(3)]);
-      rows.push(["", "click to open its heatmap"]);
+      var lh = cellAt(e);
+      if (!lh) { V.tip(null); return; }
+      var rows = [[t("layer"), String(lh[0])], [t("head"), String(lh[1])]];
+      S.metrics.forEach(function (m) { rows.push([S.labels[m], fmt(m, values(m)[lh[0]][lh[1]])]); });
+      rows.push([t("entropy_nats"), t("of_log_n", { value: values("entropy_nats")[lh[0]][lh[1]].toFixed(3), log_n: S.log_n.toFixed(3) })]);
+      rows.push(["", t("click_open")]);
       V.tip(e, rows);
     });
     cv.canvas.addEventListener("mouseleave", function () { V.tip(null); });
@@ -140,8 +142,8 @@
       var qk = detail.geo.at(e);
       if (!qk) { V.tip(null); return; }
       var l = state.selected[0], h = state.selected[1], n = set.nq;
-      V.tip(e, [["Query", V.tokenText(set.q, qk[0])], ["Key", V.tokenText(set.k, qk[1])],
-                ["Weight", set.causal && qk[1] > qk[0] ? "masked (a later token)" : (layers[l][h * n * n + qk[0] * n + qk[1]] / 255).toFixed(3)]]);
+      V.tip(e, [[t("query"), V.tokenText(set.q, qk[0])], [t("key"), V.tokenText(set.k, qk[1])],
+                [t("weight"), set.causal && qk[1] > qk[0] ? t("masked_short") : (layers[l][h * n * n + qk[0] * n + qk[1]] / 255).toFixed(3)]]);
     });
   }));
   window.attnvizSummary = { select: select, state: state };

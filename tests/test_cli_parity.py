@@ -54,7 +54,7 @@ def test_every_directive_option_is_a_render_flag_with_its_help_and_metavar():
 BAD = {"model": " ", "revision": "a b", "layer": "first", "head": "twelve", "pair": "\x01", "height": "5",
        "id": "1st", "max_tokens": "1", "special_tokens": "maybe", "view": "pie", "values": "some",
        "colormap": "rainbow", "style": "fancy", "query": " ", "target": "\x01", "max_new_tokens": "0",
-       "attention": "self", "data": "matrix.txt", "tokens": "a b", "theme": "sepia", "font": " ", "filter": "AB",
+       "attention": "self", "data": "matrix.txt", "tokens": "a b", "theme": "sepia", "lang": "klingon", "font": " ", "filter": "AB",
        "aggregate": "sum", "granularity": "char", "compare": "nothing", "generate": "0"}
 
 
@@ -101,7 +101,7 @@ def test_every_kind_of_option_reaches_the_figure(tmp_path, capsys, monkeypatch, 
 
     # choices
     page, err = render("--view", "bars", "--special-tokens", "hide", "--query", "sat", out="bars.html")
-    assert embedded(page.decode())["view"] == "bars" and "special tokens hidden" in err and "token 2 'sat'" in err
+    assert embedded(page.decode())["view"] == "bars" and "special tokens hidden" in err and "token 2 “sat”" in err
     page, err = render("--colormap", "magma", "--values", "true", "--theme", "dark", out="dark.html")
     settings = embedded(page.decode())
     assert settings["theme"] == "dark" and settings["values"] is True and settings["view"] == "heatmap"

@@ -1,6 +1,7 @@
 """The settings flags of the command line, on top of what a project says.
 
-``--cache-dir DIR``, ``--model-path NAME=FOLDER`` (repeatable), ``--device DEVICE`` and ``--cache-only`` are keys
+``--cache-dir DIR``, ``--model-path NAME=FOLDER`` (repeatable), ``--device DEVICE``, ``--cache-only`` and ``--lang``
+(``language``) are keys
 of :data:`~mkdocs_attnviz.settings.SETTINGS`: :func:`with_flags` lays them over the values a project gives
 (``mkdocs.yml``, ``conf.py``, a report SPEC) before :func:`~mkdocs_attnviz.settings.build_settings` turns them
 into :class:`~mkdocs_attnviz.settings.Settings`. Folders named on the command line are taken from the current
@@ -40,6 +41,8 @@ def flag_values(args: argparse.Namespace) -> dict[str, Any]:
         values["device"] = args.device
     if getattr(args, "cache_only", False):
         values["cache_only"] = True
+    if getattr(args, "language", None):
+        values["language"] = args.language
     models = parse_models(getattr(args, "model_path", None))
     if models:
         values["models"] = models

@@ -13,6 +13,7 @@ import sys
 
 from .. import __version__
 from ..settings import DEFAULT_CACHE
+from ..i18n import LANGUAGES
 from ..spec import OPTIONS
 from .common import EXIT_USAGE
 
@@ -39,6 +40,12 @@ def _settings_flags(p: argparse.ArgumentParser, *, device: bool = True) -> None:
         p.add_argument("--device", metavar="DEVICE", help="where models run on a cache miss: auto, cpu, cuda, "
                        "cuda:N, map (a big model spread over the devices with accelerate) (default: the "
                        "project's setting)")
+
+
+def _language_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", dest="language", metavar="LANG", help="language of the figures' words and of the "
+                   "report's chrome: " + ", ".join(LANGUAGES) + " (default: the project's: front matter `lang`, "
+                   "theme.language, Sphinx language)")
 
 
 def _option_flags(p: argparse.ArgumentParser) -> None:
@@ -69,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-only", action="store_true", help="never load a model; a block missing from the "
                    "cache fails")
     _settings_flags(p)
+    _language_flag(p)
     p.set_defaults(handler="report:run")
 
     p = sub.add_parser("warm", help="fill the cache for every block of a site or SPEC",
@@ -79,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")
     _settings_flags(p)
+    _language_flag(p)
     p.set_defaults(handler="warm:run")
 
     p = sub.add_parser("render", help="render one figure to .html, .png or .svg",

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import AttnvizError
-from ..settings import SETTINGS, Settings, build_settings
+from ..settings import SETTINGS, Settings, build_settings, with_site_language
 from ..spec import FigureSpec, build_spec, parse_header
 from .common import UsageError, display
 from .overrides import with_flags
@@ -119,7 +119,9 @@ def _load_mkdocs(path: Path, args: argparse.Namespace) -> Project:
         raise UsageError(f"{display(path)} does not use the attnviz plugin (plugins: [attnviz])")
     if not plugin.config.enabled:
         raise UsageError(f"{display(path)}: the attnviz plugin is disabled (enabled: false)")
-    values = {name: plugin.config[name] for name in SETTINGS}
+    from ..plugin import site_language
+
+    values = with_site_language({name: plugin.config[name] for name in SETTINGS}, site_language(cfg))
     try:  # what `mkdocs build` resolves too: the plugin's on_config calls the same builder
         settings = build_settings(with_flags(values, args), path.parent, docs_dir=cfg.docs_dir)
     except AttnvizError as exc:
@@ -176,7 +178,9 @@ def _load_sphinx(folder: Path, args: argparse.Namespace) -> Project:
 def _spec_settings(meta: Mapping[str, Any], folder: Path, args: argparse.Namespace, resources: str) -> Settings:
     """The settings of a report SPEC: its keys of SETTINGS (``title`` and ``figures`` aside), relative folders
     from the SPEC's folder; the report itself decides ``resources``."""
-    values = {k: v for k, v in meta.items() if k not in ("title", "figures")}
+    values = {k: v for k, v in meta.items() if k not in ("title", "figures", "lang")}
+    if "lang" in meta:  # the usual front-matter key for a document's language
+        values = with_site_language(values, meta["lang"]) if "language" not in values else values
     if "resources" in values:
         raise AttnvizError("setting 'resources': a report chooses it (local for a folder, inline with "
                            "--single-file)")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import AttnvizError
+from ..texts import Texts
 from ..pipeline import FigureBuilder
 from ..toolkit import page
 from .common import EXIT_FAILED, EXIT_OK, UsageError, display, err
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         html = page.environment().get_template("report.html.jinja").render(
             title=args.title or project.title or project.path.stem, heading=project.kind == "yaml",
             body=Markup(body), css=Markup(css.replace("</", "<\\/")), version=__version__,
-            source=project.path.name)
+            source=project.path.name, lang=project.settings.language, _=Texts(project.settings.language)._)
         target.write_text(html, encoding="utf-8")
     if not args.single_file:
         (out_dir / ".nojekyll").write_text("", encoding="utf-8")  # GitHub Pages: publish the folder as is

@@ -218,10 +218,7 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
         meta["truncated"] = {"from": int(original), "to": int(n)}
     meta["word_ids"] = word_ids
     if generated is not None:
-        meta["generated"] = generated
-        # stated on every figure of this record (the description, the pages' titles)
-        meta["analysis"] = {"notes": [f"{generated['new']} tokens generated greedily after the prompt (after the "
-                                      "dashed line)"]}
+        meta["generated"] = generated  # every figure of this record says so (prepare.base_notes)
     arrays: dict[str, Any] = {}
     if vectors is not None:
         query, key = vectors

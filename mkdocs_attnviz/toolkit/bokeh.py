@@ -20,10 +20,15 @@ from ..errors import AttnvizError
 from .colors import palette
 from .page import script_json, script_text
 
-__all__ = ["document", "document_json", "script_tag", "bokehjs_files", "TEMPLATES"]
+__all__ = ["document", "document_json", "script_tag", "bokehjs_files", "TEMPLATES", "LABELS"]
 
 
-def document(n: int, plot_height: int, colormap: str, boundary: int | None) -> dict[str, Any]:
+#: the words of the document: x axis title, y axis title, colour bar title (English by default)
+LABELS = ("Key tokens", "Query tokens", "Attention weight")
+
+
+def document(n: int, plot_height: int, colormap: str, boundary: int | None,
+             labels: tuple[str, str, str] = LABELS) -> dict[str, Any]:
     """The Bokeh document (``json_item``) of a heatmap page: it depends on these four values only."""
     from bokeh.embed import json_item
     from bokeh.models import (BoxZoomTool, ColorBar, ColumnDataSource, CustomJSTickFormatter, FixedTicker,
@@ -36,7 +41,7 @@ def document(n: int, plot_height: int, colormap: str, boundary: int | None) -> d
     fig = figure(name="attnviz-figure", x_range=x_range, y_range=y_range, height=plot_height,
                  sizing_mode="stretch_width", min_width=320,
                  tools=[hover, BoxZoomTool(), ResetTool(), SaveTool(filename="attention")],
-                 toolbar_location="right", x_axis_label="Key tokens", y_axis_label="Query tokens",
+                 toolbar_location="right", x_axis_label=labels[0], y_axis_label=labels[1],
                  min_border_left=8, min_border_right=8, min_border_top=10, min_border_bottom=8)
     fig.toolbar.autohide = True
     fig.toolbar.logo = None
@@ -88,7 +93,7 @@ def document(n: int, plot_height: int, colormap: str, boundary: int | None) -> d
         axis.axis_line_color = None
     fig.xaxis[0].major_label_orientation = math.pi / 4
 
-    bar = ColorBar(color_mapper=mapper, title="Attention weight", title_text_font_size="11px",
+    bar = ColorBar(color_mapper=mapper, title=labels[2], title_text_font_size="11px",
                    title_text_font_style="normal", major_label_text_font_size="10px", width=12,
                    label_standoff=4, padding=6, name="attnviz-colorbar")
     fig.add_layout(bar, "right")
@@ -104,12 +109,12 @@ def document(n: int, plot_height: int, colormap: str, boundary: int | None) -> d
 # back in (:func:`document_json`). The first use of each template is checked against a fresh build; values
 # Bokeh would leave out as defaults (a height of 600, fewer than 2 tokens) are always built fresh.
 _SENTINELS = {"n": 918273, "height": 827364, "boundary": 736455}
-TEMPLATES: dict[tuple[str, bool], str | None] = {}  # None: patching found unsafe, build every time
+TEMPLATES: dict[tuple[str, bool, tuple[str, str, str]], str | None] = {}  # None: patching found unsafe, build every time
 _NUMBER = re.compile(r"(?<=[:\[,])(918273|827364|736455)(\.0)?(?=[,\]}])")
 
 
-def _fresh(n: int, plot_height: int, colormap: str, boundary: int | None) -> str:
-    return script_json(document(n, plot_height, colormap, boundary))
+def _fresh(n: int, plot_height: int, colormap: str, boundary: int | None, labels: tuple[str, str, str]) -> str:
+    return script_json(document(n, plot_height, colormap, boundary, labels))
 
 
 def _patch(template: str, n: int, plot_height: int, boundary: int | None) -> str:
@@ -122,22 +127,23 @@ def _patch(template: str, n: int, plot_height: int, boundary: int | None) -> str
     return _NUMBER.sub(put, template)
 
 
-def document_json(n: int, plot_height: int, colormap: str, boundary: int | None) -> str:
-    """``script_json(document(n, plot_height, colormap, boundary))``: the same bytes, built once per process."""
+def document_json(n: int, plot_height: int, colormap: str, boundary: int | None,
+                  labels: tuple[str, str, str] = LABELS) -> str:
+    """``script_json(document(...))``: the same bytes, built once per process and colour map, pair and words."""
     height = int(plot_height)
     boundary = boundary or None  # a boundary at 0 draws nothing, like no boundary
     if n < 2 or height == 600 or boundary in _SENTINELS.values():
-        return _fresh(n, height, colormap, boundary)
-    key = (colormap, boundary is not None)
+        return _fresh(n, height, colormap, boundary, labels)
+    key = (colormap, boundary is not None, labels)
     if key not in TEMPLATES:
         template = _fresh(_SENTINELS["n"], _SENTINELS["height"], colormap,
-                          _SENTINELS["boundary"] if boundary is not None else None)
-        fresh = _fresh(n, height, colormap, boundary)
+                          _SENTINELS["boundary"] if boundary is not None else None, labels)
+        fresh = _fresh(n, height, colormap, boundary, labels)
         TEMPLATES[key] = template if _patch(template, n, height, boundary) == fresh else None
         return fresh
     template = TEMPLATES[key]
     if template is None:
-        return _fresh(n, height, colormap, boundary)
+        return _fresh(n, height, colormap, boundary, labels)
     return _patch(template, n, height, boundary)
 
 

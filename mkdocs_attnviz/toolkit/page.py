@@ -25,7 +25,7 @@ __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_
            "RENDER_VERSION"]
 
 #: bump whenever a page or picture changes; part of every figure's cache key
-RENDER_VERSION = "4"  # 4: one view registry; the heatmap's script uses the shared decoding helpers
+RENDER_VERSION = "5"  # 5: every word through the catalogues (lang); 4: one view registry
 #: height of a figure page's header line (title + selectors), in CSS px
 HEADER_PX = 40
 #: axis labels longer than this are shortened with an ellipsis (the tooltip shows all)

@@ -14,9 +14,9 @@ from .base import Frame, View, canvas_data, canvas_page, initial_layer
 __all__ = ["VIEW", "Bars", "query_text"]
 
 
-def query_text(fig: Prepared, index: int | None) -> str:
-    """``token 3 'cat'`` (or ``all`` without a query)."""
-    return f"token {index} {fig.part.q.labels[index]!r}" if index is not None else "all"
+def query_text(fig: Prepared, index: int) -> str:
+    """``token 3 “cat”``."""
+    return fig.tx.token(index, fig.part.q.labels[index])
 
 
 class Bars(View):
@@ -25,10 +25,12 @@ class Bars(View):
     uses_query = True
 
     def describe(self, fig: Prepared) -> str:
-        text = fig.describe(layer=initial_layer(fig))
+        text, _ = fig.describe(layer=initial_layer(fig)), fig.tx._
         if fig.query is not None:
-            return f"{text}, attention given by {query_text(fig, fig.query)}"
-        return f"{text}, attention received (mean over queries)"
+            what = _("attention given by {query}").format(query=query_text(fig, fig.query))
+        else:
+            what = _("attention received (mean over queries)")
+        return fig.tx.join([text, what])
 
     def height(self, fig: Prepared) -> int:
         if fig.spec.height:
@@ -43,7 +45,7 @@ class Bars(View):
     def picture(self, fig: Prepared, frame: Frame) -> bytes:
         from matplotlib.figure import Figure
 
-        p = fig.part
+        p, _ = fig.part, fig.tx._
         weights = dequantize(quantize(p.f32[initial_layer(fig)]))  # as the page decodes them
         nk = weights.shape[2]
         q = fig.query
@@ -62,8 +64,8 @@ class Bars(View):
             ax.set_xticks(range(0, nk, step), [kit.display_label(x) for x in p.k.labels][::step], rotation=45,
                           ha="right", rotation_mode="anchor", fontsize=8)
             ax.set_xlim(-0.6, nk - 0.4)
-            ax.set_ylabel("Attention received (mean over queries)" if q is None else "Attention weight")
-            ax.set_xlabel("Key tokens")
+            ax.set_ylabel(_("Attention received (mean over queries)") if q is None else _("Attention weight"))
+            ax.set_xlabel(_("Key tokens"))
             for side in ("top", "right"):
                 ax.spines[side].set_visible(False)
             ax.grid(axis="y", color="#e4e4e4", lw=0.8)

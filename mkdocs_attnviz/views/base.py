@@ -20,7 +20,6 @@ from typing import Any
 from ..attention import Attention
 from ..prepare import Part, Prepared, Side
 from ..spec import FigureSpec
-from ..texts import alt_text
 from ..toolkit import page as kit
 
 __all__ = ["View", "Frame", "canvas_page", "canvas_data", "initial_layer", "side_json", "set_json", "pack_sets", "CANVAS_SCRIPTS", "CANVAS_CSS"]
@@ -73,7 +72,7 @@ class View:
         """The alt text: the kind of figure, what it shows, the sentence."""
         spec = fig.spec
         sentence = spec.text if spec.pair is None else f"{spec.text} / {spec.pair}"
-        return alt_text(self.name, description, sentence)
+        return fig.tx.alt(self.name, description, sentence)
 
 
 def side_json(side: Side) -> dict[str, Any]:
@@ -113,7 +112,8 @@ def canvas_data(fig: Prepared, frame: Frame, sets: dict[str, Part], *, query: in
         "text": spec.text, "pair": spec.pair, "theme": spec.theme, "num_layers": fig.num_layers,
         "num_heads": fig.num_heads, "layer": initial_layer(fig), "head": fig.head, "query": query,
         "filter": spec.filter, "set": fig.part.name, "sets": sets_json, "palette": palette(spec.colormap),
-        "scale": 255, "hidden": fig.hide_each and any(record.special), "analysis": record.meta.get("analysis"),
+        "scale": 255, "hidden": fig.hide_each and any(record.special),
+        "i18n": fig.tx.script_texts(fig.num_layers, fig.num_heads, fig.analysis),
     }
     return data, blobs
 
@@ -131,5 +131,6 @@ def canvas_page(fig: Prepared, frame: Frame, view: View, data: dict[str, Any], b
         "view.html.jinja", css=CANVAS_CSS, scripts=view.scripts,
         title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
         view=view.name, header_px=kit.HEADER_PX, plot_height=frame.height - kit.HEADER_PX - 6,
-        data_json=kit.markup(kit.script_json(data)), blobs=blobs, qk=list(qk), render_version=kit.RENDER_VERSION)
+        data_json=kit.markup(kit.script_json(data)), blobs=blobs, qk=list(qk), render_version=kit.RENDER_VERSION,
+        lang=fig.tx.lang, _=fig.tx._)
 

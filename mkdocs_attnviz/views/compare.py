@@ -25,7 +25,7 @@ from ..attention import Attention
 from ..errors import AttnvizError
 from ..prepare import Part, Prepared, resolve_head, resolve_layer
 from ..spec import FigureSpec
-from ..texts import describe_selection
+from ..texts import Texts
 from ..toolkit import mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import DIVERGING, colormap, palette
@@ -87,7 +87,7 @@ def sides(fig: Prepared) -> tuple[Side, Side]:
         raise AttnvizError(str(exc), option="compare") from None
     out = []
     for f, layer, head in ((fig, layer_a, head_a), (b_fig, layer_b, head_b)):
-        text = describe_selection(f.who, layer, head, f.num_layers, f.num_heads, analysis=f.analysis)
+        text = f.tx.selection(f.who, layer, head, f.num_layers, f.num_heads, analysis=f.analysis)
         out.append(Side(f, int(layer), head, text))
     return out[0], out[1]
 
@@ -102,17 +102,18 @@ def _diff_labels(a: Side, b: Side) -> list[str]:
     return [x if x == y else f"{x}/{y}" for x, y in zip(a.labels, b.labels)]
 
 
-def _mismatch(a: Side, b: Side) -> str:
-    return (f"the two inputs have different tokens ({a.n} and {b.n}), so there is no cell-by-cell difference; "
-            "A and B are shown each with its own tokens")
+def _mismatch(a: Side, b: Side, tx: Texts) -> str:
+    return tx._("the two inputs have different tokens ({a} and {b}), so there is no cell-by-cell difference; A and B "
+                "are shown each with its own tokens").format(a=a.n, b=b.n)
 
 
-def _diff_text(a: Side, b: Side) -> str:
+def _diff_text(a: Side, b: Side, tx: Texts) -> str:
     differ = [f"{x}/{y}" for x, y in zip(a.labels, b.labels) if x != y]
     if not differ:
         return "A − B"
     shown = ", ".join(differ[:4]) + (" ..." if len(differ) > 4 else "")
-    return f"A − B position by position (tokens differ at {len(differ)} of {a.n}: {shown})"
+    return tx._("A − B position by position (tokens differ at {count} of {total}: {shown})").format(
+        count=len(differ), total=a.n, shown=shown)
 
 
 def _matrix(side: Side) -> np.ndarray:
@@ -122,7 +123,8 @@ def _matrix(side: Side) -> np.ndarray:
 def _record(side: Side, name: str) -> tuple[dict[str, Any], list[tuple[str, int, str]]]:
     p, f = side.part, side.fig
     data = {"n": side.n, "num_layers": f.num_layers, "num_heads": f.num_heads, "side": side_json(p.q),
-            "causal": bool(p.causal), "who": f.who, "analysis": f.record.meta.get("analysis")}
+            "causal": bool(p.causal), "who": f.who,
+            "texts": f.tx.script_texts(f.num_layers, f.num_heads, f.analysis)}
     return data, [(name, index, kit.pack_layer(p.weights[index])) for index in range(f.num_layers)]
 
 
@@ -141,7 +143,9 @@ class Compare(View):
 
     def describe(self, fig: Prepared) -> str:
         a, b = sides(fig)
-        return f"A: {a.text}; B: {b.text}; " + (_diff_text(a, b) if _same_tokens(a, b) else _mismatch(a, b))
+        tx = fig.tx
+        diff = _diff_text(a, b, tx) if _same_tokens(a, b) else _mismatch(a, b, tx)
+        return tx._("A: {a}; B: {b}; {difference}").format(a=a.text, b=b.text, difference=diff)
 
     def height(self, fig: Prepared) -> int:
         if fig.spec.height:
@@ -170,15 +174,16 @@ class Compare(View):
             "theme": spec.theme, "kind": spec.compare[0], "records": records,
             "a": {"record": "a", "layer": a.layer, "head": a.head},
             "b": {"record": "a" if same_record else "b", "layer": b.layer, "head": b.head},
-            "same_tokens": same, "mismatch": None if same else _mismatch(a, b),
+            "same_tokens": same, "mismatch": None if same else _mismatch(a, b, fig.tx),
             "diff_ticks": [kit.display_label(x) for x in _diff_labels(a, b)] if same else None,
-            "diff_text": _diff_text(a, b) if same else None,
+            "diff_text": _diff_text(a, b, fig.tx) if same else None,
             "palette": palette(spec.colormap), "diverging": [to_hex(cmap(i / 255)) for i in range(256)],
             "scale": 255,
             # attnviz-canvas.js reads these (the compare page draws with its own selectors)
             "num_layers": a.fig.num_layers, "num_heads": a.fig.num_heads, "who": rec_a["who"],
             "sets": {"self": {"nq": a.n, "nk": a.n, "q": rec_a["side"], "k": rec_a["side"],
                               "causal": rec_a["causal"], "square": True}},
+            "i18n": fig.tx.script_texts(a.fig.num_layers, a.fig.num_heads, a.fig.analysis),
         }
         return canvas_page(fig, frame, self, data, blobs)
 
@@ -186,6 +191,7 @@ class Compare(View):
         from matplotlib.figure import Figure
 
         a, b = sides(fig)
+        tx, _ = fig.tx, fig.tx._
         ma, mb = _matrix(a), _matrix(b)
         top = max(float(ma.max()), float(mb.max())) or 1.0
         same = _same_tokens(a, b)
@@ -207,16 +213,17 @@ class Compare(View):
             ims = []
             for ax, m, side, name in ((axes[0], ma, a, "A"), (axes[1], mb, b, "B")):
                 ims.append(ax.imshow(masked(m, side), cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest"))
-                ax.set_title(mpl.wrap_title(f"{name}: {side.text}", 48), fontsize=8)
+                ax.set_title(mpl.wrap_title(_("{side}: {description}").format(side=name, description=side.text), 48),
+                             fontsize=8)
             if same:
                 d = ma - mb
                 lim = float(np.abs(d).max()) or 1.0
                 im = axes[2].imshow(masked(d, a), cmap=colormap(DIVERGING), vmin=-lim, vmax=lim,
                                     interpolation="nearest")
-                axes[2].set_title(mpl.wrap_title(_diff_text(a, b), 48) + "\n(red: A larger, blue: B larger)",
+                axes[2].set_title(mpl.wrap_title(_diff_text(a, b, tx), 48) + "\n" + _("(red: A larger, blue: B larger)"),
                                   fontsize=8)
                 out.colorbar(im, ax=axes[2], shrink=0.8, aspect=30, pad=0.02).set_label("A − B")
-            out.colorbar(ims[1], ax=list(axes[:2]), shrink=0.8, aspect=30, pad=0.02).set_label("Attention (A and B)")
+            out.colorbar(ims[1], ax=list(axes[:2]), shrink=0.8, aspect=30, pad=0.02).set_label(_("Attention (A and B)"))
             for ax, labels in zip(axes, (ticks(a.labels), ticks(b.labels), ticks(_diff_labels(a, b)))):
                 k = len(labels)
                 step = max(1, k // 40 + 1)

@@ -43,7 +43,7 @@ class Heads(View):
         from matplotlib.collections import LineCollection
         from matplotlib.figure import Figure
 
-        p = fig.part
+        p, _ = fig.part, fig.tx._
         weights = dequantize(quantize(p.f32[initial_layer(fig)]))  # as the page decodes them
         nq, nk = weights.shape[1], weights.shape[2]
         n = max(nq, nk)
@@ -74,12 +74,12 @@ class Heads(View):
             ax.set_xlim(-0.6, 1.6)
             ax.set_ylim(n - 0.5, -0.8)
             ax.set_axis_off()
-            ax.text(-0.03, -0.9, "Queries", ha="right", va="bottom", fontsize=8, color="#666")
-            ax.text(1.03, -0.9, "Keys", ha="left", va="bottom", fontsize=8, color="#666")
+            ax.text(-0.03, -0.9, _("Queries"), ha="right", va="bottom", fontsize=8, color="#666")
+            ax.text(1.03, -0.9, _("Keys"), ha="left", va="bottom", fontsize=8, color="#666")
             if len(heads) <= 16:
                 handles = [matplotlib.lines.Line2D([], [], color=HEAD_COLORS[h % len(HEAD_COLORS)], lw=2)
                            for h in heads]
-                out.legend(handles, [f"head {h}" for h in heads], loc="outside lower center",
+                out.legend(handles, [_("head {head}").format(head=h) for h in heads], loc="outside lower center",
                            ncol=min(8, len(heads)), fontsize=7, frameon=False)
             out.suptitle(mpl.wrap_title(frame.title, 70), fontsize=10)
             return mpl.save_figure(out, dpi=100, facecolor="white")

@@ -120,17 +120,19 @@ class Heatmap(View):
             "special": [bool(s) for s in p.q.special], "segments": [int(s) for s in p.q.segments],
             "causal": bool(p.causal), "hidden": fig.hidden, "layer": fig.layer, "head": fig.head, "gap": gap(n),
             "scale": 255, "who": fig.who, "values": values_on(spec, n), "boundary": boundary, "theme": spec.theme,
-            "view": "heatmap", "analysis": record.meta.get("analysis"),
+            "view": "heatmap", "i18n": fig.tx.script_texts(fig.num_layers, fig.num_heads, fig.analysis),
         }
+        _ = fig.tx._
+        labels = (_("Key tokens"), _("Query tokens"), _("Attention weight"))
         return kit.render_page(
             "figure.html.jinja", css=("figure.css",), scripts=self.scripts,
             title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
             layer=fig.layer, head=fig.head, num_layers=fig.num_layers, num_heads=fig.num_heads,
             plot_height=plot_px, header_px=kit.HEADER_PX, bokeh=bokeh.script_tag(frame.resources, frame.bokeh_src),
             theme=spec.theme, data_json=kit.markup(kit.script_json(data)),
-            bokeh_json=kit.markup(bokeh.document_json(n, plot_px, spec.colormap, boundary)),
+            bokeh_json=kit.markup(bokeh.document_json(n, plot_px, spec.colormap, boundary, labels)),
             layers=[(index, kit.pack_layer(weights[index])) for index in range(fig.num_layers)],
-            render_version=kit.RENDER_VERSION)
+            render_version=kit.RENDER_VERSION, lang=fig.tx.lang, _=_)
 
     # ------------------------------------------------------------------------------------------- picture
     def picture(self, fig: Prepared, frame: Frame) -> bytes:
@@ -159,7 +161,8 @@ def _single(measure: mpl.Measure, fig: Prepared, title_text: str, image: np.ndar
     """One heatmap, its layout computed from the measured labels (one draw, no constrained layout)."""
     from matplotlib.figure import Figure
 
-    p, spec = fig.part, fig.spec
+    p, spec, _ = fig.part, fig.spec, fig.tx._
+    query_title, key_title, bar_title = _("Query tokens"), _("Key tokens"), _("Attention weight")
     n = len(p.q.labels)
     vmax = scale_max(image)
     grid_in = min(8.8, max(4.3, 0.22 * n))  # the grid constrained layout used to give (inches)
@@ -170,7 +173,7 @@ def _single(measure: mpl.Measure, fig: Prepared, title_text: str, image: np.ndar
     shown = [labels[i] for i in idx]
     lab_w = measure.widest(shown, 8)
     lab_h = max((measure.size(t, 8)[1] for t in set(shown)), default=8.0)
-    axis_h = measure.size("Query tokens", 9)[1]
+    axis_h = measure.size(query_title, 9)[1]
     s45 = math.sqrt(0.5)
     # x labels turn 45° about their top right corner (at the tick): they reach (w + h)·sin 45° down, and
     # the first one reaches w·cos 45° left of its tick
@@ -179,7 +182,7 @@ def _single(measure: mpl.Measure, fig: Prepared, title_text: str, image: np.ndar
     left = mpl.EDGE_PT + axis_h + mpl.LABEL_PAD_PT + max(lab_w + mpl.TICK_PT,
                                                          first_left - axis_h - mpl.LABEL_PAD_PT)
     bottom = mpl.EDGE_PT + axis_h + mpl.LABEL_PAD_PT + x_drop + mpl.TICK_PT
-    right = mpl.bar_width_pt(measure, vmax, "Attention weight")
+    right = mpl.bar_width_pt(measure, vmax, bar_title)
     width = left + grid + right
     title = measure.wrap(title_text, 10, width - 2 * mpl.EDGE_PT)
     top = mpl.EDGE_PT + len(title) * measure.size("Ag", 10)[1] * 1.2 + 8.0
@@ -209,15 +212,15 @@ def _single(measure: mpl.Measure, fig: Prepared, title_text: str, image: np.ndar
     ax.xaxis.set_visible(False)
     ax.yaxis.set_visible(False)
     mpl.token_ticks(out, idx, shown, n, left, bottom, grid, width, height)
-    out.text((mpl.EDGE_PT + axis_h / 2) / width, (bottom + grid / 2) / height, "Query tokens", rotation=90,
+    out.text((mpl.EDGE_PT + axis_h / 2) / width, (bottom + grid / 2) / height, query_title, rotation=90,
              ha="center", va="center")
-    out.text((left + grid / 2) / width, (mpl.EDGE_PT + axis_h / 2) / height, "Key tokens", ha="center",
+    out.text((left + grid / 2) / width, (mpl.EDGE_PT + axis_h / 2) / height, key_title, ha="center",
              va="center")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     bar_h = 0.85 * grid
     mpl.colorbar(out, cmap, vmax, (left + grid + 14.0, bottom + (grid - bar_h) / 2, 12.0, bar_h), width, height,
-                 "Attention weight")
+                 bar_title)
     out.text(0.5, 1 - (mpl.EDGE_PT + 2.0) / height, "\n".join(title), ha="center", va="top", fontsize=10,
              linespacing=1.2)
     return out
@@ -229,11 +232,16 @@ def _small_multiples(measure: mpl.Measure, fig: Prepared, title_text: str, weigh
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
+    _ = fig.tx._
     n = len(fig.part.q.labels)
     both = fig.layer == "all" and fig.head == "all"
+
+    def tile_title(kind: str, number: int) -> str:
+        return (_("layer {layer}") if kind == "layer" else _("head {head}")).format(layer=number, head=number)
+
     tile_in = min(2.2, max(0.7, 10.0 / cols))
     cell = tile_in * mpl.PT / n  # points per cell
-    title_h = measure.size("head 0", 8)[1]
+    title_h = measure.size(tile_title("head", 0), 8)[1]
     hgap = max(1, round(n / 12))
     # rows of tiles titled one by one need room for the title above each tile
     vgap = hgap if both else max(hgap, math.ceil((title_h + 5.0) / cell))
@@ -250,15 +258,15 @@ def _small_multiples(measure: mpl.Measure, fig: Prepared, title_text: str, weigh
         rgba[r * (n + vgap):r * (n + vgap) + n, c * (n + hgap):c * (n + hgap) + n] = colours
     grid_w, grid_h = W * cell, H * cell
     sup_size = 9
-    sup_x = "Key tokens (each tile: first token at the left)"
-    sup_y = "Query tokens (each tile: first token at the top)"
-    sup_y_lines = ([sup_y] if measure.size(sup_y, sup_size)[0] <= grid_h
-                   else ["Query tokens", "(each tile: first token at the top)"])
+    sup_x = _("Key tokens (each tile: first token at the left)")
+    sup_y_lines = [_("Query tokens"), _("(each tile: first token at the top)")]
+    if measure.size(" ".join(sup_y_lines), sup_size)[0] <= grid_h:
+        sup_y_lines = [" ".join(sup_y_lines)]
     sup_h = measure.size("Ag", sup_size)[1] * 1.2
     row_label_w = title_h + 3.0 if both else 0.0
     left = mpl.EDGE_PT + sup_h * len(sup_y_lines) + 4.0 + row_label_w
     bottom = mpl.EDGE_PT + sup_h + 6.0
-    right = mpl.bar_width_pt(measure, vmax, "Attention weight")
+    right = mpl.bar_width_pt(measure, vmax, _("Attention weight"))
     width = left + grid_w + right
     title = measure.wrap(title_text, 10, width - 2 * mpl.EDGE_PT)
     top = mpl.EDGE_PT + len(title) * measure.size("Ag", 10)[1] * 1.2 + 8.0 + title_h + 3.0
@@ -272,13 +280,13 @@ def _small_multiples(measure: mpl.Measure, fig: Prepared, title_text: str, weigh
         x0, y0 = c * (n + hgap), r * (n + vgap)
         above = y0 - 3.0 / cell  # 3 pt above the tile
         if not both:
-            ax.text(x0 + n / 2, above, f"layer {l}" if fig.layer == "all" else f"head {h}", ha="center",
-                    va="bottom", fontsize=8)
+            ax.text(x0 + n / 2, above, tile_title("layer", l) if fig.layer == "all" else tile_title("head", h),
+                    ha="center", va="bottom", fontsize=8)
         else:
             if r == 0:
-                ax.text(x0 + n / 2, above, f"head {h}", ha="center", va="bottom", fontsize=8)
+                ax.text(x0 + n / 2, above, tile_title("head", h), ha="center", va="bottom", fontsize=8)
             if c == 0:
-                ax.text(x0 - (3.0 + title_h / 2) / cell, y0 + n / 2, f"layer {l}", ha="center", va="center",
+                ax.text(x0 - (3.0 + title_h / 2) / cell, y0 + n / 2, tile_title("layer", l), ha="center", va="center",
                         rotation=90, fontsize=8)
     ax.set_xlim(0, W)
     ax.set_ylim(H, 0)
@@ -288,7 +296,7 @@ def _small_multiples(measure: mpl.Measure, fig: Prepared, title_text: str, weigh
              "\n".join(sup_y_lines), rotation=90, ha="center", va="center", fontsize=sup_size, linespacing=1.2)
     bar_h = 0.7 * grid_h
     mpl.colorbar(out, cmap, vmax, (left + grid_w + 14.0, bottom + (grid_h - bar_h) / 2, 12.0, bar_h), width,
-                 height, "Attention weight")
+                 height, _("Attention weight"))
     out.text(0.5, 1 - (mpl.EDGE_PT + 2.0) / height, "\n".join(title), ha="center", va="top", fontsize=10,
              linespacing=1.2)
     return out
@@ -315,7 +323,7 @@ def classic(fig: Prepared, font: str | None) -> bytes:
     import matplotlib
     from matplotlib.figure import Figure
 
-    p = fig.part
+    p, _ = fig.part, fig.tx._
     layer = fig.num_layers - 1 if fig.layer == "all" else int(fig.layer)
     w = np.asarray(p.weights[layer], dtype=np.float64)  # full precision, as the recipe's own array
     m = w.max(0) if fig.head == "max" else w[fig.head] if isinstance(fig.head, int) else w.mean(0)
@@ -327,10 +335,10 @@ def classic(fig: Prepared, font: str | None) -> bytes:
         im = ax.imshow(m, cmap=colormap(fig.spec.colormap, masked=None))
         ax.set_xticks(range(n), labels, rotation=45, ha="right")
         ax.set_yticks(range(n), labels)
-        out.colorbar(im, ax=ax, label="Attention weight")
-        ax.set_title(fig.spec.caption or "Attention heatmap")
-        ax.set_xlabel("Key tokens")
-        ax.set_ylabel("Query tokens")
+        out.colorbar(im, ax=ax, label=_("Attention weight"))
+        ax.set_title(fig.spec.caption or _("Attention heatmap"))
+        ax.set_xlabel(_("Key tokens"))
+        ax.set_ylabel(_("Query tokens"))
         out.tight_layout()
         return mpl.save_figure(out)  # savefig(format="png", metadata={"Software": None}): the recipe's own PNG
 

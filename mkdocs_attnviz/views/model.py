@@ -20,11 +20,13 @@ class Model(View):
     scripts = ("attnviz-common.js", "attnviz-canvas.js", "view-model.js")
 
     def describe(self, fig: Prepared) -> str:
-        an = fig.analysis
-        if an.get("heads"):
-            return ", ".join([f"{fig.who}, {an.get('layer_prefix', '')}each of {fig.num_layers} layers", an["heads"]]
-                             + an.get("notes", []))
-        return ", ".join([f"{fig.who}, all {fig.num_layers} layers × {fig.num_heads} heads"] + an.get("notes", []))
+        an, tx = fig.analysis, fig.tx
+        if an.get("aggregate"):
+            parts = [fig.who, tx.layer("all", fig.num_layers, an["aggregate"]), tx.fused(an["fusion"], an["num_heads"])]
+        else:
+            parts = [fig.who, tx._("all {layers} layers × {heads} heads").format(layers=fig.num_layers,
+                                                                              heads=fig.num_heads)]
+        return tx.join(parts + [tx.note(n) for n in an.get("notes", [])])
 
     def height(self, fig: Prepared) -> int:
         if fig.spec.height:
@@ -39,7 +41,7 @@ class Model(View):
     def picture(self, fig: Prepared, frame: Frame) -> bytes:
         from matplotlib.figure import Figure
 
-        p = fig.part
+        p, _ = fig.part, fig.tx._
         L, H, nq, nk = p.weights.shape
         cmap = colormap(fig.spec.colormap)
         future = np.triu(np.ones((nq, nk), dtype=bool), k=1) if p.causal else np.zeros((nq, nk), dtype=bool)
@@ -59,10 +61,11 @@ class Model(View):
                     for spine in ax.spines.values():
                         spine.set_visible(False)
                     if l == 0:
-                        ax.set_title(f"head {h}", fontsize=7)
+                        ax.set_title(_("head {head}").format(head=h), fontsize=7)
                     if h == 0:
-                        ax.set_ylabel(f"layer {l}", fontsize=7)
-            out.suptitle(mpl.wrap_title(frame.title + " (each tile: 0 to its largest weight)", 110), fontsize=9)
+                        ax.set_ylabel(_("layer {layer}").format(layer=l), fontsize=7)
+            title = _("{title} (each tile: 0 to its largest weight)").format(title=frame.title)
+            out.suptitle(mpl.wrap_title(title, 110), fontsize=9)
             return mpl.save_figure(out, dpi=100, facecolor="white")
 
 

@@ -49,7 +49,7 @@ class Neuron(View):
 
     def describe(self, fig: Prepared) -> str:
         text = fig.describe(layer=initial_layer(fig), head=self.head(fig))
-        return f"{text}, query {query_text(fig, fig.query or 0)}"
+        return fig.tx.join([text, fig.tx._("query {query}").format(query=query_text(fig, fig.query or 0))])
 
     def height(self, fig: Prepared) -> int:
         if fig.spec.height:
@@ -68,7 +68,7 @@ class Neuron(View):
         from matplotlib.colors import LinearSegmentedColormap
         from matplotlib.figure import Figure
 
-        p, record = fig.part, fig.record
+        p, record, _ = fig.part, fig.record, fig.tx._
         layer, h, q_index = initial_layer(fig), self.head(fig), fig.query or 0
         q = record.arrays["query"][layer, h, q_index]
         k = record.arrays["key"][layer, h]
@@ -90,13 +90,13 @@ class Neuron(View):
             axq.imshow(q[None, :], cmap=div, vmin=-m, vmax=m, aspect="auto")
             axq.set_yticks([0], [kit.display_label(x) for x in p.q.labels][q_index:q_index + 1])
             axq.set_xticks([])
-            axq.set_title("query q", fontsize=9)
+            axq.set_title(_("query q"), fontsize=9)
             axk = out.add_subplot(gs[1, 0])
             kk = np.ma.masked_array(k, mask=np.repeat(masked[:, None], d, 1))
             axk.imshow(kk, cmap=div, vmin=-m, vmax=m, aspect="auto", interpolation="nearest")
             axk.set_yticks(range(n), ticks, fontsize=7)
             axk.set_xticks([])
-            axk.set_title("keys k", fontsize=9)
+            axk.set_title(_("keys k"), fontsize=9)
             axp = out.add_subplot(gs[1, 1])
             axp.imshow(np.ma.masked_array(prod, mask=kk.mask), cmap=div, vmin=-mp, vmax=mp, aspect="auto",
                        interpolation="nearest")
@@ -109,7 +109,7 @@ class Neuron(View):
             axs.set_yticks([])
             axs.set_xlim(0, max(1e-9, float(soft.max())) * 1.25)
             for i in range(n):
-                axs.text(soft[i], i, " masked" if masked[i] else f" {soft[i]:.2f}", va="center", fontsize=6)
+                axs.text(soft[i], i, " " + _("masked") if masked[i] else f" {soft[i]:.2f}", va="center", fontsize=6)
             axs.set_title("softmax(q·k × %.3g)" % scale, fontsize=9)
             out.add_subplot(gs[0, 1]).set_axis_off()
             out.add_subplot(gs[0, 2]).set_axis_off()

@@ -16,6 +16,7 @@ import numpy as np
 from .. import analysis
 from ..attention import Attention
 from ..errors import AttnvizError
+from ..i18n import N_
 from ..prepare import Prepared
 from ..spec import FigureSpec
 from ..toolkit import mpl
@@ -25,8 +26,18 @@ from .base import Frame, View, canvas_page, side_json
 
 __all__ = ["VIEW", "Summary", "LABELS"]
 
-LABELS = {"entropy": "Entropy / log n", "distance": "Mean distance (tokens)", "special": "To special tokens",
-          "previous": "To the previous token", "self": "To itself", "next": "To the next token"}
+LABELS = {"entropy": N_("Entropy / log n"), "distance": N_("Mean distance (tokens)"),
+          "special": N_("To special tokens"), "previous": N_("To the previous token"), "self": N_("To itself"),
+          "next": N_("To the next token")}
+#: what each statistic is (the page shows it), in the figure's language
+DESCRIPTIONS = {
+    "entropy": N_("entropy of each query's attention, mean over queries, divided by log n (1 = uniform)"),
+    "distance": N_("mean attention distance Σⱼ Aᵢⱼ·|i − j|, mean over queries (tokens)"),
+    "special": N_("share of attention given to special tokens"),
+    "previous": N_("share given to the previous token"),
+    "self": N_("share given to the token itself"),
+    "next": N_("share given to the next token"),
+}
 
 
 def _selected(fig: Prepared) -> list[int] | None:
@@ -52,10 +63,10 @@ class Summary(View):
                                option="attention")
 
     def describe(self, fig: Prepared) -> str:
-        record = fig.record
-        notes = fig.analysis.get("notes", [])
-        return ", ".join([f"{fig.who}, head summary of {record.num_layers} layers × {record.num_heads} heads "
-                          f"({record.num_tokens} tokens)"] + notes)
+        record, tx = fig.record, fig.tx
+        what = tx._("head summary of {layers} layers × {heads} heads ({tokens} tokens)").format(
+            layers=record.num_layers, heads=record.num_heads, tokens=record.num_tokens)
+        return tx.join([fig.who, what] + [tx.note(n) for n in fig.analysis.get("notes", [])])
 
     def height(self, fig: Prepared) -> int:
         if fig.spec.height:
@@ -63,7 +74,7 @@ class Summary(View):
         return kit.HEADER_PX + 30 + 26 + 20 + 34 * fig.num_layers + 30
 
     def page(self, fig: Prepared, frame: Frame) -> str:
-        spec, record = fig.spec, fig.record
+        spec, record, _ = fig.spec, fig.record, fig.tx._
         stats = analysis.head_summary(record.weights, record.special)
         side = side_json(fig.part.q)
         n = record.num_tokens
@@ -73,8 +84,9 @@ class Summary(View):
             "num_heads": record.num_heads, "layer": record.num_layers - 1, "head": "mean", "set": "self",
             "sets": {"self": {"nq": n, "nk": n, "q": side, "k": side, "causal": bool(record.causal), "square": True}},
             "palette": palette(spec.colormap), "scale": 255, "hidden": False,
-            "analysis": record.meta.get("analysis"),
-            "summary": {"metrics": list(LABELS), "labels": LABELS, "descriptions": analysis.SUMMARY_METRICS,
+            "i18n": fig.tx.script_texts(record.num_layers, record.num_heads, fig.analysis),
+            "summary": {"metrics": list(LABELS), "labels": {k: _(v) for k, v in LABELS.items()},
+                        "descriptions": {k: _(v) for k, v in DESCRIPTIONS.items()},
                         "log_n": float(np.log(n)) if n > 1 else 0.0,
                         "values": {k: np.round(v, 5).tolist() for k, v in stats.items()},
                         "selected": _selected(fig)},
@@ -85,7 +97,7 @@ class Summary(View):
     def picture(self, fig: Prepared, frame: Frame) -> bytes:
         from matplotlib.figure import Figure
 
-        record = fig.record
+        record, _ = fig.record, fig.tx._
         stats = analysis.head_summary(record.weights, record.special)
         L, H = record.num_layers, record.num_heads
         cmap = colormap(fig.spec.colormap, masked=None)
@@ -97,11 +109,11 @@ class Summary(View):
                 m = stats[name]
                 top = 1.0 if name == "entropy" else (float(m.max()) if m.max() > 0 else 1.0)
                 ax.imshow(m, cmap=cmap, vmin=0.0, vmax=top, aspect="auto", interpolation="nearest")
-                ax.set_title(LABELS[name] + ("" if name == "entropy" else f" (0–{top:.2f})"), fontsize=9)
+                ax.set_title(_(LABELS[name]) + ("" if name == "entropy" else f" (0–{top:.2f})"), fontsize=9)
                 ax.set_xticks(range(H), [str(h) for h in range(H)], fontsize=7)
                 ax.set_yticks(range(L), [str(layer) for layer in range(L)], fontsize=7)
-                ax.set_xlabel("head", fontsize=8)
-                ax.set_ylabel("layer", fontsize=8)
+                ax.set_xlabel(_("head"), fontsize=8)
+                ax.set_ylabel(_("layer"), fontsize=8)
                 if H <= 16:
                     for layer in range(L):
                         for h in range(H):
