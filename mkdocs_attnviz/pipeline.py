@@ -27,6 +27,8 @@ from .prepare import Prepared, prepare
 from .spec import FigureSpec
 from .texts import Texts
 from .toolkit import bokeh
+from .toolkit.fonts import INSTALL_HINT
+from .toolkit.mpl import missing_glyphs
 from .toolkit.page import RENDER_VERSION, environment, templates_dir
 from .views.base import Frame
 
@@ -240,8 +242,9 @@ class FigureBuilder:
         view, spec, record = fig.view, fig.spec, fig.record
         frame = self._frame(fig)  # the description checks the layer, head and query against the model
         files = {".html": view.page(fig, frame).encode("utf-8")}
-        if self.settings.fallback_png:
-            files[".png"] = view.picture(fig, frame)
+        with missing_glyphs() as missing:
+            if self.settings.fallback_png:
+                files[".png"] = view.picture(fig, frame)
         warnings = []
         truncated = record.meta.get("truncated")
         if truncated:
@@ -253,6 +256,11 @@ class FigureBuilder:
         for warning in record.meta.get("warnings", []):
             warnings.append(warning)
             options.append("data" if record.meta.get("source") == "data" else None)
+        if missing:
+            shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in sorted(missing)[:12])
+            warnings.append(f"{len(missing)} character(s) have no glyph in any installed font and show as boxes in "
+                            f"the PNG: {shown}{' ...' if len(missing) > 12 else ''}; {INSTALL_HINT}")
+            options.append("font")
         meta = {"height": frame.height, "description": frame.title, "alt": view.alt(fig, frame.title),
                 "tokens": record.num_tokens, "warnings": warnings, "warning_options": options}
         return self.cache.put_render(key, files, meta)

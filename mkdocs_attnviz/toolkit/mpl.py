@@ -2,7 +2,8 @@
 
 Every PNG/SVG is drawn with the object API (``matplotlib.figure.Figure``, Agg; pyplot is never imported) inside
 :func:`rc` and written by :func:`save_figure`, so the bytes are deterministic. Text uses the ``font`` setting (if
-any), then DejaVu Sans, with per-glyph fallback to an installed CJK font.
+any), then DejaVu Sans, with per-glyph fallback to an installed CJK font and, for other scripts, to any installed
+font that has the characters (:mod:`.fonts`); characters no font has are collected (:func:`missing_glyphs`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import contextlib
 import contextvars
 import io
 import textwrap
+import warnings
 from typing import Any
 
 from ..errors import AttnvizError
+from . import fonts
 
-__all__ = ["font_families", "rc", "Measure", "save_figure", "image_format", "nice_step", "colorbar", "bar_width_pt",
+__all__ = ["font_families", "rc", "Measure", "save_figure", "image_format", "missing_glyphs", "nice_step", "colorbar", "bar_width_pt",
            "token_ticks", "wrap_title", "PT", "TICK_PT", "EDGE_PT", "LABEL_PAD_PT"]
 
 PT = 72.0  # points per inch
@@ -23,33 +26,16 @@ TICK_PT = 3.5 + 3.5  # matplotlib's default tick length + tick label pad
 EDGE_PT = 6.0  # white border around everything
 LABEL_PAD_PT = 4.0  # axis label to tick labels (matplotlib's axes.labelpad)
 
-CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
-                "Noto Sans CJK HK", "Source Han Sans JP", "Source Han Sans SC", "IPAexGothic", "IPAGothic",
-                "TakaoGothic", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei", "Droid Sans Fallback")
+def font_families(font: str | None, lang: str | None = None) -> list[str]:
+    """The font families of a picture (:func:`mkdocs_attnviz.toolkit.fonts.families`)."""
+    return fonts.families(font, lang)
 
 
-def font_families(font: str | None) -> list[str]:
-    """The font families of a picture: ``font`` (if set), DejaVu Sans, and the first installed CJK font."""
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    families = [font] if font else []
-    families.append("DejaVu Sans")
-    cjk = next((name for name in CJK_FAMILIES if name in installed), None)
-    if cjk:
-        families.append(cjk)
-    seen: list[str] = []
-    for name in families:
-        if name not in seen:
-            seen.append(name)
-    return seen
-
-
-def rc(font: str | None, **extra: Any):
-    """The rc context every picture is drawn in (fonts, sizes, SVG salt); ``extra`` adds or overrides keys."""
+def rc(font: str | None, lang: str | None = None, **extra: Any):
+    """The rc context every picture is drawn in (fonts for ``lang``, sizes, SVG salt); ``extra`` adds keys."""
     import matplotlib
 
-    return matplotlib.rc_context({"font.family": font_families(font), "font.size": 9, "axes.titlesize": 10,
+    return matplotlib.rc_context({"font.family": font_families(font, lang), "font.size": 9, "axes.titlesize": 10,
                                   "svg.hashsalt": "attnviz", **extra})
 
 
@@ -64,6 +50,19 @@ def nice_step(needed: float) -> int:
 
 
 _IMAGE_FORMAT: contextvars.ContextVar[str] = contextvars.ContextVar("attnviz_image_format", default="png")
+_MISSING: contextvars.ContextVar[set[str] | None] = contextvars.ContextVar("attnviz_missing_glyphs", default=None)
+
+
+@contextlib.contextmanager
+def missing_glyphs():
+    """Collect, in the set this yields, the characters the figures saved within the block could not draw (no
+    installed font has them)."""
+    found: set[str] = set()
+    token = _MISSING.set(found)
+    try:
+        yield found
+    finally:
+        _MISSING.reset(token)
 
 
 @contextlib.contextmanager
@@ -86,14 +85,21 @@ def save_figure(fig, fmt: str | None = None, **savefig_kwargs: Any) -> bytes:
     import matplotlib
 
     fmt = fmt or _IMAGE_FORMAT.get()
+    missing = fonts.complete(fig)
+    collector = _MISSING.get()
+    if collector is not None:
+        collector.update(missing)
     buf = io.BytesIO()
-    if fmt == "png":
-        fig.savefig(buf, format="png", metadata={"Software": None}, **savefig_kwargs)
-    elif fmt == "svg":
-        with matplotlib.rc_context({"svg.hashsalt": "attnviz", "svg.fonttype": "path", "svg.image_inline": True}):
-            fig.savefig(buf, format="svg", metadata={"Date": None}, **savefig_kwargs)
-    else:
+    if fmt not in ("png", "svg"):
         raise AttnvizError(f"unknown image format {fmt!r}: expected 'png' or 'svg'")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)  # reported above
+        if fmt == "png":
+            fig.savefig(buf, format="png", metadata={"Software": None}, **savefig_kwargs)
+        else:
+            with matplotlib.rc_context({"svg.hashsalt": "attnviz", "svg.fonttype": "path",
+                                        "svg.image_inline": True}):
+                fig.savefig(buf, format="svg", metadata={"Date": None}, **savefig_kwargs)
     return buf.getvalue()
 
 
@@ -115,7 +121,9 @@ class Measure:
             prop = self._props[fontsize] = FontProperties(size=fontsize)  # family from the rc context
         if not text:
             return 0.0, 0.0
-        w, h, _d = self.renderer.get_text_width_height_descent(text, prop, ismath=False)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)  # see fonts
+            w, h, _d = self.renderer.get_text_width_height_descent(text, prop, ismath=False)
         return float(w) * 0.72, float(h) * 0.72  # pixels at 100 dpi → points
 
     def widest(self, texts: list[str], fontsize: float) -> float:

@@ -49,7 +49,7 @@ class Bars(View):
         weights = dequantize(quantize(p.f32[initial_layer(fig)]))  # as the page decodes them
         nk = weights.shape[2]
         q = fig.query
-        with mpl.rc(fig.spec.font or frame.font):
+        with mpl.rc(fig.spec.font or frame.font, fig.tx.lang):
             m = head_matrix(weights, "mean" if fig.head == "all" else fig.head)
             values = m.mean(axis=0) if q is None else m[q]
             out = Figure(figsize=(min(16.0, max(6.0, 0.3 * nk + 2)), 4.8), dpi=100, layout="constrained")

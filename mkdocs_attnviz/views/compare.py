@@ -207,7 +207,7 @@ class Compare(View):
         def ticks(labels: list[str]) -> list[str]:
             return [kit.display_label(x) for x in labels]
 
-        with mpl.rc(fig.spec.font or frame.font):
+        with mpl.rc(fig.spec.font or frame.font, fig.tx.lang):
             out = Figure(figsize=(panels * (panel + 0.9) + 0.4, panel + 1.9), dpi=100, layout="constrained")
             axes = out.subplots(1, panels, squeeze=False)[0]
             ims = []

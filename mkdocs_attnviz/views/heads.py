@@ -48,7 +48,7 @@ class Heads(View):
         nq, nk = weights.shape[1], weights.shape[2]
         n = max(nq, nk)
         heads = [fig.head] if isinstance(fig.head, int) else list(range(fig.num_heads))
-        with mpl.rc(fig.spec.font or frame.font):
+        with mpl.rc(fig.spec.font or frame.font, fig.tx.lang):
             out = Figure(figsize=(6.4, min(40.0, max(3.5, 0.22 * n + 1.2))), dpi=100, layout="constrained")
             ax = out.add_subplot()
             for h in heads:

@@ -146,7 +146,7 @@ class Heatmap(View):
         labels = [kit.display_label(lab) for lab in p.q.labels]
         cmap = colormap(fig.spec.colormap)
         future = np.triu(np.ones((n, n), dtype=bool), k=1) if p.causal else None
-        with mpl.rc(font, **{"image.interpolation": "nearest"}):
+        with mpl.rc(font, fig.tx.lang, **{"image.interpolation": "nearest"}):
             measure = mpl.Measure()
             if len(found) == 1:
                 l, h = found[0]
@@ -329,7 +329,7 @@ def classic(fig: Prepared, font: str | None) -> bytes:
     m = w.max(0) if fig.head == "max" else w[fig.head] if isinstance(fig.head, int) else w.mean(0)
     labels = list(p.q.labels)
     n = len(labels)
-    with matplotlib.rc_context({"font.family": mpl.font_families(font)}):
+    with matplotlib.rc_context({"font.family": mpl.font_families(font, fig.tx.lang)}):
         out = Figure(figsize=(8, 6))
         ax = out.add_subplot()
         im = ax.imshow(m, cmap=colormap(fig.spec.colormap, masked=None))

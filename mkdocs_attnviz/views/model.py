@@ -47,7 +47,7 @@ class Model(View):
         future = np.triu(np.ones((nq, nk), dtype=bool), k=1) if p.causal else np.zeros((nq, nk), dtype=bool)
         weights = dequantize(quantize(p.f32))
         tile = min(1.1, max(0.45, 11.0 / H))
-        with mpl.rc(fig.spec.font or frame.font):
+        with mpl.rc(fig.spec.font or frame.font, fig.tx.lang):
             out = Figure(figsize=(H * tile + 1.0, L * tile * min(1.5, nq / nk) + 1.0), dpi=100, layout="constrained")
             axes = out.subplots(L, H, squeeze=False)
             for l in range(L):

@@ -80,7 +80,7 @@ class Neuron(View):
         e = np.where(masked, 0.0, np.exp(scores - scores[~masked].max()))
         soft = e / e.sum()
         ticks = [kit.display_label(x) for x in p.k.labels]
-        with mpl.rc(fig.spec.font or frame.font):
+        with mpl.rc(fig.spec.font or frame.font, fig.tx.lang):
             div = LinearSegmentedColormap.from_list("attnviz-diverging", ["#ff7f0e", "#ffffff", "#1f77b4"])
             out = Figure(figsize=(10.0, max(3.2, 0.24 * n + 1.8)), dpi=100, layout="constrained")
             gs = out.add_gridspec(2, 3, height_ratios=[1, max(2, n)], width_ratios=[d, d, 12])

@@ -102,7 +102,7 @@ class Summary(View):
         L, H = record.num_layers, record.num_heads
         cmap = colormap(fig.spec.colormap, masked=None)
         tile_w = max(2.6, min(5.0, 0.42 * H + 0.8))
-        with mpl.rc(fig.spec.font or frame.font):
+        with mpl.rc(fig.spec.font or frame.font, fig.tx.lang):
             out = Figure(figsize=(3 * tile_w + 0.6, 2 * (0.36 * L + 1.3) + 0.8), dpi=100, layout="constrained")
             axes = out.subplots(2, 3, squeeze=False)
             for ax, name in zip(axes.flat, LABELS):
