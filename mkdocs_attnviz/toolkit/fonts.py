@@ -24,7 +24,7 @@ import subprocess
 import unicodedata
 from pathlib import Path
 
-__all__ = ["discover", "families", "complete", "coverage", "CJK_FAMILIES", "INSTALL_HINT"]
+__all__ = ["discover", "families", "complete", "coverage", "drawable", "CJK_FAMILIES", "INSTALL_HINT"]
 
 #: CJK families looked for, in order (the figure's language puts its own first)
 CJK_FAMILIES = ("Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Sans CJK TC", "Noto Sans CJK KR",
@@ -145,6 +145,13 @@ def _family_for(code: int) -> str | None:
         if code in _charmap(str(entry.fname), int(getattr(entry, "index", 0) or 0)):
             return entry.name
     return None
+
+
+def drawable(char: str, family_list: list[str] | None = None) -> bool:
+    """Whether ``char`` can be drawn: by one of ``family_list`` (default: any installed font)."""
+    if family_list is not None and ord(char) in coverage(family_list):
+        return True
+    return _family_for(ord(char)) is not None
 
 
 def _visible(text: str) -> set[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import io
-import textwrap
 import warnings
 from typing import Any
 
@@ -19,7 +18,7 @@ from ..errors import AttnvizError
 from . import fonts
 
 __all__ = ["font_families", "rc", "Measure", "save_figure", "image_format", "missing_glyphs", "nice_step", "colorbar", "bar_width_pt",
-           "token_ticks", "wrap_title", "PT", "TICK_PT", "EDGE_PT", "LABEL_PAD_PT"]
+           "token_ticks", "wrap_title", "wrap_lines", "PT", "TICK_PT", "EDGE_PT", "LABEL_PAD_PT"]
 
 PT = 72.0  # points per inch
 TICK_PT = 3.5 + 3.5  # matplotlib's default tick length + tick label pad
@@ -130,17 +129,25 @@ class Measure:
         return max((self.size(t, fontsize)[0] for t in set(texts)), default=0.0)
 
     def wrap(self, text: str, fontsize: float, width_pt: float, chars: int = 90) -> list[str]:
-        """``text`` wrapped at spaces into lines at most ``width_pt`` wide (and at most ``chars`` long)."""
+        """``text`` wrapped into lines at most ``width_pt`` wide (and at most ``chars`` columns: :func:`wrap_lines`)."""
         while True:
-            lines = textwrap.wrap(text, chars) or [""]
+            lines = wrap_lines(text, chars) or [""]
             if chars <= 20 or max(self.size(line, fontsize)[0] for line in lines) <= width_pt:
                 return lines
             chars -= 5
 
 
+def wrap_lines(text: str, chars: int) -> list[str]:
+    """``text`` in lines of at most ``chars`` columns, broken where Unicode allows a line break (UAX #14: at
+    spaces, after hyphens, and between CJK characters, which count two columns each), never inside a word."""
+    from uniseg.wrap import tt_wrap
+
+    return [line.strip() for line in tt_wrap(text, chars) if line.strip()]
+
+
 def wrap_title(text: str, chars: int) -> str:
-    """A title wrapped at spaces into lines of at most ``chars`` characters."""
-    return "\n".join(textwrap.wrap(text, chars))
+    """A title in lines of at most ``chars`` columns (:func:`wrap_lines`)."""
+    return "\n".join(wrap_lines(text, chars))
 
 
 def colorbar(fig, cmap, vmax: float, rect_pt: tuple[float, float, float, float], fig_w_pt: float, fig_h_pt: float,

@@ -108,7 +108,7 @@ def canvas_data(fig: Prepared, frame: Frame, sets: dict[str, Part], *, query: in
     sets_json, blobs = pack_sets(sets)
     data = {
         "format": 1, "view": fig.view.name, "title": frame.title, "model": record.model,
-        "who": f"data {record.model}" if record.meta.get("source") == "data" else f"model {record.model}",
+        "who": fig.tx.who(record.model, data=record.meta.get("source") == "data"),  # the set is said apart
         "text": spec.text, "pair": spec.pair, "theme": spec.theme, "num_layers": fig.num_layers,
         "num_heads": fig.num_heads, "layer": initial_layer(fig), "head": fig.head, "query": query,
         "filter": spec.filter, "set": fig.part.name, "sets": sets_json, "palette": palette(spec.colormap),
