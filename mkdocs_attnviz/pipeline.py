@@ -119,13 +119,47 @@ class FigureBuilder:
             return digest({"kind": "data", "sha256": datafile.file_digest(spec.data), "name": self._data_name(spec),
                            "tokens": list(spec.tokens) if spec.tokens is not None else None,
                            "text": spec.text}), None
-        ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
-                                     allowed_root=s.allowed_root)
+        ref = self.model_ref(spec)
         base = {"kind": "attention", "fingerprint": ref.fingerprint, "revision": spec.revision,
                 "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens, "format": CACHE_FORMAT}
         extra = {k: v for k, v in extraction_inputs(spec).items() if k not in base and k != "model"}
         key = digest({**base, **extra})
         return key, ref
+
+    def model_ref(self, spec: FigureSpec) -> "_extract.ModelRef":
+        """The model of ``spec``, resolved; its fingerprint is remembered in the cache for builds that cannot
+        compute it. With ``cache_only``, a model folder that is missing here (CI, with a committed cache) or a hub
+        snapshot that is not cached here takes the fingerprint the last build that could read the weights used."""
+        s = self.settings
+        mapped = s.models.get(spec.model)
+        place = None if mapped is None else self._as_written(mapped)
+        if s.cache_only and spec.revision is None:
+            folder = _extract.model_folder(spec.model, models=s.models, base_dir=s.base_dir, allowed_root=s.allowed_root)
+            if folder is not None and not os.path.isdir(folder):
+                fingerprint = self.cache.remembered_fingerprint(spec.model, None, place)
+                if fingerprint is None:
+                    raise AttnvizError(
+                        f"model folder {folder!r} (for {spec.model!r}) does not exist here, and the cache "
+                        f"({s.cache_dir}) remembers no weights for it, so its entries cannot be found with "
+                        "cache_only on: build once where the folder exists with cache_only off (or run `attnviz "
+                        "warm`) and commit the cache folder", option="model")
+                return _extract.ModelRef(name=spec.model, source=folder, revision=None, fingerprint=fingerprint,
+                                         local=True)
+        ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
+                                     allowed_root=s.allowed_root)
+        if ref.pinned:
+            self.cache.remember_fingerprint(spec.model, spec.revision, place, ref.fingerprint)
+        elif s.cache_only:
+            fingerprint = self.cache.remembered_fingerprint(spec.model, spec.revision, place)
+            if fingerprint is not None:
+                ref = dataclasses.replace(ref, fingerprint=fingerprint, pinned=True)
+        return ref
+
+    def _as_written(self, folder: str) -> str:
+        """A mapped model folder as the site config writes it: relative to the project folder when inside it."""
+        root = self.settings.base_dir
+        rel = os.path.relpath(folder, root) if root else folder
+        return Path(folder if rel.startswith("..") or os.path.isabs(rel) else rel).as_posix()
 
     def _data_name(self, spec: FigureSpec) -> str:
         root = self.settings.allowed_root or self.settings.base_dir or self.settings.docs_dir
