@@ -302,28 +302,43 @@ class FigureBuilder:
             if keys is not None and key not in keys:
                 continue
             for suffix in fig.files:
-                data = self.cache.read_render_file(key, suffix)
-                if data is None:  # vanished since it was checked: a clear error, never a missing figure
-                    raise AttnvizError(f"cache entry for figure {key}{suffix} disappeared during the build")
-                written.append(write_if_changed(out / fig.filename(suffix), data))
+                written.append(write_if_changed(out / fig.filename(suffix), self.figure_file(key, suffix)))
         if self.settings.resources == "local":
             for name, src in bokeh.bokehjs_files().items():
                 written.append(write_if_changed(out / name, Path(src).read_bytes()))
         css = templates_dir() / ASSETS_CSS
         written.append(write_if_changed(out / ASSETS_CSS, css.read_bytes()))
-        if self.cache.writable:
-            _extract.save_hash_memo(self._hash_memo)
+        self.save_hash_memo()
         return written
 
+    def figure_file(self, key: str, suffix: str) -> bytes:
+        """One file (``.html``, ``.png``) of a figure built in this build, from the cache."""
+        data = self.cache.read_render_file(key, suffix)
+        if data is None:  # vanished since it was checked: a clear error, never a missing figure
+            raise AttnvizError(f"cache entry for figure {key}{suffix} disappeared during the build")
+        return data
+
+    def save_hash_memo(self) -> None:
+        """Keep the hashes of the model files read in this build for the next one (a warm build reads no weights)."""
+        if self.cache.writable:
+            _extract.save_hash_memo(self._hash_memo)
+
     # -- HTML for the host page ----------------------------------------------------------------
-    def embed_html(self, figure: Figure, url_prefix: str) -> str:
-        """The ``<figure>`` a host page embeds; ``url_prefix`` leads from the page to the assets folder."""
-        spec = figure.spec
+    def embed_html(self, figure: Figure, url_prefix: str = "", *, srcdoc: str | None = None,
+                   png_url: str | None = None) -> str:
+        """The ``<figure>`` a host page embeds; ``url_prefix`` leads from the page to the assets folder.
+
+        ``srcdoc`` (the figure page's HTML) and ``png_url`` carry the figure in the page itself instead
+        (:mod:`mkdocs_attnviz.inline`)."""
+        if srcdoc is None:
+            html_url = url_prefix + figure.filename(".html")
+            png_url = url_prefix + figure.filename(".png") if ".png" in figure.files else None
+        else:
+            html_url = None
         return environment().get_template("embed.html.jinja").render(
-            fig=figure, spec=spec, prefix=url_prefix,
-            html_url=url_prefix + figure.filename(".html"),
-            png_url=url_prefix + figure.filename(".png") if ".png" in figure.files else None,
-        )
+            fig=figure, spec=figure.spec, prefix=url_prefix, html_url=html_url, png_url=png_url,
+            srcdoc=srcdoc)
 
     def error_html(self, error: AttnvizError) -> str:
         return environment().get_template("error.html.jinja").render(error=error)
+

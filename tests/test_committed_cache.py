@@ -41,10 +41,11 @@ BLOCKED = textwrap.dedent('''
 ''')
 
 
-def run_blocked(*args: str, cwd: Path, hub: Path, ci: bool = True) -> subprocess.CompletedProcess:
+def run_blocked(*args: str, cwd: Path, hub: Path, ci: bool = True,
+                extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``mkdocs ...`` or ``zensical ...`` at ``cwd`` without torch and transformers (``CI=true`` when ``ci``)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hub),
-           "NO_MKDOCS_2_WARNING": "1"}
+           "NO_MKDOCS_2_WARNING": "1", **(extra or {})}
     env.pop("CI", None)
     if ci:
         env["CI"] = "true"
@@ -173,3 +174,30 @@ def test_a_remapped_model_is_not_taken_for_the_old_one(local_build):
     proc = run_blocked("mkdocs", "build", "--strict", cwd=ci, hub=base / "ci-remapped-hub")
     assert proc.returncode != 0
     assert "remembers no weights for it" in proc.stderr and "docs/index.md:4:" in proc.stderr
+
+
+def test_zensical_ci_build_without_models_or_torch_finds_every_figure(tmp_path, minilm_path):
+    """The same flow under Zensical: the cache next to zensical.toml is committed; CI runs the bootstrap workflow's
+    `zensical build --clean` (with --strict), ATTNVIZ_CACHE_ONLY=true, no model folder, no torch."""
+    pytest.importorskip("zensical")
+    from zensical_support import FIGURES, Project, check_site, figures_of
+
+    local = Project(tmp_path / "local", minilm_path)
+    proc = local.build()
+    assert proc.returncode == 0, proc.stderr
+    ci = tmp_path / "ci"
+    shutil.copytree(local.root / "docs", ci / "docs")
+    shutil.copy(local.root / "zensical.toml", ci / "zensical.toml")
+    shutil.copytree(local.root / ".attnviz-cache", ci / ".attnviz-cache")
+    (tmp_path / "hub").mkdir()
+    env = {"ATTNVIZ_CACHE_ONLY": "true"}
+    proc = run_blocked("zensical", "build", "--clean", "--strict", cwd=ci, hub=tmp_path / "hub", extra=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "WARNING" not in proc.stderr, proc.stderr
+    check_site(ci / "site")
+    for name in FIGURES:  # the same figures, byte for byte
+        built = figures_of((ci / "site" / name).read_text(encoding="utf-8"))
+        assert built == figures_of((local.site / name).read_text(encoding="utf-8"))
+
+    proc = run_blocked("zensical", "build", "--clean", cwd=ci, hub=tmp_path / "hub", extra={"ATTNVIZ_CACHE_ONLY": "0"})
+    assert "does not exist or is not a folder" in proc.stderr  # cache_only off: a missing folder is an error
