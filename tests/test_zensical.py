@@ -211,7 +211,8 @@ def test_enabled_false_leaves_code_blocks(tmp_path, minilm_path, shared_cache):
     proc = project.build()
     assert proc.returncode == 0, proc.stderr
     page = (project.site / "index.html").read_text(encoding="utf-8")
-    assert not figures_of(page) and "The cat sat on the mat" in page
+    assert not figures_of(page) and "attnviz-error" not in page and "attnviz-style" not in page
+    assert "<code>The cat sat on the mat because it was tired." in page  # a plain code block
 
 
 @pytest.mark.parametrize("line, message", [
