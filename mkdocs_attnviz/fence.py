@@ -297,6 +297,8 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
         spec = build_spec(header, source, defaults=builder.settings.defaults)
         with ext.lock:
             figure = builder.build(spec, page_dir=ext.page_dir)
+            if ext.inline:  # no publish() to keep the file hashes for the next build
+                builder.save_hash_memo()
         options = figure.warning_options or ["max_tokens"] * len(figure.warnings)
         for warning, option in zip(figure.warnings, options):
             log.warning("attnviz: %s", AttnvizError(warning, option=option).located(ext.page, line))
@@ -304,7 +306,6 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
             from .inline import figure_html
 
             html, bokehjs = figure_html(builder, figure)
-            builder.save_hash_memo()
             return _page_assets(state, bokehjs=bokehjs) + html
         if ext.output_dir:
             builder.publish(ext.output_dir, keys=[figure.key])

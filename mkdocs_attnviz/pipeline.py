@@ -134,7 +134,8 @@ class FigureBuilder:
         mapped = s.models.get(spec.model)
         place = None if mapped is None else self._as_written(mapped)
         if s.cache_only and spec.revision is None:
-            folder = _extract.model_folder(spec.model, models=s.models, base_dir=s.base_dir, allowed_root=s.allowed_root)
+            folder = _extract.model_folder(spec.model, models=s.models, base_dir=s.base_dir,
+                                           allowed_root=s.allowed_root)
             if folder is not None and not os.path.isdir(folder):
                 fingerprint = self.cache.remembered_fingerprint(spec.model, None, place)
                 if fingerprint is None:

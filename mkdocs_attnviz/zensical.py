@@ -34,9 +34,9 @@ from typing import Any, Mapping
 from . import logs
 from .errors import AttnvizError
 from .pipeline import FigureBuilder
-from .settings import build_settings
+from .settings import Settings, build_settings
 
-__all__ = ["ZENSICAL_CACHE", "CACHE_ONLY_ENV", "ZensicalPage", "zensical_page"]
+__all__ = ["ZENSICAL_CACHE", "CACHE_ONLY_ENV", "ZensicalPage", "zensical_page", "zensical_settings", "attnviz_table"]
 
 #: the cache folder under Zensical, relative to the folder of zensical.toml (Zensical's ``.cache`` is wiped by
 #: ``--clean`` and git-ignored, so a committed cache cannot live there)
@@ -81,27 +81,44 @@ def zensical_page(md: Any, lines: list[str], values: Mapping[str, Any], extra_ke
                         page_dir=os.path.dirname(source), line_offset=_front_matter_lines(source, lines))
 
 
-def _builder(values: Mapping[str, Any], root: str, docs_dir: str) -> tuple[FigureBuilder, threading.Lock]:
+def zensical_settings(values: Mapping[str, Any], root: str | os.PathLike, docs_dir: str | os.PathLike) -> Settings:
+    """The settings of a Zensical project from the keys of its attnviz table (``enabled`` aside): the cache in
+    :data:`ZENSICAL_CACHE` unless the table names one, ``cache_only`` from :data:`CACHE_ONLY_ENV` when it is set."""
     settings = {"cache_dir": ZENSICAL_CACHE, **values}
     flag = os.environ.get(CACHE_ONLY_ENV, "").strip().lower()
     if flag:
         if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
             raise AttnvizError(f"{CACHE_ONLY_ENV}={flag!r}: expected true or false")
         settings["cache_only"] = flag in ("1", "true", "yes", "on")
-    key = json.dumps([root, docs_dir, settings], sort_keys=True, default=str)
+    try:
+        return build_settings(settings, root, docs_dir=docs_dir)
+    except AttnvizError as exc:
+        raise AttnvizError(f"invalid [project.markdown_extensions.attnviz] in zensical.toml: {exc}") from None
+
+
+def attnviz_table(project: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``attnviz`` table of the ``[project]`` of a zensical.toml (``None``: the project does not use it)."""
+    extensions = project.get("markdown_extensions")
+    if isinstance(extensions, list):  # the list form: ["attnviz", {attnviz = {...}}, ...]
+        extensions = {k: v for item in extensions for k, v in
+                      (item.items() if isinstance(item, Mapping) else [(item, {})])}
+    if not isinstance(extensions, Mapping) or "attnviz" not in extensions:
+        return None
+    return dict(extensions["attnviz"] or {})
+
+
+def _builder(values: Mapping[str, Any], root: str, docs_dir: str) -> tuple[FigureBuilder, threading.Lock]:
+    settings = zensical_settings(values, root, docs_dir)
+    key = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
     with _BUILDERS_LOCK:
         if key not in _BUILDERS:
             _route_logging()
-            try:
-                built = build_settings(settings, root, docs_dir=docs_dir)
-            except AttnvizError as exc:
-                raise AttnvizError(f"invalid [project.markdown_extensions.attnviz] in zensical.toml: {exc}") from None
             wiped = os.path.join(root, ".cache")
-            if built.cache_dir and os.path.commonpath([built.cache_dir, wiped]) == wiped:
+            if settings.cache_dir and os.path.commonpath([settings.cache_dir, wiped]) == wiped:
                 logs.logger.warning("attnviz: cache_dir %s is inside Zensical's .cache folder, which `zensical build "
                                     "--clean` deletes and git ignores: every figure is computed again after a clean "
-                                    "(the default under Zensical is %s)", built.cache_dir, ZENSICAL_CACHE)
-            _BUILDERS[key] = (FigureBuilder(built), threading.Lock())
+                                    "(the default under Zensical is %s)", settings.cache_dir, ZENSICAL_CACHE)
+            _BUILDERS[key] = (FigureBuilder(settings), threading.Lock())
         return _BUILDERS[key]
 
 

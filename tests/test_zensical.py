@@ -280,3 +280,26 @@ def test_figures_draw_in_chromium_from_the_page_alone(chromium, served):
     assert console_errors(driver) == []
     urls = [u for u in requested_urls(driver) if not u.startswith(("data:", "blob:", "about:", "chrome:"))]
     assert urls and all(u.startswith(served) for u in urls), urls  # offline: nothing from elsewhere
+
+
+def test_attnviz_warm_fills_the_cache_of_a_zensical_project(tmp_path, minilm_path):
+    """`attnviz warm zensical.toml` reads the attnviz table and the pages as the extension would, so a
+    cache_only build afterwards finds every figure."""
+    pages = {"index.md": "---\ntitle: Warm\n---\n# Home\n\n```attnviz layer=\"1\"\nWarmed from the command line.\n```\n"}
+    project = Project(tmp_path / "w", minilm_path, pages=pages)
+    warm = subprocess.run([sys.executable, "-m", "mkdocs_attnviz.cli", "warm", str(project.root / "zensical.toml"),
+                           "--no-progress"], cwd=tmp_path, env=environment(), capture_output=True, text=True,
+                          timeout=600)
+    assert warm.returncode == 0, warm.stderr
+    assert "1 figures (0 from cache, 1 rendered, 1 model runs, 0 errors)" in warm.stderr
+    assert (project.root / ".attnviz-cache" / "models.json").is_file()
+    proc = subprocess.run([sys.executable, "-m", "zensical", "build"], cwd=project.root,
+                          env={**environment(), "ATTNVIZ_CACHE_ONLY": "true"}, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0 and "WARNING" not in proc.stderr, proc.stderr
+    assert check_page((project.site / "index.html").read_text(encoding="utf-8")) == 1
+
+    project.page("bad.md", "---\ntitle: Bad\n---\n# Bad\n\n```attnviz colour=\"red\"\nThe cat.\n```\n")
+    warm = subprocess.run([sys.executable, "-m", "mkdocs_attnviz.cli", "warm", str(project.root), "--no-progress"],
+                          cwd=tmp_path, env=environment(), capture_output=True, text=True, timeout=600)
+    assert warm.returncode == 1 and "docs/bad.md:6: option 'colour': unknown option" in warm.stderr
