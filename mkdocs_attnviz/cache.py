@@ -7,6 +7,7 @@ Layout under the cache folder (default ``.cache/plugin/attnviz`` next to ``mkdoc
     render/ab/<key>.json    the rendered figure: metadata and the sha256 of each file below
     render/ab/<key>.html    the standalone figure page
     render/ab/<key>.png     the PNG fallback
+    models.json             which weights each model name stood for in the last build that could read them
 
 Keys are sha256 over a canonical JSON of everything that changes the result:
 
@@ -16,7 +17,10 @@ Keys are sha256 over a canonical JSON of everything that changes the result:
   a hash of the templates, the resources mode and the font.
 
 Library versions of torch/transformers are *not* in the extraction key on purpose: a cache filled on a
-machine with torch must be usable on CI without it.
+machine with torch must be usable on CI without it. For the same reason the cache remembers, per model name and
+revision (and the folder the site maps the name to, as written relative to the project folder), the fingerprint
+of the weights (``models.json``): a ``cache_only`` build on a machine that has neither the model folder nor the
+hub snapshot finds its entries with the fingerprint the local build used.
 
 Every write goes to a temporary file in the same folder and is moved into place with ``os.replace``,
 so a reader never sees half a file, even if the build is killed (a killed build may leave a
@@ -75,6 +79,7 @@ class Cache:
         self._memory: dict[str, bytes] = {}  # relative path -> bytes, for entries we could not write
         self.problems: list[str] = []  # entries found broken and ignored (for tests and logs)
         self.swept: list[Path] = []  # stale temporary files removed when the cache was opened
+        self._model_index: dict[str, Any] | None = None  # models.json, read on first use
         if self.enabled:
             self._sweep_stale_temporaries()
 
@@ -176,6 +181,43 @@ class Cache:
         np.savez_compressed(buf, weights=att.weights.astype(np.float16), **extra,
                             header=np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), np.uint8))
         self._write(self._rel("extract", key, ".npz"), buf.getvalue())
+
+    # -- model fingerprints ------------------------------------------------------------------------
+    _MODELS = "models.json"
+
+    def _models(self) -> dict[str, Any]:
+        if self._model_index is None:
+            self._model_index = {}
+            data = self._read(self._MODELS)
+            try:
+                found = json.loads(data.decode("utf-8"))["models"] if data is not None else {}
+                if isinstance(found, dict):
+                    self._model_index = {k: v for k, v in found.items() if isinstance(v, dict)}
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                self._problem(f"cache file {self._MODELS} is unreadable")
+        return self._model_index
+
+    @staticmethod
+    def _model_key(name: str, revision: str | None) -> str:
+        return f"{name}@{revision}" if revision else name
+
+    def remember_fingerprint(self, name: str, revision: str | None, place: str | None, fingerprint: str) -> None:
+        """Note that ``name`` (at ``revision``; mapped to the folder ``place``, as written) stood for the weights
+        ``fingerprint`` in this build. Written to ``models.json`` when it changes."""
+        index = self._models()
+        entry = {"place": place, "fingerprint": fingerprint}
+        key = self._model_key(name, revision)
+        if index.get(key) != entry:
+            index[key] = entry
+            data = json.dumps({"format": 1, "models": index}, ensure_ascii=False, indent=1, sort_keys=True)
+            self._write(self._MODELS, data.encode("utf-8"))
+
+    def remembered_fingerprint(self, name: str, revision: str | None, place: str | None) -> str | None:
+        """The fingerprint :meth:`remember_fingerprint` noted for ``name`` at ``revision`` mapped to ``place``."""
+        entry = self._models().get(self._model_key(name, revision))
+        if entry is None or entry.get("place") != place or not isinstance(entry.get("fingerprint"), str):
+            return None
+        return entry["fingerprint"]
 
     # -- rendered figures --------------------------------------------------------------------------
     def get_render(self, key: str) -> RenderEntry | None:

@@ -1,24 +1,26 @@
 """The ```` ```attnviz ```` fence: a pymdownx.superfences custom fence and a Python-Markdown extension.
 
-This is the feature; the MkDocs plugin only registers it. It works under any Python-Markdown host:
+This is the feature; the hosts only configure it:
 
-* MkDocs with ``plugins: [attnviz]`` (the plugin adds everything below by itself);
-* plain Python-Markdown or Zensical: add the extension and the custom fence::
+* MkDocs: ``plugins: [attnviz]`` (:mod:`mkdocs_attnviz.plugin` adds everything below by itself);
+* Zensical: one ``[project.markdown_extensions.attnviz]`` table in ``zensical.toml`` (the extension learns the
+  project and the page from Zensical, :mod:`mkdocs_attnviz.zensical`, and carries each figure inside its page,
+  :mod:`mkdocs_attnviz.inline`);
+* plain Python-Markdown: the extension, with the folder the figure files go to and its URL from the page::
 
       markdown.Markdown(extensions=["pymdownx.superfences", AttnvizExtension(output_dir="site/assets/attnviz",
-                                                                              url="assets/attnviz/")],
-                        extension_configs={"pymdownx.superfences": {"custom_fences": [FENCE]}})
+                                                                              url="assets/attnviz/")])
 
-  or in YAML/TOML: ``custom_fences: [{name: attnviz, class: attnviz, validator: mkdocs_attnviz.fence.validator,
-  format: mkdocs_attnviz.fence.formatter}]`` plus the ``mkdocs_attnviz.fence`` extension.
-
-The extension scans the page for ``attnviz`` fences before anything else touches it, so every message
-names the page and the line of the block and the option at fault, and a block whose header superfences
-could not read (an unterminated quote, say) is reported instead of silently vanishing.
+The extension registers the ``attnviz`` fence with superfences itself, whatever ``custom_fences`` the site has
+(listing :data:`FENCE` there too, as earlier versions asked, does no harm). It scans the page for ``attnviz`` fences
+before anything else touches it, so every message names the page and the line of the block and the option at
+fault, and a block whose header superfences could not read (an unterminated quote, say) is reported instead of
+silently vanishing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -29,13 +31,16 @@ from markdown import Extension, Markdown
 from markdown.postprocessors import Postprocessor
 from markdown.preprocessors import Preprocessor
 from markdown.treeprocessors import Treeprocessor
-from pymdownx.superfences import SuperFencesException
+from pymdownx.superfences import SuperFencesCodeExtension, SuperFencesException
 
 from .errors import AttnvizError
 from .logs import logger as log
 from .spec import build_spec, parse_header
 
 __all__ = ["AttnvizExtension", "AttnvizFenceError", "FENCE", "validator", "formatter", "makeExtension"]
+
+#: what a host passes to the extension besides the site's keys (those of SETTINGS, and ``enabled``)
+_HOST_KEYS = ("builder", "output_dir", "url", "page", "page_dir", "root", "docs_dir")
 
 _OPEN_RE = re.compile(r"^(?P<prefix>[> \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w#.+-]*)(?P<rest>.*)$")
 
@@ -90,10 +95,38 @@ def _strip_prefix(line: str, prefix: str) -> str:
 class _ScanPreprocessor(Preprocessor):
     def run(self, lines: list[str]) -> list[str]:
         state = _state(self.md)
+        _register_fence(self.md)
+        state.ext.begin_page(self.md, lines)
         state.blocks = scan(lines)
         state.scanned = True
         state.tree_done = False
+        state.styled = state.bokehjs = False
         return lines
+
+
+def _register_fence(md: Markdown) -> None:
+    """Add the ``attnviz`` fence to superfences, whatever the site's ``custom_fences`` (by the time a page is
+    converted, every extension is loaded, in whichever order the site listed them)."""
+    for ext in md.registeredExtensions:
+        if isinstance(ext, SuperFencesCodeExtension):
+            if not any(entry.get("name") == "attnviz" for entry in ext.superfences):
+                ext.extend_super_fences("attnviz", _fence_formatter, _fence_validator, _fence_reset)
+            return
+
+
+def _fence_validator(language: str, inputs: dict[str, str], options: dict[str, Any], attrs: dict[str, Any],
+                     md: Markdown) -> bool:
+    md.preprocessors["fenced_code_block"].get_hl_settings()  # as superfences does before each validator
+    return validator(language, inputs, options, attrs, md)
+
+
+def _fence_formatter(src: str = "", language: str = "", options: dict[str, Any] | None = None,
+                     md: Markdown | None = None, **kwargs: Any) -> str:
+    return formatter(src, language, "attnviz", options or {}, md, **kwargs)
+
+
+def _fence_reset(md: Markdown) -> None:
+    pass
 
 
 class _TreeDoneTreeprocessor(Treeprocessor):
@@ -123,7 +156,7 @@ class _LeftoverPostprocessor(Postprocessor):
             except AttnvizError as exc:
                 problem = exc
             _report(state, problem.located(state.ext.page, block.line + state.ext.line_offset))
-            text += "\n" + state.ext.builder_or_none_error_html(problem)
+            text += "\n" + _page_assets(state) + state.ext.builder_or_none_error_html(problem)
         return text
 
 
@@ -133,6 +166,8 @@ class _PageState:
     blocks: list[Block] = dataclasses.field(default_factory=list)
     scanned: bool = False
     tree_done: bool = False  # set after the last treeprocessor: postprocessors now see the whole page
+    styled: bool = False  # figures carried in the page (mkdocs_attnviz.inline): the stylesheet is in it
+    bokehjs: bool = False  # ... and BokehJS
 
 
 def _state(md: Markdown) -> _PageState:
@@ -154,15 +189,29 @@ class AttnvizExtension(Extension):
     """
 
     def __init__(self, **kwargs: Any) -> None:
+        self.host_keys = sorted(k for k in _HOST_KEYS if k in kwargs)  # given by the host, not by the site
+        self.enabled: bool = kwargs.pop("enabled", True)
         self.builder = kwargs.pop("builder", None)
         self.output_dir: str | None = kwargs.pop("output_dir", None)
         self.url: str = kwargs.pop("url", "")
         self.page: str | None = kwargs.pop("page", None)
         self.page_dir: str | None = kwargs.pop("page_dir", None)  # absolute folder of the page (data= files)
         self.line_offset: int = 0
+        self.inline = False  # figures carried in the page (Zensical), not published as files
+        self.lock: Any = contextlib.nullcontext()
         self._settings = kwargs
         self.config = {}
         super().__init__()
+
+    def begin_page(self, md: Markdown, lines: list[str]) -> None:
+        """Before a page is converted: under Zensical, learn the project and the page from its rendering context."""
+        from .zensical import zensical_page
+
+        values = {k: v for k, v in self._settings.items() if k not in _HOST_KEYS}
+        context = zensical_page(md, lines, values, self.host_keys)
+        if context is not None:
+            self.builder, self.lock, self.inline = context.builder, context.lock, True
+            self.page, self.page_dir, self.line_offset = context.page, context.page_dir, context.line_offset
 
     def get_builder(self):
         if self.builder is None:
@@ -184,6 +233,8 @@ class AttnvizExtension(Extension):
             return f'<div class="attnviz-error" role="alert"><p><code>{escape(str(error))}</code></p></div>'
 
     def extendMarkdown(self, md: Markdown) -> None:
+        if self.enabled is False:  # `enabled = false`: the blocks stay code blocks
+            return
         md.registerExtension(self)
         md.attnviz_state = _PageState(ext=self)  # type: ignore[attr-defined]
         # before normalize_whitespace (30), snippets (32) and superfences (25) change the lines
@@ -244,10 +295,18 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
         header = parse_header(block.header) if block else {k: str(v) for k, v in options.items()}
         builder = ext.get_builder()
         spec = build_spec(header, source, defaults=builder.settings.defaults)
-        figure = builder.build(spec, page_dir=ext.page_dir)
+        with ext.lock:
+            figure = builder.build(spec, page_dir=ext.page_dir)
+            if ext.inline:  # no publish() to keep the file hashes for the next build
+                builder.save_hash_memo()
         options = figure.warning_options or ["max_tokens"] * len(figure.warnings)
         for warning, option in zip(figure.warnings, options):
             log.warning("attnviz: %s", AttnvizError(warning, option=option).located(ext.page, line))
+        if ext.inline:
+            from .inline import figure_html
+
+            html, bokehjs = figure_html(builder, figure)
+            return _page_assets(state, bokehjs=bokehjs) + html
         if ext.output_dir:
             builder.publish(ext.output_dir, keys=[figure.key])
         return builder.embed_html(figure, ext.url)
@@ -259,7 +318,18 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
         log.debug("attnviz: unexpected error", exc_info=True)
         error = AttnvizError(f"unexpected {type(exc).__name__}: {exc}").located(ext.page, line)
     _report(state, error)
-    return ext.builder_or_none_error_html(error)
+    return _page_assets(state) + ext.builder_or_none_error_html(error)
+
+
+def _page_assets(state: _PageState, *, bokehjs: bool = False) -> str:
+    """For figures carried in the page: what the page holds once, put before its first attnviz output."""
+    if not state.ext.inline:
+        return ""
+    from .inline import page_assets
+
+    html = page_assets(css=not state.styled, bokehjs=bokehjs and not state.bokehjs)
+    state.styled, state.bokehjs = True, state.bokehjs or bokehjs
+    return html
 
 
 #: the superfences custom-fence entry

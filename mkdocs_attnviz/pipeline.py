@@ -122,13 +122,48 @@ class FigureBuilder:
             return digest({"kind": "data", "sha256": datafile.file_digest(spec.data), "name": self._data_name(spec),
                            "tokens": list(spec.tokens) if spec.tokens is not None else None,
                            "text": spec.text}), None
-        ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
-                                     allowed_root=s.allowed_root)
+        ref = self.model_ref(spec)
         base = {"kind": "attention", "fingerprint": ref.fingerprint, "revision": spec.revision,
                 "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens, "format": CACHE_FORMAT}
         extra = {k: v for k, v in extraction_inputs(spec).items() if k not in base and k != "model"}
         key = digest({**base, **extra})
         return key, ref
+
+    def model_ref(self, spec: FigureSpec) -> "_extract.ModelRef":
+        """The model of ``spec``, resolved; its fingerprint is remembered in the cache for builds that cannot
+        compute it. With ``cache_only``, a model folder that is missing here (CI, with a committed cache) or a hub
+        snapshot that is not cached here takes the fingerprint the last build that could read the weights used."""
+        s = self.settings
+        mapped = s.models.get(spec.model)
+        place = None if mapped is None else self._as_written(mapped)
+        if s.cache_only and spec.revision is None:
+            folder = _extract.model_folder(spec.model, models=s.models, base_dir=s.base_dir,
+                                           allowed_root=s.allowed_root)
+            if folder is not None and not os.path.isdir(folder):
+                fingerprint = self.cache.remembered_fingerprint(spec.model, None, place)
+                if fingerprint is None:
+                    raise AttnvizError(
+                        f"model folder {folder!r} (for {spec.model!r}) does not exist here, and the cache "
+                        f"({s.cache_dir}) remembers no weights for it, so its entries cannot be found with "
+                        "cache_only on: build once where the folder exists with cache_only off (or run `attnviz "
+                        "warm`) and commit the cache folder", option="model")
+                return _extract.ModelRef(name=spec.model, source=folder, revision=None, fingerprint=fingerprint,
+                                         local=True)
+        ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
+                                     allowed_root=s.allowed_root)
+        if ref.pinned:
+            self.cache.remember_fingerprint(spec.model, spec.revision, place, ref.fingerprint)
+        elif s.cache_only:
+            fingerprint = self.cache.remembered_fingerprint(spec.model, spec.revision, place)
+            if fingerprint is not None:
+                ref = dataclasses.replace(ref, fingerprint=fingerprint, pinned=True)
+        return ref
+
+    def _as_written(self, folder: str) -> str:
+        """A mapped model folder as the site config writes it: relative to the project folder when inside it."""
+        root = self.settings.base_dir
+        rel = os.path.relpath(folder, root) if root else folder
+        return Path(folder if rel.startswith("..") or os.path.isabs(rel) else rel).as_posix()
 
     def _data_name(self, spec: FigureSpec) -> str:
         root = self.settings.allowed_root or self.settings.base_dir or self.settings.docs_dir
@@ -280,28 +315,43 @@ class FigureBuilder:
             if keys is not None and key not in keys:
                 continue
             for suffix in fig.files:
-                data = self.cache.read_render_file(key, suffix)
-                if data is None:  # vanished since it was checked: a clear error, never a missing figure
-                    raise AttnvizError(f"cache entry for figure {key}{suffix} disappeared during the build")
-                written.append(write_if_changed(out / fig.filename(suffix), data))
+                written.append(write_if_changed(out / fig.filename(suffix), self.figure_file(key, suffix)))
         if self.settings.resources == "local":
             for name, src in bokeh.bokehjs_files().items():
                 written.append(write_if_changed(out / name, Path(src).read_bytes()))
         css = templates_dir() / ASSETS_CSS
         written.append(write_if_changed(out / ASSETS_CSS, css.read_bytes()))
-        if self.cache.writable:
-            _extract.save_hash_memo(self._hash_memo)
+        self.save_hash_memo()
         return written
 
+    def figure_file(self, key: str, suffix: str) -> bytes:
+        """One file (``.html``, ``.png``) of a figure built in this build, from the cache."""
+        data = self.cache.read_render_file(key, suffix)
+        if data is None:  # vanished since it was checked: a clear error, never a missing figure
+            raise AttnvizError(f"cache entry for figure {key}{suffix} disappeared during the build")
+        return data
+
+    def save_hash_memo(self) -> None:
+        """Keep the hashes of the model files read in this build for the next one (a warm build reads no weights)."""
+        if self.cache.writable:
+            _extract.save_hash_memo(self._hash_memo)
+
     # -- HTML for the host page ----------------------------------------------------------------
-    def embed_html(self, figure: Figure, url_prefix: str) -> str:
-        """The ``<figure>`` a host page embeds; ``url_prefix`` leads from the page to the assets folder."""
-        spec = figure.spec
-        return environment().get_template("embed.html.jinja").render(_=Texts(spec.lang or self.settings.language)._,
-            fig=figure, spec=spec, prefix=url_prefix,
-            html_url=url_prefix + figure.filename(".html"),
-            png_url=url_prefix + figure.filename(".png") if ".png" in figure.files else None,
-        )
+    def embed_html(self, figure: Figure, url_prefix: str = "", *, srcdoc: str | None = None,
+                   png_url: str | None = None) -> str:
+        """The ``<figure>`` a host page embeds; ``url_prefix`` leads from the page to the assets folder.
+
+        ``srcdoc`` (the figure page's HTML) and ``png_url`` carry the figure in the page itself instead
+        (:mod:`mkdocs_attnviz.inline`)."""
+        if srcdoc is None:
+            html_url = url_prefix + figure.filename(".html")
+            png_url = url_prefix + figure.filename(".png") if ".png" in figure.files else None
+        else:
+            html_url = None
+        return environment().get_template("embed.html.jinja").render(
+            fig=figure, spec=figure.spec, prefix=url_prefix, html_url=html_url, png_url=png_url,
+            srcdoc=srcdoc, _=Texts(figure.spec.lang or self.settings.language)._)
 
     def error_html(self, error: AttnvizError) -> str:
         return environment().get_template("error.html.jinja").render(error=error, _=Texts(self.settings.language)._)
+

@@ -151,3 +151,32 @@ def test_scan_finds_lines_and_skips_other_fences():
     blocks = scan(lines)
     assert [(b.line, b.header, b.body) for b in blocks] == [(5, 'layer="1"', "A quoted one."),
                                                             (13, 'head="max"', "Tilde.")]
+
+
+@pytest.mark.parametrize("order", ["superfences-first", "attnviz-first"])
+def test_the_extension_alone_registers_its_fence(tmp_path, minilm_path, order):
+    """No ``custom_fences`` entry: the extension adds its fence to superfences, listed before or after it, and the
+    site's own custom fences keep working."""
+    import markdown
+    from pymdownx.superfences import fence_div_format
+
+    from mkdocs_attnviz.fence import AttnvizExtension
+
+    ext = AttnvizExtension(models={MODEL: minilm_path}, defaults={"model": MODEL}, cache_dir=str(tmp_path / "cache"),
+                           output_dir=str(tmp_path / "out"), url="assets/")
+    extensions = ["pymdownx.superfences", ext] if order == "superfences-first" else [ext, "pymdownx.superfences"]
+    mermaid = {"name": "mermaid", "class": "mermaid", "format": fence_div_format}
+    md = markdown.Markdown(extensions=extensions,
+                           extension_configs={"pymdownx.superfences": {"custom_fences": [mermaid]}})
+    html = convert(md, '''
+        ```attnviz
+        The cat sat on the mat because it was tired.
+        ```
+
+        ```mermaid
+        graph LR; A-->B
+        ```
+        ''')
+    key = re.search(r'<iframe class="attnviz-frame" src="assets/([0-9a-f]{32})\.html"', html).group(1)
+    assert (tmp_path / "out" / f"{key}.html").is_file()
+    assert '<div class="mermaid">graph LR; A--&gt;B</div>' in html

@@ -8,7 +8,7 @@
     attnviz cache ls [PATH]                        # what the cache holds (and what PATH uses)
     attnviz cache prune PATH... [--dry-run]        # delete what PATH does not use
 
-``PATH`` is a ``mkdocs.yml``, a Sphinx source folder (with ``conf.py`` loading
+``PATH`` is a ``mkdocs.yml``, a ``zensical.toml``, a Sphinx source folder (with ``conf.py`` loading
 ``mkdocs_attnviz.sphinx``), or a report ``SPEC``: a Markdown file with ``attnviz`` blocks (its prose is
 kept) or a YAML list of figures. Every block goes through the same option parser, pipeline and cache as
 the MkDocs plugin and the Sphinx directive: a cache warmed here is what ``cache_only`` builds read.

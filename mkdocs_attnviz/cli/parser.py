@@ -80,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler="report:run")
 
     p = sub.add_parser("warm", help="fill the cache for every block of a site or SPEC",
-                       description="Find every attnviz block of PATH (a mkdocs.yml, a Sphinx source folder or a "
-                       "report SPEC) and fill the cache: run this where torch and the models are, commit the "
-                       "cache, and build on CI with cache_only and no torch.")
+                       description="Find every attnviz block of PATH (a mkdocs.yml, a zensical.toml, a Sphinx "
+                       "source folder or a report SPEC) and fill the cache: run this where torch and the models "
+                       "are, commit the cache, and build on CI with cache_only and no torch.")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")

@@ -1,4 +1,4 @@
-"""Finding the blocks of a PATH: a ``mkdocs.yml``, a Sphinx source folder, or a report SPEC.
+"""Finding the blocks of a PATH: a ``mkdocs.yml``, a ``zensical.toml``, a Sphinx source folder, or a report SPEC.
 
 Every loader gives a :class:`Project`: its kind, its :class:`~mkdocs_attnviz.settings.Settings` (made by
 :func:`~mkdocs_attnviz.settings.build_settings` from what the project says, with the command line's flags on top,
@@ -8,6 +8,9 @@ and line. Every block goes through the same option parser as the MkDocs plugin a
 * ``mkdocs.yml`` (or its folder): MkDocs reads the config (``!ENV`` and all); the ``attnviz`` plugin's config
   values are the settings (relative folders from the folder of ``mkdocs.yml``); every Markdown page of
   ``docs_dir`` is scanned for fences. No plugin hook runs.
+* ``zensical.toml`` (or its folder): the keys of its ``[project.markdown_extensions.attnviz]`` table are the settings,
+  resolved as the extension resolves them under Zensical (:func:`~mkdocs_attnviz.zensical.zensical_settings`);
+  every Markdown page of ``docs_dir`` is scanned for fences.
 * a Sphinx source folder (or its ``conf.py``): Sphinx reads the project (reST, MyST...) with a ``dummy``
   builder in a temporary folder and ``attnviz_collect_only`` on, so the directive records its blocks on the
   build environment instead of building them.
@@ -53,7 +56,7 @@ class Block:
 class Project:
     """What a PATH describes: its kind, its settings and its blocks."""
 
-    kind: str  # mkdocs | sphinx | markdown | yaml
+    kind: str  # mkdocs | zensical | sphinx | markdown | yaml
     path: Path
     settings: Settings
     blocks: list[Block]
@@ -64,7 +67,7 @@ class Project:
 
 def load_project(path: str | os.PathLike, args: argparse.Namespace | None = None, *,
                  resources: str = "local") -> Project:
-    """Find the blocks of a ``mkdocs.yml``, a Sphinx folder or a report SPEC (see the module docs).
+    """Find the blocks of a ``mkdocs.yml``, a ``zensical.toml``, a Sphinx folder or a report SPEC (see the module docs).
 
     ``resources`` is the BokehJS mode of a report (``local`` for a folder, ``inline`` for one file)."""
     args = args or argparse.Namespace()
@@ -77,9 +80,13 @@ def load_project(path: str | os.PathLike, args: argparse.Namespace | None = None
         for name in ("mkdocs.yml", "mkdocs.yaml"):
             if (p / name).is_file():
                 return _load_mkdocs((p / name).resolve(), args)
-        raise UsageError(f"{display(p)}: a folder must hold a Sphinx conf.py or a mkdocs.yml")
+        if (p / "zensical.toml").is_file():
+            return _load_zensical((p / "zensical.toml").resolve(), args)
+        raise UsageError(f"{display(p)}: a folder must hold a Sphinx conf.py, a mkdocs.yml or a zensical.toml")
     if p.name == "conf.py":
         return _load_sphinx(p.resolve().parent, args)
+    if p.suffix.lower() == ".toml":
+        return _load_zensical(p.resolve(), args)
     if p.suffix.lower() in (".yml", ".yaml"):
         if p.name.lower() in ("mkdocs.yml", "mkdocs.yaml") or re.search(
                 r"^site_name\s*:", p.read_text(encoding="utf-8", errors="replace"), re.M):
@@ -87,7 +94,8 @@ def load_project(path: str | os.PathLike, args: argparse.Namespace | None = None
         return _load_yaml_spec(p.resolve(), args, resources)
     if p.suffix.lower() in (".md", ".markdown"):
         return _load_markdown_spec(p.resolve(), args, resources)
-    raise UsageError(f"{display(p)}: expected a mkdocs.yml, a Sphinx folder, a Markdown or a YAML SPEC")
+    raise UsageError(f"{display(p)}: expected a mkdocs.yml, a zensical.toml, a Sphinx folder, a Markdown or a "
+                     "YAML SPEC")
 
 
 def _blocks_from_markdown(text: str, file: str, defaults: Mapping[str, Any], offset: int = 0) -> list[Block]:
@@ -126,12 +134,49 @@ def _load_mkdocs(path: Path, args: argparse.Namespace) -> Project:
         settings = build_settings(with_flags(values, args), path.parent, docs_dir=cfg.docs_dir)
     except AttnvizError as exc:
         raise UsageError(f"{display(path)}: invalid attnviz plugin config: {exc}") from None
+    return Project(kind="mkdocs", path=path, settings=settings, blocks=_blocks_of_pages(settings, path.parent),
+                   title=cfg.site_name)
+
+
+def _blocks_of_pages(settings: Settings, root: Path) -> list[Block]:
+    """The blocks of every Markdown page of the docs folder, named relative to the project folder."""
     blocks = []
-    for page in sorted(p for p in Path(cfg.docs_dir).rglob("*") if p.suffix.lower() in (".md", ".markdown")
-                       and p.is_file()):
-        name = Path(os.path.relpath(page, path.parent)).as_posix()
+    for page in sorted(p for p in Path(settings.docs_dir or root).rglob("*")
+                       if p.suffix.lower() in (".md", ".markdown") and p.is_file()):
+        name = Path(os.path.relpath(page, root)).as_posix()
         blocks += _blocks_from_markdown(page.read_text(encoding="utf-8-sig"), name, settings.defaults)
-    return Project(kind="mkdocs", path=path, settings=settings, blocks=blocks, title=cfg.site_name)
+    return blocks
+
+
+# ----------------------------------------------------------------------------------------- Zensical
+
+def _load_zensical(path: Path, args: argparse.Namespace) -> Project:
+    """A ``zensical.toml``: the keys of its ``[project.markdown_extensions.attnviz]`` table are the settings, taken
+    as the extension takes them under Zensical (the same cache folder, ``ATTNVIZ_CACHE_ONLY``)."""
+    from ..zensical import attnviz_table, zensical_settings
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: Zensical's own dependency
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as fh:
+            config = tomllib.load(fh)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{display(path)}: {exc}") from None
+    project = config.get("project", config)
+    table = attnviz_table(project)
+    if table is None:
+        raise UsageError(f"{display(path)} does not use the attnviz extension ([project.markdown_extensions.attnviz])")
+    if table.pop("enabled", True) is False:
+        raise UsageError(f"{display(path)}: the attnviz extension is disabled (enabled = false)")
+    docs_dir = path.parent / str(project.get("docs_dir") or "docs")
+    try:
+        settings = zensical_settings(with_flags(table, args), path.parent, docs_dir)
+    except AttnvizError as exc:
+        raise UsageError(f"{display(path)}: {exc}") from None
+    return Project(kind="zensical", path=path, settings=settings, blocks=_blocks_of_pages(settings, path.parent),
+                   title=project.get("site_name"))
 
 
 # ------------------------------------------------------------------------------------------- Sphinx

@@ -35,8 +35,8 @@ from __future__ import annotations
 from .forward import extract
 from .load import clear_models
 from .qk import recompute_attention
-from .resolve import ModelRef, fingerprint_weights, load_hash_memo, resolve_model, save_hash_memo
+from .resolve import ModelRef, fingerprint_weights, load_hash_memo, model_folder, resolve_model, save_hash_memo
 from .stats import STATS
 
-__all__ = ["ModelRef", "resolve_model", "fingerprint_weights", "extract", "clear_models", "STATS",
+__all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "extract", "clear_models", "STATS",
            "load_hash_memo", "save_hash_memo", "recompute_attention"]

@@ -22,7 +22,7 @@ from typing import Mapping
 
 from ..errors import AttnvizError
 
-__all__ = ["ModelRef", "resolve_model", "fingerprint_weights", "load_hash_memo", "save_hash_memo",
+__all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "load_hash_memo", "save_hash_memo",
            "cached_revisions"]
 
 
@@ -51,6 +51,7 @@ class ModelRef:
     revision: str | None
     fingerprint: str  # stable id of the weights (see resolve_model)
     local: bool
+    pinned: bool = True  # False: a hub id whose snapshot is not cached here (the fingerprint is only "id@revision")
 
 
 def _looks_like_path(name: str, base_dir: str | None) -> bool:
@@ -230,6 +231,27 @@ def cached_revisions(repo_id: str) -> set[str] | None:
     return found
 
 
+def model_folder(name: str, *, models: Mapping[str, str] | None = None, base_dir: str | None = None,
+                 allowed_root: str | None = None) -> str | None:
+    """The local folder ``name`` stands for (absolute, symlinks resolved; it may not exist), or ``None`` for a
+    hub id. See :func:`resolve_model`; a path outside ``allowed_root`` is refused here."""
+    name = (name or "").strip()
+    base = os.path.realpath(os.path.expanduser(base_dir)) if base_dir else os.getcwd()
+    if models and name in models:
+        target = os.path.expanduser(str(models[name]))
+        return os.path.realpath(target if os.path.isabs(target) else os.path.join(base, target))
+    if not name or not _looks_like_path(name, base_dir):
+        return None
+    root = os.path.realpath(os.path.expanduser(allowed_root)) if allowed_root else base
+    expanded = os.path.expanduser(name)
+    folder = os.path.realpath(expanded if os.path.isabs(expanded) else os.path.join(base, expanded))
+    if not _inside(folder, root):
+        raise AttnvizError(f"model folder {name!r} resolves to {folder!r}, outside the project folder "
+                           f"{root!r}: model paths must stay inside the project folder (to use a model "
+                           "elsewhere, map a name to it under `models:` in the site config)", option="model")
+    return folder
+
+
 def resolve_model(name: str, revision: str | None, *, models: Mapping[str, str] | None = None,
                   base_dir: str | None = None, allowed_root: str | None = None) -> ModelRef:
     """Turn the ``model``/``revision`` of a directive into a :class:`ModelRef`.
@@ -249,20 +271,7 @@ def resolve_model(name: str, revision: str | None, *, models: Mapping[str, str] 
         raise AttnvizError("no model given", option="model")
     if revision is not None:
         revision = revision.strip() or None
-    base = os.path.realpath(os.path.expanduser(base_dir)) if base_dir else os.getcwd()
-
-    folder: str | None = None
-    if models and name in models:
-        target = os.path.expanduser(str(models[name]))
-        folder = os.path.realpath(target if os.path.isabs(target) else os.path.join(base, target))
-    elif _looks_like_path(name, base_dir):
-        root = os.path.realpath(os.path.expanduser(allowed_root)) if allowed_root else base
-        expanded = os.path.expanduser(name)
-        folder = os.path.realpath(expanded if os.path.isabs(expanded) else os.path.join(base, expanded))
-        if not _inside(folder, root):
-            raise AttnvizError(f"model folder {name!r} resolves to {folder!r}, outside the project folder "
-                               f"{root!r}: model paths must stay inside the project folder (to use a model "
-                               "elsewhere, map a name to it under `models:` in the site config)", option="model")
+    folder = model_folder(name, models=models, base_dir=base_dir, allowed_root=allowed_root)
 
     if folder is not None:
         if revision is not None:
@@ -278,5 +287,6 @@ def resolve_model(name: str, revision: str | None, *, models: Mapping[str, str] 
                                  or revision.startswith("/") or revision.endswith("/")):
         raise AttnvizError(f"not a valid revision: {revision!r} (expected a branch, tag or commit)",
                            option="revision")
-    return ModelRef(name=name, source=name, revision=revision, fingerprint=_hub_fingerprint(name, revision),
-                    local=False)
+    fingerprint = _hub_fingerprint(name, revision)
+    return ModelRef(name=name, source=name, revision=revision, fingerprint=fingerprint, local=False,
+                    pinned=bool(_COMMIT_RE.match(fingerprint)))

@@ -1,0 +1,145 @@
+"""Zensical: the ``attnviz`` Markdown extension, configured by one table of ``zensical.toml``.
+
+Zensical (the successor of Material for MkDocs) runs Python-Markdown extensions and no MkDocs plugins. A site adds::
+
+    [project.markdown_extensions.attnviz]
+    models = { "sentence-transformers/all-MiniLM-L6-v2" = "models/minilm" }
+
+with the keys of :data:`~mkdocs_attnviz.settings.SETTINGS` (and ``enabled``), and nothing else: the extension
+registers its fence with ``pymdownx.superfences`` itself (:mod:`mkdocs_attnviz.fence`), and learns the project and
+the page from Zensical's rendering context (``md.preprocessors["rendering_context"]``: ``.page.path`` relative to
+``docs_dir``, ``.config["root_dir"|"docs_dir"]``). This module reads that context; it never imports Zensical.
+
+* Relative ``cache_dir`` and ``models`` folders are taken from the folder of ``zensical.toml``, whatever the
+  current folder. The cache defaults to :data:`ZENSICAL_CACHE`, outside Zensical's own ``.cache`` (which
+  ``zensical build --clean`` deletes and git ignores). :data:`CACHE_ONLY_ENV` turns ``cache_only`` on for CI.
+* Zensical strips a page's front matter before Python sees it; messages count it back in, so a line number is the
+  file's.
+* Zensical creates a Markdown instance (and an extension) per page: the figure builder, with its cache, memos and
+  loaded models, is kept per project and settings for the whole process (``zensical serve`` included).
+* Zensical copies no file of ours into the site, so figures travel inside their page (:mod:`mkdocs_attnviz.inline`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import logs
+from .errors import AttnvizError
+from .pipeline import FigureBuilder
+from .settings import Settings, build_settings
+
+__all__ = ["ZENSICAL_CACHE", "CACHE_ONLY_ENV", "ZensicalPage", "zensical_page", "zensical_settings", "attnviz_table"]
+
+#: the cache folder under Zensical, relative to the folder of zensical.toml (Zensical's ``.cache`` is wiped by
+#: ``--clean`` and git-ignored, so a committed cache cannot live there)
+ZENSICAL_CACHE = ".attnviz-cache"
+
+#: environment variable that turns ``cache_only`` on or off for one build (``CI``: on), since a TOML config cannot
+#: read the environment the way mkdocs.yml's ``!ENV`` does
+CACHE_ONLY_ENV = "ATTNVIZ_CACHE_ONLY"
+
+_BUILDERS: dict[str, tuple[FigureBuilder, threading.Lock]] = {}
+_BUILDERS_LOCK = threading.Lock()
+
+
+@dataclasses.dataclass
+class ZensicalPage:
+    """What the extension needs to know about the page Zensical is rendering."""
+
+    builder: FigureBuilder
+    lock: threading.Lock  # one figure built at a time per builder, whichever thread Zensical renders in
+    page: str  # the page's file, relative to the project folder: "docs/guide/page.md"
+    page_dir: str  # its folder (data= files are looked up there first)
+    line_offset: int  # lines of front matter Zensical stripped before rendering
+
+
+def zensical_page(md: Any, lines: list[str], values: Mapping[str, Any], extra_keys: list[str]) -> ZensicalPage | None:
+    """The page ``md`` renders under Zensical (``None``: not under Zensical). ``values`` are the keys of the
+    extension's table; ``extra_keys`` the keys a Zensical site may not set (the extension's own, for other hosts).
+    Raises :class:`AttnvizError` for an invalid table (the build stops, as for an invalid MkDocs plugin config)."""
+    context = md.preprocessors["rendering_context"] if "rendering_context" in md.preprocessors else None
+    config, page = getattr(context, "config", None), getattr(context, "page", None)
+    if not isinstance(config, Mapping) or "root_dir" not in config or getattr(page, "path", None) is None:
+        return None
+    if extra_keys:
+        raise AttnvizError(f"invalid [project.markdown_extensions.attnviz] in zensical.toml: "
+                           f"{', '.join(sorted(extra_keys))} cannot be set under Zensical (the extension finds the "
+                           "project, the page and where figures go by itself)")
+    root = os.path.abspath(str(config["root_dir"]))
+    docs_dir = os.path.join(root, str(config.get("docs_dir") or "docs"))
+    source = os.path.join(docs_dir, str(page.path))
+    builder, lock = _builder(values, root, docs_dir)
+    return ZensicalPage(builder=builder, lock=lock, page=Path(os.path.relpath(source, root)).as_posix(),
+                        page_dir=os.path.dirname(source), line_offset=_front_matter_lines(source, lines))
+
+
+def zensical_settings(values: Mapping[str, Any], root: str | os.PathLike, docs_dir: str | os.PathLike) -> Settings:
+    """The settings of a Zensical project from the keys of its attnviz table (``enabled`` aside): the cache in
+    :data:`ZENSICAL_CACHE` unless the table names one, ``cache_only`` from :data:`CACHE_ONLY_ENV` when it is set."""
+    settings = {"cache_dir": ZENSICAL_CACHE, **values}
+    flag = os.environ.get(CACHE_ONLY_ENV, "").strip().lower()
+    if flag:
+        if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise AttnvizError(f"{CACHE_ONLY_ENV}={flag!r}: expected true or false")
+        settings["cache_only"] = flag in ("1", "true", "yes", "on")
+    try:
+        return build_settings(settings, root, docs_dir=docs_dir)
+    except AttnvizError as exc:
+        raise AttnvizError(f"invalid [project.markdown_extensions.attnviz] in zensical.toml: {exc}") from None
+
+
+def attnviz_table(project: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The ``attnviz`` table of the ``[project]`` of a zensical.toml (``None``: the project does not use it)."""
+    extensions = project.get("markdown_extensions")
+    if isinstance(extensions, list):  # the list form: ["attnviz", {attnviz = {...}}, ...]
+        extensions = {k: v for item in extensions for k, v in
+                      (item.items() if isinstance(item, Mapping) else [(item, {})])}
+    if not isinstance(extensions, Mapping) or "attnviz" not in extensions:
+        return None
+    return dict(extensions["attnviz"] or {})
+
+
+def _builder(values: Mapping[str, Any], root: str, docs_dir: str) -> tuple[FigureBuilder, threading.Lock]:
+    settings = zensical_settings(values, root, docs_dir)
+    key = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
+    with _BUILDERS_LOCK:
+        if key not in _BUILDERS:
+            _route_logging()
+            wiped = os.path.join(root, ".cache")
+            if settings.cache_dir and os.path.commonpath([settings.cache_dir, wiped]) == wiped:
+                logs.logger.warning("attnviz: cache_dir %s is inside Zensical's .cache folder, which `zensical build "
+                                    "--clean` deletes and git ignores: every figure is computed again after a clean "
+                                    "(the default under Zensical is %s)", settings.cache_dir, ZENSICAL_CACHE)
+            _BUILDERS[key] = (FigureBuilder(settings), threading.Lock())
+        return _BUILDERS[key]
+
+
+def _route_logging() -> None:
+    """Zensical configures no Python logging: print our warnings on stderr, as MkDocs would."""
+    if logs.logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)-7s -  %(message)s"))
+    logs.attach(handler)
+
+
+def _front_matter_lines(source: str, lines: list[str]) -> int:
+    """How many lines of ``source`` Zensical removed before the Markdown it rendered (``lines``)."""
+    try:
+        with open(source, encoding="utf-8-sig", newline="") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError):
+        return 0
+    body = "\n".join(lines)
+    if body and text.endswith(body):
+        return text[: len(text) - len(body)].count("\n")
+    return 0
