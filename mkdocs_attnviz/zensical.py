@@ -34,9 +34,9 @@ from typing import Any, Mapping
 from . import logs
 from .errors import AttnvizError
 from .pipeline import FigureBuilder
-from .settings import Settings, build_settings
+from .settings import Settings, build_settings, with_site_language
 
-__all__ = ["ZENSICAL_CACHE", "CACHE_ONLY_ENV", "ZensicalPage", "zensical_page", "zensical_settings", "attnviz_table"]
+__all__ = ["ZENSICAL_CACHE", "CACHE_ONLY_ENV", "ZensicalPage", "zensical_page", "zensical_settings", "attnviz_table", "theme_language"]
 
 #: the cache folder under Zensical, relative to the folder of zensical.toml (Zensical's ``.cache`` is wiped by
 #: ``--clean`` and git-ignored, so a committed cache cannot live there)
@@ -76,15 +76,17 @@ def zensical_page(md: Any, lines: list[str], values: Mapping[str, Any], extra_ke
     root = os.path.abspath(str(config["root_dir"]))
     docs_dir = os.path.join(root, str(config.get("docs_dir") or "docs"))
     source = os.path.join(docs_dir, str(page.path))
-    builder, lock = _builder(values, root, docs_dir)
+    builder, lock = _builder(values, root, docs_dir, theme_language(config))
     return ZensicalPage(builder=builder, lock=lock, page=Path(os.path.relpath(source, root)).as_posix(),
                         page_dir=os.path.dirname(source), line_offset=_front_matter_lines(source, lines))
 
 
-def zensical_settings(values: Mapping[str, Any], root: str | os.PathLike, docs_dir: str | os.PathLike) -> Settings:
+def zensical_settings(values: Mapping[str, Any], root: str | os.PathLike, docs_dir: str | os.PathLike,
+                      site_language: str | None = None) -> Settings:
     """The settings of a Zensical project from the keys of its attnviz table (``enabled`` aside): the cache in
-    :data:`ZENSICAL_CACHE` unless the table names one, ``cache_only`` from :data:`CACHE_ONLY_ENV` when it is set."""
-    settings = {"cache_dir": ZENSICAL_CACHE, **values}
+    :data:`ZENSICAL_CACHE` unless the table names one, ``cache_only`` from :data:`CACHE_ONLY_ENV` when it is set,
+    the figures' language from the site's (``[project.theme] language``) unless the table names one."""
+    settings = with_site_language({"cache_dir": ZENSICAL_CACHE, **values}, site_language)
     flag = os.environ.get(CACHE_ONLY_ENV, "").strip().lower()
     if flag:
         if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
@@ -107,8 +109,15 @@ def attnviz_table(project: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(extensions["attnviz"] or {})
 
 
-def _builder(values: Mapping[str, Any], root: str, docs_dir: str) -> tuple[FigureBuilder, threading.Lock]:
-    settings = zensical_settings(values, root, docs_dir)
+def theme_language(config: Mapping[str, Any]) -> str | None:
+    """The site's language in a Zensical config (``[project.theme] language``; Zensical's default is en)."""
+    theme = config.get("theme")
+    return theme.get("language") if isinstance(theme, Mapping) else None
+
+
+def _builder(values: Mapping[str, Any], root: str, docs_dir: str,
+             site_language: str | None) -> tuple[FigureBuilder, threading.Lock]:
+    settings = zensical_settings(values, root, docs_dir, site_language)
     key = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
     with _BUILDERS_LOCK:
         if key not in _BUILDERS:

@@ -10,8 +10,10 @@ has; nothing is written into ``docs_dir``.
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -303,3 +305,18 @@ def test_attnviz_warm_fills_the_cache_of_a_zensical_project(tmp_path, minilm_pat
     warm = subprocess.run([sys.executable, "-m", "mkdocs_attnviz.cli", "warm", str(project.root), "--no-progress"],
                           cwd=tmp_path, env=environment(), capture_output=True, text=True, timeout=600)
     assert warm.returncode == 1 and "docs/bad.md:6: option 'colour': unknown option" in warm.stderr
+
+
+def test_figures_speak_the_sites_language(tmp_path, minilm_path, shared_cache):
+    """``[project.theme] language`` is the figures' language under Zensical, as theme.language is under MkDocs."""
+    project = small_project(tmp_path, minilm_path, shared_cache)
+    config = project.root / "zensical.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("[project.theme]\n", '[project.theme]\nlanguage = "ja"\n'),
+                      encoding="utf-8")
+    proc = project.build()
+    assert proc.returncode == 0, proc.stderr
+    page = (project.site / "index.html").read_text(encoding="utf-8")
+    (figure,) = figures_of(page)
+    inner = html.unescape(re.search(r'srcdoc="([^"]*)"', figure).group(1))
+    assert '<html lang="ja">' in inner and "層 5（全 6 層の最終層）" in inner
+    assert "<figcaption>モデル " in figure

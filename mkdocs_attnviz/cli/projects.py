@@ -153,7 +153,7 @@ def _blocks_of_pages(settings: Settings, root: Path) -> list[Block]:
 def _load_zensical(path: Path, args: argparse.Namespace) -> Project:
     """A ``zensical.toml``: the keys of its ``[project.markdown_extensions.attnviz]`` table are the settings, taken
     as the extension takes them under Zensical (the same cache folder, ``ATTNVIZ_CACHE_ONLY``)."""
-    from ..zensical import attnviz_table, zensical_settings
+    from ..zensical import attnviz_table, theme_language, zensical_settings
 
     try:
         import tomllib
@@ -172,7 +172,7 @@ def _load_zensical(path: Path, args: argparse.Namespace) -> Project:
         raise UsageError(f"{display(path)}: the attnviz extension is disabled (enabled = false)")
     docs_dir = path.parent / str(project.get("docs_dir") or "docs")
     try:
-        settings = zensical_settings(with_flags(table, args), path.parent, docs_dir)
+        settings = zensical_settings(with_flags(table, args), path.parent, docs_dir, theme_language(project))
     except AttnvizError as exc:
         raise UsageError(f"{display(path)}: {exc}") from None
     return Project(kind="zensical", path=path, settings=settings, blocks=_blocks_of_pages(settings, path.parent),
