@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import datafile, draw, views
+from . import datafile, draw, logs, views
 from . import extract as _extract
 from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
@@ -32,7 +32,10 @@ from .toolkit.mpl import missing_glyphs
 from .toolkit.page import RENDER_VERSION, environment, templates_dir
 from .views.base import Frame
 
-__all__ = ["FigureBuilder", "Figure", "ASSETS_CSS", "extraction_inputs"]
+__all__ = ["FigureBuilder", "Figure", "ASSETS_CSS", "extraction_inputs", "PROGRESS_SECONDS"]
+
+#: a cold build says how far it is at most this often (seconds)
+PROGRESS_SECONDS = 5.0
 
 #: the stylesheet a host adds to its pages (print and no-script fallbacks, error boxes)
 ASSETS_CSS = "attnviz.css"
@@ -100,6 +103,48 @@ class FigureBuilder:
         self.stats = {"figures": 0, "hits": 0, "renders": 0, "extractions": 0, "errors": 0}
         self.started = time.perf_counter()
         self.used = {}
+        self.expected = 0  # blocks the host expects to build (0: unknown): "12 of 50" in the progress lines
+        self._last_progress = time.perf_counter()
+
+    def expect(self, blocks: int) -> None:
+        """The number of blocks this build will ask for: progress lines say how many figures are left."""
+        self.expected = max(0, int(blocks))
+
+    def _progress(self) -> None:
+        """An INFO line every few seconds while figures are being rendered (a cold build can take minutes)."""
+        now = time.perf_counter()
+        if now - self._last_progress < PROGRESS_SECONDS:
+            return
+        self._last_progress = now
+        s = self.stats
+        left = f", {max(0, self.expected - s['figures'])} left" if self.expected else ""
+        logs.logger.info("attnviz: %d figures so far (%d rendered, %d model runs)%s", s["figures"], s["renders"],
+                         s["extractions"], left)
+
+    def models_used(self) -> list:
+        """The models this build's figures come from (the second input of a comparison too)."""
+        refs = {}
+        for figure in self.used.values():
+            for spec in (figure.spec, self.compare_spec(figure.spec)):
+                if spec is not None and spec.data is None:
+                    try:
+                        ref = self.model_ref(spec)
+                    except AttnvizError:
+                        continue
+                    refs[(ref.source, ref.revision)] = ref
+        return list(refs.values())
+
+    def preload(self, refs: list) -> None:
+        """Load ``refs`` (torch, transformers, weights) now, e.g. in the background of ``mkdocs serve``, so that the
+        first edit does not wait for them. Problems are left to the build that needs the model; with ``cache_only``
+        no model is ever loaded."""
+        if self.settings.cache_only:
+            return
+        for ref in refs:
+            try:
+                _extract.preload(ref, self.settings.device, self.settings.trust_remote_code)
+            except Exception as exc:  # noqa: BLE001 - the next build reports it where it belongs
+                logs.logger.debug("attnviz: preloading %s failed: %s", ref.name, exc)
 
     def summary(self) -> str:
         s = self.stats
@@ -266,6 +311,7 @@ class FigureBuilder:
         if entry is None:
             entry = self._render(rkey, self.prepared(spec))
             self.stats["renders"] += 1
+            self._progress()
         else:
             self.stats["hits"] += 1
         return Figure(key=rkey, spec=spec, height=int(entry["height"]), description=entry["description"],

@@ -18,6 +18,7 @@ It never writes into ``docs_dir``. Because it defines ``on_startup``, MkDocs kee
 from __future__ import annotations
 
 import os
+import threading
 
 from mkdocs.config import base
 from mkdocs.config import config_options as opt
@@ -32,7 +33,7 @@ from mkdocs.utils import get_relative_url
 
 from . import logs
 from .errors import AttnvizError
-from .fence import FENCE, AttnvizExtension, relative_page_name
+from .fence import FENCE, AttnvizExtension, relative_page_name, scan
 from .pipeline import ASSETS_CSS, FigureBuilder
 from .settings import SETTINGS, Setting, Settings, build_settings, with_site_language
 
@@ -87,6 +88,13 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining this hook keeps the plugin (and its loaded models) alive across `mkdocs serve` rebuilds.
         self.command = command
+        self._preloading: threading.Thread | None = None
+
+    def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
+        if self.config.enabled and self.builder is not None:  # how many blocks: "N left" in the progress lines
+            self.builder.expect(sum(len(scan(f.content_string.splitlines())) for f in files.documentation_pages()
+                                    if f.abs_src_path))
+        return None
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
@@ -149,6 +157,12 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         except AttnvizError as exc:
             raise PluginError(f"attnviz: {exc}") from None
         log.info(self.builder.summary())
+        if getattr(self, "command", None) == "serve" and getattr(self, "_preloading", None) is None:
+            # load the site's models in the background once the first build is done: the first edit of a sentence
+            # then does not wait for torch and the weights
+            self._preloading = threading.Thread(target=self.builder.preload, args=(self.builder.models_used(),),
+                                                name="attnviz-preload", daemon=True)
+            self._preloading.start()
 
     def on_shutdown(self) -> None:
         from . import extract

@@ -33,10 +33,11 @@ Modules, by concern (data flows down the list; none imports one above it):
 from __future__ import annotations
 
 from .forward import extract
-from .load import clear_models
+from .load import clear_models, preload
 from .qk import recompute_attention
 from .resolve import ModelRef, fingerprint_weights, load_hash_memo, model_folder, resolve_model, save_hash_memo
 from .stats import STATS
 
-__all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "extract", "clear_models", "STATS",
+__all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "extract", "clear_models", "preload",
+           "STATS",
            "load_hash_memo", "save_hash_memo", "recompute_attention"]

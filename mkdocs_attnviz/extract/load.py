@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import AttnvizError
+from ..logs import logger
 from .progress import quiet_progress
 from .resolve import ModelRef, cached_revisions
 from .stats import STATS
 
-__all__ = ["Loaded", "load_model", "kept_model", "clear_models", "pick_device", "check_remote_code",
+__all__ = ["Loaded", "load_model", "preload", "kept_model", "clear_models", "pick_device", "check_remote_code",
            "from_pretrained", "eager_float32_kwargs"]
 
 
@@ -242,8 +243,15 @@ def load_model(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
     return kept_model(key, ref.fingerprint, lambda: _load(ref, device, trust_remote_code))
 
 
+def preload(ref: ModelRef, device: str, trust_remote_code: bool) -> None:
+    """Load ``ref`` now (torch, transformers, the weights), so that the next extraction does not wait for it
+    (``mkdocs serve`` does this in the background for the models a site uses)."""
+    load_model(ref, pick_device(device), trust_remote_code)
+
+
 def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
     check_remote_code(ref, trust_remote_code)
+    logger.info("attnviz: loading model %s (%s)", ref.name, device)
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 

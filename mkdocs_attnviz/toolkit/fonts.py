@@ -125,6 +125,11 @@ def _family_file(family: str) -> tuple[str, int] | None:
 
 def coverage(family_list: list[str]) -> frozenset[int]:
     """The code points the families of ``family_list`` have glyphs for (families not installed add nothing)."""
+    return _coverage(tuple(family_list))
+
+
+@functools.lru_cache(maxsize=64)
+def _coverage(family_list: tuple[str, ...]) -> frozenset[int]:
     covered: set[int] = set()
     for family in family_list:
         where = _family_file(family) if not family.startswith(_PLACEHOLDER_FONTS) else None

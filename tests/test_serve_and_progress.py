@@ -1,0 +1,68 @@
+"""The writer's side: a cold build says which model is loading and how many figures are left; `mkdocs serve`
+loads the site's models in the background once its first build is done, so the first edit does not wait."""
+
+from __future__ import annotations
+
+import logging
+
+from mkdocs_attnviz import extract, pipeline
+
+PAGE = """# Page
+
+```attnviz
+The cat sat on the mat because it was tired.
+```
+
+```attnviz head="0"
+The cat sat on the mat because it was tired.
+```
+"""
+
+
+def test_a_cold_build_says_which_model_loads_and_how_many_figures_are_left(site, caplog, monkeypatch):
+    monkeypatch.setattr(pipeline, "PROGRESS_SECONDS", 0.0)  # a line after every figure rendered
+    extract.clear_models()
+    site.page("index.md", PAGE)
+    site.page("more.md", PAGE.replace("tired", "hungry"))
+    site.config()
+    with caplog.at_level(logging.INFO):
+        site.build()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("attnviz:")]
+    assert any(line.startswith("attnviz: loading model sentence-transformers/all-MiniLM-L6-v2") for line in lines)
+    progress = [line for line in lines if "figures so far" in line]
+    assert progress[0].endswith("3 left") and progress[-1].endswith("0 left"), progress
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        site.build()  # warm: nothing to render, nothing to say but the summary
+    assert not [r for r in caplog.records if "figures so far" in r.getMessage() or "loading" in r.getMessage()]
+
+
+def test_serve_preloads_the_sites_models_after_its_first_build(site):
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    site.page("index.md", PAGE)
+    site.config()
+    cfg = load_config(str(site.root / "mkdocs.yml"))
+    cfg.plugins.on_startup(command="build", dirty=False)
+    try:
+        build(cfg)  # fill the cache, as an earlier `mkdocs build` would have
+    finally:
+        cfg.plugins.on_shutdown()
+    extract.clear_models()
+
+    cfg = load_config(str(site.root / "mkdocs.yml"))
+    cfg.plugins.on_startup(command="serve", dirty=False)
+    plugin = cfg.plugins["attnviz"]
+    try:
+        before = dict(extract.STATS)
+        build(cfg, serve_url="http://127.0.0.1:8000/")  # every figure from the cache: no model needed by the build itself
+        assert extract.STATS["forwards"] == before["forwards"]
+        plugin._preloading.join(timeout=300)  # noqa: SLF001 - the thread the plugin started in the background
+        assert extract.STATS["loads"] == before["loads"] + 1  # the site's one model, loaded ahead of any edit
+        (site.docs / "index.md").write_text(PAGE.replace("tired", "sleepy"), encoding="utf-8")
+        build(cfg, serve_url="http://127.0.0.1:8000/")  # the edit: one forward pass, no load
+        assert extract.STATS["loads"] == before["loads"] + 1
+        assert extract.STATS["forwards"] == before["forwards"] + 1
+    finally:
+        cfg.plugins.on_shutdown()
