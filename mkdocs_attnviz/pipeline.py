@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
+import itertools
 import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import datafile, draw, views
+from . import attention, datafile, draw, views
 from . import extract as _extract
 from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
@@ -45,7 +46,7 @@ class Figure:
     height: int
     description: str  # "model M, layer 5 of 6 (last), mean of 12 heads"
     alt: str
-    files: tuple[str, ...]  # suffixes present: (".html", ".png")
+    files: tuple[str, ...]  # suffixes present: (".html", ".png"), and a long input's side files (".l0.mean.js"...)
     cached: bool
     warnings: list[str]
     warning_options: list[str | None] = dataclasses.field(default_factory=list)  # the option each warning is about
@@ -123,7 +124,8 @@ class FigureBuilder:
         ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
                                      allowed_root=s.allowed_root)
         base = {"kind": "attention", "fingerprint": ref.fingerprint, "revision": spec.revision,
-                "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens, "format": CACHE_FORMAT}
+                "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens, "format": CACHE_FORMAT,
+                "long": attention.LONG_TOKENS}  # from this many tokens the record is kept one layer at a time
         extra = {k: v for k, v in extraction_inputs(spec).items() if k not in base and k != "model"}
         key = digest({**base, **extra})
         return key, ref
@@ -202,9 +204,9 @@ class FigureBuilder:
         other = self.attention(other_spec)[1] if other_spec is not None else None
         return prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
 
-    def _frame(self, fig: Prepared) -> Frame:
+    def _frame(self, fig: Prepared, name: str = "figure") -> Frame:
         return draw.frame(fig, resources=self.settings.resources, bokeh_src=self.bokehjs_name(),
-                          font=self.settings.font)
+                          font=self.settings.font, name=name)
 
     def compare_spec(self, spec: FigureSpec) -> FigureSpec | None:
         """The spec of the second input of ``compare="text:..."`` / ``"model:..."`` (None for layer:/head:)."""
@@ -238,8 +240,8 @@ class FigureBuilder:
 
     def _render(self, key: str, fig: Prepared) -> RenderEntry:
         view, spec, record = fig.view, fig.spec, fig.record
-        frame = self._frame(fig)  # the description checks the layer, head and query against the model
-        files = {".html": view.page(fig, frame).encode("utf-8")}
+        frame = self._frame(fig, key)  # the description checks the layer, head and query against the model
+        files: dict[str, bytes] = {".html": view.page(fig, frame).encode("utf-8")}
         if self.settings.fallback_png:
             files[".png"] = view.picture(fig, frame)
         warnings = []
@@ -255,7 +257,8 @@ class FigureBuilder:
             options.append("data" if record.meta.get("source") == "data" else None)
         meta = {"height": frame.height, "description": frame.title, "alt": view.alt(fig, frame.title),
                 "tokens": record.num_tokens, "warnings": warnings, "warning_options": options}
-        return self.cache.put_render(key, files, meta)
+        # a long input's side files are written to the cache one by one as the view makes them
+        return self.cache.put_render(key, itertools.chain(files.items(), view.files(fig, frame)), meta)
 
     # -- publishing ----------------------------------------------------------------------------
     def bokehjs_name(self) -> str:
@@ -263,8 +266,8 @@ class FigureBuilder:
         return next(iter(bokeh.bokehjs_files()))
 
     def publish(self, out_dir: str | Path, keys: list[str] | None = None) -> list[Path]:
-        """Write the files of the figures used in this build (or of ``keys``), BokehJS and the CSS into
-        ``out_dir``."""
+        """Write the files of the figures used in this build (or of ``keys``) — each figure's page, PNG and, for a long
+        input, its side files, all read from the cache — BokehJS and the CSS into ``out_dir``."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
