@@ -265,9 +265,11 @@ class FigureBuilder:
         """File name of BokehJS next to the figure pages (relative URL used by every figure)."""
         return next(iter(bokeh.bokehjs_files()))
 
-    def publish(self, out_dir: str | Path, keys: list[str] | None = None) -> list[Path]:
+    def publish(self, out_dir: str | Path, keys: list[str] | None = None, *, side_only: bool = False) -> list[Path]:
         """Write the files of the figures used in this build (or of ``keys``) — each figure's page, PNG and, for a long
-        input, its side files, all read from the cache — BokehJS and the CSS into ``out_dir``."""
+        input, its side files (``<key>.l<layer>.<head>.js``), all read from the cache — BokehJS and the CSS into
+        ``out_dir``. ``side_only``: of the figures, only their side files (a page written elsewhere under another
+        name still finds them next to it)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
@@ -275,6 +277,8 @@ class FigureBuilder:
             if keys is not None and key not in keys:
                 continue
             for suffix in fig.files:
+                if side_only and suffix in (".html", ".png"):
+                    continue
                 data = self.cache.read_render_file(key, suffix)
                 if data is None:  # vanished since it was checked: a clear error, never a missing figure
                     raise AttnvizError(f"cache entry for figure {key}{suffix} disappeared during the build")

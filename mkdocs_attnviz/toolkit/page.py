@@ -21,7 +21,7 @@ from ..analysis import dequantize, quantize
 from ..errors import AttnvizError
 
 __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_text", "style_text", "pack_layer",
-           "unpack_layer", "pack_f32", "display_label", "render_page", "markup", "side_script", "side_payload",
+           "unpack_layer", "pack_f32", "display_label", "render_page", "markup", "side_script", "side_payload", "inline_sides",
            "HEADER_PX", "TICK_CHARS", "RENDER_VERSION"]
 
 #: bump whenever a page or picture changes; part of every figure's cache key
@@ -121,6 +121,17 @@ def side_payload(text: str) -> tuple[str, str]:
     if not m:
         raise AttnvizError("not an attnviz side file")
     return m.group(1), m.group(2)
+
+
+def inline_sides(page_html: str, side_files: list[str]) -> str:
+    """A figure page with the data of its side files (their texts, :func:`side_script`) put into the page itself,
+    before its script, as the blocks the page looks for first: one file that needs nothing beside it."""
+    blocks = "".join('<script type="application/octet-stream" data-side="%s">%s</script>\n' % side_payload(text)
+                     for text in side_files)
+    at = page_html.rfind("<script>\n")
+    if at < 0:
+        raise AttnvizError("not an attnviz figure page")
+    return page_html[:at] + blocks + page_html[at:]
 
 
 def display_label(label: str) -> str:
