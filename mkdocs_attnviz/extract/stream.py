@@ -45,12 +45,12 @@ class StreamSink:
         heads, _, nk = self._shape
         self.checks.rows(weights, r0, c0)
         r, c = weights.shape[1], weights.shape[2]
-        full = torch.zeros((heads + 2, r, nk), dtype=torch.uint8)
-        w = weights.detach().to("cpu", torch.float32)
+        w = weights.detach().to(dtype=torch.float32)  # quantised where it was computed (a GPU too), then moved
+        full = torch.zeros((heads + 2, r, nk), dtype=torch.uint8, device=w.device)
         full[heads, :, c0:c0 + c] = w.mean(0).mul_(255.0).add_(0.5).to(torch.uint8)
         full[:heads, :, c0:c0 + c] = w.mul(255.0).add_(0.5).to(torch.uint8)
         full[heads + 1, :, c0:c0 + c] = full[:heads, :, c0:c0 + c].amax(0)
-        data = full.numpy()
+        data = full.cpu().numpy()
         for i, stream in enumerate(self._streams):
             self._parts[i].append(stream.compress(data[i].tobytes()))
 
