@@ -217,6 +217,7 @@
     }
     return sides[id];
   }
+  function forget(id) { delete sides[id]; }  // a big side file's bytes, no longer needed
 
   // ------------------------------------------------------------------------------------------- words
   var words = {};
@@ -267,7 +268,7 @@
     return false;
   }
 
-  window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, side: side, fail: fail, canDecode: canDecode,
+  window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, side: side, forget: forget, fail: fail, canDecode: canDecode,
                            toCSV: toCSV, toJSON: toJSON, texts: texts, t: t, layerText: layerText,
                            headText: headText, describe: describe };
 })();

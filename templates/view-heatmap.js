@@ -133,8 +133,13 @@
     return [Math.max(0, Math.floor(Math.min(r.start, r.end))), Math.min(n, Math.ceil(Math.max(r.start, r.end)))];
   }
 
+  var lastDetail = null;  // past the overview, one full matrix is kept (it may be tens of MB)
   function sideBytes(layer, head, overview) {
     var id = "l" + layer + "." + head + (overview ? ".o" : ""), size = overview ? long.m * long.m : n * n;
+    if (long.factor > 1 && !overview) {
+      if (lastDetail && lastDetail !== id) C.forget(lastDetail);
+      lastDetail = id;
+    }
     return C.side(id, long.prefix + "." + id + ".js").then(function (u8) {
       if (u8.length !== size) throw new Error(id + ": expected " + size + " bytes, got " + u8.length);
       return u8;
