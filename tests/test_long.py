@@ -170,3 +170,20 @@ def test_page_without_a_site_holds_its_side_data(tmp_path, llama, long):
     published = kit.inline_sides("<html><body><script>\nrun()</script></body></html>",
                                  [kit.side_script("l0.mean", b"x").decode()])
     assert published.index('data-side="l0.mean"') < published.index("<script>\nrun()")
+
+
+def test_attention_function_with_broadcast_masks_and_bias(monkeypatch):
+    """Masks and biases that broadcast over queries (1 row) or heads, chunk by chunk, as eager computes them."""
+    import torch
+
+    monkeypatch.setattr(interface, "CHUNK_ELEMENTS", 16)
+    torch.manual_seed(0)
+    q, k, v = torch.randn(1, 4, 6, 3), torch.randn(1, 2, 6, 3), torch.randn(1, 2, 6, 3)
+    mask = torch.zeros(1, 1, 1, 6)
+    mask[..., 2] = torch.finfo(torch.float32).min  # a padded key, for every query
+    bias = torch.randn(1, 4, 1, 6)  # per head and key (ALiBi-like)
+    out, weights = interface._attention(object(), q, k, v, mask, scaling=0.5, position_bias=bias)
+    kk, vv = k.repeat_interleave(2, 1), v.repeat_interleave(2, 1)
+    expected = torch.softmax(q @ kk.transpose(2, 3) * 0.5 + bias + mask, -1) @ vv
+    assert weights is None
+    torch.testing.assert_close(out, expected.transpose(1, 2), atol=1e-6, rtol=1e-5)

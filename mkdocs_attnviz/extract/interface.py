@@ -166,7 +166,7 @@ def _attention(module: Any, query: Any, key: Any, value: Any, attention_mask: An
     for r0 in range(0, nq, rows):
         r1 = min(nq, r0 + rows)
         c0, c1 = 0, nk
-        part = None if mask is None else mask[0, :, r0:r1]
+        part = None if mask is None else _rows(mask, r0, r1)
         if part is not None:
             open_cols = (part > threshold).any(dim=0).any(dim=0).nonzero()
             if open_cols.numel():
@@ -175,7 +175,7 @@ def _attention(module: Any, query: Any, key: Any, value: Any, attention_mask: An
         if softcap is not None:
             scores = torch.tanh(scores / softcap) * softcap
         if bias is not None:
-            scores = scores + bias[0, :, r0:r1, c0:c1]
+            scores = scores + _rows(bias, r0, r1)[:, :, c0:c1]
         if part is not None:
             scores = scores + part[:, :, c0:c1]
         weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
@@ -187,3 +187,8 @@ def _attention(module: Any, query: Any, key: Any, value: Any, attention_mask: An
     if recorder is not None and role in recorder.qk_sets:
         recorder.qk[role].append(layer_qk(query, key, scale, softcap, bias, mask))
     return out.transpose(1, 2).contiguous(), None
+
+
+def _rows(t: Any, r0: int, r1: int) -> Any:
+    """Query rows r0..r1 of a (1, heads or 1, queries or 1, keys) mask or bias (a broadcast axis stays whole)."""
+    return t[0] if t.shape[2] == 1 else t[0, :, r0:r1]

@@ -90,6 +90,8 @@ def self_attention(ref: ModelRef, loaded: Loaded, runner: Any, inputs: dict[str,
                 forward(False)
         if routed:
             count = recorder.calls["self"]
+            if count == 0:  # an architecture without attention layers (the interface was never called)
+                raise _no_attention(ref, config, runner)
             if isinstance(layers, int) and layers > 0 and count != layers:
                 raise AttnvizError(f"model {ref.name!r} computed attention {count} times but its config has "
                                    f"{layers} layers", option="model")
@@ -104,11 +106,7 @@ def self_attention(ref: ModelRef, loaded: Loaded, runner: Any, inputs: dict[str,
             if not attentions:
                 attentions = getattr(out, "attentions", None)
             if not attentions or any(a is None for a in attentions):
-                arch = str(getattr(config, "model_type", "") or type(runner).__name__)
-                raise AttnvizError(f"model {ref.name!r} (architecture {arch!r}) has no attention to extract: it "
-                                   "returned no attention weights (an architecture without attention layers, such as "
-                                   "a state-space or RNN model, or one that does not support eager attention)",
-                                   option="model")
+                raise _no_attention(ref, config, runner)
             weights = stack_attentions(ref, attentions, n, n, layers)
             for layer in weights:
                 checks.rows(layer)
@@ -122,6 +120,13 @@ def self_attention(ref: ModelRef, loaded: Loaded, runner: Any, inputs: dict[str,
     if qk and found is None:
         raise AttnvizError(refusal(config), option="view")
     return Run(weights=weights, qk=found, checks=checks, routed=routed)
+
+
+def _no_attention(ref: ModelRef, config: Any, runner: Any) -> AttnvizError:
+    arch = str(getattr(config, "model_type", "") or type(runner).__name__)
+    return AttnvizError(f"model {ref.name!r} (architecture {arch!r}) has no attention to extract: it returned no "
+                        "attention weights (an architecture without attention layers, such as a state-space or RNN "
+                        "model, or one that does not support eager attention)", option="model")
 
 
 def check_qk(ref: ModelRef, found: list[QK], weights: Any, what: str = "") -> None:
