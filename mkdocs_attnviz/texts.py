@@ -72,7 +72,7 @@ SCRIPT_TEXTS = {
                              "keys = the attention weight"),
     "neuron_legend_softcap": N_("blue: positive, orange: negative; score = {cap} · tanh(q · k × {scale} / {cap}), "
                                 "plus the bias if there is one; softmax over the keys = the attention weight"),
-    "keys_kv": N_("keys k (key/value head {kv})"), "bias": N_("bias"),
+    "bias": N_("bias"),
     "kv_shared": N_("key/value head {kv} is shared by query heads {first}–{last}"),
     "masked_window": N_("masked (outside this layer's attention window)"),
     "scale": N_("scale"), "query_q": N_("query q"), "keys_k": N_("keys k"), "score": N_("score"),

@@ -91,7 +91,7 @@
     ctx.fillStyle = c.muted;
     ctx.textAlign = "left";
     ctx.fillText(t("query_q"), xk, 10);
-    ctx.fillText(group > 1 ? t("keys_kv", { kv: res.kv }) : t("keys_k"), xk, top - 10);
+    ctx.fillText(t("keys_k"), xk, top - 10);
     ctx.fillText("q × k", xp, top - 10);
     ctx.fillText("q · k", xs, top - 10);
     if (B) ctx.fillText(t("bias"), xb, top - 10);
@@ -127,7 +127,7 @@
       ctx.globalAlpha = 1;
     });
     legend.textContent = legendText();
-    kvNote.textContent = group > 1 ? " · " + t("kv_shared", { kv: res.kv, first: res.kv * group, last: res.kv * group + group - 1 }) : "";
+    kvNote.textContent = group > 1 ? t("kv_shared", { kv: res.kv, first: res.kv * group, last: res.kv * group + group - 1 }) : "";
     state.softmax = res.rows.map(function (r) { return r.softmax; });
     state.attention = res.rows.map(function (r) { return r.attention; });
     V.setTitle("title_neuron", [data.who].concat([V.layerText(state.layer), V.headText(state.head),
