@@ -164,3 +164,27 @@ def test_deberta_is_refused_with_the_reason(built):
     assert info.value.option == "view" and "disentangled" in str(info.value)
     att = extract.extract(ref, SENTENCE, device="cpu")  # its heatmap still works (the model's own weights)
     assert att.num_layers == 2 and np.allclose(att.weights.sum(-1), 1, atol=1e-4)
+
+
+def test_a_mask_no_band_describes_is_kept_as_it_is():
+    """A chunked mask (Llama 4's kind): kept whole, masked in the recomputed softmax and in the neuron view."""
+    import torch
+
+    from mkdocs_attnviz.attention import Attention
+    from mkdocs_attnviz.extract import qk
+
+    n = 6
+    chunk = np.array([[k <= q and k // 3 == q // 3 for k in range(n)] for q in range(n)])
+    mask = torch.where(torch.tensor(chunk), 0.0, torch.finfo(torch.float32).min)[None, None]
+    torch.manual_seed(0)
+    layer = qk.layer_qk(torch.randn(1, 2, n, 4), torch.randn(1, 1, n, 4), 0.5, None, None, mask)
+    arrays, info = qk.pack([layer])
+    assert info["masks"] == [{"explicit": 0}] and arrays["mask"].shape == (1, n, n) and info["kv_heads"] == 1
+    w = qk.recompute(layer)
+    assert (w[:, ~chunk] == 0).all() and np.allclose(w.sum(-1), 1)
+    labels = [f"t{i}" for i in range(n)]
+    att = Attention(weights=w[None], tokens=labels, labels=labels, special=[False] * n, segments=[0] * n,
+                    model="m", revision="0", causal=True, meta={"qk": {"self": info}}, arrays=arrays)
+    r = row(att, "self", 0, 1, 4)
+    assert list(np.nonzero(r["allowed"])[0]) == [3, 4] and r["kv"] == 0
+    np.testing.assert_allclose(r["softmax"], w[1, 4], atol=1e-6)
