@@ -161,7 +161,7 @@ def _attention(module: Any, query: Any, key: Any, value: Any, attention_mask: An
     keys = key.repeat_interleave(group, dim=1) if group > 1 else key
     values = value.repeat_interleave(group, dim=1) if group > 1 else value
     out = torch.empty((B, H, nq, value.shape[-1]), dtype=query.dtype, device=query.device)
-    threshold = torch.finfo(torch.float32).min / 2
+    threshold = torch.finfo(mask.dtype).min / 2 if mask is not None else 0.0  # masked: the dtype's lowest value
     rows = max(1, CHUNK_ELEMENTS // max(1, H * nk))
     for r0 in range(0, nq, rows):
         r1 = min(nq, r0 + rows)

@@ -76,10 +76,10 @@ def layer_qk(query: Any, key: Any, scale: float, softcap: Any, bias: Any, mask: 
     if mask is None:
         allowed = np.ones((nq, nk), dtype=bool)
     else:
+        if mask.dtype == torch.bool:  # open where True
+            mask = torch.where(mask, 0.0, torch.finfo(torch.float32).min)
+        open_ = mask[0] > torch.finfo(mask.dtype).min / 2  # masked: the lowest value of the mask's own dtype
         m = mask[0].to(torch.float32)
-        if m.dtype == torch.bool:  # pragma: no cover - boolean masks are turned additive by the caller
-            m = torch.where(m, 0.0, torch.finfo(torch.float32).min)
-        open_ = m > torch.finfo(torch.float32).min / 2
         if m.shape[0] > 1 and not bool((open_ == open_[:1]).all()):
             raise AttnvizError("this model masks each head differently: the neuron view cannot show it",
                                option="view")
