@@ -3,10 +3,10 @@ heads, hidden size 768) at 2,048 and 8,192 tokens.
 
 Build side, each size in a fresh process (``--child``): the whole figure as a site build makes it (extraction through
 our attention function, the cache, the page, its side files, the PNG) and its publication; wall time and peak
-resident memory (``getrusage``: the process's high-water mark, model included). Reader side, headless Chromium on
-the published page from ``file://``: first paint (navigation start to the frame after the first view is handed to
-Bokeh), the bytes the browser loaded before it (page, BokehJS, side files), a layer + head switch to a pair not
-loaded yet, a zoom into 200 tokens, and the total bytes of the figure.
+resident memory (the process's high-water mark, ``VmHWM``, model and Python included). Reader side, headless
+Chromium on the published page from ``file://``: first paint (navigation start to the frame after the first view is
+handed to Bokeh), the bytes the browser loaded before it (page, BokehJS, side files), a layer + head switch to a pair
+not loaded yet, a zoom into 200 tokens, and the total bytes of the figure.
 
 Commands::
 
@@ -90,11 +90,23 @@ def child(args: argparse.Namespace) -> None:
     site = work / f"site-{args.n}"
     builder.publish(site)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     files = {suffix: (site / figure.filename(suffix)).stat().st_size for suffix in figure.files}
     print(json.dumps({"n": args.n, "build_s": seconds, "peak_bytes": peak, "key": figure.key, "files": files,
                       "bokeh": (site / "bokeh.min.js").stat().st_size, "page": str(site / figure.filename(".html")),
                       "description": figure.description}))
+
+
+def peak_rss() -> int:
+    """This process's peak resident memory in bytes: ``VmHWM`` (the high-water mark of its own address space; unlike
+    ``getrusage``'s ``ru_maxrss``, which a child started by fork + exec inherits from its parent's size)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def build_in_child(model: str, n: int, work: Path, device: str = "cpu") -> dict[str, Any]:

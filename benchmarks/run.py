@@ -129,8 +129,8 @@ def write_results(res: dict[str, Any], args: argparse.Namespace, seconds: float,
     if "long" in res:
         parts += ["## 6. Long inputs", "", long_context.__doc__.split("\n\n")[0].replace("\n", " "), "",
                   "Build: a fresh process per size, cold cache, the figure built and published as a site build does "
-                  "it (`python -m benchmarks.long_context --child`); peak RSS is the process's high-water mark, model "
-                  "and Python included. Reader: headless Chromium, the published page from `file://`; the bytes "
+                  "it (`python -m benchmarks.long_context --child`); peak RSS is the process's high-water mark (`VmHWM`), "
+                  "model and Python included. Reader: headless Chromium, the published page from `file://`; the bytes "
                   "before the first paint are the page and every script it had loaded by then (BokehJS, side files); "
                   "a switch changes layer and head at once to a pair not loaded yet (median of 5); the zoom goes to "
                   "200 tokens.", "", long_context.report(res["long"]), ""]
