@@ -113,11 +113,11 @@ def _wait(driver, script: str, timeout: float = 120.0) -> Any:
     raise TimeoutError(f"timed out waiting for {script}")
 
 
-def _errors(driver) -> list[str]:
+def errors(driver) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
 
 
-def _painted_pixels(driver) -> float:
+def painted_pixels(driver) -> float:
     """Standard deviation of the heatmap frame's pixels in a screenshot (0 = nothing drawn)."""
     import numpy as np
     from matplotlib.image import imread
@@ -159,7 +159,7 @@ def measure(atts: dict[int, Any], *, loads: int = 3, switches: int = 3, profile_
                 paints.append(stamp["painted"])
             row: dict[str, Any] = {"n": n, "L": L, "H": H, "page_bytes": path.stat().st_size,
                                    "first_paint_ms": paints, "ready_ms": stamp["ready"],
-                                   "pixels_std": _painted_pixels(driver)}
+                                   "pixels_std": painted_pixels(driver)}
 
             def switch(which: str, value: Any) -> float:
                 out = driver.execute_async_script(SWITCH, which, value)
@@ -180,7 +180,7 @@ def measure(atts: dict[int, Any], *, loads: int = 3, switches: int = 3, profile_
                 switch("head", "mean")
             row["heap_mb"] = driver.execute_script(
                 "return performance.memory ? performance.memory.usedJSHeapSize / 1048576 : null")
-            row["errors"] = _errors(driver)
+            row["errors"] = errors(driver)
             results["rows"].append(row)
             log(f"browser n={n}: first paint {statistics.median(paints):.0f} ms, head switch "
                 f"{statistics.median(row['head_ms']):.1f} ms, new layer {statistics.median(row['layer_new_ms']):.1f} ms")

@@ -15,6 +15,7 @@ from .errors import AttnvizError
 
 __all__ = ["hide_tokens", "head_matrix", "quantize", "dequantize", "rollout", "attention_flow", "check_flow_size",
            "flow_cost", "fuse_heads", "residual_attention", "word_groups", "merge_words", "head_summary",
+           "named_heads", "LOCAL_WINDOW", "NAMED_SHARE",
            "FLOW_MAX_TOKENS", "FLOW_MAX_LAYERS", "FLOW_MAX_COST"]
 
 
@@ -239,27 +240,58 @@ def hide_tokens(weights: np.ndarray, keep_q: list[bool], keep_k: list[bool] | No
     return w
 
 
-def head_summary(weights: np.ndarray, special: list[bool]) -> dict[str, np.ndarray]:
+#: a local head's window: tokens at most this many positions from the query (the first token aside)
+LOCAL_WINDOW = 2
+#: a head is named a sink (local) head when, on average over the queries after the first, at least this share of
+#: its attention goes to the first token (stays within the window), and at least twice what uniform attention over
+#: the same keys would give
+NAMED_SHARE = 0.5
+
+
+def head_summary(weights: np.ndarray, special: list[bool], causal: bool = False) -> dict[str, np.ndarray]:
     """Per layer × head statistics of ``(layers, heads, n, n)`` attention, each a ``(layers, heads)`` array.
 
     ``entropy_nats``: −(1/n) Σᵢ Σⱼ Aᵢⱼ log Aᵢⱼ (0 log 0 = 0); ``entropy``: that divided by log n (Clark et
     al. 2019 compare with the uniform distribution, whose entropy is log n); ``distance``: (1/n) Σᵢ Σⱼ Aᵢⱼ
     |i − j|; ``special``: (1/n) Σᵢ Σ_{j special} Aᵢⱼ; ``previous``/``next``: the mean of Aᵢ,ᵢ₋₁ over i ≥ 1 /
-    of Aᵢ,ᵢ₊₁ over i ≤ n − 2; ``self``: the mean of Aᵢᵢ."""
+    of Aᵢ,ᵢ₊₁ over i ≤ n − 2; ``self``: the mean of Aᵢᵢ; ``sink``: the mean of Aᵢ₀ over i ≥ 1 (the attention sink of
+    long-context papers, Xiao et al. 2024); ``local``: the mean over i ≥ 1 of Σ_{0 < j, |i − j| ≤ w} Aᵢⱼ
+    (w = :data:`LOCAL_WINDOW`). ``sink_uniform`` / ``local_uniform`` (scalars) are what uniform attention over each
+    query's keys (its past for a ``causal`` model) would give, the baseline :func:`named_heads` compares with."""
     w = np.asarray(weights, dtype=np.float64)
     n = w.shape[-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         plogp = np.where(w > 0, w * np.log(np.where(w > 0, w, 1.0)), 0.0)
     entropy = -plogp.sum(-1).mean(-1)
     idx = np.arange(n)
+    near = (np.abs(idx[:, None] - idx[None, :]) <= LOCAL_WINDOW) & (idx[None, :] > 0)
+    later = idx[1:]
+    keys = (later + 1) if causal else np.full(n - 1, n)  # keys each query after the first may see
+    visible = (idx[None, :] <= later[:, None]) if causal else np.ones((n - 1, n), dtype=bool)
+    zeros = np.zeros(w.shape[:2])
     out = {
         "entropy_nats": entropy,
         "entropy": entropy / np.log(n) if n > 1 else np.zeros_like(entropy),
         "distance": (w * np.abs(idx[:, None] - idx[None, :])).sum(-1).mean(-1),
-        "special": w[..., np.asarray(special, dtype=bool)].sum(-1).mean(-1) if any(special)
-        else np.zeros(w.shape[:2]),
-        "previous": w[..., idx[1:], idx[:-1]].mean(-1) if n > 1 else np.zeros(w.shape[:2]),
+        "special": w[..., np.asarray(special, dtype=bool)].sum(-1).mean(-1) if any(special) else zeros,
+        "previous": w[..., idx[1:], idx[:-1]].mean(-1) if n > 1 else zeros,
         "self": w[..., idx, idx].mean(-1),
-        "next": w[..., idx[:-1], idx[1:]].mean(-1) if n > 1 else np.zeros(w.shape[:2]),
+        "next": w[..., idx[:-1], idx[1:]].mean(-1) if n > 1 else zeros,
+        "sink": w[..., 1:, 0].mean(-1) if n > 1 else zeros,
+        "local": (w * near)[..., 1:, :].sum(-1).mean(-1) if n > 1 else zeros,
+        "sink_uniform": np.float64((1.0 / keys).mean() if n > 1 else 1.0),
+        "local_uniform": np.float64(((near[1:] & visible).sum(-1) / keys).mean() if n > 1 else 0.0),
     }
     return out
+
+
+def named_heads(stats: dict[str, np.ndarray], kind: str) -> list[tuple[int, int, float]]:
+    """``(layer, head, share)`` of the sink (``kind="sink"``) or local heads, largest share first: at least
+    :data:`NAMED_SHARE` and twice the uniform baseline; a head named a sink head is not also named local."""
+    share = stats[kind]
+    floor = max(NAMED_SHARE, 2 * float(stats[f"{kind}_uniform"]))
+    found = share >= floor
+    if kind == "local":
+        found &= ~(stats["sink"] >= max(NAMED_SHARE, 2 * float(stats["sink_uniform"])))
+    heads = [(int(layer), int(head), float(share[layer, head])) for layer, head in zip(*np.nonzero(found))]
+    return sorted(heads, key=lambda x: (-x[2], x[0], x[1]))

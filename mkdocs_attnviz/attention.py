@@ -11,12 +11,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Attention", "CONTINUATION", "SPACE_LABEL"]
+__all__ = ["Attention", "CONTINUATION", "SPACE_LABEL", "LONG_TOKENS"]
 
 #: label prefix of a token that adds no new character (the second piece of a split character, e.g. ``·今``)
 CONTINUATION = "·"
 #: label of a token that covers only whitespace
 SPACE_LABEL = "␣"
+#: from this many tokens on, a model's attention is kept one layer at a time, quantised and compressed
+#: (:class:`mkdocs_attnviz.layers.LayerStore`), and the heatmap's page loads each layer and head from a side file;
+#: read at call time (``attention.LONG_TOKENS``), so that a test can lower it
+LONG_TOKENS = 1024
 
 
 @dataclasses.dataclass
@@ -27,7 +31,7 @@ class Attention:
     head ``h`` (float32; rows sum to 1).
     """
 
-    weights: np.ndarray  # float32, shape (layers, heads, n, n)
+    weights: Any  # float32 numpy (layers, heads, n, n); a long input's: a LayerStore (read a layer at a time)
     tokens: list[str]  # raw tokens as the tokenizer gives them (e.g. "##ing", "Ġthe")
     labels: list[str]  # cleaned labels for display (e.g. "ing", "the")
     special: list[bool]  # True for special tokens ([CLS], [SEP], <s>, ...)
@@ -37,9 +41,15 @@ class Attention:
     causal: bool = False
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)  # model type, versions, truncation...
     #: further named arrays: ``decoder`` (layers, heads, T, T) and ``cross`` (layers, heads, T, n) of an
-    #: encoder-decoder model (their tokens in ``meta["decoder"]``); ``query``/``key`` (layers, heads, n, d)
-    #: vectors for the neuron view (``meta["qk_scale"]``: the factor applied to q·k before the softmax)
+    #: encoder-decoder model (their tokens in ``meta["decoder"]``); for the neuron view ``query`` (layers, heads, n,
+    #: d), ``key`` (layers, key/value heads, n, d), ``bias`` and ``mask`` (and the same prefixed ``decoder_`` /
+    #: ``cross_``), described by ``meta["qk"][set]`` (scale, soft cap, heads, masks: :func:`.extract.qk.pack`)
     arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    @property
+    def layered(self) -> bool:
+        """The weights are kept one layer at a time (a long input), not as one array."""
+        return not isinstance(self.weights, np.ndarray)
 
     @property
     def num_layers(self) -> int:

@@ -4,10 +4,14 @@ Layout under the cache folder (default ``.cache/plugin/attnviz`` next to ``mkdoc
 
     extract/ab/<key>.npz    attention of all layers × heads (float16, deflate-compressed) plus a JSON
                             header (key, format, tokens, labels, model, revision, meta)
+    extract/ab/<key>.l<i>.bin  a long input (layout "layers"): layer i as its H + 2 zlib-compressed uint8
+                            matrices (heads, mean, max) one after the other; the npz then holds the header
+                            (with each layer's sha256 and matrix sizes) and the other arrays, and is written last
     render/ab/<key>.json    the rendered figure: metadata and the sha256 of each file below
     render/ab/<key>.html    the standalone figure page
     render/ab/<key>.png     the PNG fallback
     models.json             which weights each model name stood for in the last build that could read them
+    render/ab/<key>.*.js    side files of a long figure (one per layer and head, loaded by the page as needed)
 
 Keys are sha256 over a canonical JSON of everything that changes the result:
 
@@ -37,18 +41,21 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from .attention import Attention
+from .errors import AttnvizError
 from .files import write_atomic
+from .layers import LayerStore
 from .logs import logger as log
 
 __all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry"]
 
 #: bump when the stored layout or the meaning of a stored field changes
-CACHE_FORMAT = 3  # 2: named extra arrays (decoder/cross attention, query/key vectors); 3: word ids, generated tokens
+CACHE_FORMAT = 4  # 2: named extra arrays (decoder/cross attention, query/key vectors); 3: word ids, generated tokens;
+# 4: neuron view arrays per attention set (GQA keys, bias, masks), long inputs one compressed file per layer
 # (the format is part of every extraction key, so entries of an older format are simply not found: no warning)
 
 #: a ``.tmp-*`` file older than this (seconds) is left over from a killed build and is deleted
@@ -151,8 +158,9 @@ class Cache:
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 header = json.loads(bytes(npz["header"]).decode("utf-8"))
-                weights = npz["weights"].astype(np.float32)
-                arrays = {name[2:]: npz[name].astype(np.float32) for name in npz.files if name.startswith("x_")}
+                arrays = {name[2:]: (npz[name].astype(np.float32) if npz[name].dtype == np.float16 else npz[name])
+                          for name in npz.files if name.startswith("x_")}
+                weights = npz["weights"].astype(np.float32) if "weights" in npz.files else None
             if header.get("format") != CACHE_FORMAT:
                 self._problem(f"cache entry {rel} has format {header.get('format')!r}, expected {CACHE_FORMAT}")
                 return None
@@ -160,8 +168,13 @@ class Cache:
                 self._problem(f"cache entry {rel} holds key {header.get('key')!r}, not its own")
                 return None
             n = len(header["tokens"])
-            if weights.ndim != 4 or weights.shape[2:] != (n, n) or not np.isfinite(weights).all():
-                self._problem(f"cache entry {rel} has attention of shape {weights.shape} for {n} tokens")
+            if header.get("layout") == "layers":
+                weights = self._layer_store(key, header, n)
+                if weights is None:
+                    return None
+            elif weights is None or weights.ndim != 4 or weights.shape[2:] != (n, n) or not np.isfinite(weights).all():
+                self._problem(f"cache entry {rel} has attention of shape {getattr(weights, 'shape', None)} for {n} "
+                              "tokens")
                 return None
             return Attention(weights=weights, tokens=header["tokens"], labels=header["labels"],
                              special=header["special"], segments=header["segments"], model=header["model"],
@@ -171,14 +184,50 @@ class Cache:
             self._problem(f"cache entry {rel} is unreadable ({type(exc).__name__}: {exc})")
             return None
 
+    def _layer_store(self, key: str, header: dict[str, Any], n: int) -> LayerStore | None:
+        """The layers of a long entry, each file checked (sha256) now and read again when a figure needs it."""
+        shape = tuple(int(x) for x in header["shape"])
+        layers = header["layers"]
+        if len(shape) != 4 or shape[2:] != (n, n) or len(layers) != shape[0]:
+            self._problem(f"cache entry {self._rel('extract', key, '.npz')} has layers of shape {shape} for {n} tokens")
+            return None
+        for index, layer in enumerate(layers):
+            rel = self._rel("extract", key, f".l{index}.bin")
+            body = self._read(rel)
+            if body is None or _sha(body) != layer["sha256"] or len(body) != sum(layer["sizes"]):
+                self._problem(f"cache entry {rel} is missing or damaged")
+                return None
+
+        def load(index: int) -> list[bytes]:
+            body = self._read(self._rel("extract", key, f".l{index}.bin"))
+            if body is None:
+                raise AttnvizError(f"cache entry for layer {index} of {key} disappeared during the build")
+            out, at = [], 0
+            for size in layers[index]["sizes"]:
+                out.append(body[at:at + size])
+                at += size
+            return out
+
+        return LayerStore(shape, load)  # type: ignore[arg-type]
+
     def put_attention(self, key: str, att: Attention) -> None:
         header = {"format": CACHE_FORMAT, "key": key, "tokens": att.tokens, "labels": att.labels,
                   "special": [bool(s) for s in att.special], "segments": [int(s) for s in att.segments],
                   "model": att.model, "revision": att.revision, "causal": bool(att.causal), "meta": att.meta}
-        buf = io.BytesIO()
-        extra = {f"x_{name}": np.asarray(a, dtype=np.float16 if name in ("decoder", "cross") else np.float32)
+        extra = {f"x_{name}": np.asarray(a, dtype=np.float16) if name in ("decoder", "cross") else np.asarray(a)
                  for name, a in att.arrays.items()}
-        np.savez_compressed(buf, weights=att.weights.astype(np.float16), **extra,
+        if att.layered:
+            store = att.weights
+            header.update(layout="layers", shape=list(store.shape), layers=[])
+            for index in range(store.num_layers):
+                blobs = store.blobs(index)
+                body = b"".join(blobs)
+                self._write(self._rel("extract", key, f".l{index}.bin"), body)
+                header["layers"].append({"sha256": _sha(body), "sizes": [len(b) for b in blobs]})
+        else:
+            extra["weights"] = att.weights.astype(np.float16)
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **extra,
                             header=np.frombuffer(json.dumps(header, ensure_ascii=False).encode("utf-8"), np.uint8))
         self._write(self._rel("extract", key, ".npz"), buf.getvalue())
 
@@ -240,12 +289,16 @@ class Cache:
             self._problem(f"cache entry {rel} is unreadable ({type(exc).__name__}: {exc})")
             return None
 
-    def put_render(self, key: str, files: dict[str, bytes], meta: dict[str, Any]) -> RenderEntry:
-        """Store the files of one figure (``{".html": ..., ".png": ...}``); the JSON is written last."""
-        for suffix, body in files.items():
+    def put_render(self, key: str, files: Mapping[str, bytes] | Iterable[tuple[str, bytes]],
+                   meta: dict[str, Any]) -> RenderEntry:
+        """Store the files of one figure (``{".html": ..., ".png": ...}``, or pairs — side files come one by one and
+        are written as they come); the JSON is written last."""
+        shas = {}
+        for suffix, body in (files.items() if isinstance(files, Mapping) else files):
             self._write(self._rel("render", key, suffix), body)
+            shas[suffix] = _sha(body)
         entry = RenderEntry(meta)
-        entry.update({"format": CACHE_FORMAT, "key": key, "files": {s: _sha(b) for s, b in files.items()}})
+        entry.update({"format": CACHE_FORMAT, "key": key, "files": shas})
         self._write(self._rel("render", key, ".json"), json.dumps(entry, ensure_ascii=False, indent=1).encode("utf-8"))
         return entry
 

@@ -28,17 +28,18 @@ def prepared(att: Attention, spec: FigureSpec, *, other: Attention | None = None
 
 
 def frame(fig: Prepared, *, resources: str = "local", bokeh_src: str = "bokeh.min.js",
-          font: str | None = None) -> Frame:
-    """What a render works out once: the view's description and height, and how the page loads BokehJS."""
+          font: str | None = None, name: str = "figure", inline: bool = False) -> Frame:
+    """What a render works out once: the view's description and height, how the page loads BokehJS, the figure's
+    file name (side files are named after it) and whether side files' data goes into the page instead."""
     return Frame(title=fig.view.describe(fig), height=fig.view.height(fig), resources=resources,
-                 bokeh_src=bokeh_src, font=font)
+                 bokeh_src=bokeh_src, font=font, name=name, inline=inline)
 
 
 def figure_page(att: Attention, spec: FigureSpec, *, other: Attention | None = None, resources: str = "local",
                 bokeh_src: str = "bokeh.min.js") -> str:
-    """The standalone HTML page of the figure (for an ``<iframe>``)."""
+    """The standalone HTML page of the figure (for an ``<iframe>``); a long input's layers go into the page itself."""
     fig = prepared(att, spec, other=other)
-    return fig.view.page(fig, frame(fig, resources=resources, bokeh_src=bokeh_src))
+    return fig.view.page(fig, frame(fig, resources=resources, bokeh_src=bokeh_src, inline=True))
 
 
 def figure_png(att: Attention, spec: FigureSpec, *, other: Attention | None = None, font: str | None = None) -> bytes:

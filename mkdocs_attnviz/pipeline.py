@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
+import itertools
 import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import datafile, draw, logs, views
+from . import attention, datafile, draw, logs, views
 from . import extract as _extract
 from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
@@ -50,7 +51,7 @@ class Figure:
     height: int
     description: str  # "model M, layer 5 of 6 (last), mean of 12 heads"
     alt: str
-    files: tuple[str, ...]  # suffixes present: (".html", ".png")
+    files: tuple[str, ...]  # suffixes present: (".html", ".png"), and a long input's side files (".l0.mean.js"...)
     cached: bool
     warnings: list[str]
     warning_options: list[str | None] = dataclasses.field(default_factory=list)  # the option each warning is about
@@ -169,7 +170,8 @@ class FigureBuilder:
                            "text": spec.text}), None
         ref = self.model_ref(spec)
         base = {"kind": "attention", "fingerprint": ref.fingerprint, "revision": spec.revision,
-                "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens, "format": CACHE_FORMAT}
+                "text": spec.text, "pair": spec.pair, "max_tokens": spec.max_tokens, "format": CACHE_FORMAT,
+                "long": attention.LONG_TOKENS}  # from this many tokens the record is kept one layer at a time
         extra = {k: v for k, v in extraction_inputs(spec).items() if k not in base and k != "model"}
         key = digest({**base, **extra})
         return key, ref
@@ -284,9 +286,9 @@ class FigureBuilder:
         other = self.attention(other_spec)[1] if other_spec is not None else None
         return prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
 
-    def _frame(self, fig: Prepared) -> Frame:
+    def _frame(self, fig: Prepared, name: str = "figure") -> Frame:
         return draw.frame(fig, resources=self.settings.resources, bokeh_src=self.bokehjs_name(),
-                          font=self.settings.font)
+                          font=self.settings.font, name=name)
 
     def compare_spec(self, spec: FigureSpec) -> FigureSpec | None:
         """The spec of the second input of ``compare="text:..."`` / ``"model:..."`` (None for layer:/head:)."""
@@ -321,8 +323,8 @@ class FigureBuilder:
 
     def _render(self, key: str, fig: Prepared) -> RenderEntry:
         view, spec, record = fig.view, fig.spec, fig.record
-        frame = self._frame(fig)  # the description checks the layer, head and query against the model
-        files = {".html": view.page(fig, frame).encode("utf-8")}
+        frame = self._frame(fig, key)  # the description checks the layer, head and query against the model
+        files: dict[str, bytes] = {".html": view.page(fig, frame).encode("utf-8")}
         with missing_glyphs() as missing:
             if self.settings.fallback_png:
                 files[".png"] = view.picture(fig, frame)
@@ -344,16 +346,19 @@ class FigureBuilder:
             options.append("font")
         meta = {"height": frame.height, "description": frame.title, "alt": view.alt(fig, frame.title),
                 "tokens": record.num_tokens, "warnings": warnings, "warning_options": options}
-        return self.cache.put_render(key, files, meta)
+        # a long input's side files are written to the cache one by one as the view makes them
+        return self.cache.put_render(key, itertools.chain(files.items(), view.files(fig, frame)), meta)
 
     # -- publishing ----------------------------------------------------------------------------
     def bokehjs_name(self) -> str:
         """File name of BokehJS next to the figure pages (relative URL used by every figure)."""
         return next(iter(bokeh.bokehjs_files()))
 
-    def publish(self, out_dir: str | Path, keys: list[str] | None = None) -> list[Path]:
-        """Write the files of the figures used in this build (or of ``keys``), BokehJS and the CSS into
-        ``out_dir``."""
+    def publish(self, out_dir: str | Path, keys: list[str] | None = None, *, side_only: bool = False) -> list[Path]:
+        """Write the files of the figures used in this build (or of ``keys``) — each figure's page, PNG and, for a long
+        input, its side files (``<key>.l<layer>.<head>.js``), all read from the cache — BokehJS and the CSS into
+        ``out_dir``. ``side_only``: of the figures, only their side files (a page written elsewhere under another
+        name still finds them next to it)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
@@ -361,6 +366,8 @@ class FigureBuilder:
             if keys is not None and key not in keys:
                 continue
             for suffix in fig.files:
+                if side_only and suffix in (".html", ".png"):
+                    continue
                 written.append(write_if_changed(out / fig.filename(suffix), self.figure_file(key, suffix)))
         if self.settings.resources == "local":
             for name, src in bokeh.bokehjs_files().items():

@@ -53,7 +53,8 @@ class Part:
     """One attention set: ``weights[l, h, q, k]`` with its query and key tokens (square unless cross).
 
     ``weights`` keeps the record's own precision (a ``data=`` file's float64 numbers stay exact for the
-    heatmap); :attr:`f32` is the float32 array the canvas views pack."""
+    heatmap); :attr:`f32` is the float32 array the canvas views pack. A long input's ``weights`` is its
+    :class:`~mkdocs_attnviz.layers.LayerStore` (read one layer at a time)."""
 
     name: str  # self | encoder | decoder | cross
     weights: np.ndarray  # (layers, heads, nq, nk)
@@ -171,12 +172,13 @@ def _side(labels, tokens, special, segments) -> Side:
 def parts_of(att: Attention) -> dict[str, Part]:
     """Every attention set of ``att``: ``{"self": ...}`` or ``{"encoder", "decoder", "cross"}``."""
     src = _side(att.labels, att.tokens, att.special, att.segments)
+    own = att.weights if att.layered else np.asarray(att.weights)  # a long input's layers stay where they are
     if not att.meta.get("is_encoder_decoder") or "decoder" not in att.arrays:
         name = "encoder" if att.meta.get("is_encoder_decoder") else "self"
-        return {name: Part(name, np.asarray(att.weights), src, src, bool(att.causal))}
+        return {name: Part(name, own, src, src, bool(att.causal))}
     dec = att.meta["decoder"]
     tgt = _side(dec["labels"], dec["tokens"], dec["special"], [0] * len(dec["tokens"]))
-    return {"encoder": Part("encoder", np.asarray(att.weights, np.float32), src, src, False),
+    return {"encoder": Part("encoder", own if att.layered else np.asarray(att.weights, np.float32), src, src, False),
             "decoder": Part("decoder", np.asarray(att.arrays["decoder"], np.float32), tgt, tgt, True),
             "cross": Part("cross", np.asarray(att.arrays["cross"], np.float32), tgt, src, False)}
 
@@ -327,6 +329,9 @@ def prepare(att: Attention, spec: FigureSpec, view: ViewChecks, *, other: Attent
     """The figure ``spec`` asks for, from the record ``att``, ready for ``view`` to draw (see the module docs).
 
     ``other``: the second record of ``compare="text:..."``/``"model:..."``, prepared the same way."""
+    if att.layered and not getattr(view, "long_inputs", False):
+        raise AttnvizError(f"the {view.name} view draws every layer at once; an input of {att.num_tokens} tokens is "
+                           "kept one layer at a time and shown by the heatmap (view=\"heatmap\")", option="view")
     view.check(att, spec)
     tx = Texts(spec.lang)
     head_spec = spec.head

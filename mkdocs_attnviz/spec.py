@@ -119,7 +119,7 @@ DATA_SUFFIXES = (".npy", ".csv", ".json")
 SPECIAL = ("show", "hide", "hide-raw")
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-MAX_TOKENS_LIMIT = 4096
+MAX_TOKENS_LIMIT = 16384  # long inputs are kept one layer at a time (attention.LONG_TOKENS)
 
 
 @dataclasses.dataclass(frozen=True)

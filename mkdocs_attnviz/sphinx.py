@@ -92,7 +92,7 @@ CONFIG: dict[str, tuple[Any, str, str]] = {
     "assets_dir": ("_attnviz", "html", "folder of the HTML output that receives the figure files"),
 }
 
-_KEY_FILE = re.compile(r"^[0-9a-f]{32}\.(html|png)$")
+_KEY_FILE = re.compile(r"^(?P<key>[0-9a-f]{32})\.(html|png|l\d+\.[a-z0-9]+(\.o)?\.js)$")  # page, PNG, side files
 _FIGURES_DIR = "attnviz"  # inside the doctree folder: the figure files of the documents read
 
 
@@ -387,14 +387,16 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
     # forget figure files no document uses any more (a removed or changed document)
     if source.is_dir():
         for path in source.iterdir():
-            if _KEY_FILE.match(path.name) and path.stem not in figures:
+            m = _KEY_FILE.match(path.name)
+            if m and m.group("key") not in figures:
                 path.unlink()
     if not _embeds_iframe(app.builder):
         return
     out = Path(app.outdir) / app.config.attnviz_assets_dir.strip("/")
     if out.is_dir():  # figures of removed documents leave the site too
         for path in out.iterdir():
-            if _KEY_FILE.match(path.name) and path.stem not in figures:
+            m = _KEY_FILE.match(path.name)
+            if m and m.group("key") not in figures:
                 path.unlink()
     if not figures:
         return

@@ -43,6 +43,8 @@ SCRIPT_TEXTS = {
                            "current browser."),
     "cannot_draw_view": N_("Could not draw this view: {error}"),
     "cannot_draw": N_("Could not draw the figure: {error}"),
+    "side_missing": N_("Could not load {file}, a data file of this figure"),
+    "block_max": N_("{value} (the largest in a block of {size} × {size} tokens)"),
     "first_tile": N_("first tile of {layers}, {heads}"),
     # the canvas views
     "all_received": N_("all (received)"), "masked_later": N_("masked: later tokens"),
@@ -66,6 +68,13 @@ SCRIPT_TEXTS = {
     "of_log_n": N_("{value} of log n = {log_n}"), "click_open": N_("click to open its heatmap"),
     "neuron_legend": N_("blue: positive, orange: negative; score = q · k × {scale}; softmax over the keys = the "
                         "attention weight"),
+    "neuron_legend_bias": N_("blue: positive, orange: negative; score = q · k × {scale} + bias; softmax over the "
+                             "keys = the attention weight"),
+    "neuron_legend_softcap": N_("blue: positive, orange: negative; score = {cap} · tanh(q · k × {scale} / {cap}), "
+                                "plus the bias if there is one; softmax over the keys = the attention weight"),
+    "bias": N_("bias"),
+    "kv_shared": N_("key/value head {kv} is shared by query heads {first}–{last}"),
+    "masked_window": N_("masked (outside this layer's attention window)"),
     "scale": N_("scale"), "query_q": N_("query q"), "keys_k": N_("keys k"), "score": N_("score"),
     "masked_word": N_("masked"), "title_neuron": N_("Neuron view: {description}"), "query_of": N_("query {query}"),
     "fused": N_("fused"), "side_layer": N_("{side} layer"), "side_head": N_("{side} head"),

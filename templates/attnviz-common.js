@@ -6,6 +6,9 @@
  * AttnvizCommon.downloads CSV and JSON buttons that save the matrix shown, generated in the browser (Blob +
  *                         a[download]), so they work from file:// too.
  * AttnvizCommon.bytes     decoded bytes of a packed data block (base64 of zlib), as a Promise<Uint8Array>.
+ * AttnvizCommon.side      decoded bytes of a side file (a long input's layer and head): the page's own data-side
+ *                         block if it has one, else a script element whose file calls attnvizSide (a script
+ *                         loads from file:// too, fetch does not), as a Promise<Uint8Array>.
  * AttnvizCommon.t         the figure's words, in its language (set once with AttnvizCommon.texts(data.i18n));
  *                         layerText / headText / describe build the same phrases as the Python side.
  * AttnvizCommon.fail      shows a message in the figure's message box (#attnviz-message).
@@ -170,16 +173,51 @@
     return out;
   }
 
+  function inflate(text) {
+    var stream = new Blob([base64Bytes(text)]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return new Response(stream).arrayBuffer().then(function (buf) { return new Uint8Array(buf); });
+  }
+
   var cache = {};
   function bytes(selector) {
     if (!cache[selector]) {
       var el = document.querySelector(selector);
       if (!el) return Promise.reject(new Error("no data block " + selector));
-      var stream = new Blob([base64Bytes(el.textContent)]).stream().pipeThrough(new DecompressionStream("deflate"));
-      cache[selector] = new Response(stream).arrayBuffer().then(function (buf) { return new Uint8Array(buf); });
+      cache[selector] = inflate(el.textContent);
     }
     return cache[selector];
   }
+
+  // side files: id -> Promise<Uint8Array>; a loaded file calls attnvizSide(id, base64)
+  var sides = {}, waiting = {};
+  window.attnvizSide = function (id, text) {
+    var done = waiting[id];
+    delete waiting[id];
+    if (done) done(text);
+  };
+  function side(id, url) {
+    if (!sides[id]) {
+      var block = document.querySelector('script[type="application/octet-stream"][data-side="' + id + '"]');
+      if (block) {
+        sides[id] = inflate(block.textContent);
+      } else {
+        sides[id] = new Promise(function (resolve, reject) {
+          var el = document.createElement("script");
+          waiting[id] = function (text) { el.remove(); resolve(inflate(text)); };
+          el.onerror = function () {
+            delete waiting[id];
+            delete sides[id];
+            el.remove();
+            reject(new Error(t("side_missing", { file: url })));
+          };
+          el.src = url;
+          document.head.appendChild(el);
+        });
+      }
+    }
+    return sides[id];
+  }
+  function forget(id) { delete sides[id]; }  // a big side file's bytes, no longer needed
 
   // ------------------------------------------------------------------------------------------- words
   var words = {};
@@ -230,7 +268,7 @@
     return false;
   }
 
-  window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, fail: fail, canDecode: canDecode,
+  window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, side: side, forget: forget, fail: fail, canDecode: canDecode,
                            toCSV: toCSV, toJSON: toJSON, texts: texts, t: t, layerText: layerText,
                            headText: headText, describe: describe };
 })();

@@ -1,11 +1,17 @@
 /* mkdocs-attnviz heatmap page: decodes the packed attention (AttnvizCommon.bytes) and drives the Bokeh plot
- * (no server, no fetch). Loaded after attnviz-common.js. */
+ * (no server, no fetch). Loaded after attnviz-common.js.
+ *
+ * A long input (data.side) has no layer in the page: each layer and head (and the mean / max over the heads) is a
+ * side file loaded when first shown (AttnvizCommon.side). Beyond a few thousand tokens the page first shows an
+ * overview (the largest weight of each block of data.side.factor² tokens); zooming (Bokeh's box zoom, or the two
+ * token inputs) into at most data.side.detail tokens loads the full matrix and draws the visible cells one by one,
+ * with the labels of the visible tokens. */
 (function () {
   "use strict";
 
   var data = JSON.parse(document.getElementById("attnviz-data").textContent);
   var item = JSON.parse(document.getElementById("attnviz-bokeh").textContent);
-  var n = data.n, L = data.num_layers, H = data.num_heads, gap = data.gap;
+  var n = data.n, L = data.num_layers, H = data.num_heads, gap = data.gap, long = data.side || null;
   var layerSelect = document.getElementById("attnviz-layer");
   var headSelect = document.getElementById("attnviz-head");
   var titleEl = document.getElementById("attnviz-title");
@@ -104,10 +110,11 @@
     var xs = [], ys = [], xl = new Map(), yl = new Map(), i, t, step;
     if (view.grid.tiles.length === 1) {
       var spanX = Math.abs(xr.end - xr.start) || n, spanY = Math.abs(yr.end - yr.start) || n;
+      var wx = long ? visible(xr) : [0, n], wy = long ? visible(yr) : [0, n];
       step = niceStep(17 / Math.max(iw / spanX, 0.01));
-      for (i = 0; i < n; i += step) { t = i + 0.5; xs.push(t); xl.set(t, data.ticks[i]); }
+      for (i = Math.ceil(wx[0] / step) * step; i < wx[1]; i += step) { t = i + 0.5; xs.push(t); xl.set(t, data.ticks[i]); }
       step = niceStep(14 / Math.max(ih / spanY, 0.01));
-      for (i = 0; i < n; i += step) { t = i + 0.5; ys.push(t); yl.set(t, data.ticks[i]); }
+      for (i = Math.ceil(wy[0] / step) * step; i < wy[1]; i += step) { t = i + 0.5; ys.push(t); yl.set(t, data.ticks[i]); }
     } else if (view.grid.both) {
       step = niceStep(40 / Math.max(iw / view.grid.cols, 0.01));
       for (i = 0; i < view.grid.cols; i += step) { t = i * (n + gap) + n / 2; xs.push(t); xl.set(t, C.t("head_n", { head: i })); }
@@ -121,7 +128,102 @@
     if (!same(models.yticker.ticks, ys)) models.yticker.ticks = ys;
   }
 
+  // ------------------------------------------------------------------------- long inputs: side files
+  function visible(r) {  // [first, last + 1) token of a range, clamped
+    return [Math.max(0, Math.floor(Math.min(r.start, r.end))), Math.min(n, Math.ceil(Math.max(r.start, r.end)))];
+  }
+
+  var lastDetail = null;  // past the overview, one full matrix is kept (it may be tens of MB)
+  function sideBytes(layer, head, overview) {
+    var id = "l" + layer + "." + head + (overview ? ".o" : ""), size = overview ? long.m * long.m : n * n;
+    if (long.factor > 1 && !overview) {
+      if (lastDetail && lastDetail !== id) C.forget(lastDetail);
+      lastDetail = id;
+    }
+    return C.side(id, long.prefix + "." + id + ".js").then(function (u8) {
+      if (u8.length !== size) throw new Error(id + ": expected " + size + " bytes, got " + u8.length);
+      return u8;
+    });
+  }
+
+  // the overview, the whole matrix, or (zoomed into at most long.detail tokens) the visible cells of the full one
+  function drawLong(layer, head) {
+    var f = long.factor, wx = visible(models.xrange), wy = visible(models.yrange);
+    var detail = f > 1 && view && wx[1] - wx[0] <= long.detail && wy[1] - wy[0] <= long.detail;
+    var jobs = [sideBytes(layer, head, f > 1)];
+    if (detail) jobs.push(sideBytes(layer, head, false));
+    return Promise.all(jobs).then(function (got) {
+      var base = got[0], top = 0, i, r, c, img, W, Hh, x0 = 0, y0 = 0, scale = detail ? 1 : f;
+      for (i = 0; i < base.length; i++) if (base[i] > top) top = base[i];
+      top /= 255;
+      if (detail) {
+        x0 = wx[0]; y0 = wy[0]; W = wx[1] - wx[0]; Hh = wy[1] - wy[0];
+        img = new Float32Array(W * Hh);
+        for (r = 0; r < Hh; r++) for (c = 0; c < W; c++) img[r * W + c] = got[1][(y0 + r) * n + x0 + c] / 255;
+      } else {
+        W = Hh = f > 1 ? long.m : n;
+        img = new Float32Array(W * Hh);
+        for (i = 0; i < W * Hh; i++) img[i] = base[i] / 255;
+      }
+      if (data.causal) {  // blocks wholly in the future of a causal model: masked (hatched), not zero
+        for (r = 0; r < Hh; r++) for (c = 0; c < W; c++) {
+          if (x0 + c * scale > y0 + r * scale + scale - 1) img[r * W + c] = NaN;
+        }
+      }
+      var first = !view;
+      view = { layer: layer, head: head, grid: tilesFor(layer, head), W: W, Hh: Hh, img: img, x0: x0, y0: y0,
+               scale: scale, detail: detail };
+      if (first) {
+        models.xrange.setv({ start: 0, end: n, reset_start: 0, reset_end: n });
+        models.yrange.setv({ start: n, end: 0, reset_start: n, reset_end: 0 });
+      }
+      models.mapper.setv({ low: 0, high: top > 0 ? top : 1 });
+      if (models.mask && first) {
+        var st = data.causal && n > 1 ? staircase(0, 0) : null;
+        models.mask.data = st ? { xs: [st[0]], ys: [st[1]] } : { xs: [], ys: [] };
+      }
+      models.source.data = { image: [asImage(img, Hh, W)], x: [x0], y: [y0], dw: [W * scale], dh: [Hh * scale] };
+      finish(layer, head);
+    });
+  }
+
+  var zoomTimer = null;
+  function onZoom() {  // keep the token inputs in step; past the overview's limit, redraw the visible cells
+    var w = visible(models.xrange), fromEl = document.getElementById("attnviz-from");
+    var toEl = document.getElementById("attnviz-to");
+    if (fromEl && document.activeElement !== fromEl) fromEl.value = w[0];
+    if (toEl && document.activeElement !== toEl) toEl.value = w[1];
+    if (long.factor === 1 || !view) return;
+    clearTimeout(zoomTimer);
+    zoomTimer = setTimeout(function () {
+      var wx = visible(models.xrange), wy = visible(models.yrange);
+      var wanted = wx[1] - wx[0] <= long.detail && wy[1] - wy[0] <= long.detail;
+      var covered = view.detail && wx[0] >= view.x0 && wy[0] >= view.y0 && wx[1] <= view.x0 + view.W &&
+        wy[1] <= view.y0 + view.Hh;
+      if (wanted !== view.detail || (wanted && !covered)) redraw();
+    }, 120);
+  }
+
+  function zoomTo(a, b) {  // show tokens a..b-1 on both axes
+    a = Math.max(0, Math.min(n - 1, Math.floor(a)));
+    b = Math.max(a + 1, Math.min(n, Math.ceil(b)));
+    models.xrange.setv({ start: a, end: b });
+    models.yrange.setv({ start: b, end: a });
+  }
+
+  // what every draw ends with: title, ticks, the state tests and benchmarks read
+  function finish(layer, head) {
+    var text = describe(layer, head);
+    titleEl.textContent = text;
+    titleEl.title = text;
+    document.title = text;
+    updateTicks();
+    document.documentElement.setAttribute("data-attnviz-view", layer + "/" + head);
+    window.attnvizReady = true;
+  }
+
   function draw(layer, head) {
+    if (long) return drawLong(layer, head);
     var grid = tilesFor(layer, head);
     var needed = [];
     grid.tiles.forEach(function (t) { if (needed.indexOf(t[0]) < 0) needed.push(t[0]); });
@@ -171,13 +273,7 @@
       models.source.data = { image: [asImage(img, Hh, W)], x: [0], y: [0], dw: [W], dh: [Hh] };
       models.xaxis.axis_label = C.t(single ? "key_tokens" : (grid.both ? "key_tokens_heads" : "key_tokens_tile"));
       models.yaxis.axis_label = C.t(single ? "query_tokens" : (grid.both ? "query_tokens_layers" : "query_tokens_tile"));
-      var text = describe(layer, head);
-      titleEl.textContent = text;
-      titleEl.title = text;
-      document.title = text;
-      updateTicks();
-      document.documentElement.setAttribute("data-attnviz-view", layer + "/" + head);
-      window.attnvizReady = true;
+      finish(layer, head);
     });
   }
 
@@ -214,12 +310,22 @@
   }
 
   // the matrix shown, for the CSV / JSON downloads (one tile; for small multiples the first tile)
+  function blockLabels(start, count, scale) {  // a long input's drawn rows/columns: tokens, or blocks "a–b"
+    var out = [];
+    for (var i = 0; i < count; i++) {
+      var a = start + i * scale, b = Math.min(n, a + scale) - 1;
+      out.push(scale === 1 ? data.labels[a] : a + "–" + b);
+    }
+    return out;
+  }
+
   function shownMatrix() {
     if (!view) return null;
     var t = view.grid.tiles[0], single = view.grid.tiles.length === 1;
     return {
       name: "attention-layer" + t[0] + "-head" + t[1],
-      rows: data.labels, cols: data.labels,
+      rows: long ? blockLabels(view.y0, view.Hh, view.scale) : data.labels,
+      cols: long ? blockLabels(view.x0, view.W, view.scale) : data.labels,
       value: function (r, c) { return view.img[r * view.W + c]; },
       meta: { who: data.who, model: data.model, text: data.text, pair: data.pair, layer: t[0], head: t[1],
               view: single ? "heatmap" : C.t("first_tile", { layers: layerText(view.layer), heads: headText(view.head) }),
@@ -230,6 +336,14 @@
   // ------------------------------------------------------------------------------------- tooltip
   function cellAt(x, y) {
     if (!view) return null;
+    if (long) {
+      var kk = Math.floor(x), qq = Math.floor(y), cc = Math.floor((kk - view.x0) / view.scale);
+      var rr = Math.floor((qq - view.y0) / view.scale);
+      if (kk < 0 || qq < 0 || kk >= n || qq >= n) return null;
+      var inside = cc >= 0 && rr >= 0 && cc < view.W && rr < view.Hh;
+      return { q: qq, k: kk, layer: view.layer, head: view.head, w: inside ? view.img[rr * view.W + cc] : NaN,
+               masked: data.causal && kk > qq, block: view.scale };
+    }
     var n1 = n + gap, c = 0, r = 0, xi = x, yi = y;
     if (view.grid.tiles.length > 1) {
       c = Math.floor(x / n1); r = Math.floor(y / n1);
@@ -275,7 +389,8 @@
     var qt = tokenText(cell.q), kt = tokenText(cell.k);
     row(t("query"), qt.main, qt.raw);
     row(t("key"), kt.main, kt.raw);
-    row(t("weight"), cell.masked ? t("masked") : isNaN(cell.w) ? "–" : cell.w.toFixed(3));
+    row(t("weight"), cell.masked ? t("masked") : isNaN(cell.w) ? "–" : cell.block > 1 ?
+        t("block_max", { value: cell.w.toFixed(3), size: cell.block }) : cell.w.toFixed(3));
     row(t("layer"), cell.layer === L - 1 ? t("last", { layer: cell.layer }) : String(cell.layer));
     row(t("head"), headName(cell.head));
     box.appendChild(table);
@@ -296,7 +411,12 @@
   // A small read-only handle for tests and for the host page (e.g. screenshots of the plot area).
   window.attnviz = {
     data: data,
-    view: function () { return view && { layer: view.layer, head: view.head, width: view.W, height: view.Hh, max: models.mapper.high }; },
+    view: function () {
+      return view && { layer: view.layer, head: view.head, width: view.W, height: view.Hh, max: models.mapper.high,
+                       x0: view.x0 || 0, y0: view.y0 || 0, scale: view.scale || 1, detail: !!view.detail,
+                       ticks: models.xticker.ticks.length };
+    },
+    zoom: function (a, b) { zoomTo(a, b); },  // tokens a..b-1 on both axes (a long input's token inputs do this)
     frame: function () {  // the heatmap's frame in viewport CSS px
       var pv = models && Bokeh.index[models.figure.id];
       if (!pv || !pv.frame) return null;
@@ -321,7 +441,15 @@
     C.theme.onChange(restyle);
     restyle(C.theme.init(data.theme));
     C.downloads(document.getElementById("attnviz-downloads"), shownMatrix);
-    var onRange = function () { updateTicks(); };
+    var onRange = function () { updateTicks(); if (long) onZoom(); };
+    if (long) {
+      var zoomInputs = function () {
+        zoomTo(parseInt(document.getElementById("attnviz-from").value, 10) || 0,
+               parseInt(document.getElementById("attnviz-to").value, 10) || n);
+      };
+      document.getElementById("attnviz-from").addEventListener("change", zoomInputs);
+      document.getElementById("attnviz-to").addEventListener("change", zoomInputs);
+    }
     [models.xrange, models.yrange].forEach(function (r) {
       r.properties.start.change.connect(onRange);
       r.properties.end.change.connect(onRange);

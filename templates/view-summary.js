@@ -1,13 +1,14 @@
 /* mkdocs-attnviz head summary: a layers × heads grid coloured by one statistic (entropy / log n, mean distance,
- * share to special tokens, to the previous token, to itself, to the next token), numbers in the cells; hover a
- * cell for all the numbers of that head, click it to open the head's heatmap below the grid. */
+ * share to special tokens, to the previous token, to itself, to the next token, to the first token, within 2
+ * tokens), numbers in the cells, the sink and local heads named below it; hover a cell for all the numbers of that
+ * head, click it to open the head's heatmap below the grid. */
 (function () {
   "use strict";
   var V = window.AttnvizCanvas, M = window.AttnvizMatrix;
   if (!V || !M) return;
   var data = V.data, S = data.summary, H = V.H, L = V.L, set = data.sets.self;
   var state = { metric: S.metrics[0], selected: S.selected };
-  var cv = null, geo = null, detail = null, layers = {};
+  var cv = null, geo = null, detail = null, layers = {}, named = null;
 
   var t = V.t;
   V.select(t("statistic"), "attnviz-metric", S.metrics.map(function (m) { return [m, S.labels[m]]; }), state.metric,
@@ -30,6 +31,16 @@
     geo = { left: left, top: topPad, cw: cw, ch: ch };
     var w = Math.max(width, left + H * cw + 70), h = topPad + L * ch + 8;
     if (!cv) cv = V.canvas(w, h); else V.resize(cv, w, h);
+    if (!named) {  // the sink heads and the local heads, named with their shares
+      named = document.createElement("div");
+      named.className = "attnviz-named";
+      (S.named || []).forEach(function (line) {
+        var p = document.createElement("p");
+        p.textContent = line;
+        named.appendChild(p);
+      });
+      V.plot.appendChild(named);
+    }
     var ctx = cv.ctx, m = state.metric, hi = top(m), color = M.scale(data.palette, 0, hi);
     ctx.fillStyle = c.bg;
     ctx.fillRect(0, 0, w, h);

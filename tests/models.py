@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 __all__ = ["CORPUS", "make_tiny_gpt2", "make_tiny_bert", "make_tiny_roberta", "make_tiny_bart", "make_tiny_t5",
-           "BUILDERS"]
+           "make_tiny_llm", "LLM_CONFIGS", "BUILDERS"]
 
 CORPUS = [
     "The cat sat on the mat because it was tired.",
@@ -93,22 +93,9 @@ def make_tiny_gpt2(path: str | os.PathLike) -> str:
 
 def make_tiny_bert(path: str | os.PathLike) -> str:
     """BERT with a WordPiece tokenizer ([CLS] A [SEP] B [SEP], token types)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertModel
 
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(_corpus(), trainer=trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials,
-                                                                        show_progress=False))
-    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    fast = _fast(tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
-                 mask_token="[MASK]")
+    tok, fast = _wordpiece()
     _seed()
     config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=_MAX_LEN, type_vocab_size=2,
@@ -182,6 +169,71 @@ def make_tiny_t5(path: str | os.PathLike) -> str:
                       relative_attention_max_distance=32, pad_token_id=tok.token_to_id("<pad>"), eos_token_id=eos,
                       decoder_start_token_id=tok.token_to_id("<pad>"))
     return _save(path, T5Model(config).eval(), fast)
+
+
+#: today's architectures, tiny: model type → what its config adds to 2 layers × 4 heads of width 32 (grouped-query
+#: attention with 2 key/value heads, sliding windows of 4 tokens, soft caps... where the architecture has them)
+LLM_CONFIGS = {
+    "llama": {"num_key_value_heads": 2},
+    "mistral": {"num_key_value_heads": 2, "sliding_window": 4},
+    "qwen2": {"num_key_value_heads": 2, "use_sliding_window": True, "sliding_window": 4, "max_window_layers": 1},
+    "qwen3": {"num_key_value_heads": 2, "head_dim": 8},
+    "gemma2": {"num_key_value_heads": 2, "head_dim": 8, "sliding_window": 4, "query_pre_attn_scalar": 8},
+    "phi3": {"num_key_value_heads": 2, "sliding_window": 4},
+    "gpt_neox": {"rotary_pct": 0.5},
+    "opt": {"ffn_dim": 64, "word_embed_proj_dim": 32},
+    "bloom": {"n_head": 4, "n_layer": 2},
+    "falcon": {},  # multi-query: one key/value head
+    "modernbert": {"local_attention": 4, "global_attn_every_n_layers": 2},
+    "deberta-v2": {"relative_attention": True, "pos_att_type": ["c2p", "p2c"], "position_buckets": 8},
+}
+
+
+def make_tiny_llm(kind: str, path: str | os.PathLike) -> str:
+    """A tiny model of architecture ``kind`` (a key of :data:`LLM_CONFIGS`) with its language-model head: a
+    byte-level BPE tokenizer that starts every input with ``<s>`` (as Llama's does), or WordPiece ([CLS] A [SEP])
+    for the encoders (ModernBERT, DeBERTa-v2)."""
+    from tokenizers import processors
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
+
+    encoder = kind in ("modernbert", "deberta-v2")
+    if encoder:
+        tok, fast = _wordpiece()
+        ids = {"pad_token_id": tok.token_to_id("[PAD]"), "bos_token_id": tok.token_to_id("[CLS]"),
+               "eos_token_id": tok.token_to_id("[SEP]"), "cls_token_id": tok.token_to_id("[CLS]"),
+               "sep_token_id": tok.token_to_id("[SEP]")}
+    else:
+        tok = _byte_level_bpe(["<s>", "</s>", "<pad>"])
+        bos = tok.token_to_id("<s>")
+        tok.post_processor = processors.TemplateProcessing(single="<s>:0 $A:0", pair="<s>:0 $A:0 $B:1",
+                                                           special_tokens=[("<s>", bos)])
+        fast = _fast(tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="</s>")
+        ids = {"pad_token_id": tok.token_to_id("<pad>"), "bos_token_id": bos, "eos_token_id": tok.token_to_id("</s>")}
+    _seed()
+    config = AutoConfig.for_model(kind, vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2,
+                                  num_attention_heads=4, intermediate_size=64, max_position_embeddings=_MAX_LEN,
+                                  **ids, **LLM_CONFIGS[kind])
+    model = (AutoModelForMaskedLM if encoder else AutoModelForCausalLM).from_config(config)
+    return _save(path, model.eval(), fast)
+
+
+def _wordpiece():
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(_corpus(), trainer=trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials,
+                                                                        show_progress=False))
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS]:0 $A:0 [SEP]:0", pair="[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    fast = _fast(tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+                 mask_token="[MASK]")
+    return tok, fast
 
 
 BUILDERS = {"gpt2": make_tiny_gpt2, "bert": make_tiny_bert, "roberta": make_tiny_roberta, "bart": make_tiny_bart,

@@ -157,6 +157,34 @@ def test_head_summary_by_hand_and_by_loops():
             assert abs(s["previous"][l_, h] - sum(m[i, i - 1] for i in range(1, n)) / (n - 1)) < 1e-12
 
 
+def test_sink_and_local_heads_are_named():
+    n = 12
+    sink = np.zeros((n, n))
+    sink[:, 0] = 0.9
+    sink[np.arange(n), np.arange(n)] += 0.1
+    sink[0, 0] = 1.0
+    local = np.zeros((n, n))
+    for i in range(n):  # causal: the token itself and the one before
+        local[i, max(0, i - 1):i + 1] = 1.0
+    local /= local.sum(-1, keepdims=True)
+    uniform = np.tril(np.ones((n, n)))
+    uniform /= uniform.sum(-1, keepdims=True)
+    w = np.stack([np.stack([sink, local, uniform])])
+    s = analysis.head_summary(w, [False] * n, causal=True)
+    np.testing.assert_allclose(s["sink"][0], [0.9, (0.5 + 0) / (n - 1), np.mean([1 / (i + 1) for i in range(1, n)])])
+    assert s["local"][0, 1] == pytest.approx(1 - 0.5 / (n - 1))  # query 1 gives half to the first token
+    assert analysis.named_heads(s, "sink") == [(0, 0, pytest.approx(0.9))]
+    assert [(layer, head) for layer, head, _ in analysis.named_heads(s, "local")] == [(0, 1)]  # uniform is neither
+    assert s["sink_uniform"] == pytest.approx(np.mean(1 / np.arange(2, n + 1)))
+    att = Attention(weights=w.astype(np.float32), tokens=[f"t{i}" for i in range(n)],
+                    labels=[f"t{i}" for i in range(n)], special=[False] * n, segments=[0] * n, model="m",
+                    revision="0", causal=True)
+    page = draw.figure_page(att, build_spec({"model": "m", "view": "summary"}, "t"))
+    named = json.loads(re.search(r'id="attnviz-data">(.*?)</script>', page).group(1))["summary"]["named"]
+    assert named[0] == "Sink heads (at least half of their attention on the first token): layer 0 head 0 (0.90)"
+    assert named[1].startswith("Local heads (at least half of their attention within 2 tokens): layer 0 head 1 (0.9")
+
+
 # ----------------------------------------------------------------------------------- options (spec)
 
 def test_options_parse_and_refuse_clearly():

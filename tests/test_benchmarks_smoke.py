@@ -104,3 +104,32 @@ def test_builds_and_results_file(tmp_path):
     for heading in ("## Machine", "## Targets", "## 1. Page weight", "## 2–3.", "## 5. Scaling", "## Reading"):
         assert heading in text
     assert any("warm rebuild never imports torch" in t[0] for t in run.targets(res))
+
+
+def test_long_context_paths(tmp_path, capsys, monkeypatch):
+    """The long-input benchmark's build (in this process) and browser code on a scaled-down long figure."""
+    pytest.importorskip("torch")
+    from models import make_tiny_llm
+
+    from benchmarks import long_context
+    from mkdocs_attnviz import attention
+    from mkdocs_attnviz.views import longinput
+
+    monkeypatch.setattr(attention, "LONG_TOKENS", 8)
+    monkeypatch.setattr(longinput, "FULL_TOKENS", 16)
+    monkeypatch.setattr(longinput, "OVERVIEW_CELLS", 8)
+    model = make_tiny_llm("llama", tmp_path / "llama")
+    long_context.child(argparse.Namespace(n=40, model=model, work=str(tmp_path), device="cpu"))
+    built = __import__("json").loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert built["n"] == 40 and built["peak_bytes"] > 0 and ".l1.mean.o.js" in built["files"]
+    if browser.available():
+        built["browser"] = long_context.browser_timings(__import__("pathlib").Path(built["page"]), 2, 4, loads=1,
+                                                        switches=2, zoom=(2, 12), work=tmp_path / "b")
+        b = built["browser"]
+        assert not b["errors"] and b["zoom_view"]["detail"] and b["before_paint_files"][1:] == [
+            "bokeh.min.js", f"{built['key']}.l1.mean.o.js"]
+    result = {"rows": [built]}
+    assert "40" in long_context.report(result) and long_context.targets(result) == []
+    text = run.write_results({"machine": machine(), "command": "python -m benchmarks.run --only long", "long": result},
+                             argparse.Namespace(quick=True), 1.0, tmp_path / "RESULTS.md")
+    assert "## 6. Long inputs" in text and "**Long inputs.** 40 tokens" in text

@@ -152,6 +152,27 @@ def test_report_from_yaml(tmp_path, capsys, minilm_path, shared_cache):
     assert len(re.findall(r"<iframe", html)) == 2 and html.count('<div class="attnviz-error') == 1
 
 
+def test_long_figures_in_reports_and_render(tmp_path, capsys, minilm_path, monkeypatch):
+    """A long input's side files go next to a rendered page, into a report's assets, or into a single-file report."""
+    from mkdocs_attnviz import attention
+
+    monkeypatch.setattr(attention, "LONG_TOKENS", 8)
+    spec = write_spec(tmp_path / "src", REPORT, minilm_path=minilm_path, cache=tmp_path / "cache")
+    rc, _, err = run(capsys, "report", spec, "-o", tmp_path / "folder")
+    assert rc == 0, err
+    assert len(list((tmp_path / "folder/assets").glob("*.l*.js"))) == 2 * 6 * 14
+    target = tmp_path / "mail" / "report.html"
+    rc, _, err = run(capsys, "report", spec, "-o", target, "--single-file")
+    assert rc == 0, err
+    html = target.read_text(encoding="utf-8")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
+    assert html.count("data-side=&quot;l5.mean&quot;") == 2 and ".l5.mean.js" not in html
+    rc, _, err = run(capsys, "render", "--model", "minilm", "--model-path", f"minilm={minilm_path}", "--cache-dir",
+                     tmp_path / "cache", "--text", "The cat sat on the mat.", "-o", tmp_path / "one" / "page.html")
+    assert rc == 0, err
+    assert len(list((tmp_path / "one").glob("*.l*.js"))) == 6 * 14
+
+
 def test_single_file_report_draws_offline_in_chromium(tmp_path, capsys, minilm_path, shared_cache, chromium):
     spec = write_spec(tmp_path / "src", REPORT, minilm_path=minilm_path, cache=shared_cache)
     target = tmp_path / "mail" / "report.html"

@@ -210,3 +210,18 @@ def test_material_theme(site):
     site.config(extra="theme:\n  name: material\nmarkdown_extensions:\n  - admonition\n  - pymdownx.superfences")
     site.build(strict=True)
     assert len(iframes((site.site / "index.html").read_text(encoding="utf-8"))) == 1
+
+
+def test_long_figure_publishes_its_side_files(site, monkeypatch):
+    """A long input's heatmap (from 8 tokens here) is published with one side file per layer and head."""
+    from mkdocs_attnviz import attention
+
+    monkeypatch.setattr(attention, "LONG_TOKENS", 8)
+    site.page("index.md", f"```attnviz\n{SENTENCE}\n```\n")
+    site.config()
+    site.build(strict=True)
+    src = iframes((site.site / "index.html").read_text(encoding="utf-8"))[0]
+    key = Path(src).stem
+    sides = sorted(p.name for p in (site.site / src).parent.glob(f"{key}.l*.js"))
+    assert len(sides) == 6 * (12 + 2) and f"{key}.l5.mean.js" in sides  # MiniLM: 6 layers × (12 heads, mean, max)
+    assert f'"prefix":"{key}"' in (site.site / src).read_text(encoding="utf-8")

@@ -301,3 +301,21 @@ def test_collect_only_records_the_blocks_on_the_environment_across_parallel_read
     assert len(bad) == 1 and Path(bad[0].file) == src / "doc6.rst" and bad[0].line == line
     assert str(bad[0].error()).startswith("option 'head': expected a head number")  # the option survives pickling
     assert app.env.attnviz_figures == {} and not cache.exists()  # nothing was built
+
+
+def test_long_figures_publish_and_purge_their_side_files(build, tmp_path, monkeypatch):
+    from mkdocs_attnviz import attention
+
+    monkeypatch.setattr(attention, "LONG_TOKENS", 8)
+    app = build("attnviz-basic", "html", srcname="long")
+    out = Path(app.outdir) / "_attnviz"
+    deep_key = re.search(r'data-attnviz="([0-9a-f]{32})"',
+                         (Path(app.outdir) / "guide/deep/page.html").read_text(encoding="utf-8")).group(1)
+    assert len(list(out.glob(f"{deep_key}.l*.js"))) == 6 * 14  # MiniLM: 6 layers × (12 heads, mean, max)
+    src = tmp_path / "long"
+    (src / "guide/deep/page.rst").unlink()
+    (src / "index.rst").write_text((src / "index.rst").read_text(encoding="utf-8")
+                                   .replace("   guide/deep/page\n", ""), encoding="utf-8")
+    again = build("attnviz-basic", "html", srcname="long")
+    assert not list(out.glob(f"{deep_key}.*")) and len(list(out.glob("*.l*.js"))) == 6 * 14
+    assert not list((Path(again.doctreedir) / "attnviz").glob(f"{deep_key}.*"))

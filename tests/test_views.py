@@ -261,7 +261,7 @@ def test_neuron_vectors_recompute_the_attention(minilm, gpt2, tiny_gpt2, tmp_pat
         softmax = e / e.sum(-1, keepdims=True)
         assert att.causal is causal
         np.testing.assert_allclose(softmax, att.weights, atol=2e-5)
-    assert minilm.meta["qk_scale"][0] == pytest.approx(32 ** -0.5)
+    assert minilm.meta["qk"]["self"]["scale"][0] == pytest.approx(32 ** -0.5)
 
 
 def test_causal_future_is_masked_not_zero(gpt2):

@@ -36,7 +36,11 @@ def _inline(body: str, assets: Path) -> str:
         path = assets / f"{m.group('key')}{m.group('suffix')}"
         if m.group("suffix") == ".png":
             return f'{m.group("attr")}="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode("ascii")}"'
-        return f'srcdoc="{html_lib.escape(path.read_text(encoding="utf-8"), quote=True)}"'
+        text = path.read_text(encoding="utf-8")
+        sides = sorted(assets.glob(f"{m.group('key')}.l*.js"))  # a long input's layers: into the page as well
+        if sides:
+            text = page.inline_sides(text, [side.read_text(encoding="ascii") for side in sides])
+        return f'srcdoc="{html_lib.escape(text, quote=True)}"'
 
     body = _EMBED_URL.sub(replace, body)
     if re.search(r'(src|href)="assets/', body):

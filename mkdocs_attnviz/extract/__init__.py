@@ -22,7 +22,11 @@ Modules, by concern (data flows down the list; none imports one above it):
 * :mod:`.forward` — :func:`extract`: tokenize, run, check, build the record;
 * :mod:`.generate` — ``generate=``: greedy continuation by a causal language model;
 * :mod:`.seq2seq` — encoder–decoder models: decoder and cross attention;
-* :mod:`.qk` — query/key vectors for the neuron view (forward hooks), :func:`recompute_attention`;
+* :mod:`.run` — one forward pass: through our attention function, or the model's own ``output_attentions``;
+* :mod:`.interface` — our attention function in transformers' ``AttentionInterface``: chunked, to sinks;
+* :mod:`.stream` — long inputs: each layer quantised and compressed while the model runs;
+* :mod:`.qk` — what the neuron view draws (q, k, scale, soft cap, bias, mask), BLOOM/Falcon replayed, refusals;
+* :mod:`.checks` — finite weights, rows summing to 1, the future masked;
 * :mod:`.tokens` — display labels, segments and word ids of the tokens;
 * :mod:`.load` — device choice, loading once per process, :func:`clear_models`, loader errors;
 * :mod:`.progress` — quieting Hugging Face progress output while loading;
@@ -34,10 +38,8 @@ from __future__ import annotations
 
 from .forward import extract
 from .load import clear_models, preload
-from .qk import recompute_attention
 from .resolve import ModelRef, fingerprint_weights, load_hash_memo, model_folder, resolve_model, save_hash_memo
 from .stats import STATS
 
 __all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "extract", "clear_models", "preload",
-           "STATS",
-           "load_hash_memo", "save_hash_memo", "recompute_attention"]
+           "STATS", "load_hash_memo", "save_hash_memo"]

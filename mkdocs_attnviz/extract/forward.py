@@ -1,11 +1,14 @@
 """The forward pass: run a model on a sentence and return the attention of every layer and head.
 
 :func:`extract` loads the model (once per process, :mod:`.load`), tokenizes (labels, segments and
-word ids from :mod:`.tokens`), runs one forward pass with eager attention and checks what comes back
-(one attention per layer, shape (1, heads, n, n), finite, rows summing to 1, no look at later tokens
-for a decoder) before building the :class:`~mkdocs_attnviz.attention.Attention` record. On request it
-also captures the query/key vectors (:mod:`.qk`), the decoder and cross attention of an
-encoder-decoder model (:mod:`.seq2seq`) or first continues the sentence greedily (:mod:`.generate`).
+word ids from :mod:`.tokens`), runs one forward pass (:mod:`.run`: through our attention function where the
+architecture routes through transformers' attention interface, else eager with ``output_attentions``) and checks
+what comes back (one attention per layer, shape (1, heads, n, n), finite, rows summing to 1, no look at later
+tokens for a decoder) before building the :class:`~mkdocs_attnviz.attention.Attention` record. From
+:data:`~mkdocs_attnviz.attention.LONG_TOKENS` tokens on, each layer is quantised and compressed while the model
+runs (:mod:`.stream`) and the record's weights are a :class:`~mkdocs_attnviz.layers.LayerStore`. On request it
+also captures what the neuron view draws (:mod:`.qk`), the decoder and cross attention of an encoder-decoder model
+(:mod:`.seq2seq`) or first continues the sentence greedily (:mod:`.generate`).
 
 A failure is raised as :class:`~mkdocs_attnviz.errors.AttnvizError` (``option="model"``, ``"text"``,
 ``"max_tokens"``, ``"view"``...), never as a bare traceback. numpy, torch and transformers are
@@ -16,26 +19,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import attention
 from ..attention import Attention
 from ..errors import AttnvizError
 from .generate import greedy_continuation
 from .load import load_model, pick_device
-from .qk import capture_qk, recompute_attention
+from .qk import pack as pack_qk
 from .resolve import ModelRef
+from .run import accepts, check_qk, self_attention
 from .seq2seq import decoder_attention
-from .stats import STATS
 from .tokens import labels_from_offsets, labels_from_tokens, segments_from_sequence_ids, word_ids_from_encoding
 
 __all__ = ["extract"]
-
-
-def _accepts(model: Any, name: str) -> bool:
-    import inspect
-
-    try:
-        return name in inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return True
 
 
 def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: int | None = None,
@@ -47,9 +42,11 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
     float32, no gradients. Encoder-decoder models give their encoder self-attention as ``weights`` and,
     in ``arrays``, the decoder self-attention and the cross attention (target × source) of one
     teacher-forced pass over ``target`` or, without it, over the model's greedy output
-    (``max_new_tokens``); the decoder tokens are in ``meta["decoder"]``. ``qk=True`` also captures the
-    query and key vectors of every layer with forward hooks (``arrays["query"]``/``["key"]``,
-    ``meta["qk_scale"]``) for the neuron view.
+    (``max_new_tokens``); the decoder tokens are in ``meta["decoder"]``. ``qk=True`` also captures, for the
+    neuron view, q (after rotary embeddings), k (before the grouped-query repeat), the scale, the soft cap, the
+    additive bias and the mask of every layer (``arrays["query"]``/``["key"]``/``["bias"]``/``["mask"]``, those of an
+    encoder-decoder model's decoder and cross attention prefixed ``decoder_``/``cross_``; ``meta["qk"][set]``
+    describes them, :func:`.qk.pack`), checked to give the model's attention.
     The input is truncated to ``max_tokens`` and always to the model's own limit; a truncation is
     recorded in ``meta["truncated"] = {"from": n_before, "to": n}``.
 
@@ -59,7 +56,6 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
     sentence, then runs one teacher-forced pass over prompt + generated tokens; the generated tokens are
     segment 1 and ``meta["generated"] = {"prompt": n_prompt, "new": N_made, "text": ...}``.
     """
-    import numpy as np
     import torch
     import transformers
 
@@ -144,65 +140,17 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
                               "attention_mask": torch.ones((1, n), dtype=torch.long, device=device_t)}
     tti = enc.get("token_type_ids")
     runner = model.get_encoder() if loaded.encoder_decoder else model
-    if tti is not None and _accepts(runner, "token_type_ids") \
+    if tti is not None and accepts(runner, "token_type_ids") \
             and max(tti) < int(getattr(config, "type_vocab_size", 0) or 0):
         inputs["token_type_ids"] = torch.tensor([list(tti)], dtype=torch.long, device=device_t)
-    def forward():
-        with torch.inference_mode():
-            if loaded.encoder_decoder:
-                return runner(**inputs, output_attentions=True, return_dict=True)
-            if _accepts(model, "use_cache"):
-                inputs["use_cache"] = False
-            return model(**inputs, output_attentions=True, return_dict=True)
-
-    vectors = None
-    try:
-        if qk:
-            out, vectors, scales = capture_qk(runner, config, forward, int(config.num_attention_heads))
-        else:
-            out = forward()
-        STATS["forwards"] += 1
-    except AttnvizError:
-        raise
-    except Exception as exc:
-        raise AttnvizError(f"model {ref.name!r} failed on this sentence ({n} tokens): {type(exc).__name__}: "
-                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", option="model") from None
-
-    attentions = getattr(out, "encoder_attentions", None) if loaded.encoder_decoder else None
-    if not attentions:
-        attentions = getattr(out, "attentions", None)
-    if not attentions or any(a is None for a in attentions):
-        arch = str(getattr(config, "model_type", "") or type(model).__name__)
-        raise AttnvizError(f"model {ref.name!r} (architecture {arch!r}) has no attention to extract: it returned "
-                           "no attention weights (an architecture without attention layers, such as a state-space "
-                           "or RNN model, or one that does not support eager attention)", option="model")
-    expected_layers = getattr(config, "num_hidden_layers", None)
-    if isinstance(expected_layers, int) and expected_layers > 0 and len(attentions) != expected_layers:
-        raise AttnvizError(f"model {ref.name!r} returned attention for {len(attentions)} layers but its config "
-                           f"has {expected_layers}", option="model")
-    heads = None
-    for li, a in enumerate(attentions):
-        shape = tuple(a.shape)
-        if len(shape) != 4 or shape[0] != 1 or shape[2:] != (n, n) or (heads is not None and shape[1] != heads):
-            raise AttnvizError(f"model {ref.name!r} returned attention of shape {shape} in layer {li}; expected "
-                               f"(1, heads, {n}, {n})", option="model")
-        heads = shape[1]
-    weights = torch.stack([a[0] for a in attentions]).to(dtype=torch.float32, device="cpu").numpy()
-    weights = np.ascontiguousarray(weights, dtype=np.float32)
-    if not np.isfinite(weights).all():
-        raise AttnvizError(f"model {ref.name!r} returned attention weights that are not finite (NaN/inf)",
-                           option="model")
-    sums = weights.sum(axis=-1)
-    if np.abs(sums - 1.0).max() > 1e-3:
-        raise AttnvizError(f"model {ref.name!r} returned attention rows that do not sum to 1 (off by "
-                           f"{float(np.abs(sums - 1.0).max()):.3g}): not softmax attention weights?", option="model")
-    upper = np.triu(np.ones((n, n), dtype=bool), k=1)
-    causal = loaded.causal
-    if causal and n > 1 and np.abs(weights[..., upper]).max() > 1e-6:
-        raise AttnvizError(f"model {ref.name!r} is a decoder but its attention looks at later tokens "
-                           "(upper triangle not zero)", option="model")
-    if not causal and not loaded.encoder_decoder and n > 2 and np.abs(weights[..., upper]).max() <= 1e-6:
-        causal = True  # an architecture not known to be causal that masks the future anyway
+    if qk and n >= attention.LONG_TOKENS:
+        raise AttnvizError(f"the neuron view shows inputs of up to {attention.LONG_TOKENS - 1} tokens (it keeps the "
+                           f"query and key vectors of every layer); this one has {n}: shorten it or set max_tokens",
+                           option="view")
+    stream = n >= attention.LONG_TOKENS
+    run = self_attention(ref, loaded, runner, inputs, n, qk=qk, stream=stream)
+    weights = run.weights
+    causal = run.checks.verify(ref.name, loaded.causal, loaded.encoder_decoder, n)
 
     meta: dict[str, Any] = {
         "model_type": str(getattr(config, "model_type", "") or ""),
@@ -220,18 +168,17 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
     if generated is not None:
         meta["generated"] = generated  # every figure of this record says so (prepare.base_notes)
     arrays: dict[str, Any] = {}
-    if vectors is not None:
-        query, key = vectors
-        again = recompute_attention(query, key, scales, causal)
-        if again.shape != weights.shape or np.abs(again - weights).max() > 1e-3:
-            raise AttnvizError(f"model {ref.name!r}: softmax(q·k) from the captured vectors does not give its "
-                               "attention (relative or rotary positions?): the neuron view cannot show it",
-                               option="view")
-        arrays.update(query=query, key=key)
-        meta["qk_scale"] = [float(s) for s in scales]
+    if run.qk is not None:
+        check_qk(ref, run.qk, weights)
+        found, info = pack_qk(run.qk)
+        arrays.update(found)
+        meta["qk"] = {"encoder" if loaded.encoder_decoder else "self": info}
     if loaded.encoder_decoder and (target is not None or model.get_output_embeddings() is not None):
-        dec, cross, info = decoder_attention(ref, loaded, inputs, n, target, max_new_tokens)
+        dec, cross, info, found = decoder_attention(ref, loaded, inputs, n, target, max_new_tokens, qk=qk)
         arrays.update(decoder=dec, cross=cross)
         meta["decoder"] = info
+        for name, (vectors, described) in found.items():
+            arrays.update({f"{name}_{key}": value for key, value in vectors.items()})
+            meta.setdefault("qk", {})[name] = described
     return Attention(weights=weights, tokens=tokens, labels=labels, special=special, segments=segments,
                      model=ref.name, revision=ref.fingerprint, causal=causal, meta=meta, arrays=arrays)

@@ -13,17 +13,23 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AttnvizError
+from .checks import RowChecks
+from .interface import DenseSink, Recorder, capture
 from .load import Loaded
+from .qk import pack, refusal
 from .resolve import ModelRef
+from .run import check_qk, failure, stack_attentions
 from .stats import STATS
 from .tokens import labels_from_tokens
 
 __all__ = ["decoder_attention"]
 
 
-def decoder_attention(ref: ModelRef, loaded: Loaded, inputs: dict[str, Any], n_src: int,
-                      target: str | None, max_new_tokens: int) -> tuple[Any, Any, dict[str, Any]]:
-    """Decoder self-attention (layers, heads, T, T) and cross attention (layers, heads, T, n_src)."""
+def decoder_attention(ref: ModelRef, loaded: Loaded, inputs: dict[str, Any], n_src: int, target: str | None,
+                      max_new_tokens: int, *, qk: bool = False) -> tuple[Any, Any, dict[str, Any], dict[str, Any]]:
+    """Decoder self-attention (layers, heads, T, T), cross attention (layers, heads, T, n_src), the decoder
+    tokens and, with ``qk``, the neuron view's arrays and description of each set (``{"decoder": (arrays, info),
+    "cross": ...}``)."""
     import numpy as np
     import torch
 
@@ -61,33 +67,44 @@ def decoder_attention(ref: ModelRef, loaded: Loaded, inputs: dict[str, Any], n_s
         how = "generated"
     dec_ids = dec_ids[:int(limit)]
     device_t = inputs["input_ids"].device
-    try:
-        with torch.inference_mode():
-            out = model(**enc_inputs, decoder_input_ids=torch.tensor([dec_ids], dtype=torch.long, device=device_t),
-                        output_attentions=True, return_dict=True, use_cache=False)
-        STATS["forwards"] += 1
-    except Exception as exc:
-        raise AttnvizError(f"model {ref.name!r} failed on the decoder input: {type(exc).__name__}: {exc}",
-                           option="target") from None
     T = len(dec_ids)
-    dec = getattr(out, "decoder_attentions", None)
-    cross = getattr(out, "cross_attentions", None)
-    if not dec or not cross or any(a is None for a in (*dec, *cross)):
-        raise AttnvizError(f"model {ref.name!r} returned no decoder or cross attention", option="attention")
-    d = torch.stack([a[0] for a in dec]).to(dtype=torch.float32, device="cpu").numpy()
-    c = torch.stack([a[0] for a in cross]).to(dtype=torch.float32, device="cpu").numpy()
-    if d.shape[2:] != (T, T) or c.shape[2:] != (T, n_src):
-        raise AttnvizError(f"model {ref.name!r} returned decoder/cross attention of shapes {d.shape}/{c.shape}; "
-                           f"expected (layers, heads, {T}, {T}) and (layers, heads, {T}, {n_src})", option="attention")
-    for name, w in (("decoder", d), ("cross", c)):
-        if not np.isfinite(w).all() or np.abs(w.sum(-1) - 1.0).max() > 1e-3:
-            raise AttnvizError(f"model {ref.name!r} returned {name} attention rows that do not sum to 1",
-                               option="attention")
-    if T > 1 and np.abs(d[..., np.triu(np.ones((T, T), dtype=bool), k=1)]).max() > 1e-6:
-        raise AttnvizError(f"model {ref.name!r}: its decoder attention looks at later tokens", option="attention")
+    sinks = {"decoder": DenseSink(), "cross": DenseSink()}
+    recorder = Recorder(sinks, qk=("decoder", "cross") if qk else (), decoder=True)
+    layers = getattr(config, "decoder_layers", None) or getattr(config, "num_decoder_layers", None)
+    try:
+        with capture(model, recorder) as routed, torch.inference_mode():
+            out = model(**enc_inputs, decoder_input_ids=torch.tensor([dec_ids], dtype=torch.long, device=device_t),
+                        output_attentions=not routed, return_dict=True, use_cache=False)
+        STATS["forwards"] += 1
+    except AttnvizError:
+        raise
+    except Exception as exc:
+        raise failure(ref, exc, "the decoder input", option="target") from None
+    if routed:
+        d, c = (np.stack(sinks[name].layers).astype(np.float32) if sinks[name].layers else None
+                for name in ("decoder", "cross"))
+        if d is None or c is None or d.shape[2:] != (T, T) or c.shape[2:] != (T, n_src) or len(d) != len(c):
+            raise AttnvizError(f"model {ref.name!r} returned no decoder or cross attention", option="attention")
+        checks = {name: sink.checks for name, sink in sinks.items()}
+    else:
+        if qk:
+            raise AttnvizError(refusal(config), option="view")
+        d = stack_attentions(ref, getattr(out, "decoder_attentions", None), T, T, layers, "decoder", "attention")
+        c = stack_attentions(ref, getattr(out, "cross_attentions", None), T, n_src, layers, "cross", "attention")
+        checks = {"decoder": RowChecks(), "cross": RowChecks()}
+        for name, w in (("decoder", d), ("cross", c)):
+            for layer in w:
+                checks[name].rows(layer)
+    checks["decoder"].verify(ref.name, True, True, T, "decoder", "attention")
+    checks["cross"].verify(ref.name, False, True, T, "cross", "attention")
+    found: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    if qk:
+        for name, w in (("decoder", d), ("cross", c)):
+            check_qk(ref, recorder.qk[name], w, name)
+            found[name] = pack(recorder.qk[name])
     tokens = [str(t) for t in tok.convert_ids_to_tokens(dec_ids)]
     specials = set(getattr(tok, "all_special_ids", []) or [])
     special = [i in specials for i in dec_ids]
     labels = labels_from_tokens(tok, tokens, special)
     info = {"tokens": tokens, "labels": labels, "special": special, "ids": dec_ids, "how": how}
-    return np.ascontiguousarray(d), np.ascontiguousarray(c), info
+    return np.ascontiguousarray(d), np.ascontiguousarray(c), info, found

@@ -21,11 +21,12 @@ from ..analysis import dequantize, quantize
 from ..errors import AttnvizError
 
 __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_text", "style_text", "pack_layer",
-           "unpack_layer", "pack_f32", "display_label", "render_page", "markup", "HEADER_PX", "TICK_CHARS",
-           "RENDER_VERSION"]
+           "unpack_layer", "pack_f32", "display_label", "render_page", "markup", "side_script", "side_payload", "inline_sides",
+           "HEADER_PX", "TICK_CHARS", "RENDER_VERSION"]
 
 #: bump whenever a page or picture changes; part of every figure's cache key
-RENDER_VERSION = "5"  # 5: every word through the catalogues (lang); 4: one view registry
+RENDER_VERSION = "6"  # 6: neuron view on every attention-interface model, long inputs' side files; 5: every word
+# through the catalogues (lang); 4: one view registry
 #: height of a figure page's header line (title + selectors), in CSS px
 HEADER_PX = 40
 #: axis labels longer than this are shortened with an ellipsis (the tooltip shows all)
@@ -101,6 +102,36 @@ def unpack_layer(text: str, num_heads: int, n: int) -> np.ndarray:
 def pack_f32(a: np.ndarray) -> str:
     """Float vectors (the neuron view's q and k) → base64 of zlib (level 9) of little-endian float32."""
     return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<f4").tobytes(), 9)).decode("ascii")
+
+
+_SIDE = re.compile(r'^attnvizSide\("([A-Za-z0-9._-]+)","([A-Za-z0-9+/=]*)"\);\n?$')
+
+
+def side_script(ident: str, blob: bytes) -> bytes:
+    """A side file: ``attnvizSide("ID","BASE64");`` — a script the page adds with a ``<script src>`` (which works
+    from ``file://``, unlike fetch), handing ``blob`` (zlib-compressed bytes) to the page's callback."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", ident):
+        raise ValueError(f"bad side file id {ident!r}")
+    return f'attnvizSide("{ident}","{base64.b64encode(blob).decode("ascii")}");\n'.encode("ascii")
+
+
+def side_payload(text: str) -> tuple[str, str]:
+    """``(id, base64)`` of a side file's text (:func:`side_script`), for putting its data into the page itself."""
+    m = _SIDE.match(text)
+    if not m:
+        raise AttnvizError("not an attnviz side file")
+    return m.group(1), m.group(2)
+
+
+def inline_sides(page_html: str, side_files: list[str]) -> str:
+    """A figure page with the data of its side files (their texts, :func:`side_script`) put into the page itself,
+    before its script, as the blocks the page looks for first: one file that needs nothing beside it."""
+    blocks = "".join('<script type="application/octet-stream" data-side="%s">%s</script>\n' % side_payload(text)
+                     for text in side_files)
+    at = page_html.rfind("<script>\n")
+    if at < 0:
+        raise AttnvizError("not an attnviz figure page")
+    return page_html[:at] + blocks + page_html[at:]
 
 
 def display_label(label: str) -> str:

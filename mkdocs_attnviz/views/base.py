@@ -15,7 +15,7 @@ packed like the heatmap's (:func:`mkdocs_attnviz.toolkit.page.pack_layer`).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Iterator
 
 from ..attention import Attention
 from ..prepare import Part, Prepared, Side
@@ -38,6 +38,8 @@ class Frame:
     resources: str = "local"  # how the heatmap page loads BokehJS: local | cdn | inline
     bokeh_src: str = "bokeh.min.js"  # BokehJS's URL relative to the page (resources = local)
     font: str | None = None  # the site's font for the pictures (a figure's font= wins)
+    name: str = "figure"  # the figure's file name without suffix: side files are named after it
+    inline: bool = False  # side files' data goes into the page itself (no site to publish them next to it)
 
 
 class View:
@@ -48,6 +50,7 @@ class View:
     record_level: bool = False  # shows a whole record: special tokens are hidden from the record, not per set
     uses_query: bool = False  # resolves ``query=``
     captures: tuple[str, ...] = ()  # what the extraction must capture besides the attention (``qk``: q/k vectors)
+    long_inputs: bool = False  # draws a long input's record, kept one layer at a time (``Attention.layered``)
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
         """Refuse what does not apply to this view (``AttnvizError`` naming the option); runs first."""
@@ -67,6 +70,11 @@ class View:
     def picture(self, fig: Prepared, frame: Frame) -> bytes:
         """The static picture (PNG; SVG inside ``image_format("svg")``)."""
         raise NotImplementedError
+
+    def files(self, fig: Prepared, frame: Frame) -> Iterator[tuple[str, bytes]]:
+        """The page's side files, ``(suffix, content)``, published next to it (``frame.name + suffix``); none unless
+        the page loads data lazily (a long input's heatmap)."""
+        return iter(())
 
     def alt(self, fig: Prepared, description: str) -> str:
         """The alt text: the kind of figure, what it shows, the sentence."""

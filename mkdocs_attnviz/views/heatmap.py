@@ -20,6 +20,7 @@ matplotlib recipe people copy.
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from ..spec import FigureSpec
 from ..toolkit import bokeh, mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import colormap
+from . import longinput
 from .base import Frame, View
 
 __all__ = ["VIEW", "Heatmap", "tiles", "gap", "VALUES_MAX_TOKENS"]
@@ -95,11 +97,19 @@ def staircase(n: int) -> list[tuple[float, float]]:
 class Heatmap(View):
     name = "heatmap"
     scripts = ("attnviz-common.js", "view-heatmap.js")
+    long_inputs = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
         if spec.attention == "cross" and att.meta.get("is_encoder_decoder") and "cross" in att.arrays:
             raise AttnvizError("the heatmap shows square attention sets; show cross attention (target × source) "
                                "with view=\"heads\", \"bars\" or \"model\"", option="attention")
+        if att.layered:
+            longinput.check(spec, att.num_tokens)
+
+    def files(self, fig: Prepared, frame: Frame) -> Iterator[tuple[str, bytes]]:
+        """A long input's side files (one per layer and head, and their overviews): see :mod:`.longinput`."""
+        if fig.record.layered and not frame.inline:
+            yield from longinput.files(fig)
 
     def height(self, fig: Prepared) -> int:
         if fig.spec.height:
@@ -110,7 +120,7 @@ class Heatmap(View):
     def page(self, fig: Prepared, frame: Frame) -> str:
         spec, p, record = fig.spec, fig.part, fig.record
         n = len(p.q.labels)
-        weights = p.f32
+        long = record.layered
         plot_px = max(120, int(spec.height) - kit.HEADER_PX - 6) if spec.height else plot_height(p.q.labels)
         boundary = pair_boundary(p.q.segments)
         data = {
@@ -122,6 +132,12 @@ class Heatmap(View):
             "scale": 255, "who": fig.who, "values": values_on(spec, n), "boundary": boundary, "theme": spec.theme,
             "view": "heatmap", "i18n": fig.tx.script_texts(fig.num_layers, fig.num_heads, fig.analysis),
         }
+        if long:
+            data["side"] = longinput.side_data(fig, frame.name)
+            layers = []
+        else:
+            weights = p.f32
+            layers = [(index, kit.pack_layer(weights[index])) for index in range(fig.num_layers)]
         _ = fig.tx._
         labels = (_("Key tokens"), _("Query tokens"), _("Attention weight"))
         return kit.render_page(
@@ -131,7 +147,7 @@ class Heatmap(View):
             plot_height=plot_px, header_px=kit.HEADER_PX, bokeh=bokeh.script_tag(frame.resources, frame.bokeh_src),
             theme=spec.theme, data_json=kit.markup(kit.script_json(data)),
             bokeh_json=kit.markup(bokeh.document_json(n, plot_px, spec.colormap, boundary, labels)),
-            layers=[(index, kit.pack_layer(weights[index])) for index in range(fig.num_layers)],
+            layers=layers, long=long, num_tokens=n, side=longinput.inline_blocks(fig) if long and frame.inline else [],
             render_version=kit.RENDER_VERSION, lang=fig.tx.lang, _=_)
 
     # ------------------------------------------------------------------------------------------- picture
@@ -141,10 +157,15 @@ class Heatmap(View):
             return classic(fig, font)
         p = fig.part
         n = len(p.q.labels)
-        weights = dequantize(quantize(p.weights))  # exactly what the page decodes
-        rows, cols, found = tiles(fig.layer, fig.head, fig.num_layers, fig.num_heads)
         labels = [kit.display_label(lab) for lab in p.q.labels]
         cmap = colormap(fig.spec.colormap)
+        if fig.record.layered:  # one layer and head, read from the store as the page shows it
+            image, future, block = longinput.picture_image(fig, int(fig.layer), fig.head)
+            with mpl.rc(font, **{"image.interpolation": "nearest"}):
+                out = _single(mpl.Measure(), fig, frame.title, image, labels, cmap, future, block)
+                return mpl.save_figure(out, dpi=100, facecolor="white")
+        weights = dequantize(quantize(p.weights))  # exactly what the page decodes
+        rows, cols, found = tiles(fig.layer, fig.head, fig.num_layers, fig.num_heads)
         future = np.triu(np.ones((n, n), dtype=bool), k=1) if p.causal else None
         with mpl.rc(font, fig.tx.lang, **{"image.interpolation": "nearest"}):
             measure = mpl.Measure()
@@ -157,8 +178,10 @@ class Heatmap(View):
 
 
 def _single(measure: mpl.Measure, fig: Prepared, title_text: str, image: np.ndarray, labels: list[str], cmap,
-            future: np.ndarray | None):
-    """One heatmap, its layout computed from the measured labels (one draw, no constrained layout)."""
+            future: np.ndarray | None, block: int | None = None):
+    """One heatmap, its layout computed from the measured labels (one draw, no constrained layout). ``block``
+    (a long input): each cell of ``image`` is the largest weight of ``block × block`` tokens, and a note says what
+    is shown."""
     from matplotlib.figure import Figure
 
     p, spec, _ = fig.part, fig.spec, fig.tx._
@@ -185,6 +208,11 @@ def _single(measure: mpl.Measure, fig: Prepared, title_text: str, image: np.ndar
     right = mpl.bar_width_pt(measure, vmax, bar_title)
     width = left + grid + right
     title = measure.wrap(title_text, 10, width - 2 * mpl.EDGE_PT)
+    if block is not None:
+        note = (_("{tokens} tokens, labelled every {step}; each cell shows the largest weight of {size} × {size} "
+                  "tokens") if block > 1 else _("{tokens} tokens, labelled every {step}")).format(
+            tokens=n, step=step, size=block)
+        title += measure.wrap(note, 10, width - 2 * mpl.EDGE_PT)
     top = mpl.EDGE_PT + len(title) * measure.size("Ag", 10)[1] * 1.2 + 8.0
     height = bottom + grid + top
     out = Figure(figsize=(width / mpl.PT, height / mpl.PT), dpi=100)

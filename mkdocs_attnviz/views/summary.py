@@ -1,7 +1,9 @@
 """``view="summary"``: one grid of layers × heads, coloured by a per-head statistic (entropy against log n, mean
-attention distance, share of attention to special tokens, to the previous token, to itself, to the next token;
-:func:`mkdocs_attnviz.analysis.head_summary`). Hover a cell for every number of that head; click it to open the
-head's heatmap below the grid. The PNG shows the six statistics as six small grids with their numbers.
+attention distance, share of attention to special tokens, to the previous token, to itself, to the next token, to
+the first token — the attention sink — and near the diagonal; :func:`mkdocs_attnviz.analysis.head_summary`). Below
+the grid, the sink heads and the local heads are named with their shares (:func:`mkdocs_attnviz.analysis.named_heads`).
+Hover a cell for every number of that head; click it to open the head's heatmap below the grid. The PNG shows the
+eight statistics as eight small grids with their numbers, and the same two lines.
 
 The statistics are computed at build time and stored in the page data (``summary``); the weights of every layer
 are packed like the other views' (for the enlarged head).
@@ -28,7 +30,7 @@ __all__ = ["VIEW", "Summary", "LABELS"]
 
 LABELS = {"entropy": N_("Entropy / log n"), "distance": N_("Mean distance (tokens)"),
           "special": N_("To special tokens"), "previous": N_("To the previous token"), "self": N_("To itself"),
-          "next": N_("To the next token")}
+          "next": N_("To the next token"), "sink": N_("To the first token"), "local": N_("Within 2 tokens")}
 #: what each statistic is (the page shows it), in the figure's language
 DESCRIPTIONS = {
     "entropy": N_("entropy of each query's attention, mean over queries, divided by log n (1 = uniform)"),
@@ -37,7 +39,30 @@ DESCRIPTIONS = {
     "previous": N_("share given to the previous token"),
     "self": N_("share given to the token itself"),
     "next": N_("share given to the next token"),
+    "sink": N_("share given to the first token (an attention sink), mean over the queries after it"),
+    "local": N_("share given to the tokens at most 2 positions away, the first token aside, mean over the queries "
+                "after it"),
 }
+#: the two lines naming heads, and how one head is named
+NAMED = {"sink": N_("Sink heads (at least half of their attention on the first token): {heads}"),
+         "local": N_("Local heads (at least half of their attention within 2 tokens): {heads}")}
+NAMED_HEAD = N_("layer {layer} head {head} ({share})")
+#: at most this many heads are named in each line
+NAMED_MAX = 8
+
+
+def named_lines(fig: Prepared, stats: dict[str, np.ndarray]) -> list[str]:
+    """``Sink heads (...): layer 3 head 1 (0.92), ...`` and the same for local heads, in the figure's language."""
+    _ = fig.tx._
+    lines = []
+    for kind, template in NAMED.items():
+        heads = analysis.named_heads(stats, kind)
+        names = [_(NAMED_HEAD).format(layer=layer, head=head, share=f"{share:.2f}")
+                 for layer, head, share in heads[:NAMED_MAX]]
+        if len(heads) > NAMED_MAX:
+            names.append(_("and {count} more").format(count=len(heads) - NAMED_MAX))
+        lines.append(_(template).format(heads=fig.tx.join(names) if names else _("none")))
+    return lines
 
 
 def _selected(fig: Prepared) -> list[int] | None:
@@ -71,11 +96,11 @@ class Summary(View):
     def height(self, fig: Prepared) -> int:
         if fig.spec.height:
             return int(fig.spec.height)
-        return kit.HEADER_PX + 30 + 26 + 20 + 34 * fig.num_layers + 30
+        return kit.HEADER_PX + 30 + 26 + 20 + 34 * fig.num_layers + 30 + 44  # + the two lines naming heads
 
     def page(self, fig: Prepared, frame: Frame) -> str:
         spec, record, _ = fig.spec, fig.record, fig.tx._
-        stats = analysis.head_summary(record.weights, record.special)
+        stats = analysis.head_summary(record.weights, record.special, bool(record.causal))
         side = side_json(fig.part.q)
         n = record.num_tokens
         data: dict[str, Any] = {
@@ -89,7 +114,7 @@ class Summary(View):
                         "descriptions": {k: _(v) for k, v in DESCRIPTIONS.items()},
                         "log_n": float(np.log(n)) if n > 1 else 0.0,
                         "values": {k: np.round(v, 5).tolist() for k, v in stats.items()},
-                        "selected": _selected(fig)},
+                        "named": named_lines(fig, stats), "selected": _selected(fig)},
         }
         blobs = [("self", index, kit.pack_layer(record.weights[index])) for index in range(record.num_layers)]
         return canvas_page(fig, frame, self, data, blobs)
@@ -98,13 +123,13 @@ class Summary(View):
         from matplotlib.figure import Figure
 
         record, _ = fig.record, fig.tx._
-        stats = analysis.head_summary(record.weights, record.special)
+        stats = analysis.head_summary(record.weights, record.special, bool(record.causal))
         L, H = record.num_layers, record.num_heads
         cmap = colormap(fig.spec.colormap, masked=None)
         tile_w = max(2.6, min(5.0, 0.42 * H + 0.8))
         with mpl.rc(fig.spec.font or frame.font, fig.tx.lang):
-            out = Figure(figsize=(3 * tile_w + 0.6, 2 * (0.36 * L + 1.3) + 0.8), dpi=100, layout="constrained")
-            axes = out.subplots(2, 3, squeeze=False)
+            out = Figure(figsize=(4 * tile_w + 0.6, 2 * (0.36 * L + 1.3) + 1.2), dpi=100, layout="constrained")
+            axes = out.subplots(2, 4, squeeze=False)
             for ax, name in zip(axes.flat, LABELS):
                 m = stats[name]
                 top = 1.0 if name == "entropy" else (float(m.max()) if m.max() > 0 else 1.0)
@@ -121,7 +146,8 @@ class Summary(View):
                             ax.text(h, layer, f"{v:.1f}" if name == "distance" else f"{v:.2f}", ha="center",
                                     va="center", fontsize=6 if H > 8 else 7,
                                     color="black" if v > 0.6 * top else "white")
-            out.suptitle(mpl.wrap_title(frame.title, 110), fontsize=10)
+            out.suptitle(mpl.wrap_title(frame.title, 140), fontsize=10)
+            out.supxlabel("\n".join(mpl.wrap_title(line, 160) for line in named_lines(fig, stats)), fontsize=8)
             return mpl.save_figure(out, dpi=100, facecolor="white")
 
 
