@@ -75,7 +75,7 @@ SCRIPT_TEXTS = {
     "bias": N_("bias"),
     "kv_shared": N_("key/value head {kv} is shared by query heads {first}–{last}"),
     "masked_window": N_("masked (outside this layer's attention window)"),
-    "scale": N_("scale"), "query_q": N_("query q"), "keys_k": N_("keys k"), "score": N_("score"),
+    "query_q": N_("query q"), "keys_k": N_("keys k"), "score": N_("score"),
     "masked_word": N_("masked"), "title_neuron": N_("Neuron view: {description}"), "query_of": N_("query {query}"),
     "fused": N_("fused"), "side_layer": N_("{side} layer"), "side_head": N_("{side} head"),
     "compare_legend": N_("A and B share one colour scale; A − B: red where A is larger, blue where B is larger."),
