@@ -166,8 +166,7 @@ class _PageState:
     blocks: list[Block] = dataclasses.field(default_factory=list)
     scanned: bool = False
     tree_done: bool = False  # set after the last treeprocessor: postprocessors now see the whole page
-    styled: bool = False  # figures carried in the page (mkdocs_attnviz.inline): the stylesheet is in it
-    bokehjs: bool = False  # ... and BokehJS
+    carrier: Any = None  # figures carried in the page: what it holds already (mkdocs_attnviz.inline.Carrier)
 
 
 def _state(md: Markdown) -> _PageState:
@@ -197,7 +196,8 @@ class AttnvizExtension(Extension):
         self.page: str | None = kwargs.pop("page", None)
         self.page_dir: str | None = kwargs.pop("page_dir", None)  # absolute folder of the page (data= files)
         self.line_offset: int = 0
-        self.inline = False  # figures carried in the page (Zensical), not published as files
+        self.inline = False  # figures carried in the page (Zensical, a one-file report), not published as files
+        self.styled = False  # ... in a page whose template has attnviz.css already (the report)
         self.lock: Any = contextlib.nullcontext()
         self._settings = kwargs
         self.config = {}
@@ -303,10 +303,7 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
         for warning, option in zip(figure.warnings, options):
             log.warning("attnviz: %s", AttnvizError(warning, option=option).located(ext.page, line))
         if ext.inline:
-            from .inline import figure_html
-
-            html, bokehjs = figure_html(builder, figure)
-            return _page_assets(state, bokehjs=bokehjs) + html
+            return _carrier(state).figure(builder, figure)
         if ext.output_dir:
             builder.publish(ext.output_dir, keys=[figure.key])
         return builder.embed_html(figure, ext.url)
@@ -321,15 +318,17 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
     return _page_assets(state) + ext.builder_or_none_error_html(error)
 
 
-def _page_assets(state: _PageState, *, bokehjs: bool = False) -> str:
-    """For figures carried in the page: what the page holds once, put before its first attnviz output."""
-    if not state.ext.inline:
-        return ""
-    from .inline import page_assets
+def _carrier(state: _PageState):
+    if state.carrier is None:
+        from .inline import Carrier
 
-    html = page_assets(css=not state.styled, bokehjs=bokehjs and not state.bokehjs)
-    state.styled, state.bokehjs = True, state.bokehjs or bokehjs
-    return html
+        state.carrier = Carrier(styled=state.ext.styled)
+    return state.carrier
+
+
+def _page_assets(state: _PageState) -> str:
+    """For figures carried in the page: the stylesheet, put once before the page's first attnviz output."""
+    return _carrier(state).assets() if state.ext.inline else ""
 
 
 #: the superfences custom-fence entry

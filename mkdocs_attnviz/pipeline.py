@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import attention, datafile, draw, logs, views
+from . import attention, datafile, draw, i18n, logs, views
 from . import extract as _extract
 from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
@@ -27,13 +27,14 @@ from .settings import Settings
 from .prepare import Prepared, prepare
 from .spec import FigureSpec
 from .texts import Texts
-from .toolkit import bokeh
+from .toolkit import assets, bokeh
+from .toolkit import fonts
 from .toolkit.fonts import INSTALL_HINT
 from .toolkit.mpl import missing_glyphs
 from .toolkit.page import RENDER_VERSION, environment, templates_dir
 from .views.base import Frame
 
-__all__ = ["FigureBuilder", "Figure", "ASSETS_CSS", "extraction_inputs", "PROGRESS_SECONDS"]
+__all__ = ["FigureBuilder", "Figure", "file_name", "ASSETS_CSS", "extraction_inputs", "PROGRESS_SECONDS"]
 
 #: a cold build says how far it is at most this often (seconds)
 PROGRESS_SECONDS = 5.0
@@ -51,13 +52,20 @@ class Figure:
     height: int
     description: str  # "model M, layer 5 of 6 (last), mean of 12 heads"
     alt: str
-    files: tuple[str, ...]  # suffixes present: (".html", ".png"), and a long input's side files (".l0.mean.js"...)
+    files: tuple[str, ...]  # suffixes present: (".html", ".png"), a long input's side files (".l0.mean.js"...), shared
+    # files ("@attnviz-doc-<hash>.js", see file_name)
     cached: bool
     warnings: list[str]
     warning_options: list[str | None] = dataclasses.field(default_factory=list)  # the option each warning is about
 
     def filename(self, suffix: str) -> str:
-        return f"{self.key}{suffix}"
+        return file_name(self.key, suffix)
+
+
+def file_name(key: str, suffix: str) -> str:
+    """The published name of a figure's file: ``<key><suffix>``, or, for a suffix ``@<name>``, ``<name>`` — a file
+    several figures share (a heatmap's Bokeh document), kept in each figure's cache entry."""
+    return suffix[1:] if suffix.startswith("@") else f"{key}{suffix}"
 
 
 def extraction_inputs(spec: FigureSpec) -> dict[str, Any]:
@@ -146,6 +154,14 @@ class FigureBuilder:
                 _extract.preload(ref, self.settings.device, self.settings.trust_remote_code)
             except Exception as exc:  # noqa: BLE001 - the next build reports it where it belongs
                 logs.logger.debug("attnviz: preloading %s failed: %s", ref.name, exc)
+        # what drawing a figure imports (a warm build imports none of it), and the installed fonts
+        import bokeh.embed  # noqa: F401
+        import bokeh.models  # noqa: F401
+        import bokeh.plotting  # noqa: F401
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+
+        fonts.discover()
 
     def summary(self) -> str:
         s = self.stats
@@ -154,8 +170,10 @@ class FigureBuilder:
                 f"{s['extractions']} model runs, {s['errors']} errors) in {seconds:.1f} s")
 
     def _templates_hash(self) -> str:
+        """The templates, shared scripts and the words of every language: what a figure page is made of."""
         h = hashlib.sha256()
-        for path in sorted(templates_dir().rglob("*")):
+        paths = sorted(templates_dir().rglob("*")) + sorted(i18n.LOCALE_DIR.rglob("*.po"))
+        for path in paths:
             if path.is_file() and path.name != "report.html.jinja":  # the CLI report page is not a figure
                 h.update(path.name.encode())
                 h.update(path.read_bytes())
@@ -374,6 +392,9 @@ class FigureBuilder:
                 written.append(write_if_changed(out / name, Path(src).read_bytes()))
         css = templates_dir() / ASSETS_CSS
         written.append(write_if_changed(out / ASSETS_CSS, css.read_bytes()))
+        if self.settings.resources != "inline":  # the figure pages link them (cached by the browser across pages)
+            for name, data in assets.files().items():
+                written.append(write_if_changed(out / name, data))
         self.save_hash_memo()
         return written
 

@@ -71,7 +71,7 @@ from sphinx.util.osutil import relative_uri
 from . import __version__, logs
 from .errors import AttnvizError
 from .files import write_if_changed
-from .pipeline import ASSETS_CSS, Figure, FigureBuilder
+from .pipeline import ASSETS_CSS, Figure, FigureBuilder, file_name
 from .settings import SETTINGS, Settings, build_settings, with_site_language
 from .spec import OPTIONS, FigureSpec, build_spec
 
@@ -407,14 +407,14 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
     write_if_changed(static / ASSETS_CSS, (out / ASSETS_CSS).read_bytes())
     for key, suffixes in sorted(figures.items()):
         for suffix in suffixes:
-            src = source / f"{key}{suffix}"
+            src = source / file_name(key, suffix)
             try:
                 data = src.read_bytes()
             except FileNotFoundError:
                 data = builder.cache.read_render_file(key, suffix)
                 if data is None:
                     raise ExtensionError(f"attnviz: figure file {key}{suffix} is missing; build again with -E")
-            write_if_changed(out / f"{key}{suffix}", data)
+            write_if_changed(out / file_name(key, suffix), data)
     logger.info(builder.summary())
 
 

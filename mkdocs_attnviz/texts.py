@@ -175,18 +175,24 @@ class Texts:
             view=self._(VIEW_TITLES[view]), description=description, sentence=sentence)
 
     # -- the pages' scripts -----------------------------------------------------------------------
-    def script_texts(self, num_layers: int, num_heads: int, analysis: dict[str, Any] | None = None
-                     ) -> dict[str, Any]:
-        """Every word the pages' scripts write, translated, with the figure's counts filled in where a plural
-        depends on them (``all_layers``, ``all_heads``, ``mean_heads``, ``max_heads``); ``analysis``: what the
-        transforms did, as the words the scripts put around a layer (``aggregate_layer`` / ``aggregate_all``, with a
-        ``{layer}`` / ``{layers}`` placeholder), the fused heads and the notes."""
+    def static_texts(self) -> dict[str, Any]:
+        """Every word the pages' scripts write, translated (one file per language, shared by every figure:
+        :mod:`mkdocs_attnviz.toolkit.assets`)."""
         out: dict[str, Any] = {key: self._(message) for key, message in SCRIPT_TEXTS.items()}
-        out["all_layers"] = self.layer("all", num_layers)
-        for head in ("all", "mean", "max"):
-            out[f"{head}_heads"] = self.head(head, num_heads)
         out["sep"] = self._(", ")
         out["sets"] = {name: self._(message) for name, message in SET_NAMES.items()}
+        out["hidden"] = self.note({"note": "hidden"})
+        return out
+
+    def figure_texts(self, num_layers: int, num_heads: int, analysis: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+        """The words of one figure's scripts that depend on the figure: its counts where a plural depends on them
+        (``all_layers``, ``all_heads``, ``mean_heads``, ``max_heads``), and what the transforms did, as the words
+        put around a layer (``aggregate_layer`` / ``aggregate_all``, with a ``{layer}`` / ``{layers}`` placeholder),
+        the fused heads and the notes."""
+        out: dict[str, Any] = {"all_layers": self.layer("all", num_layers)}
+        for head in ("all", "mean", "max"):
+            out[f"{head}_heads"] = self.head(head, num_heads)
         analysis = analysis or {}
         if analysis.get("aggregate"):
             name = self.aggregate_name(analysis["aggregate"])
@@ -194,8 +200,12 @@ class Texts:
             out["aggregate_all"] = self._("{aggregate} up to each of {layers}").replace("{aggregate}", name)
             out["fused_heads"] = self.fused(analysis["fusion"], analysis["num_heads"])
         out["notes"] = [self.note(n) for n in analysis.get("notes", [])]
-        out["hidden"] = self.note({"note": "hidden"})
         return out
+
+    def script_texts(self, num_layers: int, num_heads: int, analysis: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+        """:meth:`static_texts` and :meth:`figure_texts` together: every word a figure's scripts use."""
+        return {**self.static_texts(), **self.figure_texts(num_layers, num_heads, analysis)}
 
     def __repr__(self) -> str:
         return f"Texts({self.lang!r})"

@@ -176,6 +176,7 @@
     document.documentElement.setAttribute("data-attnviz-view", JSON.stringify(state));
     window.attnvizState = state;
     window.attnvizReady = true;
+    C.done();  // the next figure of the host page may draw
   }
 
   function guard(promise) {

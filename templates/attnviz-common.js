@@ -13,6 +13,12 @@
  *                         layerText / headText / describe build the same phrases as the Python side.
  * AttnvizCommon.fail      shows a message in the figure's message box (#attnviz-message).
  * AttnvizCommon.canDecode false where the browser lacks DecompressionStream (the message is shown).
+ * AttnvizCommon.turn      Promise of the figure's turn to draw: the figures of one host page (iframes of one origin
+ *                         share a thread) draw one at a time, the one nearest the reader's viewport first; a
+ *                         figure alone, or under a parent of another origin (file://), draws at once.
+ *                         AttnvizCommon.done gives the turn on (after the first draw, or a failure).
+ * AttnvizCommon.bokeh     Promise of BokehJS: already in the page, the host page's copy (a page carried in its
+ *                         host, mkdocs_attnviz.inline), or loaded from data.bokehjs when the figure's turn comes.
  */
 (function () {
   "use strict";
@@ -183,7 +189,7 @@
     if (!cache[selector]) {
       var el = document.querySelector(selector);
       if (!el) return Promise.reject(new Error("no data block " + selector));
-      cache[selector] = inflate(el.textContent);
+      cache[selector] = turn().then(function () { return inflate(el.textContent); });
     }
     return cache[selector];
   }
@@ -222,7 +228,11 @@
   // ------------------------------------------------------------------------------------------- words
   var words = {};
   var has = function (o, k) { return Object.prototype.hasOwnProperty.call(o, k); };
-  function texts(dict) { words = dict || {}; }
+  // the words of the figure's language (attnviz-texts.<lang>.js), then the figure's own (its counts, its notes)
+  function texts(dict) {
+    words = {};
+    [window.AttnvizTexts || {}, dict || {}].forEach(function (d) { Object.keys(d).forEach(function (k) { words[k] = d[k]; }); });
+  }
 
   // the word of `key`, with {name} placeholders filled from `params`
   function t(key, params) {
@@ -254,8 +264,120 @@
     return parts.concat(words.notes || []).join(words.sep || ", ");
   }
 
+
+  // ------------------------------------------------------------------------------------------- turns
+  // The queue lives in the host page (window.__attnvizTurns): {busy: the iframe drawing, since, win, waiting}.
+  // Every figure runs the same code on it; a turn held by an iframe that left the page (instant navigation),
+  // was reloaded, or held it longer than TURN_MS is given on, so no figure waits for one that will never finish.
+  // A figure out of view that finds no one drawing still waits up to SETTLE_MS for the figures in view to load.
+  var TURN_MS = 3000, SETTLE_MS = 300, turnPromise = null, turnHeld = false;
+
+  function queue() {
+    try {
+      var frame = window.frameElement, host = window.parent;
+      if (!frame || host === window || !host.document) return null;
+      return host.__attnvizTurns || (host.__attnvizTurns = { busy: null, since: 0, win: null, waiting: [] });
+    } catch (e) {
+      return null;  // a parent of another origin (file:// in Chromium): no queue, draw at once
+    }
+  }
+
+  function distance(frame) {  // px between the iframe and the host page's viewport (0: visible)
+    var r = frame.getBoundingClientRect(), h = frame.ownerDocument.defaultView.innerHeight;
+    return r.bottom < 0 ? -r.bottom : r.top > h ? r.top - h : 0;
+  }
+
+  function next(q) {
+    var b = q.busy;
+    if (b && (!b.isConnected || b.contentWindow !== q.win || Date.now() - q.since > TURN_MS)) q.busy = null;
+    if (q.busy) return;
+    q.waiting = q.waiting.filter(function (w) { return w.frame.isConnected && w.frame.contentWindow === w.win; });
+    if (!q.waiting.length) return;
+    q.waiting.sort(function (a, b) { return distance(a.frame) - distance(b.frame); });
+    var w = q.waiting[0], wait = SETTLE_MS - (Date.now() - w.since);
+    if (wait > 0 && distance(w.frame) > 0) {
+      setTimeout(function () { next(q); }, wait);
+      return;
+    }
+    q.waiting.shift();
+    q.busy = w.frame;
+    q.win = w.win;
+    q.since = Date.now();
+    try { w.go(); } catch (e) { q.busy = null; next(q); }
+  }
+
+  function turn() {
+    if (turnPromise) return turnPromise;
+    var q = queue();
+    if (!q) {
+      turnPromise = Promise.resolve();
+      return turnPromise;
+    }
+    turnPromise = new Promise(function (resolve) {
+      var timer = setInterval(function () { next(q); }, 250);  // in case the figure drawing now never says done
+      q.waiting.push({ frame: window.frameElement, win: window, since: Date.now(), go: function () {
+        clearInterval(timer);
+        turnHeld = true;
+        resolve();
+      } });
+      next(q);
+    });
+    return turnPromise;
+  }
+
+  function done() {
+    if (!turnHeld) return;
+    turnHeld = false;
+    var q = queue();
+    if (q && q.busy === window.frameElement) {
+      q.busy = null;
+      next(q);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ BokehJS
+  // A script from the host page's inert copy (a text/plain script element of that id), run as a script of this page:
+  // one compiled copy serves every figure of the host page.
+  function hostScript(id) {
+    try {
+      if (window.parent === window) return false;
+      var inert = window.parent.document.getElementById(id);
+      if (!inert) return false;
+      var s = document.createElement("script");
+      s.textContent = inert.textContent;
+      document.head.appendChild(s);
+      s.remove();
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  var bokehPromise = null;
+  function bokeh(src) {
+    if (bokehPromise) return bokehPromise;
+    bokehPromise = turn().then(function () {
+      if (typeof Bokeh !== "undefined") return Bokeh;
+      if (hostScript("attnviz-bokehjs") && typeof Bokeh !== "undefined") return Bokeh;
+      if (!src || !src.src) throw new Error(t("no_bokeh"));
+      return new Promise(function (resolve, reject) {
+        var s = document.createElement("script");
+        if (src.integrity) {
+          s.integrity = src.integrity;
+          s.crossOrigin = "anonymous";
+        }
+        s.onload = function () { typeof Bokeh !== "undefined" ? resolve(Bokeh) : reject(new Error(t("no_bokeh"))); };
+        s.onerror = function () { reject(new Error(t("no_bokeh"))); };
+        s.src = src.src;
+        document.head.appendChild(s);
+      });
+    });
+    return bokehPromise;
+  }
+
   // ---------------------------------------------------------------------------------------- messages
   function fail(message) {
+    done();
     var el = document.getElementById("attnviz-message");
     if (!el) return;
     el.textContent = message;
@@ -270,5 +392,5 @@
 
   window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, side: side, forget: forget, fail: fail, canDecode: canDecode,
                            toCSV: toCSV, toJSON: toJSON, texts: texts, t: t, layerText: layerText,
-                           headText: headText, describe: describe };
+                           headText: headText, describe: describe, turn: turn, done: done, bokeh: bokeh };
 })();

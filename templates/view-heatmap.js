@@ -10,7 +10,6 @@
   "use strict";
 
   var data = JSON.parse(document.getElementById("attnviz-data").textContent);
-  var item = JSON.parse(document.getElementById("attnviz-bokeh").textContent);
   var n = data.n, L = data.num_layers, H = data.num_heads, gap = data.gap, long = data.side || null;
   var layerSelect = document.getElementById("attnviz-layer");
   var headSelect = document.getElementById("attnviz-head");
@@ -19,11 +18,26 @@
   C.texts(data.i18n);
   C.theme.init(data.theme);  // the page's colours before the plot draws
 
-  if (typeof Bokeh === "undefined") {
-    fail(t("no_bokeh"));
-    return;
-  }
   if (!C.canDecode()) return;
+
+  // The Bokeh document: in the page, or a file of the site shared by the heatmaps of one colour map, language and
+  // pair/no pair (attnviz-doc-<id>.js), whose sentinel numbers become this figure's (data.doc.numbers).
+  function fill(node, numbers) {
+    if (Array.isArray(node)) {
+      for (var i = 0; i < node.length; i++) node[i] = fill(node[i], numbers);
+    } else if (node && typeof node === "object") {
+      Object.keys(node).forEach(function (k) { node[k] = fill(node[k], numbers); });
+    } else if (typeof node === "number" && Object.prototype.hasOwnProperty.call(numbers, String(node))) {
+      return numbers[String(node)];
+    }
+    return node;
+  }
+  function bokehDocument() {
+    if (!data.doc) return JSON.parse(document.getElementById("attnviz-bokeh").textContent);
+    var doc = (window.AttnvizDocs || {})[data.doc.id];
+    if (!doc) throw new Error("attnviz-doc-" + data.doc.id + ".js did not load");
+    return fill(doc, data.doc.numbers);
+  }
 
   // ---------------------------------------------------------------- data: lazy per-layer decoding
   function layerBytes(l) {
@@ -79,7 +93,6 @@
   var models = null;   // filled once the document is embedded
   var view = null;     // what is drawn now: {layer, head, grid, W, Hh, img}
   var ndarray = null;
-  try { ndarray = Bokeh.require("core/util/ndarray").ndarray; } catch (e) { ndarray = null; }
 
   function asImage(flat, height, width) {
     if (ndarray) return ndarray(flat, { dtype: "float32", shape: [height, width] });
@@ -418,14 +431,17 @@
     },
     zoom: function (a, b) { zoomTo(a, b); },  // tokens a..b-1 on both axes (a long input's token inputs do this)
     frame: function () {  // the heatmap's frame in viewport CSS px
-      var pv = models && Bokeh.index[models.figure.id];
+      var pv = models && typeof Bokeh !== "undefined" && Bokeh.index[models.figure.id];
       if (!pv || !pv.frame) return null;
       var host = pv.el.getBoundingClientRect(), b = pv.frame.bbox;
       return { x: host.left + b.left, y: host.top + b.top, width: b.width, height: b.height };
     }
   };
 
-  Bokeh.embed.embed_item(item, "attnviz-plot").then(function () {
+  C.bokeh(data.bokehjs).then(function () {
+    try { ndarray = Bokeh.require("core/util/ndarray").ndarray; } catch (e) { ndarray = null; }
+    return Bokeh.embed.embed_item(bokehDocument(), "attnviz-plot");
+  }).then(function () {
     var doc = Bokeh.documents[Bokeh.documents.length - 1];
     function get(name) { return doc.get_model_by_name(name); }
     models = {
@@ -466,6 +482,7 @@
       new ResizeObserver(function () { requestAnimationFrame(checkSize); }).observe(document.getElementById("attnviz-plot"));
     }
     return redraw().then(function () {
+      C.done();  // the next figure of the host page may draw
       var tries = 0;
       (function poll() { checkSize(); if (++tries < 20) setTimeout(poll, 50); })();
     });

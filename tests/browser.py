@@ -92,6 +92,19 @@ def wait_for(driver, script: str, *, timeout: float = 20.0, interval: float = 0.
     raise AssertionError(f"timed out waiting for {script!r} (last value {value!r})")
 
 
+def drawn_in_frame(driver, frame, script: str = "return null", *, timeout: float = 60.0) -> Any:
+    """Scroll ``frame`` (an attnviz iframe) into view, wait inside it until the figure is drawn with no message
+    shown, and return what ``script`` returns there."""
+    driver.execute_script("arguments[0].scrollIntoView()", frame)
+    driver.switch_to.frame(frame)
+    try:
+        wait_for(driver, "window.attnvizReady === true", timeout=timeout)
+        assert driver.execute_script("return document.getElementById('attnviz-message').hidden")
+        return driver.execute_script(script)
+    finally:
+        driver.switch_to.default_content()
+
+
 def screenshot_array(driver):
     """The viewport as an RGB numpy array (H, W, 3) of uint8."""
     import numpy as np

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from browser import chromium, console_errors, requested_urls, wait_for  # noqa: F401
+from browser import chromium, console_errors, drawn_in_frame, requested_urls  # noqa: F401
+from test_hostile_support import parse_html
 from mkdocs_attnviz import extract
 from mkdocs_attnviz.cli import load_project, main
 
@@ -121,7 +122,7 @@ def test_report_from_markdown(tmp_path, capsys, minilm_path, shared_cache):
     for src in re.findall(r'(?:src|href)="([^"#]+)"', html):
         assert src.startswith("https://") or (out / src).is_file(), src  # every local link resolves
     figure = (out / srcs[0]).read_text(encoding="utf-8")
-    assert '<script src="bokeh.min.js"' in figure or 'src="bokeh.min.js"' in figure
+    assert json.loads(re.search(r'id="attnviz-data">(.*?)</script>', figure).group(1))["bokehjs"]["src"].startswith("bokeh.min.js?v=")
 
 
 def test_report_from_yaml(tmp_path, capsys, minilm_path, shared_cache):
@@ -166,7 +167,8 @@ def test_long_figures_in_reports_and_render(tmp_path, capsys, minilm_path, monke
     assert rc == 0, err
     html = target.read_text(encoding="utf-8")
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]
-    assert html.count("data-side=&quot;l5.mean&quot;") == 2 and ".l5.mean.js" not in html
+    carried = [e.attrs["srcdoc"] for e in parse_html(html).elements if e.tag == "iframe"]
+    assert [page.count('data-side="l5.mean"') for page in carried] == [1, 1] and ".l5.mean.js" not in html
     rc, _, err = run(capsys, "render", "--model", "minilm", "--model-path", f"minilm={minilm_path}", "--cache-dir",
                      tmp_path / "cache", "--text", "The cat sat on the mat.", "-o", tmp_path / "one" / "page.html")
     assert rc == 0, err
@@ -180,8 +182,15 @@ def test_single_file_report_draws_offline_in_chromium(tmp_path, capsys, minilm_p
     assert rc == 0, err
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.html"]  # one file, nothing beside it
     html = target.read_text(encoding="utf-8")
-    assert "assets/" not in html and 'src="http' not in html and "<script src=" not in html
-    assert len(re.findall(r"<iframe[^>]+srcdoc=", html)) == 2
+    assert "assets/" not in html
+    outer = parse_html(html).elements  # the report's own elements and, parsed apart, each carried figure page
+    pages = [parse_html(e.attrs["srcdoc"]).elements for e in outer if e.tag == "iframe"]
+    links = [v for elements in [outer] + pages for e in elements for k, v in e.attrs.items()
+             if k in ("src", "href") and e.tag != "a"]  # what loads by itself (the prose may link elsewhere)
+    assert len(pages) == 2 and all(v.startswith(("data:image/png;base64,", "#")) for v in links), links
+    # BokehJS and the shared scripts once, for both figures
+    assert html.count('<script type="text/plain" id="attnviz-bokehjs">') == 1
+    assert html.count('<script type="text/plain" id="attnviz-js-attnviz-common.js">') == 1
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 2
 
     chromium.execute_cdp_cmd("Network.enable", {})
@@ -195,15 +204,8 @@ def test_single_file_report_draws_offline_in_chromium(tmp_path, capsys, minilm_p
         frames = chromium.find_elements("css selector", "iframe.attnviz-frame")
         assert len(frames) == 2
         for frame in frames:
-            chromium.execute_script("arguments[0].scrollIntoView()", frame)
-            chromium.switch_to.frame(frame)
-            try:
-                wait_for(chromium, "window.attnvizReady === true", timeout=60)
-                assert chromium.execute_script("return document.getElementById('attnviz-message').hidden")
-                view = chromium.execute_script("return window.attnviz.view()")
-                assert view["width"] > 5 and view["max"] > 0
-            finally:
-                chromium.switch_to.default_content()
+            view = drawn_in_frame(chromium, frame, "return window.attnviz.view()")
+            assert view["width"] > 5 and view["max"] > 0
             # the heatmap is really painted: the frame shows many colours (viridis), not a blank page
             shot = imread(io.BytesIO(frame.screenshot_as_png), format="png")[..., :3]
             colours = np.unique((shot.reshape(-1, 3) * 255).round().astype(np.uint8), axis=0)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+
+from mkdocs_attnviz.toolkit import assets
 from hypothesis import strategies as st
 
 from mkdocs_attnviz import extract
@@ -298,8 +300,15 @@ def test_injection_is_escaped_in_the_figure_page_and_its_data(injected_site):
         assert data["text"] == f"{payload} sentence" and data["pair"] == f"{payload} pair"
         scripts = parsed.all("script")
         kinds = sorted(s.attrs.get("type", "js" if not s.attrs.get("src") else "src") for s in scripts)
-        assert kinds == sorted(["src", "application/json", "application/json", "js"]
-                               + ["application/octet-stream"] * data["num_layers"]), kinds
+        assert [k for k in kinds if k != "src"] == sorted(["application/json"]  # the Bokeh document is shared
+                                                          + ["application/octet-stream"] * data["num_layers"]), kinds
+        # every script the page runs is a file of the site: the shared scripts and the shared Bokeh document, none
+        # written for this figure; BokehJS comes from the site too
+        srcs = [s.attrs["src"].split("?")[0] for s in scripts if s.attrs.get("src")]
+        docs = [src for src in srcs if re.fullmatch(r"attnviz-doc-[0-9a-f]{12}\.js", src)]
+        assert len(docs) == 1 and set(srcs) - set(docs) <= set(assets.files()), srcs
+        assert data["bokehjs"]["src"].startswith("bokeh.min.js?v=")
+        assert all((page_path.parent / src).is_file() for src in srcs + ["bokeh.min.js"])
         assert "__pwned" not in "".join(s.text for s in scripts if s.attrs.get("type") != "application/json")
         assert not parsed.event_handlers()
         metas = [m.attrs["content"] for m in parsed.all("meta") if m.attrs.get("name") == "description"]

@@ -109,7 +109,7 @@ def test_long_heatmap_pages_load_side_files(tmp_path, llama, long):
     att = b.attention(spec())[1]
     n, L, H = att.num_tokens, att.num_layers, att.num_heads
     assert n > longinput.FULL_TOKENS  # so each layer and head also has an overview
-    sides = [s for s in fig.files if s.endswith(".js")]
+    sides = [s for s in fig.files if s.endswith(".js") and not s.startswith("@")]
     assert len(sides) == 2 * L * (H + 2) and ".l1.mean.js" in sides and ".l1.mean.o.js" in sides
     out = tmp_path / "site"
     b.publish(out)
@@ -167,9 +167,12 @@ def test_page_without_a_site_holds_its_side_data(tmp_path, llama, long):
     att = extract.extract(ref(llama), TEXT, device="cpu")
     page = draw.figure_page(att, spec())
     assert page.count('<script type="application/octet-stream" data-side="') == 2 * att.num_layers * (att.num_heads + 2)
-    published = kit.inline_sides("<html><body><script>\nrun()</script></body></html>",
-                                 [kit.side_script("l0.mean", b"x").decode()])
-    assert published.index('data-side="l0.mean"') < published.index("<script>\nrun()")
+    fake = ('<html><head><script>\nbokeh()</script></head><body><script type="application/json" id="attnviz-data">'
+            '{}</script><script src="view.js"></script></body></html>')
+    published = kit.inline_sides(fake, [kit.side_script("l0.mean", b"x").decode()])
+    assert published.index('id="attnviz-data"') < published.index('data-side="l0.mean"') < published.index("view.js")
+    with pytest.raises(AttnvizError, match="not an attnviz figure page"):
+        kit.inline_sides("<html><body><script>\nrun()</script></body></html>", [])
 
 
 def test_attention_function_with_broadcast_masks_and_bias(monkeypatch):

@@ -7,6 +7,7 @@ All tests of the module share one attnviz cache, so the model runs once per dist
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -95,7 +96,8 @@ def test_html_embeds_iframe_with_relative_links(build, builder, pages):
         assert resolve(page, out, png).is_file()
         css = re.search(r'<link[^>]+href="([^"]*_static/attnviz\.css)"', html).group(1)
         assert resolve(page, out, css).is_file()
-        bokeh = re.search(r'<script[^>]+src="([^"]*bokeh[^"]*\.js)"', figure.read_text(encoding="utf-8")).group(1)
+        data = re.search(r'id="attnviz-data">(.*?)</script>', figure.read_text(encoding="utf-8")).group(1)
+        bokeh = json.loads(data)["bokehjs"]["src"].split("?")[0]  # loaded when the figure's turn to draw comes
         assert resolve(figure, out, bokeh).is_file()
     # the caption names what is shown; the static figure is not duplicated into _images
     index = (out / "index.html").read_text(encoding="utf-8")

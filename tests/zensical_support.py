@@ -146,15 +146,23 @@ def check_page(page: str) -> int:
     assert page.count('<style class="attnviz-style">') == 1 and 0 <= style < first
     assert "figure.attnviz .attnviz-print { display: none; }" in page[style:first]  # print PNG hidden on screen
     assert page.count("<noscript><style>figure.attnviz .attnviz-frame{display:none}") == 1
-    holder = re.search(r'<script type="text/plain" id="attnviz-bokehjs">(.*?)</script>', page, re.S)
+    holders = {m.group(1): (m.start(), m.group(2)) for m in
+               re.finditer(r'<script type="text/plain" id="(attnviz-[a-z0-9.-]+)">(.*?)</script>', page, re.S)}
+    assert len(holders) == len(re.findall(r'<script type="text/plain"', page))  # each shared script once
     for figure in figures:
         srcdoc = re.search(r'<iframe class="attnviz-frame" srcdoc="([^"]*)"', figure)
         assert srcdoc, figure[:300]
         inner = html.unescape(srcdoc.group(1))
         assert inner.startswith("<!DOCTYPE html>") and 'id="attnviz-data"' in inner
         assert not re.search(r'<script[^>]+src="(?!https?:)', inner), "a figure page links a file"
-        if "attnviz-bokehjs" in inner:  # a heatmap: BokehJS from the page, which holds it before the figure
-            assert holder and holder.start() < page.index(figure) and holder.group(1) == bokehjs()
+        # the shared scripts come from the page, which holds them before the figure
+        used = re.findall(r'getElementById\("(attnviz-js-[A-Za-z0-9.-]+)"\)', inner)
+        assert "attnviz-js-attnviz-common.js" in used
+        for ident in used:
+            assert ident in holders and holders[ident][0] < page.index(figure), ident
+        if '"bokehjs":{"src":"bokeh.min.js"' in inner:  # a heatmap: BokehJS from the page as well
+            assert holders["attnviz-bokehjs"][0] < page.index(figure)
+            assert holders["attnviz-bokehjs"][1] == bokehjs()
         outside = figure.replace(srcdoc.group(1), "")
         links = re.findall(r'(?:src|href)="([^"]+)"', outside)
         assert links and all(link.startswith("data:image/png;base64,") for link in links), links

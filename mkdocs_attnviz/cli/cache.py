@@ -38,7 +38,7 @@ def _entries(root: Path) -> list[_Entry]:
         if not base.is_dir():
             continue
         for path in sorted(base.glob("*/*")):
-            key = path.name.split(".", 1)[0]
+            key = re.split(r"[.@]", path.name, maxsplit=1)[0]  # "<key>.png", "<key>@attnviz-doc-<hash>.js"
             if path.name.startswith(".tmp-") or not _KEY_RE.match(key) or path.parent.name != key[:2]:
                 continue  # temporary files of a running build, and anything that is not ours, are left alone
             found.setdefault((kind, key), _Entry(kind, key, [])).files.append(path)

@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     long_input = any(s not in (".html", ".png") for s in figure.files)
-    if suffix == ".html" and (settings.resources == "local" or long_input):
-        # BokehJS (resources = local) and a long input's side files next to the page
+    if suffix == ".html" and (settings.resources != "inline" or long_input):
+        # the shared scripts and styles, BokehJS (resources = local) and a long input's side files next to the page
         builder.publish(out.parent, keys=[figure.key], side_only=True)
     err(f"attnviz: {figure.description} → {display(out)}")
     return EXIT_OK

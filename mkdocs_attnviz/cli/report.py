@@ -2,13 +2,13 @@
 
 A Markdown SPEC keeps its prose (rendered with the same fence as MkDocs); a YAML SPEC lists figures with an
 optional heading and notes. The folder opens from ``file://`` and publishes on GitHub Pages as is;
-``--single-file`` puts every figure page (``<iframe srcdoc>``) and PNG (``data:`` URI) into the page itself.
+``--single-file`` puts every figure page (``<iframe srcdoc>``) and PNG (``data:`` URI) into the page itself, and
+BokehJS and the scripts the figure pages share once (:mod:`mkdocs_attnviz.inline`).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import html as html_lib
 import re
 import tempfile
@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import __version__
 from ..errors import AttnvizError
 from ..texts import Texts
+from ..inline import Carrier
 from ..pipeline import FigureBuilder
 from ..toolkit import page
 from .common import EXIT_FAILED, EXIT_OK, UsageError, display, err
@@ -24,31 +25,7 @@ from .projects import Project, load_project
 
 __all__ = ["run"]
 
-_EMBED_URL = re.compile(r'(?P<attr>src|href)="assets/(?P<key>[0-9a-f]{32})(?P<suffix>\.html|\.png)"')
-_OPEN_LINK = re.compile(r'\s*·\s*<a href="assets/[0-9a-f]{32}\.html"[^>]*>[^<]*</a>')
-
-
-def _inline(body: str, assets: Path) -> str:
-    """Put every figure file into the page itself: iframes get ``srcdoc``, PNGs become data URIs."""
-    body = _OPEN_LINK.sub("", body)  # a page inside srcdoc cannot be opened in a tab of its own
-
-    def replace(m: re.Match) -> str:
-        path = assets / f"{m.group('key')}{m.group('suffix')}"
-        if m.group("suffix") == ".png":
-            return f'{m.group("attr")}="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode("ascii")}"'
-        text = path.read_text(encoding="utf-8")
-        sides = sorted(assets.glob(f"{m.group('key')}.l*.js"))  # a long input's layers: into the page as well
-        if sides:
-            text = page.inline_sides(text, [side.read_text(encoding="ascii") for side in sides])
-        return f'srcdoc="{html_lib.escape(text, quote=True)}"'
-
-    body = _EMBED_URL.sub(replace, body)
-    if re.search(r'(src|href)="assets/', body):
-        raise AttnvizError("the single-file report still links to a file in assets/")
-    return body
-
-
-def _yaml_body(project: Project, builder: FigureBuilder, url: str) -> tuple[str, int]:
+def _yaml_body(project: Project, builder: FigureBuilder, url: str, carrier: Carrier | None) -> tuple[str, int]:
     import markdown
 
     parts, failed = [], 0
@@ -64,7 +41,7 @@ def _yaml_body(project: Project, builder: FigureBuilder, url: str) -> tuple[str,
                 figure = builder.build(block.spec)
                 for warning in figure.warnings:
                     err(f"attnviz: {block.located(AttnvizError(warning, option='max_tokens'))}")
-                parts.append(builder.embed_html(figure, url))
+                parts.append(carrier.figure(builder, figure) if carrier else builder.embed_html(figure, url))
                 continue
             except AttnvizError as exc:
                 error = block.located(exc)
@@ -74,12 +51,15 @@ def _yaml_body(project: Project, builder: FigureBuilder, url: str) -> tuple[str,
     return "\n".join(parts), failed
 
 
-def _markdown_body(project: Project, builder: FigureBuilder, assets: Path, url: str) -> tuple[str, int]:
+def _markdown_body(project: Project, builder: FigureBuilder, assets: Path, url: str, one_file: bool
+                   ) -> tuple[str, int]:
     import markdown
 
     from ..fence import FENCE, AttnvizExtension
 
-    ext = AttnvizExtension(builder=builder, output_dir=str(assets), url=url, page=display(project.path))
+    ext = AttnvizExtension(builder=builder, output_dir=None if one_file else str(assets), url=url,
+                           page=display(project.path))
+    ext.inline = ext.styled = one_file  # one file: each figure carried in the page (the template has the CSS)
     ext.line_offset = project.prose_offset
     md = markdown.Markdown(extensions=["pymdownx.superfences", "admonition", "tables", "attr_list", "toc", ext],
                            extension_configs={"pymdownx.superfences": {"custom_fences": [FENCE]}})
@@ -90,7 +70,7 @@ def _markdown_body(project: Project, builder: FigureBuilder, assets: Path, url: 
 def run(args: argparse.Namespace) -> int:
     from markupsafe import Markup
 
-    resources = "inline" if args.single_file else "local"
+    resources = "local"  # one file too: BokehJS and the shared scripts go into it once (mkdocs_attnviz.inline)
     spec_path = Path(args.spec)
     if spec_path.is_dir() or spec_path.suffix.lower() not in (".md", ".markdown", ".yml", ".yaml"):
         raise UsageError(f"{display(spec_path)}: a report SPEC is a Markdown (.md) or a YAML (.yml) file")
@@ -108,12 +88,14 @@ def run(args: argparse.Namespace) -> int:
         assets = Path(tmp) if args.single_file else out_dir / "assets"
         assets.mkdir(parents=True, exist_ok=True)
         if project.kind == "markdown":
-            body, failed = _markdown_body(project, builder, assets, "assets/")
+            body, failed = _markdown_body(project, builder, assets, "assets/", args.single_file)
         else:
-            body, failed = _yaml_body(project, builder, "assets/")
-        builder.publish(assets)
+            body, failed = _yaml_body(project, builder, "assets/", Carrier(styled=True) if args.single_file else None)
         if args.single_file:
-            body = _inline(body, assets)
+            if re.search(r'(src|href)="assets/', body):
+                raise AttnvizError("the single-file report still links to a file in assets/")
+        else:
+            builder.publish(assets)
         css = page.asset_text("attnviz.css")
         html = page.environment().get_template("report.html.jinja").render(
             title=args.title or project.title or project.path.stem, heading=project.kind == "yaml",

@@ -9,6 +9,7 @@ numbers in (byte-identical to a fresh build, checked on first use).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import pathlib
 import re
@@ -20,7 +21,8 @@ from ..errors import AttnvizError
 from .colors import palette
 from .page import script_json, script_text
 
-__all__ = ["document", "document_json", "script_tag", "bokehjs_files", "TEMPLATES", "LABELS"]
+__all__ = ["document", "document_json", "shared_document", "script_tag", "bokehjs_files", "TEMPLATES", "LABELS",
+           "SENTINELS"]
 
 
 #: the words of the document: x axis title, y axis title, colour bar title (English by default)
@@ -109,6 +111,8 @@ def document(n: int, plot_height: int, colormap: str, boundary: int | None,
 # back in (:func:`document_json`). The first use of each template is checked against a fresh build; values
 # Bokeh would leave out as defaults (a height of 600, fewer than 2 tokens) are always built fresh.
 _SENTINELS = {"n": 918273, "height": 827364, "boundary": 736455}
+#: the numbers a page puts in place of the shared document's sentinels (:func:`shared_document`)
+SENTINELS = dict(_SENTINELS)
 TEMPLATES: dict[tuple[str, bool, tuple[str, str, str]], str | None] = {}  # None: patching found unsafe, build every time
 _NUMBER = re.compile(r"(?<=[:\[,])(918273|827364|736455)(\.0)?(?=[,\]}])")
 
@@ -147,6 +151,24 @@ def document_json(n: int, plot_height: int, colormap: str, boundary: int | None,
     return _patch(template, n, height, boundary)
 
 
+def shared_document(n: int, plot_height: int, colormap: str, boundary: int | None,
+                    labels: tuple[str, str, str] = LABELS) -> tuple[str, str] | None:
+    """The document of these numbers as a file every such figure of a site shares: ``(name, script)`` — the
+    template with its sentinel numbers (``AttnvizDocs[hash]``), which the page fills with its own numbers
+    (:data:`SENTINELS`) — or None where only a document built for the page itself is exact."""
+    document_json(n, plot_height, colormap, boundary, labels)  # builds and checks the template on first use
+    height = int(plot_height)
+    boundary = boundary or None
+    if n < 2 or height == 600 or boundary in _SENTINELS.values():
+        return None
+    template = TEMPLATES.get((colormap, boundary is not None, labels))
+    if template is None:
+        return None
+    digest = hashlib.sha256(template.encode("utf-8")).hexdigest()[:12]
+    body = f'(window.AttnvizDocs = window.AttnvizDocs || {{}})["{digest}"] = {template};\n'
+    return f"attnviz-doc-{digest}.js", body
+
+
 def _stable_ids(item: dict[str, Any]) -> dict[str, Any]:
     """Renumber Bokeh's process-wide model ids in order of appearance, so the same figure gives the same page."""
     mapping: dict[str, str] = {}
@@ -173,7 +195,10 @@ def script_tag(resources: str, bokeh_src: str) -> dict[str, Any]:
     if resources == "local":
         if "://" in bokeh_src or bokeh_src.startswith("//"):
             raise AttnvizError(f"resources='local' needs a relative BokehJS url, not {bokeh_src!r}")
-        return {"src": bokeh_src, "integrity": None, "inline": None}
+        from bokeh import __version__
+
+        # the version in the URL: a site rebuilt with another Bokeh is not served a copy the browser kept
+        return {"src": f"{bokeh_src}?v={__version__}", "integrity": None, "inline": None}
     if resources == "cdn":
         from bokeh.resources import Resources
 

@@ -1,7 +1,7 @@
 """The page shell: templates, one Jinja environment, escaping for ``<script>``, packed layers.
 
 Every figure page (the Bokeh heatmap and the canvas views), the embed snippet a host puts in its page, the error
-box and the CLI report are rendered from ``templates/`` through :func:`environment`. :func:`render_page` is the one
+box and the CLI report are rendered from ``templates/`` through :func:`environment`. :func:`.assets.render_page` is the one
 place that joins a view's CSS and JavaScript and fills the page template.
 """
 
@@ -21,11 +21,11 @@ from ..analysis import dequantize, quantize
 from ..errors import AttnvizError
 
 __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_text", "style_text", "pack_layer",
-           "unpack_layer", "pack_f32", "display_label", "render_page", "markup", "side_script", "side_payload", "inline_sides",
+           "unpack_layer", "pack_f32", "display_label", "markup", "side_script", "side_payload", "inline_sides",
            "HEADER_PX", "TICK_CHARS", "RENDER_VERSION"]
 
 #: bump whenever a page or picture changes; part of every figure's cache key
-RENDER_VERSION = "6"  # 6: neuron view on every attention-interface model, long inputs' side files; 5: every word
+RENDER_VERSION = "7"  # 7: shared scripts and styles linked, not inlined; 6: neuron view on every attention-interface model, long inputs' side files; 5: every word
 # through the catalogues (lang); 4: one view registry
 #: height of a figure page's header line (title + selectors), in CSS px
 HEADER_PX = 40
@@ -123,15 +123,19 @@ def side_payload(text: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
+_CODE = re.compile(r"<script(?:>|\s+src=)")
+
+
 def inline_sides(page_html: str, side_files: list[str]) -> str:
     """A figure page with the data of its side files (their texts, :func:`side_script`) put into the page itself,
     before its script, as the blocks the page looks for first: one file that needs nothing beside it."""
     blocks = "".join('<script type="application/octet-stream" data-side="%s">%s</script>\n' % side_payload(text)
                      for text in side_files)
-    at = page_html.rfind("<script>\n")
-    if at < 0:
+    data = page_html.find('id="attnviz-data"')
+    code = _CODE.search(page_html, data) if data >= 0 else None  # the page's first script after its data
+    if code is None:
         raise AttnvizError("not an attnviz figure page")
-    return page_html[:at] + blocks + page_html[at:]
+    return page_html[:code.start()] + blocks + page_html[code.start():]
 
 
 def display_label(label: str) -> str:
@@ -145,14 +149,3 @@ def markup(text: str):
     from markupsafe import Markup
 
     return Markup(text)
-
-
-def render_page(template: str, *, css: tuple[str, ...], scripts: tuple[str, ...], **context: Any) -> str:
-    """Fill a page template: the files ``css`` and ``scripts`` of the templates folder are joined and inlined
-    (escaped for ``<style>``/``<script>``); ``context`` goes to the template as it is."""
-    from markupsafe import Markup
-
-    return environment().get_template(template).render(
-        css=Markup(style_text("".join(asset_text(name) for name in css))),
-        js=Markup(script_text("\n".join(asset_text(name) for name in scripts))),
-        **context)

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 from ..attention import Attention
 from ..prepare import Part, Prepared, Side
 from ..spec import FigureSpec
+from ..toolkit import assets
 from ..toolkit import page as kit
 
 __all__ = ["View", "Frame", "canvas_page", "canvas_data", "initial_layer", "side_json", "set_json", "pack_sets", "CANVAS_SCRIPTS", "CANVAS_CSS"]
@@ -40,6 +41,11 @@ class Frame:
     font: str | None = None  # the site's font for the pictures (a figure's font= wins)
     name: str = "figure"  # the figure's file name without suffix: side files are named after it
     inline: bool = False  # side files' data goes into the page itself (no site to publish them next to it)
+
+    @property
+    def self_contained(self) -> bool:
+        """The page holds its shared scripts and styles itself (no site beside it, or ``resources = "inline"``)."""
+        return self.inline or self.resources == "inline"
 
 
 class View:
@@ -121,7 +127,7 @@ def canvas_data(fig: Prepared, frame: Frame, sets: dict[str, Part], *, query: in
         "num_heads": fig.num_heads, "layer": initial_layer(fig), "head": fig.head, "query": query,
         "filter": spec.filter, "set": fig.part.name, "sets": sets_json, "palette": palette(spec.colormap),
         "scale": 255, "hidden": fig.hide_each and any(record.special),
-        "i18n": fig.tx.script_texts(fig.num_layers, fig.num_heads, fig.analysis),
+        "i18n": fig.tx.figure_texts(fig.num_layers, fig.num_heads, fig.analysis),
     }
     return data, blobs
 
@@ -135,8 +141,8 @@ def canvas_page(fig: Prepared, frame: Frame, view: View, data: dict[str, Any], b
                 qk: list[tuple[str, int, str]] | tuple = ()) -> str:
     """A canvas view's page: ``view.html.jinja`` with the view's data, packed blocks and scripts."""
     spec = fig.spec
-    return kit.render_page(
-        "view.html.jinja", css=CANVAS_CSS, scripts=view.scripts,
+    return assets.render_page(
+        "view.html.jinja", css=CANVAS_CSS, scripts=view.scripts, inline=frame.self_contained,
         title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
         view=view.name, header_px=kit.HEADER_PX, plot_height=frame.height - kit.HEADER_PX - 6,
         data_json=kit.markup(kit.script_json(data)), blobs=blobs, qk=list(qk), render_version=kit.RENDER_VERSION,

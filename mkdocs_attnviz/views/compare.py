@@ -124,7 +124,7 @@ def _record(side: Side, name: str) -> tuple[dict[str, Any], list[tuple[str, int,
     p, f = side.part, side.fig
     data = {"n": side.n, "num_layers": f.num_layers, "num_heads": f.num_heads, "side": side_json(p.q),
             "causal": bool(p.causal), "who": f.who,
-            "texts": f.tx.script_texts(f.num_layers, f.num_heads, f.analysis)}
+            "texts": f.tx.figure_texts(f.num_layers, f.num_heads, f.analysis)}
     return data, [(name, index, kit.pack_layer(p.weights[index])) for index in range(f.num_layers)]
 
 
@@ -183,7 +183,7 @@ class Compare(View):
             "num_layers": a.fig.num_layers, "num_heads": a.fig.num_heads, "who": rec_a["who"],
             "sets": {"self": {"nq": a.n, "nk": a.n, "q": rec_a["side"], "k": rec_a["side"],
                               "causal": rec_a["causal"], "square": True}},
-            "i18n": fig.tx.script_texts(a.fig.num_layers, a.fig.num_heads, a.fig.analysis),
+            "i18n": fig.tx.figure_texts(a.fig.num_layers, a.fig.num_heads, a.fig.analysis),
         }
         return canvas_page(fig, frame, self, data, blobs)
 

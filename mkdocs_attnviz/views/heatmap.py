@@ -29,7 +29,7 @@ from ..attention import Attention
 from ..errors import AttnvizError
 from ..prepare import Prepared
 from ..spec import FigureSpec
-from ..toolkit import bokeh, mpl
+from ..toolkit import assets, bokeh, mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import colormap
 from . import longinput
@@ -107,9 +107,28 @@ class Heatmap(View):
             longinput.check(spec, att.num_tokens)
 
     def files(self, fig: Prepared, frame: Frame) -> Iterator[tuple[str, bytes]]:
-        """A long input's side files (one per layer and head, and their overviews): see :mod:`.longinput`."""
+        """The Bokeh document the page links (``@attnviz-doc-<hash>.js``: a file the site's heatmaps of the same
+        colour map, words and pair/no pair share) and a long input's side files (one per layer and head, and
+        their overviews): see :mod:`.longinput`."""
+        shared = self._shared_document(fig, frame)
+        if shared:
+            yield "@" + shared[0], shared[1].encode("utf-8")
         if fig.record.layered and not frame.inline:
             yield from longinput.files(fig)
+
+    def _numbers(self, fig: Prepared) -> tuple[int, int, int | None, tuple[str, str, str]]:
+        """What the Bokeh document depends on: tokens, plot height, pair boundary, its words."""
+        spec, p = fig.spec, fig.part
+        plot_px = max(120, int(spec.height) - kit.HEADER_PX - 6) if spec.height else plot_height(p.q.labels)
+        _ = fig.tx._
+        return len(p.q.labels), plot_px, pair_boundary(p.q.segments), (_("Key tokens"), _("Query tokens"),
+                                                                        _("Attention weight"))
+
+    def _shared_document(self, fig: Prepared, frame: Frame) -> tuple[str, str] | None:
+        if frame.self_contained:
+            return None
+        n, plot_px, boundary, labels = self._numbers(fig)
+        return bokeh.shared_document(n, plot_px, fig.spec.colormap, boundary, labels)
 
     def height(self, fig: Prepared) -> int:
         if fig.spec.height:
@@ -119,10 +138,9 @@ class Heatmap(View):
     # ---------------------------------------------------------------------------------------------- page
     def page(self, fig: Prepared, frame: Frame) -> str:
         spec, p, record = fig.spec, fig.part, fig.record
-        n = len(p.q.labels)
+        n, plot_px, boundary, labels = self._numbers(fig)
         long = record.layered
-        plot_px = max(120, int(spec.height) - kit.HEADER_PX - 6) if spec.height else plot_height(p.q.labels)
-        boundary = pair_boundary(p.q.segments)
+        tag = bokeh.script_tag(frame.resources, frame.bokeh_src)
         data = {
             "format": 1, "model": record.model, "revision": record.revision, "text": spec.text, "pair": spec.pair,
             "num_layers": fig.num_layers, "num_heads": fig.num_heads, "n": n, "labels": list(p.q.labels),
@@ -130,25 +148,32 @@ class Heatmap(View):
             "special": [bool(s) for s in p.q.special], "segments": [int(s) for s in p.q.segments],
             "causal": bool(p.causal), "hidden": fig.hidden, "layer": fig.layer, "head": fig.head, "gap": gap(n),
             "scale": 255, "who": fig.who, "values": values_on(spec, n), "boundary": boundary, "theme": spec.theme,
-            "view": "heatmap", "i18n": fig.tx.script_texts(fig.num_layers, fig.num_heads, fig.analysis),
+            "view": "heatmap", "i18n": fig.tx.figure_texts(fig.num_layers, fig.num_heads, fig.analysis),
+            # BokehJS, loaded when the figure's turn comes (view-heatmap.js); None: it is in the page
+            "bokehjs": None if tag["inline"] else {"src": tag["src"], "integrity": tag["integrity"]},
         }
+        shared = self._shared_document(fig, frame)
+        if shared:  # the Bokeh document is a file of the site: the page says which, and its own numbers
+            data["doc"] = {"id": shared[0][len("attnviz-doc-"):-len(".js")],
+                           "numbers": {str(bokeh.SENTINELS[k]): v for k, v in
+                                       (("n", n), ("height", plot_px), ("boundary", boundary)) if v is not None}}
         if long:
             data["side"] = longinput.side_data(fig, frame.name)
             layers = []
         else:
             weights = p.f32
             layers = [(index, kit.pack_layer(weights[index])) for index in range(fig.num_layers)]
-        _ = fig.tx._
-        labels = (_("Key tokens"), _("Query tokens"), _("Attention weight"))
-        return kit.render_page(
-            "figure.html.jinja", css=("figure.css",), scripts=self.scripts,
+        return assets.render_page(
+            "figure.html.jinja", css=("figure.css",), scripts=self.scripts, inline=frame.self_contained,
+            own=(shared,) if shared else (),
             title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
             layer=fig.layer, head=fig.head, num_layers=fig.num_layers, num_heads=fig.num_heads,
-            plot_height=plot_px, header_px=kit.HEADER_PX, bokeh=bokeh.script_tag(frame.resources, frame.bokeh_src),
-            theme=spec.theme, data_json=kit.markup(kit.script_json(data)),
-            bokeh_json=kit.markup(bokeh.document_json(n, plot_px, spec.colormap, boundary, labels)),
+            plot_height=plot_px, header_px=kit.HEADER_PX, bokeh=tag, theme=spec.theme,
+            data_json=kit.markup(kit.script_json(data)),
+            bokeh_json=None if shared else kit.markup(bokeh.document_json(n, plot_px, spec.colormap, boundary,
+                                                                          labels)),
             layers=layers, long=long, num_tokens=n, side=longinput.inline_blocks(fig) if long and frame.inline else [],
-            render_version=kit.RENDER_VERSION, lang=fig.tx.lang, _=_)
+            render_version=kit.RENDER_VERSION, lang=fig.tx.lang, _=fig.tx._)
 
     # ------------------------------------------------------------------------------------------- picture
     def picture(self, fig: Prepared, frame: Frame) -> bytes:

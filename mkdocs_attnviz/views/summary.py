@@ -109,7 +109,7 @@ class Summary(View):
             "num_heads": record.num_heads, "layer": record.num_layers - 1, "head": "mean", "set": "self",
             "sets": {"self": {"nq": n, "nk": n, "q": side, "k": side, "causal": bool(record.causal), "square": True}},
             "palette": palette(spec.colormap), "scale": 255, "hidden": False,
-            "i18n": fig.tx.script_texts(record.num_layers, record.num_heads, fig.analysis),
+            "i18n": fig.tx.figure_texts(record.num_layers, record.num_heads, fig.analysis),
             "summary": {"metrics": list(LABELS), "labels": {k: _(v) for k, v in LABELS.items()},
                         "descriptions": {k: _(v) for k, v in DESCRIPTIONS.items()},
                         "log_n": float(np.log(n)) if n > 1 else 0.0,
