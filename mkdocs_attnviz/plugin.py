@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from mkdocs.config import base
 from mkdocs.config import config_options as opt
@@ -160,7 +161,7 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if getattr(self, "command", None) == "serve" and getattr(self, "_preloading", None) is None:
             # load the site's models in the background once the first build is done: the first edit of a sentence
             # then does not wait for torch and the weights
-            self._preloading = threading.Thread(target=self.builder.preload, args=(self.builder.models_used(),),
+            self._preloading = threading.Thread(target=_preload, args=(self.builder, self.builder.models_used()),
                                                 name="attnviz-preload", daemon=True)
             self._preloading.start()
 
@@ -172,3 +173,14 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if self._log_handler is not None:
             logs.detach(self._log_handler)
             self._log_handler = None
+
+
+def _preload(builder: FigureBuilder, refs: list) -> None:
+    """``mkdocs serve``, after its first build: load the site's models, and say when edits no longer wait for them."""
+    if not refs or builder.settings.cache_only:
+        return
+    started = time.perf_counter()
+    builder.preload(refs)
+    names = ", ".join(ref.name for ref in refs)
+    logs.logger.info("attnviz: %s loaded in the background in %.1f s: an edited sentence renders without waiting "
+                     "for it", names, time.perf_counter() - started)

@@ -37,7 +37,7 @@ def test_a_cold_build_says_which_model_loads_and_how_many_figures_are_left(site,
     assert not [r for r in caplog.records if "figures so far" in r.getMessage() or "loading" in r.getMessage()]
 
 
-def test_serve_preloads_the_sites_models_after_its_first_build(site):
+def test_serve_preloads_the_sites_models_after_its_first_build(site, caplog):
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
 
@@ -56,13 +56,29 @@ def test_serve_preloads_the_sites_models_after_its_first_build(site):
     plugin = cfg.plugins["attnviz"]
     try:
         before = dict(extract.STATS)
-        build(cfg, serve_url="http://127.0.0.1:8000/")  # every figure from the cache: no model needed by the build itself
-        assert extract.STATS["forwards"] == before["forwards"]
-        plugin._preloading.join(timeout=300)  # noqa: SLF001 - the thread the plugin started in the background
+        with caplog.at_level(logging.INFO):
+            build(cfg, serve_url="http://127.0.0.1:8000/")  # every figure from the cache: no model needed by the build
+            assert extract.STATS["forwards"] == before["forwards"]
+            plugin._preloading.join(timeout=300)  # noqa: SLF001 - the thread the plugin started in the background
         assert extract.STATS["loads"] == before["loads"] + 1  # the site's one model, loaded ahead of any edit
+        ready = [r.getMessage() for r in caplog.records if "loaded in the background" in r.getMessage()]
+        assert len(ready) == 1 and ready[0].startswith("attnviz: sentence-transformers/all-MiniLM-L6-v2 loaded")
         (site.docs / "index.md").write_text(PAGE.replace("tired", "sleepy"), encoding="utf-8")
         build(cfg, serve_url="http://127.0.0.1:8000/")  # the edit: one forward pass, no load
         assert extract.STATS["loads"] == before["loads"] + 1
         assert extract.STATS["forwards"] == before["forwards"] + 1
     finally:
         cfg.plugins.on_shutdown()
+
+
+def test_attnviz_warm_keeps_its_progress_bar(site, capsys):
+    from mkdocs_attnviz.cli import main
+
+    site.page("index.md", PAGE)
+    cfg = site.config()
+    assert main(["warm", str(cfg), "--progress"]) == 0
+    err = capsys.readouterr().err
+    bar = [part for part in err.replace("\r", "\n").splitlines() if part.startswith("attnviz warm:")]
+    assert bar and "100%" in bar[-1] and "2/2" in bar[-1] and "figure" in bar[-1], err
+    assert main(["warm", str(cfg), "--no-progress"]) == 0
+    assert "attnviz warm:" not in capsys.readouterr().err
