@@ -15,7 +15,7 @@ import itertools
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from . import attention, datafile, draw, i18n, logs, views
 from . import extract as _extract
@@ -372,17 +372,21 @@ class FigureBuilder:
         """File name of BokehJS next to the figure pages (relative URL used by every figure)."""
         return next(iter(bokeh.bokehjs_files()))
 
-    def publish(self, out_dir: str | Path, keys: list[str] | None = None, *, side_only: bool = False) -> list[Path]:
+    def publish(self, out_dir: str | Path, keys: list[str] | None = None, *, side_only: bool = False,
+                languages: Iterable[str] | None = None) -> list[Path]:
         """Write the files of the figures used in this build (or of ``keys``) — each figure's page, PNG and, for a long
         input, its side files (``<key>.l<layer>.<head>.js``), all read from the cache — BokehJS and the CSS into
         ``out_dir``. ``side_only``: of the figures, only their side files (a page written elsewhere under another
-        name still finds them next to it)."""
+        name still finds them next to it). The scripts' words are published in ``languages``, by default those of the
+        figures published."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = []
+        used_languages = set()  # reading a catalogue costs ~7 ms: only the languages of the figures
         for key, fig in self.used.items():
             if keys is not None and key not in keys:
                 continue
+            used_languages.add(fig.spec.lang or self.settings.language)
             for suffix in fig.files:
                 if side_only and suffix in (".html", ".png"):
                     continue
@@ -393,7 +397,7 @@ class FigureBuilder:
         css = templates_dir() / ASSETS_CSS
         written.append(write_if_changed(out / ASSETS_CSS, css.read_bytes()))
         if self.settings.resources != "inline":  # the figure pages link them (cached by the browser across pages)
-            for name, data in assets.files().items():
+            for name, data in assets.files(used_languages if languages is None else languages).items():
                 written.append(write_if_changed(out / name, data))
         self.save_hash_memo()
         return written

@@ -71,6 +71,7 @@ from sphinx.util.osutil import relative_uri
 from . import __version__, logs
 from .errors import AttnvizError
 from .files import write_if_changed
+from .i18n import LANGUAGES
 from .pipeline import ASSETS_CSS, Figure, FigureBuilder, file_name
 from .settings import SETTINGS, Settings, build_settings, with_site_language
 from .spec import OPTIONS, FigureSpec, build_spec
@@ -401,7 +402,9 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
     if not figures:
         return
     builder = builder_for(app.config)
-    builder.publish(out, keys=[])  # BokehJS (resources = local) and the stylesheet, once
+    # BokehJS (resources = local), the stylesheet and the shared scripts, once; the words of every language (the
+    # documents' figures were rendered in other processes, their languages are not known here)
+    builder.publish(out, keys=[], languages=LANGUAGES)
     static = Path(app.outdir) / "_static"
     static.mkdir(parents=True, exist_ok=True)
     write_if_changed(static / ASSETS_CSS, (out / ASSETS_CSS).read_bytes())

@@ -195,6 +195,8 @@ def test_mkdocs_material_site_speaks_its_language(chromium, tmp_path, minilm_pat
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", html, re.S)
     assert len(captions) == 2 and all(CJK.search(c.replace("カレー", "")) for c in captions), captions
     assert english_words(re.sub(r"<[^>]+>", " ", " ".join(captions))) == set(), captions
+    # the words of the figures' language are published, not those of every language
+    assert [p.name for p in (root / "site" / "assets" / "attnviz").glob("attnviz-texts.*")] == [f"attnviz-texts.{lang}.js"]
     look(chromium, figure_pages(root / "site"), lang)
 
 
@@ -226,7 +228,9 @@ def test_sphinx_site_speaks_its_language(chromium, make_app, tmp_path, minilm_pa
     html = (Path(app.outdir) / "index.html").read_text(encoding="utf-8")
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", html, re.S)
     assert len(captions) == 2 and all(CJK.search(c) for c in captions), captions
-    look(chromium, figure_pages(Path(app.outdir)), lang)
+    pages = figure_pages(Path(app.outdir))
+    assert (pages[0].parent / f"attnviz-texts.{lang}.js").is_file()
+    look(chromium, pages, lang)
 
 
 

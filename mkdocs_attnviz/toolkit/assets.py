@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from typing import Any
+from typing import Any, Iterable
 
 from ..i18n import LANGUAGES
 from .page import asset_text, environment, markup, script_json, script_text, style_text, templates_dir
@@ -87,8 +87,8 @@ def render_page(template: str, *, css: tuple[str, ...], scripts: tuple[str, ...]
     return environment().get_template(template).render(styles=styles, scripts=js, lang=lang, **context)
 
 
-def files() -> dict[str, bytes]:
-    """Every shared file, by name, as a host publishes them next to the figure pages (the words of every
-    language: a site's figures may speak several)."""
-    names = list(SHARED) + [texts_name(lang) for lang in LANGUAGES]
+def files(languages: Iterable[str] | None = None) -> dict[str, bytes]:
+    """Every shared file, by name, as a host publishes them next to the figure pages, with the words of
+    ``languages`` (the languages of the figures published; ``None``: every language)."""
+    names = list(SHARED) + [texts_name(lang) for lang in sorted(LANGUAGES if languages is None else set(languages))]
     return {name: content(name).encode("utf-8") for name in names}
