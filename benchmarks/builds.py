@@ -43,14 +43,16 @@ cli()
 """
 
 
-def make_site(root: Path, model_path: str, sentences: list[str], *, figures: bool) -> Path:
-    """A MkDocs project with ``len(sentences)`` blocks (``figures``) or paragraphs (not ``figures``)."""
+def make_site(root: Path, model_path: str, sentences: list[str], *, figures: bool, png: bool = True) -> Path:
+    """A MkDocs project with ``len(sentences)`` blocks (``figures``) or paragraphs (not ``figures``); without
+    ``png``, the figures have no PNG fallback."""
     root.mkdir(parents=True, exist_ok=True)
     docs = root / "docs"
     docs.mkdir(exist_ok=True)
     (root / "mkdocs.yml").write_text(
         "site_name: Benchmark site\nsite_dir: site\nplugins:\n  - attnviz:\n      models:\n"
-        f"        {MINILM}: {model_path}\n      defaults:\n        model: {MINILM}\n", encoding="utf-8")
+        f"        {MINILM}: {model_path}\n      defaults:\n        model: {MINILM}\n"
+        + ("" if png else "      fallback_png: false\n"), encoding="utf-8")
     pages = [sentences[i:i + PER_PAGE] for i in range(0, len(sentences), PER_PAGE)]
     index = ["# Benchmark site", ""] + [f"* [Page {i + 1}](page{i + 1:02d}.md)" for i in range(len(pages))]
     (docs / "index.md").write_text("\n".join(index) + "\n", encoding="utf-8")
@@ -90,12 +92,14 @@ def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: boo
     sentences = site_sentences(figures)
     fig_site = make_site(work / "figures", model_path, sentences, figures=True)
     text_site = make_site(work / "text", model_path, sentences, figures=False)
+    # the same site without PNG fallbacks: what a cold build costs with the PNGs entirely off its path
+    nopng_site = make_site(work / "figures-nopng", model_path, sentences, figures=True, png=False)
     sentences_file = work / "sentences.json"
     sentences_file.write_text(json.dumps(sentences), encoding="utf-8")
     cache = fig_site / ".cache"
     bare = [PYTHON, str(Path(__file__).with_name("bare_forward.py")), model_path, str(sentences_file)]
 
-    times: dict[str, list[float]] = {"cold": [], "warm": [], "text": [], "bare": []}
+    times: dict[str, list[float]] = {"cold": [], "warm": [], "text": [], "bare": [], "cold_nopng": []}
     checks: dict[str, Any] = {}
     # one untimed text build first: warms the OS file cache for Python, mkdocs and the theme
     _run([MKDOCS, "build"], text_site)
@@ -120,6 +124,8 @@ def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: boo
         checks.setdefault("warm", stats)
         times["text"].append(_run([MKDOCS, "build"], text_site)[0])
         times["bare"].append(_run(bare, work)[0])
+        shutil.rmtree(nopng_site / ".cache", ignore_errors=True)
+        times["cold_nopng"].append(_run([MKDOCS, "build"], nopng_site)[0])
         log(f"builds round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
     figure_files = sorted((fig_site / "site" / "assets" / "attnviz").glob("*.html"))
     checks["published_pages"] = len(figure_files)
@@ -167,7 +173,9 @@ def report(result: dict[str, Any]) -> str:
     t = result["times"]
     rows = []
     for key, label in (("text", "text-only site (blocks → paragraphs)"), ("warm", "figure site, warm cache"),
-                       ("cold", "figure site, empty cache"), ("bare", "bare script: load model + forward passes")):
+                       ("cold", "figure site, empty cache"),
+                       ("cold_nopng", "figure site, empty cache, `fallback_png: false`"),
+                       ("bare", "bare script: load model + forward passes")):
         rows.append([label, f"{t[key]['min']:.2f}", f"{t[key]['median']:.2f}", f"{t[key]['max']:.2f}"])
     lines = [f"{result['figures']} figures on {-(-result['figures'] // PER_PAGE)} pages; "
              f"{result['rounds']} interleaved rounds; seconds of wall time per `mkdocs build` (or script).", ""]
@@ -177,7 +185,9 @@ def report(result: dict[str, Any]) -> str:
     lines += ["", f"* **warm / text-only = {warm_ratio:.2f}** (best of rounds; medians: "
               f"{t['warm']['median'] / t['text']['median']:.2f}); target ≤ 1.2.",
               f"* **cold / bare script = {cold_ratio:.2f}** (medians: {t['cold']['median'] / t['bare']['median']:.2f}); "
-              "target ≤ 1.25."]
+              "target ≤ 1.25.",
+              f"* **cold without PNGs / bare script = {t['cold_nopng']['min'] / t['bare']['min']:.2f}**: the cold "
+              "build with the PNG fallbacks entirely off its path (`fallback_png: false`)."]
     c = result["checks"]
     mods = c.get("warm_modules", {})
     lines.append(f"* warm build imported torch: **{mods.get('torch')}**, transformers: **{mods.get('transformers')}** "
