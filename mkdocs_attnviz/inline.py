@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
 
 from .errors import AttnvizError
 from .pipeline import ASSETS_CSS, Figure, FigureBuilder
@@ -78,7 +77,7 @@ def figure_html(builder: FigureBuilder, figure: Figure) -> tuple[str, dict[str, 
     if sides:  # a long input: its layers and heads go into the page too
         page = inline_sides(page, sides)
     if builder.settings.resources == "local" and '"bokehjs":{"src":"' + builder.bokehjs_name() in page:
-        needs[BOKEHJS_ID] = Path(next(iter(bokeh.bokehjs_files().values()))).read_text(encoding="utf-8")
+        needs[BOKEHJS_ID] = bokeh.bokehjs_text()
     png = None
     if ".png" in figure.files:
         png = "data:image/png;base64," + base64.b64encode(builder.figure_file(figure.key, ".png")).decode("ascii")

@@ -9,11 +9,12 @@ numbers in (byte-identical to a fresh build, checked on first use).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import pathlib
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -21,8 +22,8 @@ from ..errors import AttnvizError
 from .colors import palette
 from .page import script_json, script_text
 
-__all__ = ["document", "document_json", "shared_document", "script_tag", "bokehjs_files", "TEMPLATES", "LABELS",
-           "SENTINELS"]
+__all__ = ["document", "document_json", "shared_document", "SharedDocument", "sentinel_numbers", "script_tag",
+           "bokehjs_text", "bokehjs_files", "TEMPLATES", "LABELS", "SENTINELS"]
 
 
 #: the words of the document: x axis title, y axis title, colour bar title (English by default)
@@ -110,9 +111,7 @@ def document(n: int, plot_height: int, colormap: str, boundary: int | None,
 # count, the plot height and the pair boundary, and a page gets that JSON text with its own numbers put
 # back in (:func:`document_json`). The first use of each template is checked against a fresh build; values
 # Bokeh would leave out as defaults (a height of 600, fewer than 2 tokens) are always built fresh.
-_SENTINELS = {"n": 918273, "height": 827364, "boundary": 736455}
-#: the numbers a page puts in place of the shared document's sentinels (:func:`shared_document`)
-SENTINELS = dict(_SENTINELS)
+SENTINELS = {"n": 918273, "height": 827364, "boundary": 736455}
 TEMPLATES: dict[tuple[str, bool, tuple[str, str, str]], str | None] = {}  # None: patching found unsafe, build every time
 _NUMBER = re.compile(r"(?<=[:\[,])(918273|827364|736455)(\.0)?(?=[,\]}])")
 
@@ -122,7 +121,7 @@ def _fresh(n: int, plot_height: int, colormap: str, boundary: int | None, labels
 
 
 def _patch(template: str, n: int, plot_height: int, boundary: int | None) -> str:
-    values = {str(_SENTINELS["n"]): n, str(_SENTINELS["height"]): plot_height, str(_SENTINELS["boundary"]): boundary}
+    values = {str(SENTINELS["n"]): n, str(SENTINELS["height"]): plot_height, str(SENTINELS["boundary"]): boundary}
 
     def put(m: re.Match) -> str:
         value = values[m.group(1)]
@@ -131,42 +130,58 @@ def _patch(template: str, n: int, plot_height: int, boundary: int | None) -> str
     return _NUMBER.sub(put, template)
 
 
+def _template(n: int, height: int, colormap: str, boundary: int | None, labels: tuple[str, str, str]) -> str | None:
+    """The document's JSON with sentinel numbers, for a document of these values (built on first use and checked:
+    patched with these values it must equal a fresh build), or None where only a fresh build is exact."""
+    if n < 2 or height == 600 or boundary in SENTINELS.values():
+        return None
+    key = (colormap, boundary is not None, labels)
+    if key not in TEMPLATES:
+        template = _fresh(SENTINELS["n"], SENTINELS["height"], colormap,
+                          SENTINELS["boundary"] if boundary is not None else None, labels)
+        fresh = _fresh(n, height, colormap, boundary, labels)
+        TEMPLATES[key] = template if _patch(template, n, height, boundary) == fresh else None
+    return TEMPLATES[key]
+
+
 def document_json(n: int, plot_height: int, colormap: str, boundary: int | None,
                   labels: tuple[str, str, str] = LABELS) -> str:
     """``script_json(document(...))``: the same bytes, built once per process and colour map, pair and words."""
     height = int(plot_height)
     boundary = boundary or None  # a boundary at 0 draws nothing, like no boundary
-    if n < 2 or height == 600 or boundary in _SENTINELS.values():
-        return _fresh(n, height, colormap, boundary, labels)
-    key = (colormap, boundary is not None, labels)
-    if key not in TEMPLATES:
-        template = _fresh(_SENTINELS["n"], _SENTINELS["height"], colormap,
-                          _SENTINELS["boundary"] if boundary is not None else None, labels)
-        fresh = _fresh(n, height, colormap, boundary, labels)
-        TEMPLATES[key] = template if _patch(template, n, height, boundary) == fresh else None
-        return fresh
-    template = TEMPLATES[key]
+    template = _template(n, height, colormap, boundary, labels)
     if template is None:
         return _fresh(n, height, colormap, boundary, labels)
     return _patch(template, n, height, boundary)
 
 
+class SharedDocument(NamedTuple):
+    """A Bokeh document as a file the heatmaps of a site share (:func:`shared_document`)."""
+
+    id: str  # a hash of the template
+    script: str  # ``(window.AttnvizDocs = ...)[id] = template;``
+
+    @property
+    def name(self) -> str:
+        return f"attnviz-doc-{self.id}.js"
+
+
 def shared_document(n: int, plot_height: int, colormap: str, boundary: int | None,
-                    labels: tuple[str, str, str] = LABELS) -> tuple[str, str] | None:
-    """The document of these numbers as a file every such figure of a site shares: ``(name, script)`` — the
-    template with its sentinel numbers (``AttnvizDocs[hash]``), which the page fills with its own numbers
-    (:data:`SENTINELS`) — or None where only a document built for the page itself is exact."""
-    document_json(n, plot_height, colormap, boundary, labels)  # builds and checks the template on first use
-    height = int(plot_height)
-    boundary = boundary or None
-    if n < 2 or height == 600 or boundary in _SENTINELS.values():
-        return None
-    template = TEMPLATES.get((colormap, boundary is not None, labels))
+                    labels: tuple[str, str, str] = LABELS) -> SharedDocument | None:
+    """The document of these values as a file every such figure of a site shares: the template with its sentinel
+    numbers, which the page fills with its own (:func:`sentinel_numbers`); None where only a document built for the
+    page itself is exact."""
+    template = _template(n, int(plot_height), colormap, boundary or None, labels)
     if template is None:
         return None
     digest = hashlib.sha256(template.encode("utf-8")).hexdigest()[:12]
-    body = f'(window.AttnvizDocs = window.AttnvizDocs || {{}})["{digest}"] = {template};\n'
-    return f"attnviz-doc-{digest}.js", body
+    return SharedDocument(digest, f'(window.AttnvizDocs = window.AttnvizDocs || {{}})["{digest}"] = {template};\n')
+
+
+def sentinel_numbers(n: int, plot_height: int, boundary: int | None) -> dict[str, int]:
+    """What a page puts in place of a shared document's sentinel numbers: its own (view-heatmap.js, ``fill``)."""
+    return {str(SENTINELS[k]): v for k, v in (("n", n), ("height", plot_height), ("boundary", boundary))
+            if v is not None}
 
 
 def _stable_ids(item: dict[str, Any]) -> dict[str, Any]:
@@ -214,9 +229,14 @@ def script_tag(resources: str, bokeh_src: str) -> dict[str, Any]:
     if resources == "inline":
         from markupsafe import Markup
 
-        path = bokehjs_files()["bokeh.min.js"]
-        return {"src": None, "integrity": None, "inline": Markup(script_text(path.read_text(encoding="utf-8")))}
+        return {"src": None, "integrity": None, "inline": Markup(script_text(bokehjs_text()))}
     raise AttnvizError(f"unknown resources mode {resources!r}: expected 'local', 'cdn' or 'inline'")
+
+
+@functools.lru_cache(maxsize=1)
+def bokehjs_text() -> str:
+    """BokehJS itself, read once per process: for the pages that carry it (every figure of a page asks for it)."""
+    return bokehjs_files()["bokeh.min.js"].read_text(encoding="utf-8")
 
 
 def bokehjs_files() -> dict[str, pathlib.Path]:

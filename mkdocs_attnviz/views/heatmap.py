@@ -112,7 +112,7 @@ class Heatmap(View):
         their overviews): see :mod:`.longinput`."""
         shared = self._shared_document(fig, frame)
         if shared:
-            yield "@" + shared[0], shared[1].encode("utf-8")
+            yield "@" + shared.name, shared.script.encode("utf-8")
         if fig.record.layered and not frame.inline:
             yield from longinput.files(fig)
 
@@ -124,7 +124,7 @@ class Heatmap(View):
         return len(p.q.labels), plot_px, pair_boundary(p.q.segments), (_("Key tokens"), _("Query tokens"),
                                                                         _("Attention weight"))
 
-    def _shared_document(self, fig: Prepared, frame: Frame) -> tuple[str, str] | None:
+    def _shared_document(self, fig: Prepared, frame: Frame) -> bokeh.SharedDocument | None:
         if frame.self_contained:
             return None
         n, plot_px, boundary, labels = self._numbers(fig)
@@ -154,9 +154,7 @@ class Heatmap(View):
         }
         shared = self._shared_document(fig, frame)
         if shared:  # the Bokeh document is a file of the site: the page says which, and its own numbers
-            data["doc"] = {"id": shared[0][len("attnviz-doc-"):-len(".js")],
-                           "numbers": {str(bokeh.SENTINELS[k]): v for k, v in
-                                       (("n", n), ("height", plot_px), ("boundary", boundary)) if v is not None}}
+            data["doc"] = {"id": shared.id, "numbers": bokeh.sentinel_numbers(n, plot_px, boundary)}
         if long:
             data["side"] = longinput.side_data(fig, frame.name)
             layers = []
@@ -165,7 +163,7 @@ class Heatmap(View):
             layers = [(index, kit.pack_layer(weights[index])) for index in range(fig.num_layers)]
         return assets.render_page(
             "figure.html.jinja", css=("figure.css",), scripts=self.scripts, inline=frame.self_contained,
-            own=(shared,) if shared else (),
+            own=((shared.name, shared.script),) if shared else (),
             title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
             layer=fig.layer, head=fig.head, num_layers=fig.num_layers, num_heads=fig.num_heads,
             plot_height=plot_px, header_px=kit.HEADER_PX, bokeh=tag, theme=spec.theme,
