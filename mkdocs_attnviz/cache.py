@@ -68,6 +68,11 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
 
 
+def _as_float32(array: np.ndarray) -> np.ndarray:
+    """An array read from an entry, float16 ones widened (each ``npz[name]`` inflates the member again: read once)."""
+    return array.astype(np.float32) if array.dtype == np.float16 else array
+
+
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -158,8 +163,7 @@ class Cache:
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 header = json.loads(bytes(npz["header"]).decode("utf-8"))
-                arrays = {name[2:]: (npz[name].astype(np.float32) if npz[name].dtype == np.float16 else npz[name])
-                          for name in npz.files if name.startswith("x_")}
+                arrays = {name[2:]: _as_float32(npz[name]) for name in npz.files if name.startswith("x_")}
                 weights = npz["weights"].astype(np.float32) if "weights" in npz.files else None
             if header.get("format") != CACHE_FORMAT:
                 self._problem(f"cache entry {rel} has format {header.get('format')!r}, expected {CACHE_FORMAT}")

@@ -178,7 +178,7 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
         arrays.update(decoder=dec, cross=cross)
         meta["decoder"] = info
         for name, (vectors, described) in found.items():
-            arrays.update({f"{name}_{key}": value for key, value in vectors.items()})
+            arrays.update(vectors)  # named "<set>_query"... (qk.pack's prefix)
             meta.setdefault("qk", {})[name] = described
     return Attention(weights=weights, tokens=tokens, labels=labels, special=special, segments=segments,
                      model=ref.name, revision=ref.fingerprint, causal=causal, meta=meta, arrays=arrays)

@@ -69,20 +69,24 @@ class DenseSink:
     def end(self) -> None:
         pass
 
+    def store(self) -> Any:
+        """Every layer, as one float32 array (layers, heads, nq, nk)."""
+        import numpy as np
+
+        return np.stack(self.layers)
+
 
 class Recorder:
     """Routes each call of the attention function to the sink of its attention set (``self``, or ``decoder`` and
     ``cross`` in a decoder pass), counting layers per set; with ``qk``, keeps :class:`QK` per layer of those sets."""
 
-    def __init__(self, sinks: dict[str, Sink], *, qk: tuple[str, ...] = (), decoder: bool = False,
-                 names: dict[int, str] | None = None) -> None:
+    def __init__(self, sinks: dict[str, Sink], *, qk: tuple[str, ...] = (), decoder: bool = False) -> None:
         self.sinks = sinks
         self.qk_sets = set(qk)
         self.decoder = decoder
-        self.names = names or {}
+        self.names: dict[int, str] = {}  # module id -> its name in the model (set by capture)
         self.calls: dict[str, int] = {name: 0 for name in sinks}
         self.qk: dict[str, list[QK]] = {name: [] for name in qk}
-        self.refusal: str | None = None  # why the neuron view cannot show this model (set while running)
 
     def role(self, module: Any) -> str:
         """The attention set a module's call belongs to: the one set, or (a decoder pass) ``decoder``, ``cross``

@@ -18,9 +18,11 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 from ..errors import AttnvizError
+from ..files import write_if_changed
 
 __all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "load_hash_memo", "save_hash_memo",
            "cached_revisions"]
@@ -131,19 +133,9 @@ def save_hash_memo(path: str | os.PathLike | None) -> None:
             continue
         if st.st_size == size and st.st_mtime_ns == mtime:
             entries.append([real, size, mtime, digest])
-    data = json.dumps(entries, indent=0)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            if fh.read() == data:
-                return
-    except OSError:
-        pass
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        write_if_changed(Path(path), json.dumps(entries, indent=0).encode("utf-8"))
     except OSError:
         pass
 

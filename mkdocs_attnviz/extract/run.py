@@ -95,7 +95,7 @@ def self_attention(ref: ModelRef, loaded: Loaded, runner: Any, inputs: dict[str,
             if isinstance(layers, int) and layers > 0 and count != layers:
                 raise AttnvizError(f"model {ref.name!r} computed attention {count} times but its config has "
                                    f"{layers} layers", option="model")
-            weights = sink.store() if stream else np.stack(sink.layers).astype(np.float32)
+            weights = sink.store()
             found = recorder.qk.get("self")
         else:
             if qk:

@@ -81,7 +81,7 @@ def decoder_attention(ref: ModelRef, loaded: Loaded, inputs: dict[str, Any], n_s
     except Exception as exc:
         raise failure(ref, exc, "the decoder input", option="target") from None
     if routed:
-        d, c = (np.stack(sinks[name].layers).astype(np.float32) if sinks[name].layers else None
+        d, c = (sinks[name].store() if sinks[name].layers else None
                 for name in ("decoder", "cross"))
         if d is None or c is None or d.shape[2:] != (T, T) or c.shape[2:] != (T, n_src) or len(d) != len(c):
             raise AttnvizError(f"model {ref.name!r} returned no decoder or cross attention", option="attention")
@@ -101,7 +101,7 @@ def decoder_attention(ref: ModelRef, loaded: Loaded, inputs: dict[str, Any], n_s
     if qk:
         for name, w in (("decoder", d), ("cross", c)):
             check_qk(ref, recorder.qk[name], w, name)
-            found[name] = pack(recorder.qk[name])
+            found[name] = pack(recorder.qk[name], prefix=f"{name}_")
     tokens = [str(t) for t in tok.convert_ids_to_tokens(dec_ids)]
     specials = set(getattr(tok, "all_special_ids", []) or [])
     special = [i in specials for i in dec_ids]
