@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, MutableMapping, Protocol
+from typing import Any, Callable, MutableMapping, Protocol
 
 import numpy as np
 
@@ -99,6 +99,14 @@ class Prepared:
     hide_each: bool  # step 3 hid the special tokens of each set (a plain special_tokens="hide")
     tx: Texts = dataclasses.field(default_factory=Texts)  # the figure's words, in its language
     other: "Prepared | None" = None  # the second input of compare="text:..." / "model:..."
+    derived: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # see derive
+
+    def derive(self, name: str, compute: Callable[[], Any]) -> Any:
+        """What a view computes from the figure, once per render: ``compute()`` the first time ``name`` is asked
+        for, the same value after (its page, picture and height share it)."""
+        if name not in self.derived:
+            self.derived[name] = compute()
+        return self.derived[name]
 
     @property
     def num_layers(self) -> int:

@@ -9,7 +9,7 @@ from ..analysis import dequantize, head_matrix, quantize
 from ..prepare import Prepared
 from ..toolkit import mpl
 from ..toolkit import page as kit
-from .base import Frame, View, canvas_data, canvas_page, initial_layer
+from .base import CANVAS_SCRIPTS, Frame, View, canvas_data, canvas_page, initial_layer
 
 __all__ = ["VIEW", "Bars", "query_text"]
 
@@ -21,7 +21,7 @@ def query_text(fig: Prepared, index: int) -> str:
 
 class Bars(View):
     name = "bars"
-    scripts = ("attnviz-common.js", "attnviz-canvas.js", "view-bars.js")
+    scripts = CANVAS_SCRIPTS + ("view-bars.js",)
     uses_query = True
 
     def describe(self, fig: Prepared) -> str:
@@ -32,9 +32,7 @@ class Bars(View):
             what = _("attention received (mean over queries)")
         return fig.tx.join([text, what])
 
-    def height(self, fig: Prepared) -> int:
-        if fig.spec.height:
-            return int(fig.spec.height)
+    def natural_height(self, fig: Prepared) -> int:
         longest = max((len(x) for x in fig.part.k.labels), default=1)
         return kit.HEADER_PX + 30 + 300 + min(120, 12 + int(min(longest, 14) * 5.5))
 

@@ -66,7 +66,11 @@ class View:
         return fig.describe()
 
     def height(self, fig: Prepared) -> int:
-        """CSS pixels the ``<iframe>`` needs (``height=`` wins)."""
+        """CSS pixels the ``<iframe>`` needs: ``height=``, or the view's :meth:`natural_height`."""
+        return int(fig.spec.height) if fig.spec.height else self.natural_height(fig)
+
+    def natural_height(self, fig: Prepared) -> int:
+        """CSS pixels the view's page needs for this figure (no ``height=``)."""
         raise NotImplementedError
 
     def page(self, fig: Prepared, frame: Frame) -> str:

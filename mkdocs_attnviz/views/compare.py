@@ -29,7 +29,7 @@ from ..texts import Texts
 from ..toolkit import mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import DIVERGING, colormap, palette
-from .base import Frame, View, canvas_page, side_json
+from .base import CANVAS_SCRIPTS, Frame, View, canvas_page, side_json
 
 __all__ = ["VIEW", "Compare", "sides", "Side"]
 
@@ -78,9 +78,6 @@ def sides(fig: Prepared) -> tuple[Side, Side]:
             raise AttnvizError(f"aggregate=\"{spec.aggregate}\" fuses the heads: there is no other head to compare",
                                option="compare")
         head_b = value
-        if isinstance(head_b, int) and not 0 <= head_b < b_fig.num_heads:
-            raise AttnvizError(f"head {head_b} is out of range: the model has {b_fig.num_heads} heads "
-                               f"(0 to {b_fig.num_heads - 1})", option="compare")
     try:
         head_b = resolve_head(head_b, b_fig.num_heads)
     except AttnvizError as exc:
@@ -130,7 +127,7 @@ def _record(side: Side, name: str) -> tuple[dict[str, Any], list[tuple[str, int,
 
 class Compare(View):
     name = "compare"
-    scripts = ("attnviz-common.js", "attnviz-canvas.js", "attnviz-matrix.js", "view-compare.js")
+    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-compare.js")
     record_level = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
@@ -142,24 +139,20 @@ class Compare(View):
                                option="attention")
 
     def describe(self, fig: Prepared) -> str:
-        a, b = sides(fig)
+        a, b = fig.derive("sides", lambda: sides(fig))
         tx = fig.tx
         diff = _diff_text(a, b, tx) if _same_tokens(a, b) else _mismatch(a, b, tx)
         return tx._("A: {a}; B: {b}; {difference}").format(a=a.text, b=b.text, difference=diff)
 
-    def height(self, fig: Prepared) -> int:
-        if fig.spec.height:
-            return int(fig.spec.height)
-        a, b = sides(fig)
+    def natural_height(self, fig: Prepared) -> int:
+        a, b = fig.derive("sides", lambda: sides(fig))
         n = max(a.n, b.n)
         cell = max(3, min(28, (690 // 3 - 100) // max(n, 1)))  # the page's rule at a docs column's width
         return kit.HEADER_PX + 64 + 22 + cell * n + 80 + 12
 
     def page(self, fig: Prepared, frame: Frame) -> str:
-        from matplotlib.colors import to_hex
-
         spec = fig.spec
-        a, b = sides(fig)
+        a, b = fig.derive("sides", lambda: sides(fig))
         same_record = b.fig is a.fig
         rec_a, blobs = _record(a, "a")
         records = {"a": rec_a}
@@ -167,7 +160,6 @@ class Compare(View):
             rec_b, more = _record(b, "b")
             records["b"] = rec_b
             blobs += more
-        cmap = colormap(DIVERGING, masked=None)
         same = _same_tokens(a, b)
         data: dict[str, Any] = {
             "format": 1, "view": "compare", "title": frame.title, "text": spec.text,
@@ -177,7 +169,7 @@ class Compare(View):
             "same_tokens": same, "mismatch": None if same else _mismatch(a, b, fig.tx),
             "diff_ticks": [kit.display_label(x) for x in _diff_labels(a, b)] if same else None,
             "diff_text": _diff_text(a, b, fig.tx) if same else None,
-            "palette": palette(spec.colormap), "diverging": [to_hex(cmap(i / 255)) for i in range(256)],
+            "palette": palette(spec.colormap), "diverging": palette(DIVERGING),
             "scale": 255,
             # attnviz-canvas.js reads these (the compare page draws with its own selectors)
             "num_layers": a.fig.num_layers, "num_heads": a.fig.num_heads, "who": rec_a["who"],
@@ -190,7 +182,7 @@ class Compare(View):
     def picture(self, fig: Prepared, frame: Frame) -> bytes:
         from matplotlib.figure import Figure
 
-        a, b = sides(fig)
+        a, b = fig.derive("sides", lambda: sides(fig))
         tx, _ = fig.tx, fig.tx._
         ma, mb = _matrix(a), _matrix(b)
         top = max(float(ma.max()), float(mb.max())) or 1.0

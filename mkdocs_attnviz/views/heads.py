@@ -11,7 +11,7 @@ from ..prepare import Prepared
 from ..toolkit import mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import HEAD_COLORS
-from .base import Frame, View, canvas_data, canvas_page, initial_layer
+from .base import CANVAS_SCRIPTS, Frame, View, canvas_data, canvas_page, initial_layer
 
 __all__ = ["VIEW", "Heads", "row_px"]
 
@@ -23,14 +23,12 @@ def row_px(n: int) -> int:
 
 class Heads(View):
     name = "heads"
-    scripts = ("attnviz-common.js", "attnviz-canvas.js", "view-heads.js")
+    scripts = CANVAS_SCRIPTS + ("view-heads.js",)
 
     def describe(self, fig: Prepared) -> str:
         return fig.describe(layer=initial_layer(fig), head=fig.head if isinstance(fig.head, int) else "all")
 
-    def height(self, fig: Prepared) -> int:
-        if fig.spec.height:
-            return int(fig.spec.height)
+    def natural_height(self, fig: Prepared) -> int:
         n = max(len(fig.part.q.labels), len(fig.part.k.labels))
         return kit.HEADER_PX + 34 + 30 + row_px(n) * n + 16
 

@@ -130,9 +130,7 @@ class Heatmap(View):
         n, plot_px, boundary, labels = self._numbers(fig)
         return bokeh.shared_document(n, plot_px, fig.spec.colormap, boundary, labels)
 
-    def height(self, fig: Prepared) -> int:
-        if fig.spec.height:
-            return int(fig.spec.height)
+    def natural_height(self, fig: Prepared) -> int:
         return kit.HEADER_PX + plot_height(fig.part.q.labels) + 6
 
     # ---------------------------------------------------------------------------------------------- page
@@ -293,7 +291,7 @@ def _small_multiples(measure: mpl.Measure, fig: Prepared, title_text: str, weigh
     tile_in = min(2.2, max(0.7, 10.0 / cols))
     cell = tile_in * mpl.PT / n  # points per cell
     title_h = measure.size(tile_title("head", 0), 8)[1]
-    hgap = max(1, round(n / 12))
+    hgap = gap(n)
     # rows of tiles titled one by one need room for the title above each tile
     vgap = hgap if both else max(hgap, math.ceil((title_h + 5.0) / cell))
     H = rows * n + (rows - 1) * vgap

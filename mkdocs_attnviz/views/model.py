@@ -10,14 +10,14 @@ from ..prepare import Prepared
 from ..toolkit import mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import colormap
-from .base import Frame, View, canvas_data, canvas_page
+from .base import CANVAS_SCRIPTS, Frame, View, canvas_data, canvas_page
 
 __all__ = ["VIEW", "Model"]
 
 
 class Model(View):
     name = "model"
-    scripts = ("attnviz-common.js", "attnviz-canvas.js", "view-model.js")
+    scripts = CANVAS_SCRIPTS + ("view-model.js",)
 
     def describe(self, fig: Prepared) -> str:
         an, tx = fig.analysis, fig.tx
@@ -28,9 +28,7 @@ class Model(View):
                                                                               heads=fig.num_heads)]
         return tx.join(parts + [tx.note(n) for n in an.get("notes", [])])
 
-    def height(self, fig: Prepared) -> int:
-        if fig.spec.height:
-            return int(fig.spec.height)
+    def natural_height(self, fig: Prepared) -> int:
         thumb = max(28, min(84, 860 // max(fig.num_heads, 1)))
         return kit.HEADER_PX + 30 + (thumb + 4) * fig.num_layers + 20
 

@@ -19,7 +19,7 @@ from ..spec import FigureSpec
 from ..toolkit import mpl
 from ..toolkit import page as kit
 from .bars import query_text
-from .base import Frame, View, canvas_data, canvas_page, initial_layer
+from .base import CANVAS_SCRIPTS, Frame, View, canvas_data, canvas_page, initial_layer
 
 __all__ = ["VIEW", "Neuron", "qk_set", "row"]
 
@@ -77,7 +77,7 @@ def row(att: Attention, name: str, layer: int, head: int, q: int) -> dict[str, A
 
 class Neuron(View):
     name = "neuron"
-    scripts = ("attnviz-common.js", "attnviz-canvas.js", "view-neuron.js")
+    scripts = CANVAS_SCRIPTS + ("view-neuron.js",)
     uses_query = True
     captures = ("qk",)
 
@@ -109,9 +109,7 @@ class Neuron(View):
         text = fig.describe(layer=initial_layer(fig), head=self.head(fig))
         return fig.tx.join([text, fig.tx._("query {query}").format(query=query_text(fig, fig.query or 0))])
 
-    def height(self, fig: Prepared) -> int:
-        if fig.spec.height:
-            return int(fig.spec.height)
+    def natural_height(self, fig: Prepared) -> int:
         return kit.HEADER_PX + 30 + 70 + 18 * len(fig.part.k.labels) + 20
 
     def page(self, fig: Prepared, frame: Frame) -> str:

@@ -24,7 +24,7 @@ from ..spec import FigureSpec
 from ..toolkit import mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import colormap, palette
-from .base import Frame, View, canvas_page, side_json
+from .base import CANVAS_SCRIPTS, Frame, View, canvas_page, side_json
 
 __all__ = ["VIEW", "Summary", "LABELS"]
 
@@ -76,7 +76,7 @@ def _selected(fig: Prepared) -> list[int] | None:
 
 class Summary(View):
     name = "summary"
-    scripts = ("attnviz-common.js", "attnviz-canvas.js", "attnviz-matrix.js", "view-summary.js")
+    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-summary.js")
     record_level = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
@@ -93,14 +93,12 @@ class Summary(View):
             layers=record.num_layers, heads=record.num_heads, tokens=record.num_tokens)
         return tx.join([fig.who, what] + [tx.note(n) for n in fig.analysis.get("notes", [])])
 
-    def height(self, fig: Prepared) -> int:
-        if fig.spec.height:
-            return int(fig.spec.height)
+    def natural_height(self, fig: Prepared) -> int:
         return kit.HEADER_PX + 30 + 26 + 20 + 34 * fig.num_layers + 30 + 44  # + the two lines naming heads
 
     def page(self, fig: Prepared, frame: Frame) -> str:
         spec, record, _ = fig.spec, fig.record, fig.tx._
-        stats = analysis.head_summary(record.weights, record.special, bool(record.causal))
+        stats = _stats(fig)
         side = side_json(fig.part.q)
         n = record.num_tokens
         data: dict[str, Any] = {
@@ -123,7 +121,7 @@ class Summary(View):
         from matplotlib.figure import Figure
 
         record, _ = fig.record, fig.tx._
-        stats = analysis.head_summary(record.weights, record.special, bool(record.causal))
+        stats = _stats(fig)
         L, H = record.num_layers, record.num_heads
         cmap = colormap(fig.spec.colormap, masked=None)
         tile_w = max(2.6, min(5.0, 0.42 * H + 0.8))
@@ -152,3 +150,10 @@ class Summary(View):
 
 
 VIEW = Summary()
+
+
+def _stats(fig: Prepared) -> dict[str, np.ndarray]:
+    """The head statistics of the figure (:func:`mkdocs_attnviz.analysis.head_summary`), computed once per render."""
+    record = fig.record
+    return fig.derive("head_summary", lambda: analysis.head_summary(record.weights, record.special,
+                                                                    bool(record.causal)))
