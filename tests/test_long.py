@@ -159,6 +159,17 @@ def test_long_picture_pools_and_says_so(tmp_path, llama, long, monkeypatch):
     assert note in texts, texts
 
 
+def test_long_picture_puts_the_fonts_of_its_language_first(tmp_path, llama, long, monkeypatch):
+    """As every other picture: the figure's language decides which CJK font comes first (Han characters differ)."""
+    from mkdocs_attnviz.toolkit import mpl
+
+    langs = []
+    rc = mpl.rc
+    monkeypatch.setattr(mpl, "rc", lambda font, lang=None, **kw: langs.append(lang) or rc(font, lang, **kw))
+    builder(tmp_path, llama).build(spec(head="0", lang="ja"))
+    assert langs and set(langs) == {"ja"}, langs
+
+
 def att_tokens(fig) -> int:
     return fig.record.num_tokens
 

@@ -182,7 +182,7 @@ class Heatmap(View):
         cmap = colormap(fig.spec.colormap)
         if fig.record.layered:  # one layer and head, read from the store as the page shows it
             image, future, block = longinput.picture_image(fig, int(fig.layer), fig.head)
-            with mpl.rc(font, **{"image.interpolation": "nearest"}):
+            with mpl.rc(font, fig.tx.lang, **{"image.interpolation": "nearest"}):
                 out = _single(mpl.Measure(), fig, frame.title, image, labels, cmap, future, block)
                 return mpl.save_figure(out, dpi=100, facecolor="white")
         weights = dequantize(quantize(p.weights))  # exactly what the page decodes
