@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import os
 import re
-from pathlib import Path
 from typing import Any
 
 from markdown import Extension, Markdown
@@ -333,11 +332,3 @@ def _page_assets(state: _PageState) -> str:
 
 #: the superfences custom-fence entry
 FENCE: dict[str, Any] = {"name": "attnviz", "class": "attnviz", "validator": validator, "format": formatter}
-
-
-def relative_page_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
-    """``docs/guide/page.md`` for messages: the page path relative to the project folder."""
-    try:
-        return Path(os.path.relpath(path, root)).as_posix()
-    except ValueError:
-        return Path(path).as_posix()

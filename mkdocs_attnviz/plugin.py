@@ -34,7 +34,8 @@ from mkdocs.utils import get_relative_url
 
 from . import logs
 from .errors import AttnvizError
-from .fence import FENCE, AttnvizExtension, relative_page_name, scan
+from .fence import FENCE, AttnvizExtension, scan
+from .locations import front_matter_lines, relative_page_name
 from .pipeline import ASSETS_CSS, FigureBuilder
 from .settings import SETTINGS, Setting, Settings, build_settings, with_site_language
 
@@ -141,13 +142,10 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if ext.url == "./":
             ext.url = ""
         # Line numbers in messages count from the top of the file, front matter included.
-        ext.line_offset = 0
         try:
-            source = page.file.content_string
-            if source.endswith(markdown) and len(source) > len(markdown):
-                ext.line_offset = source[: len(source) - len(markdown)].count("\n")
+            ext.line_offset = front_matter_lines(page.file.content_string, markdown)
         except (OSError, UnicodeDecodeError, TypeError):
-            pass
+            ext.line_offset = 0
         return None
 
     def on_post_build(self, *, config: MkDocsConfig) -> None:

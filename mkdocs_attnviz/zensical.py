@@ -28,11 +28,11 @@ import logging
 import os
 import sys
 import threading
-from pathlib import Path
 from typing import Any, Mapping
 
 from . import logs
 from .errors import AttnvizError
+from .locations import front_matter_lines, relative_page_name
 from .pipeline import FigureBuilder
 from .settings import Settings, build_settings, with_site_language
 
@@ -77,7 +77,7 @@ def zensical_page(md: Any, lines: list[str], values: Mapping[str, Any], extra_ke
     docs_dir = os.path.join(root, str(config.get("docs_dir") or "docs"))
     source = os.path.join(docs_dir, str(page.path))
     builder, lock = _builder(values, root, docs_dir, theme_language(config))
-    return ZensicalPage(builder=builder, lock=lock, page=Path(os.path.relpath(source, root)).as_posix(),
+    return ZensicalPage(builder=builder, lock=lock, page=relative_page_name(source, root),
                         page_dir=os.path.dirname(source), line_offset=_front_matter_lines(source, lines))
 
 
@@ -148,7 +148,4 @@ def _front_matter_lines(source: str, lines: list[str]) -> int:
             text = fh.read()
     except (OSError, UnicodeDecodeError):
         return 0
-    body = "\n".join(lines)
-    if body and text.endswith(body):
-        return text[: len(text) - len(body)].count("\n")
-    return 0
+    return front_matter_lines(text, "\n".join(lines))

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import AttnvizError
+from ..locations import relative_page_name
 from ..settings import SETTINGS, Settings, build_settings, with_site_language
 from ..spec import FigureSpec, build_spec, parse_header
 from .common import UsageError, display
@@ -143,7 +144,7 @@ def _blocks_of_pages(settings: Settings, root: Path) -> list[Block]:
     blocks = []
     for page in sorted(p for p in Path(settings.docs_dir or root).rglob("*")
                        if p.suffix.lower() in (".md", ".markdown") and p.is_file()):
-        name = Path(os.path.relpath(page, root)).as_posix()
+        name = relative_page_name(page, root)
         blocks += _blocks_from_markdown(page.read_text(encoding="utf-8-sig"), name, settings.defaults)
     return blocks
 
