@@ -15,7 +15,7 @@ import itertools
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 from . import attention, datafile, draw, i18n, logs, views
 from . import extract as _extract
@@ -181,7 +181,6 @@ class FigureBuilder:
 
     # -- the pipeline --------------------------------------------------------------------------
     def extraction_key(self, spec: FigureSpec) -> tuple[str, "_extract.ModelRef | None"]:
-        s = self.settings
         if spec.data is not None:  # data= figures: the file's content, never its absolute path
             return digest({"kind": "data", "sha256": datafile.file_digest(spec.data), "name": self._data_name(spec),
                            "tokens": list(spec.tokens) if spec.tokens is not None else None,

@@ -1,7 +1,6 @@
 """The content-addressed cache: keys, round trips, atomic writes and damaged entries."""
 
 import numpy as np
-import pytest
 
 from mkdocs_attnviz.attention import Attention
 from mkdocs_attnviz.cache import Cache, digest

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest

@@ -66,7 +66,6 @@ def stack_attentions(ref: ModelRef, attentions: Any, nq: int, nk: int, layers: i
 def self_attention(ref: ModelRef, loaded: Loaded, runner: Any, inputs: dict[str, Any], n: int, *, qk: bool,
                    stream: bool) -> Run:
     """The attention of every layer of ``runner`` (the model, or an encoder-decoder model's encoder) on ``inputs``."""
-    import numpy as np
     import torch
 
     config = loaded.config

@@ -3,7 +3,6 @@ token *gives* (``query=``), for one layer and a head aggregation; a canvas page 
 
 from __future__ import annotations
 
-import numpy as np
 
 from ..analysis import dequantize, head_matrix, quantize
 from ..prepare import Prepared
