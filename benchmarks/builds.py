@@ -16,20 +16,16 @@ from __future__ import annotations
 import json
 import os
 import pstats
-import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from .common import MINILM, PYTHON, log, summary, table
+from .common import MINILM, MKDOCS, PYTHON, log, plugin_summary, summary, table
 from .text import site_sentences
 
-MKDOCS = str(Path(sys.executable).parent / "mkdocs")
-SUMMARY = re.compile(r"attnviz: (\d+) figures \((\d+) from cache, (\d+) rendered, (\d+) model runs, (\d+) errors\)")
 PER_PAGE = 5
 
 PROBE = """\
@@ -78,14 +74,6 @@ def _run(cmd: list[str], cwd: Path) -> tuple[float, str]:
     return seconds, proc.stdout + proc.stderr
 
 
-def _stats(output: str) -> dict[str, int] | None:
-    m = SUMMARY.search(output)
-    if not m:
-        return None
-    keys = ("figures", "hits", "renders", "extractions", "errors")
-    return dict(zip(keys, map(int, m.groups())))
-
-
 def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: bool = True,
             work: Path | None = None) -> dict[str, Any]:
     work = Path(work or tempfile.mkdtemp(prefix="attnviz-bench-builds-"))
@@ -107,14 +95,14 @@ def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: boo
         shutil.rmtree(cache, ignore_errors=True)
         seconds, out = _run([MKDOCS, "build"], fig_site)
         times["cold"].append(seconds)
-        checks.setdefault("cold", _stats(out))
+        checks.setdefault("cold", plugin_summary(out))
         if r == 0:  # the warm build under the probe: which heavy modules did it import?
             probe_out = work / "modules.json"
             _run([PYTHON, "-c", PROBE, str(probe_out)], fig_site)
             checks["warm_modules"] = json.loads(probe_out.read_text())
         for _attempt in range(3):
             seconds, out = _run([MKDOCS, "build"], fig_site)
-            stats = _stats(out)
+            stats = plugin_summary(out)
             if stats and stats["hits"] == stats["figures"]:
                 break
             # something changed the render key meanwhile (templates edited during the run): not a warm build

@@ -6,6 +6,7 @@ import datetime
 import gzip
 import importlib.metadata
 import os
+import re
 import platform
 import statistics
 import subprocess
@@ -23,6 +24,18 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 BERT12 = "bert-12x12-random"
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+MKDOCS = str(Path(sys.executable).parent / "mkdocs")
+#: the summary line the plugin logs after a build
+SUMMARY = re.compile(r"attnviz: (\d+) figures \((\d+) from cache, (\d+) rendered, (\d+) model runs, (\d+) errors\)")
+
+
+def plugin_summary(output: str) -> dict[str, int] | None:
+    """The counts of the plugin's summary line in ``output`` (None: no such line)."""
+    m = SUMMARY.search(output)
+    if not m:
+        return None
+    keys = ("figures", "hits", "renders", "extractions", "errors")
+    return dict(zip(keys, map(int, m.groups())))
 
 
 # ------------------------------------------------------------------------------------------ machine

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import statistics
 import subprocess
 import sys
@@ -31,9 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import MINILM, PYTHON, human, log, table
+from .common import MINILM, MKDOCS, human, log, table
 
-MKDOCS = str(Path(sys.executable).parent / "mkdocs")
 ATTNVIZ = str(Path(sys.executable).parent / "attnviz")
 SCROLL_MS = 250
 #: six small figures (8–10 tokens each with [CLS] and [SEP])

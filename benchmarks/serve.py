@@ -18,21 +18,18 @@ import queue
 import re
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from .common import MINILM, log, table
+from .common import MINILM, MKDOCS, SUMMARY, log, plugin_summary, table
 
-MKDOCS = str(Path(sys.executable).parent / "mkdocs")
 FIGURES = 6
 SENTENCES = ("The cat sat on the mat because it was tired.", "She gave him the book he wanted.",
              "The river bank was muddy after the rain.", "Time flies like an arrow.",
              "He saw the bank manager yesterday.", "Attention is all you need.")
-SUMMARY = re.compile(r"attnviz: (\d+) figures \((\d+) from cache, (\d+) rendered, (\d+) model runs")
 
 
 def make_site(root: Path, model_path: str) -> Path:
@@ -111,8 +108,8 @@ def measure(model_path: str, *, work: Path | None = None) -> dict[str, Any]:
             t0 = time.perf_counter()
             write_page(root, sentences)
             at, line = lines.wait(SUMMARY)
-            m = SUMMARY.search(line)
-            edits.append({"s": at - t0, "rendered": int(m.group(3)), "model_runs": int(m.group(4))})
+            counts = plugin_summary(line)
+            edits.append({"s": at - t0, "rendered": counts["renders"], "model_runs": counts["extractions"]})
             time.sleep(1.0)
         out["edits"] = edits
     finally:

@@ -17,7 +17,7 @@ from mkdocs_attnviz.attention import Attention
 pytest.importorskip("benchmarks.run")
 
 from benchmarks import browser, builds, page_weight, run, scaling  # noqa: E402
-from benchmarks.common import machine  # noqa: E402
+from benchmarks.common import machine, plugin_summary  # noqa: E402
 from benchmarks.text import long_text, sentences, site_sentences  # noqa: E402
 
 
@@ -80,7 +80,7 @@ def test_site_generator_and_summary_parser(tmp_path):
     assert page.count("```attnviz") == 2
     text = builds.make_site(tmp_path / "t", "/models/m", ["One sentence."], figures=False)
     assert "```" not in (text / "docs" / "page01.md").read_text()
-    stats = builds._stats("INFO - attnviz: 50 figures (50 from cache, 0 rendered, 0 model runs, 0 errors) in 0.3 s")
+    stats = plugin_summary("INFO - attnviz: 50 figures (50 from cache, 0 rendered, 0 model runs, 0 errors) in 0.3 s")
     assert stats == {"figures": 50, "hits": 50, "renders": 0, "extractions": 0, "errors": 0}
 
 
