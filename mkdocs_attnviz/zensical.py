@@ -46,7 +46,8 @@ ZENSICAL_CACHE = ".attnviz-cache"
 #: read the environment the way mkdocs.yml's ``!ENV`` does
 CACHE_ONLY_ENV = "ATTNVIZ_CACHE_ONLY"
 
-_BUILDERS: dict[str, tuple[FigureBuilder, threading.Lock]] = {}
+_BUILDERS: dict[str, tuple[FigureBuilder, threading.Lock]] = {}  # by settings
+_TABLES: dict[str, tuple[FigureBuilder, threading.Lock]] = {}  # by what the settings are made from (every page asks)
 _BUILDERS_LOCK = threading.Lock()
 
 
@@ -117,6 +118,11 @@ def theme_language(config: Mapping[str, Any]) -> str | None:
 
 def _builder(values: Mapping[str, Any], root: str, docs_dir: str,
              site_language: str | None) -> tuple[FigureBuilder, threading.Lock]:
+    table = json.dumps([values, root, docs_dir, site_language, os.environ.get(CACHE_ONLY_ENV)], sort_keys=True,
+                       default=str)
+    with _BUILDERS_LOCK:
+        if table in _TABLES:  # the settings of this table were built and checked (and warned about) already
+            return _TABLES[table]
     settings = zensical_settings(values, root, docs_dir, site_language)
     key = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
     with _BUILDERS_LOCK:
@@ -128,6 +134,7 @@ def _builder(values: Mapping[str, Any], root: str, docs_dir: str,
                                     "--clean` deletes and git ignores: every figure is computed again after a clean "
                                     "(the default under Zensical is %s)", settings.cache_dir, ZENSICAL_CACHE)
             _BUILDERS[key] = (FigureBuilder(settings), threading.Lock())
+        _TABLES[table] = _BUILDERS[key]
         return _BUILDERS[key]
 
 

@@ -319,3 +319,16 @@ def test_figures_speak_the_sites_language(tmp_path, minilm_path, shared_cache):
     inner = html.unescape(re.search(r'srcdoc="([^"]*)"', figure).group(1))
     assert '<html lang="ja">' in inner and "層 5（全 6 層の最終層）" in inner
     assert "<figcaption>モデル " in figure
+
+
+def test_a_site_language_without_a_catalogue_warns_once(tmp_path, minilm_path, shared_cache):
+    """Every page asks for the project's settings: they are built, checked and warned about once per build."""
+    project = small_project(tmp_path, minilm_path, shared_cache,
+                            pages={f"page{i}.md": f"# Page {i}\n\nText.\n" for i in range(4)})
+    config = project.root / "zensical.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("[project.theme]\n", '[project.theme]\nlanguage = "it"\n'),
+                      encoding="utf-8")
+    proc = project.build()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("has no translation of the figures' words") == 1, proc.stderr
+
