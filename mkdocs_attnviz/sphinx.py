@@ -374,6 +374,15 @@ def _page_context(app: Sphinx, pagename: str, templatename: str, context: dict, 
         app.add_css_file(ASSETS_CSS, priority=200)
 
 
+def _forget_unused(folder: Path, figures: Mapping[str, Any]) -> None:
+    """Delete the figure files in ``folder`` of figures no document uses any more."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            m = _KEY_FILE.match(path.name)
+            if m and m.group("key") not in figures:
+                path.unlink()
+
+
 def _build_finished(app: Sphinx, exception: Exception | None) -> None:
     handler = getattr(app, "attnviz_log_handler", None)
     if handler is not None:
@@ -385,20 +394,11 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
     for per_doc in getattr(env, "attnviz_figures", {}).values():
         figures.update(per_doc)
     source = Path(app.doctreedir) / _FIGURES_DIR
-    # forget figure files no document uses any more (a removed or changed document)
-    if source.is_dir():
-        for path in source.iterdir():
-            m = _KEY_FILE.match(path.name)
-            if m and m.group("key") not in figures:
-                path.unlink()
+    _forget_unused(source, figures)  # a removed or changed document
     if not _embeds_iframe(app.builder):
         return
     out = Path(app.outdir) / app.config.attnviz_assets_dir.strip("/")
-    if out.is_dir():  # figures of removed documents leave the site too
-        for path in out.iterdir():
-            m = _KEY_FILE.match(path.name)
-            if m and m.group("key") not in figures:
-                path.unlink()
+    _forget_unused(out, figures)  # figures of removed documents leave the site too
     if not figures:
         return
     builder = builder_for(app.config)
