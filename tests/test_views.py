@@ -17,7 +17,8 @@ from mkdocs_attnviz import draw, extract
 from mkdocs_attnviz.prepare import parts_of
 from mkdocs_attnviz.toolkit import page as kit
 from mkdocs_attnviz.toolkit.colors import palette
-from mkdocs_attnviz.views.heatmap import pair_boundary, values_on
+from mkdocs_attnviz.views.base import pair_boundary
+from mkdocs_attnviz.views.heatmap import values_on
 from mkdocs_attnviz.errors import AttnvizError
 from mkdocs_attnviz.spec import build_spec
 

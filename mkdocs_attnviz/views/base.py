@@ -23,7 +23,7 @@ from ..spec import FigureSpec
 from ..toolkit import assets
 from ..toolkit import page as kit
 
-__all__ = ["View", "Frame", "canvas_page", "canvas_data", "initial_layer", "side_json", "set_json", "pack_sets", "CANVAS_SCRIPTS", "CANVAS_CSS"]
+__all__ = ["View", "Frame", "canvas_page", "canvas_data", "initial_layer", "pair_boundary", "side_json", "set_json", "pack_sets", "CANVAS_SCRIPTS", "CANVAS_CSS"]
 
 #: what every canvas view's page loads before its own script
 CANVAS_SCRIPTS = ("attnviz-common.js", "attnviz-canvas.js")
@@ -134,6 +134,11 @@ def canvas_data(fig: Prepared, frame: Frame, sets: dict[str, Part], *, query: in
         "i18n": fig.tx.figure_texts(fig.num_layers, fig.num_heads, fig.analysis),
     }
     return data, blobs
+
+
+def pair_boundary(segments: list[int]) -> int | None:
+    """Index of the first token of the pair sentence (None without a pair)."""
+    return next((i for i, s in enumerate(segments) if s == 1), None)
 
 
 def initial_layer(fig: Prepared) -> int:

@@ -11,7 +11,7 @@ from ..prepare import Prepared
 from ..toolkit import mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import HEAD_COLORS
-from .base import CANVAS_SCRIPTS, Frame, View, canvas_data, canvas_page, initial_layer
+from .base import CANVAS_SCRIPTS, Frame, View, canvas_data, canvas_page, initial_layer, pair_boundary
 
 __all__ = ["VIEW", "Heads", "row_px"]
 
@@ -65,7 +65,7 @@ class Heads(View):
                 ax.text(-0.03, qi, lab, ha="right", va="center", fontsize=fs, color="#888" if p.q.special[qi] else "#222")
             for ki, lab in enumerate(kit.display_label(x) for x in p.k.labels):
                 ax.text(1.03, ki, lab, ha="left", va="center", fontsize=fs, color="#888" if p.k.special[ki] else "#222")
-            boundary = next((i for i, s in enumerate(p.q.segments) if s == 1), None) if p.square else None
+            boundary = pair_boundary(p.q.segments) if p.square else None
             if boundary:
                 ax.plot([-0.6, -0.02], [boundary - 0.5] * 2, color="#ff4040", ls="--", lw=1)
                 ax.plot([1.02, 1.6], [boundary - 0.5] * 2, color="#ff4040", ls="--", lw=1)

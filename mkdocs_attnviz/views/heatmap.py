@@ -33,7 +33,7 @@ from ..toolkit import assets, bokeh, mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import colormap
 from . import longinput
-from .base import Frame, View
+from .base import Frame, View, pair_boundary
 
 __all__ = ["VIEW", "Heatmap", "tiles", "gap", "VALUES_MAX_TOKENS"]
 
@@ -64,11 +64,6 @@ def gap(n: int) -> int:
 def values_on(spec: FigureSpec, n: int) -> bool:
     """Numbers in the cells: ``values="true"``, or ``auto`` up to :data:`VALUES_MAX_TOKENS` tokens."""
     return spec.values == "true" or (spec.values == "auto" and n <= VALUES_MAX_TOKENS)
-
-
-def pair_boundary(segments: list[int]) -> int | None:
-    """Index of the first token of the pair sentence (None without a pair)."""
-    return next((i for i, s in enumerate(segments) if s == 1), None)
 
 
 def scale_max(matrix: np.ndarray) -> float:
