@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import AttnvizError
 
-__all__ = ["QK", "layer_qk", "describe_mask", "capture_replay", "refusal", "recompute", "pack", "REPLAYED"]
+__all__ = ["QK", "layer_qk", "describe_mask", "band", "capture_replay", "refusal", "recompute", "pack", "REPLAYED"]
 
 #: model types whose q and k are recomputed from their attention modules' inputs (they bypass the interface)
 REPLAYED = ("bloom", "falcon")
@@ -55,13 +55,20 @@ def describe_mask(allowed: Any) -> tuple[dict[str, Any], bool]:
         return {"left": None, "right": None}, False
     right, left = int((k - q).max()), int((q - k).max())
     desc = {"left": None if left >= nq - 1 else left, "right": None if right >= nk - 1 else right}
+    return desc, bool((band(desc, nq, nk) == a).all())
+
+
+def band(desc: dict[str, Any], nq: int, nk: int) -> Any:
+    """The (nq, nk) boolean mask a band (:func:`describe_mask`) opens: ``-left ≤ k − q ≤ right``."""
+    import numpy as np
+
     offset = np.arange(nk)[None, :] - np.arange(nq)[:, None]
-    band = np.ones((nq, nk), dtype=bool)
-    if desc["right"] is not None:
-        band &= offset <= desc["right"]
-    if desc["left"] is not None:
-        band &= offset >= -desc["left"]
-    return desc, bool((band == a).all())
+    out = np.ones((nq, nk), dtype=bool)
+    if desc.get("right") is not None:
+        out &= offset <= desc["right"]
+    if desc.get("left") is not None:
+        out &= offset >= -desc["left"]
+    return out
 
 
 def layer_qk(query: Any, key: Any, scale: float, softcap: Any, bias: Any, mask: Any) -> QK:
@@ -176,13 +183,7 @@ def _allowed(layer: QK, nq: int, nk: int) -> Any:
 
     if layer.allowed is not None:
         return np.asarray(layer.allowed, dtype=bool)
-    offset = np.arange(nk)[None, :] - np.arange(nq)[:, None]
-    out = np.ones((nq, nk), dtype=bool)
-    if layer.mask.get("right") is not None:
-        out &= offset <= layer.mask["right"]
-    if layer.mask.get("left") is not None:
-        out &= offset >= -layer.mask["left"]
-    return out
+    return band(layer.mask, nq, nk)
 
 
 def recompute(layer: QK) -> Any:
