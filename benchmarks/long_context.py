@@ -74,7 +74,6 @@ def prompt(tokens: int) -> str:
 
 def child(args: argparse.Namespace) -> None:
     """One figure, built and published in this process; prints its numbers as JSON."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from mkdocs_attnviz.pipeline import FigureBuilder
     from mkdocs_attnviz.settings import Settings
     from mkdocs_attnviz.spec import build_spec
@@ -280,7 +279,6 @@ def compare(device: str, tokens: int, work: Path) -> bool:
 
     Up to 4,096 tokens the float32 weights are compared; beyond, the quantised layers (a difference of one step,
     1/255, is rounding, not error) and the report says which."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
 
     from mkdocs_attnviz import attention, extract
