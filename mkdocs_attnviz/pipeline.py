@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import attention, datafile, draw, i18n, logs, views
+from . import attention, datafile, draw, i18n, logs, machine, views
 from . import extract as _extract
 from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
@@ -90,8 +90,9 @@ class FigureBuilder:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cache = Cache(settings.cache_dir, enabled=settings.cache)
-        # sha256 of model files from earlier builds, keyed by (path, size, mtime): a warm build reads no weights
-        self._hash_memo = str(self.cache.root / "fingerprints.json") if self.cache.enabled else None
+        # sha256 of model files from earlier builds, keyed by (path, size, mtime): a warm build reads no weights.
+        # Facts about this machine's files: kept with its key, never in the (committed) cache folder
+        self._hash_memo = str(machine.hash_memo_path()) if self.cache.enabled else None
         _extract.load_hash_memo(self._hash_memo)
         self._render_salt = {
             "render": RENDER_VERSION,
@@ -250,7 +251,9 @@ class FigureBuilder:
 
     def render_key(self, extraction_key: str, spec: FigureSpec) -> str:
         options = dataclasses.replace(spec, lang=spec.lang or self.settings.language).render_options()
-        return digest({"kind": "figure", "attention": extraction_key, "options": options,
+        # the model's name, as the block writes it: two names for one folder share the attention, not the label
+        named = {} if spec.data is not None else {"model": spec.model}
+        return digest({"kind": "figure", "attention": extraction_key, "options": options, **named,
                        **self._render_salt})
 
     def attention(self, spec: FigureSpec) -> tuple[str, Attention]:
@@ -276,7 +279,8 @@ class FigureBuilder:
             # build, or by a second build sharing the cache), else two builds write different files
             # under one key.
             att = self.cache.get_attention(key) or att
-        return key, att
+        # the record is shared by every name of the same weights: it speaks of the model by this block's name
+        return key, dataclasses.replace(att, model=ref.name) if att.model != ref.name else att
 
     def build(self, spec: FigureSpec, *, page_dir: str | None = None) -> Figure:
         """Render ``spec`` (or take it from the cache). Raises :class:`AttnvizError` on bad input.
