@@ -1,0 +1,54 @@
+"""Nothing an author writes, commits or mistypes breaks a page or mislabels a figure (issue 17): each test is the
+reproduction of the field trial — build the site, look at the output."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import MINILM
+from mkdocs_attnviz.cli import main
+
+SENTENCE = "The cat sat on the mat because it was tired."
+
+
+def captions(html: str) -> list[str]:
+    return re.findall(r"<figcaption>(.*?)</figcaption>", html, re.S)
+
+
+# -- 3. two names for one folder ------------------------------------------------------------------------------------
+
+def test_two_names_for_one_folder_each_keep_their_label(site, minilm_path):
+    site.page("index.md", f'''
+        # Two names
+
+        ```attnviz model="minilm" layer="0"
+        {SENTENCE}
+        ```
+
+        ```attnviz model="{MINILM}" layer="0"
+        {SENTENCE}
+        ```
+        ''')
+    config = site.config()
+    text = config.read_text(encoding="utf-8").replace("      models:\n", f"      models:\n        minilm: {minilm_path}\n")
+    config.write_text(text, encoding="utf-8")
+    site.build(strict=True)
+    first, second = captions((site.site / "index.html").read_text(encoding="utf-8"))
+    assert "Model minilm," in first and "minilm" not in second.replace(MINILM, "")
+    assert f"Model {MINILM}," in second
+    pages = sorted((site.site / "assets/attnviz").glob("*.html"))
+    assert len(pages) == 2  # one figure page per name
+
+
+def test_cli_model_name_is_the_one_asked_for(tmp_path, capsys, minilm_path):
+    common = ["--model-path", f"alpha={minilm_path}", "--model-path", f"beta={minilm_path}", "--cache-dir",
+              tmp_path / "cache", "--text", SENTENCE]
+    for name in ("alpha", "beta"):
+        rc = main([str(a) for a in ["render", "--model", name, *common, "-o", tmp_path / name / "fig.html"]])
+        assert rc == 0, capsys.readouterr().err
+        page = (tmp_path / name / "fig.html").read_text(encoding="utf-8")
+        assert f"model {name}" in page.lower() and f"model {'beta' if name == 'alpha' else 'alpha'}" not in page
