@@ -52,3 +52,34 @@ def test_cli_model_name_is_the_one_asked_for(tmp_path, capsys, minilm_path):
         assert rc == 0, capsys.readouterr().err
         page = (tmp_path / name / "fig.html").read_text(encoding="utf-8")
         assert f"model {name}" in page.lower() and f"model {'beta' if name == 'alpha' else 'alpha'}" not in page
+
+
+# -- 6. a damaged render entry --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("damage", ["no alt", "height x"])
+def test_damaged_render_entry_is_named_and_rebuilt(site, caplog, damage):
+    site.page("two.md", f'''
+        # Two
+
+        ```attnviz layer="0"
+        {SENTENCE}
+        ```
+        ''')
+    site.config()
+    site.build(strict=True)
+    clean = {p.name: p.read_bytes() for p in (site.site / "assets/attnviz").iterdir()}
+    [entry] = (site.root / ".cache/plugin/attnviz/render").glob("*/*.json")
+    meta = json.loads(entry.read_text(encoding="utf-8"))
+    if damage == "no alt":
+        del meta["alt"]
+    else:
+        meta["height"] = "x"
+    entry.write_text(json.dumps(meta), encoding="utf-8")
+    caplog.clear()
+    site.build()
+    named = f"cache entry render/{entry.parent.name}/{entry.name} has no valid "
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(named in m and "ignored and rebuilt" in m for m in messages), messages
+    assert not any("KeyError" in m or "unexpected" in m for m in messages), messages
+    assert {p.name: p.read_bytes() for p in (site.site / "assets/attnviz").iterdir()} == clean
+    assert "Model " in (site.site / "two/index.html").read_text(encoding="utf-8")
