@@ -7,7 +7,8 @@ Layout under the cache folder (default ``.cache/plugin/attnviz`` next to ``mkdoc
     extract/ab/<key>.l<i>.bin  a long input (layout "layers"): layer i as its H + 2 zlib-compressed uint8
                             matrices (heads, mean, max) one after the other; the npz then holds the header
                             (with each layer's sha256 and matrix sizes) and the other arrays, and is written last
-    render/ab/<key>.json    the rendered figure: metadata and the sha256 of each file below
+    render/ab/<key>.json    the rendered figure: metadata, the sha256 of each file below, and a MAC made with this
+                            machine's key (:mod:`.machine`): an entry without a valid one is rendered again
     render/ab/<key>.html    the standalone figure page
     render/ab/<key>.png     the PNG fallback
     models.json             which weights each model name stood for in the last build that could read them

@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -43,6 +44,12 @@ def _inside(path: str, root: str) -> bool:
         return False
 
 
+def _shown(path: str, root: str) -> str:
+    """A path inside the project as a message shows it: relative to the project folder."""
+    rel = os.path.relpath(os.path.abspath(path), root) if _inside(os.path.realpath(path), root) else path
+    return Path(rel).as_posix()
+
+
 def resolve(name: str, *, page_dir: str | None, docs_dir: str | None, root: str | None) -> str:
     """The real path of the file ``name`` names (see the module docstring), or :class:`AttnvizError`."""
     if os.path.isabs(name) or name.startswith("~") or (len(name) > 1 and name[1] == ":"):
@@ -57,11 +64,11 @@ def resolve(name: str, *, page_dir: str | None, docs_dir: str | None, root: str 
         real = os.path.realpath(candidate)
         tried.append(candidate)
         if not _inside(real, root_real):
-            raise AttnvizError(f"{name!r} resolves to {real!r}, outside the project folder {root_real!r}: data files "
-                               "must stay inside the project", option="data")
+            raise AttnvizError(f"{name!r} points outside the project: data files must stay inside the project",
+                               option="data")
         if os.path.isfile(real):
             return real
-    where = " or ".join(repr(t) for t in tried) or repr(name)
+    where = " or ".join(dict.fromkeys(repr(_shown(t, root_real)) for t in tried)) or repr(name)
     raise AttnvizError(f"no such file: {where}", option="data")
 
 

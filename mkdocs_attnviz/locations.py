@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["front_matter_lines", "relative_page_name"]
+__all__ = ["front_matter_lines", "relative_page_name", "without_machine_paths"]
 
 
 def front_matter_lines(source: str, body: str) -> int:
@@ -23,3 +23,21 @@ def relative_page_name(path: str | os.PathLike, root: str | os.PathLike) -> str:
         return Path(os.path.relpath(path, root)).as_posix()
     except ValueError:
         return Path(path).as_posix()
+
+
+def without_machine_paths(text: str, roots: "list[str | os.PathLike | None]") -> str:
+    """``text`` (a message a page shows) with the build machine's folders taken out: a path inside one of ``roots``
+    (the project folder) relative to it, the home folder as ``~``. What a site publishes says nothing about the
+    machine that built it."""
+    folders = set()
+    for root in roots:
+        if root:
+            folders.update({os.path.abspath(os.fspath(root)), os.path.realpath(os.fspath(root))})
+    for folder in sorted(folders, key=len, reverse=True):  # the deepest first
+        if folder != os.sep:
+            text = text.replace(folder + os.sep, "").replace(folder, ".")
+    home = os.path.expanduser("~")
+    if home not in ("", os.sep, "~"):
+        for folder in sorted({home, os.path.realpath(home)}, key=len, reverse=True):
+            text = text.replace(folder + os.sep, "~" + os.sep)
+    return text

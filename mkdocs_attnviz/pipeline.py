@@ -22,6 +22,7 @@ from . import extract as _extract
 from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
 from .files import write_if_changed
+from .locations import without_machine_paths
 from .errors import AttnvizError
 from .settings import Settings
 from .prepare import Prepared, prepare
@@ -434,5 +435,8 @@ class FigureBuilder:
             srcdoc=srcdoc, _=Texts(figure.spec.lang or self.settings.language)._)
 
     def error_html(self, error: AttnvizError) -> str:
-        return environment().get_template("error.html.jinja").render(error=error, _=Texts(self.settings.language)._)
+        """The error box a page shows in place of a figure: paths relative to the project, never the machine's."""
+        s = self.settings
+        shown = without_machine_paths(str(error), [s.base_dir, s.allowed_root, s.docs_dir])
+        return environment().get_template("error.html.jinja").render(error=shown, _=Texts(s.language)._)
 

@@ -83,3 +83,44 @@ def test_damaged_render_entry_is_named_and_rebuilt(site, caplog, damage):
     assert not any("KeyError" in m or "unexpected" in m for m in messages), messages
     assert {p.name: p.read_bytes() for p in (site.site / "assets/attnviz").iterdir()} == clean
     assert "Model " in (site.site / "two/index.html").read_text(encoding="utf-8")
+
+
+# -- 8. no build-machine path published or committed ----------------------------------------------------------------
+
+def test_error_boxes_and_cache_hold_no_build_machine_path(site, minilm_path):
+    (site.docs / "data").mkdir()
+    (site.docs / "data" / "leak.csv").symlink_to("/etc/passwd")
+    site.page("index.md", f'''
+        # Paths
+
+        ```attnviz data="data/leak.csv"
+        a b
+        ```
+
+        ```attnviz data="data/none.csv"
+        a b
+        ```
+
+        ```attnviz model="gone"
+        {SENTENCE}
+        ```
+
+        ```attnviz layer="0"
+        {SENTENCE}
+        ```
+        ''')
+    config = site.config()
+    text = config.read_text(encoding="utf-8").replace("      models:\n", "      models:\n        gone: .models/gone\n")
+    config.write_text(text, encoding="utf-8")
+    site.build()
+    html = (site.site / "index.html").read_text(encoding="utf-8")
+    assert "&#39;data/leak.csv&#39; points outside the project" in html
+    assert "no such file: &#39;docs/data/none.csv&#39;</code>" in html
+    assert "model folder &#39;.models/gone&#39; (for &#39;gone&#39;) does not exist" in html
+    published = b"".join(p.read_bytes() for p in site.site.rglob("*") if p.is_file())
+    for machine_path in {str(site.root), str(site.root.resolve()), "/etc/passwd", str(Path.home()) + "/"}:
+        assert machine_path.encode() not in published
+    cache = site.root / ".cache/plugin/attnviz"
+    assert sorted(p.name for p in cache.iterdir()) == ["extract", "models.json", "render"]
+    committed = b"".join(p.read_bytes() for p in cache.rglob("*") if p.is_file())
+    assert str(site.root).encode() not in committed and str(site.root.resolve()).encode() not in committed
