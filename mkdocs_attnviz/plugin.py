@@ -104,7 +104,7 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         root = os.path.dirname(os.path.abspath(config.config_file_path or "mkdocs.yml"))
         values = with_site_language({name: self.config[name] for name in SETTINGS}, site_language(config))
         try:
-            settings = build_settings(values, root, docs_dir=config.docs_dir)
+            settings = build_settings(values, root, docs_dir=config.docs_dir, published={"site_dir": config.site_dir})
         except AttnvizError as exc:
             raise PluginError(f"attnviz: invalid plugin config in mkdocs.yml: {exc}") from None
         if self._log_handler is None:

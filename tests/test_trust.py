@@ -124,3 +124,38 @@ def test_error_boxes_and_cache_hold_no_build_machine_path(site, minilm_path):
     assert sorted(p.name for p in cache.iterdir()) == ["extract", "models.json", "render"]
     committed = b"".join(p.read_bytes() for p in cache.rglob("*") if p.is_file())
     assert str(site.root).encode() not in committed and str(site.root.resolve()).encode() not in committed
+
+
+# -- 4. cache_dir inside a folder the host publishes ----------------------------------------------------------------
+
+@pytest.mark.parametrize("cache_dir, where", [("docs/cache", "docs_dir (docs)"),
+                                              ("site/attnviz-cache", "site_dir (site)")])
+def test_mkdocs_refuses_cache_dir_inside_docs_or_site(site, caplog, cache_dir, where):
+    from mkdocs.exceptions import Abort
+
+    site.page("index.md", f"# Home\n\n```attnviz\n{SENTENCE}\n```\n")
+    site.config(plugin=f"cache_dir: {cache_dir}")
+    with pytest.raises(Abort):
+        site.build()
+    said = [r.getMessage() for r in caplog.records]
+    assert any(f"setting 'cache_dir' ({cache_dir}) is inside {where}: the cache would be published" in m
+               for m in said), said
+    assert not (site.root / cache_dir).exists()
+
+
+def test_cli_refuses_cache_dir_inside_docs(site, capsys):
+    site.page("index.md", f"# Home\n\n```attnviz\n{SENTENCE}\n```\n")
+    site.config(plugin="cache_dir: docs/cache")
+    rc = main(["warm", str(site.root / "mkdocs.yml")])
+    assert rc == 2 and "setting 'cache_dir' (docs/cache) is inside docs_dir (docs)" in capsys.readouterr().err
+
+
+def test_zensical_refuses_cache_dir_inside_docs(tmp_path, minilm_path):
+    pytest.importorskip("zensical")
+    from zensical_support import ATTNVIZ_TABLE, Project
+
+    project = Project(tmp_path / "z", minilm_path, table=ATTNVIZ_TABLE + 'cache_dir = "docs/attnviz"\n')
+    proc = project.build()
+    assert "setting 'cache_dir' (docs/attnviz) is inside docs_dir (docs)" in proc.stdout + proc.stderr
+    assert not (project.root / "docs/attnviz").exists() and not (project.site / "models.json").exists()
+

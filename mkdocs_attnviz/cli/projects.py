@@ -132,7 +132,8 @@ def _load_mkdocs(path: Path, args: argparse.Namespace) -> Project:
 
     values = with_site_language({name: plugin.config[name] for name in SETTINGS}, site_language(cfg))
     try:  # what `mkdocs build` resolves too: the plugin's on_config calls the same builder
-        settings = build_settings(with_flags(values, args), path.parent, docs_dir=cfg.docs_dir)
+        settings = build_settings(with_flags(values, args), path.parent, docs_dir=cfg.docs_dir,
+                                  published={"site_dir": cfg.site_dir})
     except AttnvizError as exc:
         raise UsageError(f"{display(path)}: invalid attnviz plugin config: {exc}") from None
     return Project(kind="mkdocs", path=path, settings=settings, blocks=_blocks_of_pages(settings, path.parent),
@@ -173,7 +174,8 @@ def _load_zensical(path: Path, args: argparse.Namespace) -> Project:
         raise UsageError(f"{display(path)}: the attnviz extension is disabled (enabled = false)")
     docs_dir = path.parent / str(project.get("docs_dir") or "docs")
     try:
-        settings = zensical_settings(with_flags(table, args), path.parent, docs_dir, theme_language(project))
+        settings = zensical_settings(with_flags(table, args), path.parent, docs_dir, theme_language(project),
+                                     site_dir=path.parent / str(project.get("site_dir") or "site"))
     except AttnvizError as exc:
         raise UsageError(f"{display(path)}: {exc}") from None
     return Project(kind="zensical", path=path, settings=settings, blocks=_blocks_of_pages(settings, path.parent),
