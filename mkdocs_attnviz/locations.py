@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["front_matter_lines", "relative_page_name", "without_machine_paths"]
+from .errors import AttnvizError
+
+__all__ = ["front_matter_lines", "relative_page_name", "without_machine_paths", "confined_file"]
 
 
 def front_matter_lines(source: str, body: str) -> int:
@@ -41,3 +43,43 @@ def without_machine_paths(text: str, roots: "list[str | os.PathLike | None]") ->
         for folder in sorted({home, os.path.realpath(home)}, key=len, reverse=True):
             text = text.replace(folder + os.sep, "~" + os.sep)
     return text
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:
+        return False
+
+
+def _shown(path: str, root: str) -> str:
+    """A path inside the project as a message shows it: relative to the project folder."""
+    rel = os.path.relpath(os.path.abspath(path), root) if _inside(os.path.realpath(path), root) else path
+    return Path(rel).as_posix()
+
+
+def confined_file(name: str, *, page_dir: str | None, docs_dir: str | None, root: str | None, option: str,
+                  absolute: bool = False) -> str:
+    """The real path of the file a block names (``data=``, ``font=``): relative to the page's folder, then the docs
+    folder (or, with ``absolute``, an absolute path); after symlinks are resolved it must be inside ``root`` (the
+    project folder). Else :class:`AttnvizError` for ``option``, which never says where a path leading out points."""
+    root_real = os.path.realpath(root or docs_dir or page_dir or os.getcwd())
+    if os.path.isabs(name) and absolute:
+        bases: tuple[str | None, ...] = ("",)
+    elif os.path.isabs(name) or name.startswith("~") or (len(name) > 1 and name[1] == ":"):
+        raise AttnvizError(f"{name!r} is an absolute path: name the file relative to the page or the docs folder",
+                           option=option)
+    else:
+        bases = tuple(base for base in (page_dir, docs_dir) if base)
+    tried = []
+    for base in bases:
+        candidate = os.path.join(base, name)
+        real = os.path.realpath(candidate)
+        tried.append(candidate)
+        if not _inside(real, root_real):
+            raise AttnvizError(f"{name!r} points outside the project: files named in a page must stay inside the "
+                               "project", option=option)
+        if os.path.isfile(real):
+            return real
+    where = " or ".join(dict.fromkeys(repr(_shown(t, root_real)) for t in tried)) or repr(name)
+    raise AttnvizError(f"no such file: {where}", option=option)

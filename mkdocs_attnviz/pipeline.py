@@ -22,7 +22,7 @@ from . import extract as _extract
 from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
 from .files import write_if_changed
-from .locations import without_machine_paths
+from .locations import confined_file, without_machine_paths
 from .errors import AttnvizError
 from .settings import Settings
 from .prepare import Prepared, prepare
@@ -102,7 +102,7 @@ class FigureBuilder:
             "templates": self._templates_hash(),
             "resources": settings.resources,
             "png": settings.fallback_png,
-            "font": settings.font,
+            "font": fonts.identity(settings.font) if fonts.is_file(settings.font) else settings.font,
         }
         self.memo: dict = {}  # rollout/flow results by the weights' digest, shared by this build's figures
         self.used: dict[str, Figure] = {}  # key -> figure, everything this build embeds
@@ -240,11 +240,17 @@ class FigureBuilder:
 
     def resolve_inputs(self, spec: FigureSpec, page_dir: str | None = None) -> FigureSpec:
         """``data=`` made an absolute, checked path (relative to ``page_dir``, then the docs folder)."""
+        s = self.settings
         if spec.lang is None:  # the figure speaks the site's language unless its block says otherwise
-            spec = dataclasses.replace(spec, lang=self.settings.language)
+            spec = dataclasses.replace(spec, lang=s.language)
+        if spec.font is not None and fonts.is_file(spec.font) and spec.font not in self._resolved_data:
+            # a font file: relative to the page, then the docs; an absolute path inside the project
+            path = confined_file(spec.font, page_dir=page_dir, docs_dir=s.docs_dir or s.base_dir,
+                                 root=s.allowed_root or s.base_dir, option="font", absolute=True)
+            self._resolved_data.add(path)
+            spec = dataclasses.replace(spec, font=path)
         if spec.data is None or spec.data in self._resolved_data:
             return spec
-        s = self.settings
         path = datafile.resolve(spec.data, page_dir=page_dir, docs_dir=s.docs_dir or s.base_dir,
                              root=s.allowed_root or s.base_dir)
         self._resolved_data.add(path)
@@ -252,6 +258,8 @@ class FigureBuilder:
 
     def render_key(self, extraction_key: str, spec: FigureSpec) -> str:
         options = dataclasses.replace(spec, lang=spec.lang or self.settings.language).render_options()
+        if spec.font is not None and fonts.is_file(spec.font):  # a font file by its content, never its path
+            options["font"] = fonts.identity(spec.font)
         # the model's name, as the block writes it: two names for one folder share the attention, not the label
         named = {} if spec.data is not None else {"model": spec.model}
         return digest({"kind": "figure", "attention": extraction_key, "options": options, **named,
@@ -361,6 +369,12 @@ class FigureBuilder:
         for warning in record.meta.get("warnings", []):
             warnings.append(warning)
             options.append("data" if record.meta.get("source") == "data" else None)
+        font = spec.font or self.settings.font
+        if font and self.settings.fallback_png and not fonts.usable(font):
+            shown = without_machine_paths(font, [self.settings.base_dir])
+            warnings.append(f"font {shown!r} is {'not a font file matplotlib can read' if fonts.is_file(font) else 'not installed here'}: "
+                            "the PNG's labels use DejaVu Sans")
+            options.append("font")
         if missing:
             shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in sorted(missing)[:12])
             warnings.append(f"{len(missing)} character(s) have no glyph in any installed font and show as boxes in "

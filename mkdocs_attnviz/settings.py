@@ -80,6 +80,10 @@ class Settings:
     language: str = "en"  # the figures' language (a block's lang= wins)
 
 
+#: a ``font`` setting that names a file (relative to the project's root folder) rather than a family
+_FONT_FILE_RE = re.compile(r"(?i)(\.(ttf|otf|ttc|otc)$|[/\\])")
+
+
 def _folder(root: str, value: Any) -> str:
     return os.path.normpath(os.path.join(root, os.path.expanduser(str(value))))
 
@@ -168,7 +172,7 @@ def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_d
         trust_remote_code=v["trust_remote_code"],
         base_dir=base,
         allowed_root=os.path.abspath(os.fspath(allowed_root)) if allowed_root else base,
-        font=v["font"],
+        font=_folder(base, v["font"]) if v["font"] and _FONT_FILE_RE.search(v["font"]) else v["font"],
         docs_dir=os.path.abspath(os.fspath(docs_dir)) if docs_dir else None,
         language=language,
     )

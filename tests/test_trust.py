@@ -159,3 +159,49 @@ def test_zensical_refuses_cache_dir_inside_docs(tmp_path, minilm_path):
     assert "setting 'cache_dir' (docs/attnviz) is inside docs_dir (docs)" in proc.stdout + proc.stderr
     assert not (project.root / "docs/attnviz").exists() and not (project.site / "models.json").exists()
 
+
+
+# -- 5. font= naming a font file, and an unknown family -------------------------------------------------------------
+
+def print_pngs(html: str) -> list[str]:
+    return re.findall(r'<img class="attnviz-print" src="([^"]+\.png)"', html)
+
+
+def test_font_file_is_honoured_inside_the_docs(site):
+    import shutil
+
+    import matplotlib
+
+    (site.docs / "fonts").mkdir()
+    shutil.copy(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSerif.ttf", site.docs / "fonts/Serif.ttf")
+    blocks = ["", ' font="fonts/Serif.ttf"', f' font="{site.docs / "fonts/Serif.ttf"}"', ' font="DejaVu Serif"']
+    site.page("index.md", "# Fonts\n\n" + "".join(f'```attnviz layer="0"{b}\n{SENTENCE}\n```\n\n' for b in blocks))
+    site.config()
+    site.build(strict=True)
+    html = (site.site / "index.html").read_text(encoding="utf-8")
+    default, relative, absolute, family = [(site.site / src).read_bytes() for src in print_pngs(html)]
+    assert relative != default  # the file's font, not the default one ...
+    assert relative == absolute == family  # ... and the very font the file holds (DejaVu Serif)
+    assert str(site.root) not in html
+
+
+def test_font_path_outside_the_project_is_refused(site, tmp_path):
+    site.page("index.md", f'# Fonts\n\n```attnviz font="../../outside.ttf"\n{SENTENCE}\n```\n')
+    site.config()
+    site.build()
+    html = (site.site / "index.html").read_text(encoding="utf-8")
+    assert "option &#39;font&#39;: &#39;../../outside.ttf&#39; points outside the project" in html
+
+
+def test_unknown_font_family_is_one_warning_that_fails_strict(site, caplog):
+    from mkdocs.exceptions import Abort
+
+    site.page("index.md", f'# Fonts\n\n```attnviz font="No Such Family"\n{SENTENCE}\n```\n')
+    site.config()
+    with pytest.raises(Abort):
+        site.build(strict=True)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [m for m in said if "font" in m] == [
+        "attnviz: docs/index.md:3: option 'font': font 'No Such Family' is not installed here: the PNG's labels use "
+        "DejaVu Sans"], said
+    assert not [m for m in said if "findfont" in m]
