@@ -43,16 +43,19 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-import numpy as np
-
-from .attention import Attention
 from . import machine
 from .errors import AttnvizError
 from .files import write_atomic
-from .layers import LayerStore
 from .logs import logger as log
+
+if TYPE_CHECKING:  # numpy, the record and the layer store are imported when an attention entry is read or written:
+    # a warm build, whose figures are all rendered, needs none of them
+    import numpy as np
+
+    from .attention import Attention
+    from .layers import LayerStore
 
 __all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry"]
 
@@ -73,6 +76,8 @@ def digest(obj: Any) -> str:
 
 def _as_float32(array: np.ndarray) -> np.ndarray:
     """An array read from an entry, float16 ones widened (each ``npz[name]`` inflates the member again: read once)."""
+    import numpy as np
+
     return array.astype(np.float32) if array.dtype == np.float16 else array
 
 
@@ -221,6 +226,10 @@ class Cache:
         data = self._read(rel)
         if data is None:
             return None
+        import numpy as np
+
+        from .attention import Attention
+
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 header = json.loads(bytes(npz["header"]).decode("utf-8"))
@@ -277,9 +286,13 @@ class Cache:
                 at += size
             return out
 
+        from .layers import LayerStore
+
         return LayerStore(shape, load)  # type: ignore[arg-type]
 
     def put_attention(self, key: str, att: Attention) -> None:
+        import numpy as np
+
         header = {"format": CACHE_FORMAT, "key": key, "tokens": att.tokens, "labels": att.labels,
                   "special": [bool(s) for s in att.special], "segments": [int(s) for s in att.segments],
                   "model": att.model, "revision": att.revision, "causal": bool(att.causal), "meta": att.meta}

@@ -15,25 +15,26 @@ import itertools
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from . import attention, datafile, draw, i18n, logs, machine, views
+from . import attention, i18n, logs, machine, views
 from . import extract as _extract
-from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
 from .files import write_if_changed
 from .locations import confined_file, without_machine_paths
 from .errors import AttnvizError
 from .settings import Settings
-from .prepare import Prepared, prepare
 from .spec import FigureSpec
 from .texts import Texts
 from .toolkit import assets, bokeh
 from .toolkit import fonts
 from .toolkit.fonts import INSTALL_HINT
-from .toolkit.mpl import missing_glyphs
 from .toolkit.page import RENDER_VERSION, environment, templates_dir
-from .views.base import Frame
+
+if TYPE_CHECKING:  # drawing (numpy, matplotlib, Bokeh) is imported when a figure is rendered: a warm build does not
+    from .attention import Attention
+    from .prepare import Prepared
+    from .views.base import Frame
 
 __all__ = ["FigureBuilder", "Figure", "file_name", "ASSETS_CSS", "extraction_inputs", "PROGRESS_SECONDS"]
 
@@ -73,7 +74,7 @@ def extraction_inputs(spec: FigureSpec) -> dict[str, Any]:
     """What the extraction of ``spec`` depends on: the spec's own inputs, and what its view captures besides the
     attention (the neuron view: the query and key vectors, ``qk``)."""
     inputs = spec.extraction_inputs()
-    for what in views.get(views.name_for(spec)).captures:
+    for what in views.CAPTURES.get(views.name_for(spec), ()):
         inputs[what] = True
     return inputs
 
@@ -184,6 +185,8 @@ class FigureBuilder:
     # -- the pipeline --------------------------------------------------------------------------
     def extraction_key(self, spec: FigureSpec) -> tuple[str, "_extract.ModelRef | None"]:
         if spec.data is not None:  # data= figures: the file's content, never its absolute path
+            from . import datafile
+
             return digest({"kind": "data", "sha256": datafile.file_digest(spec.data), "name": self._data_name(spec),
                            "tokens": list(spec.tokens) if spec.tokens is not None else None,
                            "text": spec.text}), None
@@ -251,6 +254,8 @@ class FigureBuilder:
             spec = dataclasses.replace(spec, font=path)
         if spec.data is None or spec.data in self._resolved_data:
             return spec
+        from . import datafile
+
         path = datafile.resolve(spec.data, page_dir=page_dir, docs_dir=s.docs_dir or s.base_dir,
                              root=s.allowed_root or s.base_dir)
         self._resolved_data.add(path)
@@ -269,6 +274,8 @@ class FigureBuilder:
         """The attention for ``spec``: from the cache, or from one forward pass of the model."""
         key, ref = self.extraction_key(spec)
         if ref is None:  # data= file: cheap to read, never cached
+            from . import datafile
+
             return key, datafile.load(spec.data, tokens=spec.tokens, text=spec.text, name=self._data_name(spec))
         att = self.cache.get_attention(key)
         if att is None:
@@ -306,6 +313,8 @@ class FigureBuilder:
 
     def svg(self, spec: FigureSpec) -> bytes:
         """The static picture of ``spec`` as SVG (text as paths, deterministic); not cached."""
+        from . import draw
+
         fig = self.prepared(self.resolve_inputs(spec))
         return draw.picture(fig, self._frame(fig), "svg")
 
@@ -314,9 +323,13 @@ class FigureBuilder:
         _, att = self.attention(spec)
         other_spec = self.compare_spec(spec)
         other = self.attention(other_spec)[1] if other_spec is not None else None
+        from .prepare import prepare
+
         return prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
 
     def _frame(self, fig: Prepared, name: str = "figure") -> Frame:
+        from . import draw
+
         return draw.frame(fig, resources=self.settings.resources, bokeh_src=self.bokehjs_name(),
                           font=self.settings.font, name=name)
 
@@ -355,6 +368,8 @@ class FigureBuilder:
         view, spec, record = fig.view, fig.spec, fig.record
         frame = self._frame(fig, key)  # the description checks the layer, head and query against the model
         files: dict[str, bytes] = {".html": view.page(fig, frame).encode("utf-8")}
+        from .toolkit.mpl import missing_glyphs
+
         with missing_glyphs() as missing:
             if self.settings.fallback_png:
                 files[".png"] = view.picture(fig, frame)

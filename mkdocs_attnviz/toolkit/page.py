@@ -13,11 +13,10 @@ import json
 import pathlib
 import re
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from ..analysis import dequantize, quantize
+if TYPE_CHECKING:
+    import numpy as np
 from ..errors import AttnvizError
 
 __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_text", "style_text", "pack_layer",
@@ -89,18 +88,28 @@ def style_text(css: str) -> str:
 
 
 def pack_layer(weights_layer: np.ndarray) -> str:
+    import numpy as np
+
+    from ..analysis import quantize
+
     """``(heads, n, n)`` weights → base64 of zlib (level 6) of ``uint8`` ``round(w*255)`` in C order."""
     q = np.ascontiguousarray(quantize(weights_layer))
     return base64.b64encode(zlib.compress(q.tobytes(), 6)).decode("ascii")
 
 
 def unpack_layer(text: str, num_heads: int, n: int) -> np.ndarray:
+    import numpy as np
+
+    from ..analysis import dequantize
+
     """Inverse of :func:`pack_layer` (as float32 in [0, 1])."""
     raw = zlib.decompress(base64.b64decode(text))
     return dequantize(np.frombuffer(raw, dtype=np.uint8).reshape(num_heads, n, -1))
 
 
 def pack_f32(a: np.ndarray) -> str:
+    import numpy as np
+
     """Float vectors (the neuron view's q and k) → base64 of zlib (level 9) of little-endian float32."""
     return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<f4").tobytes(), 9)).decode("ascii")
 
