@@ -113,6 +113,7 @@ class FigureBuilder:
     # -- statistics ----------------------------------------------------------------------------
     def reset_stats(self) -> None:
         self.stats = {"figures": 0, "hits": 0, "renders": 0, "extractions": 0, "errors": 0}
+        self._refs: dict[tuple[str, str | None], Any] = {}  # each model resolved once a build (its files hashed once)
         self.started = time.perf_counter()
         self.used = {}
         self.expected = 0  # blocks the host expects to build (0: unknown): "12 of 50" in the progress lines
@@ -199,9 +200,16 @@ class FigureBuilder:
         return key, ref
 
     def model_ref(self, spec: FigureSpec) -> "_extract.ModelRef":
-        """The model of ``spec``, resolved; its fingerprint is remembered in the cache for builds that cannot
-        compute it. With ``cache_only``, a model folder that is missing here (CI, with a committed cache) or a hub
-        snapshot that is not cached here takes the fingerprint the last build that could read the weights used."""
+        """The model of ``spec``, resolved (once a build); its fingerprint is remembered in the cache for builds
+        that cannot compute it. With ``cache_only``, a model folder that is missing here (CI, with a committed cache)
+        or a hub snapshot that is not cached here takes the fingerprint the last build that could read the weights
+        used."""
+        known = self._refs.get((spec.model, spec.revision))
+        if known is None:
+            known = self._refs[(spec.model, spec.revision)] = self._model_ref(spec)
+        return known
+
+    def _model_ref(self, spec: FigureSpec) -> "_extract.ModelRef":
         s = self.settings
         mapped = s.models.get(spec.model)
         place = None if mapped is None else self._as_written(mapped)
