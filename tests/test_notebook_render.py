@@ -1,0 +1,204 @@
+"""A notebook calling ``av.show`` on the real MiniLM: executed with nbclient (ipykernel, this venv's Python and this
+checkout), converted with ``jupyter nbconvert --to html``, published with mkdocs-jupyter (MkDocs + Material, no
+``include_requirejs``) and with myst-nb (Sphinx), and each of the three pages opened in Chromium offline: the
+figures are drawn, and no request of theirs leaves the page."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from browser import chromium, console_errors, drawn_in_frame, requested_urls  # noqa: F401  (chromium is a fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCE = "The quick brown fox jumps over the lazy dog."
+SHOTS = os.environ.get("ATTNVIZ_SHOTS")  # a folder: keep a screenshot of each rendered page there
+
+
+def minilm_folder(minilm_path: str) -> str:
+    local = ROOT / ".models" / "all-MiniLM-L6-v2"
+    return str(local) if local.is_dir() else minilm_path
+
+
+def notebook(model: str, cache: Path):
+    import nbformat
+
+    cells = [
+        nbformat.v4.new_markdown_cell("# Attention in a notebook"),
+        nbformat.v4.new_code_cell("import mkdocs_attnviz as av, sys\nprint(av.__file__, sys.executable)"),
+        nbformat.v4.new_code_cell(
+            f"models = {{'minilm': {model!r}}}\n"
+            f"av.show({SENTENCE!r}, model='minilm', models=models, cache_dir={str(cache)!r}, project=False, layer=2)"),
+        nbformat.v4.new_code_cell(
+            f"fig = av.show({SENTENCE!r}, model='minilm', models=models, cache_dir={str(cache)!r}, project=False,\n"
+            "              view='heads', layer=1)\nfig"),
+    ]
+    return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": "attnviz-venv", "display_name": "attnviz (venv)", "language": "python"}})
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory, minilm_path) -> Path:
+    """The notebook, executed by a kernel that runs this venv's Python with this checkout first on its path."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    tmp = tmp_path_factory.mktemp("notebook")
+    spec = tmp / "jupyter" / "kernels" / "attnviz-venv"
+    spec.mkdir(parents=True)
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "attnviz (venv)", "language": "python", "env": env}), encoding="utf-8")
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = str(tmp / "jupyter")
+    try:
+        nb = notebook(minilm_folder(minilm_path), tmp / "cache")
+        NotebookClient(nb, timeout=600, kernel_name="attnviz-venv", resources={"metadata": {"path": str(tmp)}}).execute()
+    finally:
+        if old is None:
+            os.environ.pop("JUPYTER_PATH")
+        else:
+            os.environ["JUPYTER_PATH"] = old
+    path = tmp / "attention.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_the_kernel_runs_this_checkout_and_gives_both_mime_types(executed):
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    first = "".join(nb["cells"][1]["outputs"][0]["text"]).split()
+    assert first == [str(ROOT / "mkdocs_attnviz" / "__init__.py"), sys.executable]
+    for cell in nb["cells"][2:]:
+        outputs = [o for o in cell["outputs"] if o["output_type"] == "execute_result"]
+        assert len(outputs) == 1, cell["outputs"]
+        data = outputs[0]["data"]
+        assert {"text/html", "image/png", "text/plain"} <= set(data)
+        html = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
+        assert html.startswith('<div class="attnviz-notebook"') and "srcdoc=" in html
+
+
+def nbconvert_html(executed: Path) -> Path:
+    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(executed)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return executed.with_suffix(".html")
+
+
+def mkdocs_jupyter_site(executed: Path) -> Path:
+    project = executed.parent / "mkdocs-site"
+    (project / "docs").mkdir(parents=True)
+    (project / "docs" / "index.md").write_text("# Home\n", encoding="utf-8")
+    (project / "docs" / "attention.ipynb").write_bytes(executed.read_bytes())
+    (project / "mkdocs.yml").write_text(textwrap.dedent("""\
+        site_name: Notebooks
+        theme:
+          name: material
+          font: false
+        nav:
+          - Home: index.md
+          - Attention: attention.ipynb
+        plugins:
+          - search
+          - mkdocs-jupyter
+        """), encoding="utf-8")  # include_requirejs stays off: Material's search keeps working, our figures need none
+    proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict"], cwd=project, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert proc.returncode == 0, proc.stderr
+    return project / "site" / "attention" / "index.html"
+
+
+def myst_nb_site(executed: Path) -> Path:
+    project = executed.parent / "sphinx-site"
+    project.mkdir()
+    (project / "conf.py").write_text('project = "Notebooks"\nextensions = ["myst_nb"]\nnb_execution_mode = "off"\n'
+                                     'exclude_patterns = ["_build"]\n', encoding="utf-8")
+    (project / "index.md").write_text("# Home\n\n```{toctree}\nattention\n```\n", encoding="utf-8")
+    (project / "attention.ipynb").write_bytes(executed.read_bytes())
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(project),
+                           str(project / "_build")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return project / "_build" / "attention.html"
+
+
+def frame_ids(driver) -> tuple[str, set[str]]:
+    """The page's own frame id and those of the frames inside it."""
+    tree = driver.execute_cdp_cmd("Page.getFrameTree", {})["frameTree"]
+    children: set[str] = set()
+
+    def walk(node):
+        for child in node.get("childFrames", []):
+            children.add(child["frame"]["id"])
+            walk(child)
+
+    walk(tree)
+    return tree["frame"]["id"], children
+
+
+def outgoing_requests(driver) -> list[tuple[str, str]]:
+    """(frame id, URL) of every request that left the page since the last read."""
+    out = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            if not url.startswith(("file:", "data:", "about:", "blob:")):
+                out.append((message["params"].get("frameId"), url))
+    return out
+
+
+@pytest.mark.parametrize("host", ["nbconvert", "mkdocs-jupyter", "myst-nb"])
+def test_the_figures_are_drawn_offline(host, executed, chromium):
+    page = {"nbconvert": nbconvert_html, "mkdocs-jupyter": mkdocs_jupyter_site, "myst-nb": myst_nb_site}[host](executed)
+    chromium.execute_cdp_cmd("Network.enable", {})
+    chromium.execute_cdp_cmd("Page.enable", {})
+    chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
+    chromium.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
+                                                                   "downloadThroughput": -1, "uploadThroughput": -1})
+    try:
+        console_errors(chromium)
+        requested_urls(chromium)
+        chromium.get(page.as_uri())
+        frames = chromium.find_elements("css selector", "div.attnviz-notebook iframe.attnviz-frame")
+        assert len(frames) == 2, f"{host}: the two figures of the notebook are in the page"
+        for frame in frames:
+            drawn_in_frame(chromium, frame)  # the figure's ready marker, no message shown
+            # drawn: the frame shows many colours (viridis cells, the heads' lines), not a blank page
+            shot = imread(io.BytesIO(frame.screenshot_as_png), format="png")[..., :3]
+            colours = np.unique((shot.reshape(-1, 3) * 255).round().astype(np.uint8), axis=0)
+            assert len(colours) > 40, (host, len(colours))
+        # the frame loaded, so the PNG after it (what an untrusted notebook shows) is hidden
+        shown = chromium.execute_script("return [...document.querySelectorAll('div.attnviz-notebook img')]"
+                                        ".map(i => getComputedStyle(i).display)")
+        assert shown == ["none", "none"], (host, shown)
+        main, children = frame_ids(chromium)
+        assert len(children) >= 2
+        outgoing = outgoing_requests(chromium)
+        # what the host's own template asks for (nbconvert: require.js, MathJax) is the page's; nothing from a figure
+        assert [url for frame, url in outgoing if frame != main] == [], (host, outgoing)
+        assert not [url for _, url in outgoing if "bokeh" in url.lower()], outgoing
+        if SHOTS:
+            Path(SHOTS).mkdir(parents=True, exist_ok=True)
+            chromium.execute_script("arguments[0].scrollIntoView()", frames[0])
+            chromium.save_screenshot(str(Path(SHOTS) / f"notebook-{host}.png"))
+        errors = [e for e in console_errors(chromium) if "favicon" not in e.get("message", "")
+                  and "ERR_INTERNET_DISCONNECTED" not in e.get("message", "")
+                  and "net::ERR_BLOCKED" not in e.get("message", "")]
+        assert not [e for e in errors if "srcdoc" in e.get("message", "") or "attnviz" in e.get("message", "")], errors
+    finally:
+        chromium.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+                                                                       "downloadThroughput": -1,
+                                                                       "uploadThroughput": -1})
+        chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
