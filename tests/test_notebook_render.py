@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from browser import chromium, console_errors, drawn_in_frame, requested_urls  # noqa: F401  (chromium is a fixture)
+from browser import chromium, console_errors, drawn_in_frame, offline, requested_urls  # noqa: F401  (chromium is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -162,12 +162,7 @@ def outgoing_requests(driver) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("host", ["nbconvert", "mkdocs-jupyter", "myst-nb"])
 def test_the_figures_are_drawn_offline(host, executed, chromium):
     page = {"nbconvert": nbconvert_html, "mkdocs-jupyter": mkdocs_jupyter_site, "myst-nb": myst_nb_site}[host](executed)
-    chromium.execute_cdp_cmd("Network.enable", {})
-    chromium.execute_cdp_cmd("Page.enable", {})
-    chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
-    chromium.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
-                                                                   "downloadThroughput": -1, "uploadThroughput": -1})
-    try:
+    with offline(chromium):
         console_errors(chromium)
         requested_urls(chromium)
         chromium.get(page.as_uri())
@@ -197,8 +192,3 @@ def test_the_figures_are_drawn_offline(host, executed, chromium):
                   and "ERR_INTERNET_DISCONNECTED" not in e.get("message", "")
                   and "net::ERR_BLOCKED" not in e.get("message", "")]
         assert not [e for e in errors if "srcdoc" in e.get("message", "") or "attnviz" in e.get("message", "")], errors
-    finally:
-        chromium.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
-                                                                       "downloadThroughput": -1,
-                                                                       "uploadThroughput": -1})
-        chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
