@@ -153,3 +153,39 @@ def test_a_properdocs_yml_without_the_plugin_keeps_the_default_cache_there(tmp_p
         notebook_settings()  # no docs folder
     (tmp_path / "docs").mkdir()
     assert notebook_settings().cache_dir == str(tmp_path / ".cache" / "plugin" / "attnviz")
+
+
+def test_python_values_become_block_values(here):
+    import numpy as np
+
+    weights = np.full((3, 3), 1 / 3, dtype=np.float32)
+    np.save(here / "att.npy", weights)
+    fig = av.show("", data="att.npy", tokens=["a b", "c", "d"], values=True, project=False, cache_dir="cache")
+    assert fig.figure.spec.tokens == ("a b", "c", "d") and fig.figure.spec.values == "true"
+    assert fig.figure.spec.data == str(here / "att.npy")  # relative to the current folder
+
+
+def test_page_sizes_heatmap_carries_bokehjs_canvas_views_do_not(here, minilm_path, nb_cache):
+    heatmap = show(minilm_path, nb_cache)
+    assert 1_000_000 < len(heatmap.page) < 1_600_000  # "about 1.3 MB" in docs/notebooks.md
+    for view in ("heads", "bars", "model", "summary"):
+        assert 40_000 < len(show(minilm_path, nb_cache, view=view).page) < 80_000, view
+
+
+def test_project_names_a_config_or_its_folder(tmp_path, monkeypatch, minilm_path):
+    site = tmp_path / "site"
+    (site / "docs").mkdir(parents=True)
+    (site / "zensical.toml").write_text(textwrap.dedent(f"""\
+        [project]
+        site_name = "Z"
+        [project.markdown_extensions.attnviz]
+        models = {{ "minilm" = "{minilm_path}" }}
+        """), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for project in (site, site / "zensical.toml"):
+        settings = notebook_settings(project=project, models={"other": "models/other"})
+        assert settings.cache_dir == str(site / ".attnviz-cache")  # Zensical's cache folder for that project
+        assert settings.models == {"minilm": minilm_path, "other": str(tmp_path / "models" / "other")}
+    assert notebook_settings(project=False).cache_dir == str(tmp_path / ".cache" / "plugin" / "attnviz")
+    with pytest.raises(av.AttnvizError, match="holds none of properdocs.yml"):
+        notebook_settings(project=tmp_path)
