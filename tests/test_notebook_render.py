@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from browser import chromium, console_errors, drawn_in_frame, offline, requested_urls  # noqa: F401  (chromium is a fixture)
+from browser import chromium, console_errors, drawn_in_frame, offline, requested_urls, wait_for  # noqa: F401  (chromium is a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -192,3 +192,34 @@ def test_the_figures_are_drawn_offline(host, executed, chromium):
                   and "ERR_INTERNET_DISCONNECTED" not in e.get("message", "")
                   and "net::ERR_BLOCKED" not in e.get("message", "")]
         assert not [e for e in errors if "srcdoc" in e.get("message", "") or "attnviz" in e.get("message", "")], errors
+
+
+@pytest.mark.parametrize("body, dark, light", [
+    ('data-jp-theme-light="false"', "setAttribute('data-jp-theme-light', 'false')",
+     "setAttribute('data-jp-theme-light', 'true')"),  # JupyterLab, Notebook 7
+    ('class="vscode-body vscode-dark"', "className = 'vscode-body vscode-dark'",
+     "className = 'vscode-body vscode-light'"),  # VS Code's notebook outputs
+])
+def test_the_figure_follows_the_notebooks_theme(body, dark, light, tmp_path, minilm_path, chromium):
+    import mkdocs_attnviz as av
+
+    fig = av.show(SENTENCE, view="bars", model="minilm", models={"minilm": minilm_folder(minilm_path)},
+                  cache_dir=tmp_path / "cache", project=False)
+    page = tmp_path / "notebook.html"
+    page.write_text(f'<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body {body}>'
+                    f'{fig._repr_mimebundle_()["text/html"]}</body></html>', encoding="utf-8")
+    chromium.get(page.as_uri())
+    frame = chromium.find_element("css selector", "iframe.attnviz-frame")
+    assert drawn_in_frame(chromium, frame, "return document.documentElement.getAttribute('data-theme')") == "dark"
+    chromium.execute_script(f"document.body.{light}")
+    chromium.switch_to.frame(frame)
+    try:
+        wait_for(chromium, "document.documentElement.getAttribute('data-theme') === 'light'")
+    finally:
+        chromium.switch_to.default_content()
+    chromium.execute_script(f"document.body.{dark}")
+    chromium.switch_to.frame(frame)
+    try:
+        wait_for(chromium, "document.documentElement.getAttribute('data-theme') === 'dark'")
+    finally:
+        chromium.switch_to.default_content()
