@@ -211,15 +211,10 @@ def test_the_figure_follows_the_notebooks_theme(body, dark, light, tmp_path, min
     chromium.get(page.as_uri())
     frame = chromium.find_element("css selector", "iframe.attnviz-frame")
     assert drawn_in_frame(chromium, frame, "return document.documentElement.getAttribute('data-theme')") == "dark"
-    chromium.execute_script(f"document.body.{light}")
-    chromium.switch_to.frame(frame)
-    try:
-        wait_for(chromium, "document.documentElement.getAttribute('data-theme') === 'light'")
-    finally:
-        chromium.switch_to.default_content()
-    chromium.execute_script(f"document.body.{dark}")
-    chromium.switch_to.frame(frame)
-    try:
-        wait_for(chromium, "document.documentElement.getAttribute('data-theme') === 'dark'")
-    finally:
-        chromium.switch_to.default_content()
+    for change, theme in ((light, "light"), (dark, "dark")):  # followed live
+        chromium.execute_script(f"document.body.{change}")
+        chromium.switch_to.frame(frame)
+        try:
+            wait_for(chromium, f"document.documentElement.getAttribute('data-theme') === '{theme}'")
+        finally:
+            chromium.switch_to.default_content()
