@@ -142,7 +142,9 @@ def show(text: str, model: str | None = None, *, models: Mapping[str, str] | Non
         settings = notebook_settings(models=models, cache_dir=cache_dir, device=device, project=project)
         spec = build_spec(given, text or "", defaults=settings.defaults)
         builder = _builder(settings)
-        figure = builder.build(spec, page_dir=os.getcwd())
+        with warnings.catch_warnings():  # tqdm's, on importing transformers in a kernel without ipywidgets
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            figure = builder.build(spec, page_dir=os.getcwd())
     except AttnvizError as exc:
         raise exc.located(WHERE, None) from None
     for warning in figure.warnings:

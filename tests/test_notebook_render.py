@@ -9,8 +9,10 @@ import io
 import json
 import os
 import subprocess
+import signal
 import sys
 import textwrap
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ import pytest
 from matplotlib.image import imread
 
 from browser import chromium, console_errors, drawn_in_frame, offline, requested_urls, wait_for  # noqa: F401  (chromium is a fixture)
+from serving import free_port, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -88,6 +91,8 @@ def test_the_kernel_runs_this_checkout_and_gives_both_mime_types(executed):
         assert {"text/html", "image/png", "text/plain"} <= set(data)
         html = "".join(data["text/html"]) if isinstance(data["text/html"], list) else data["text/html"]
         assert html.startswith('<div class="attnviz-notebook"') and "srcdoc=" in html
+        # nothing on stderr: not even tqdm's "IProgress not found" when transformers is imported in the kernel
+        assert [o for o in cell["outputs"] if o.get("name") == "stderr"] == []
 
 
 def nbconvert_html(executed: Path) -> Path:
@@ -218,3 +223,43 @@ def test_the_figure_follows_the_notebooks_theme(body, dark, light, tmp_path, min
             wait_for(chromium, f"document.documentElement.getAttribute('data-theme') === '{theme}'")
         finally:
             chromium.switch_to.default_content()
+
+
+def test_jupyterlab_untrusted_shows_the_picture_trusted_the_figure(executed, tmp_path, chromium):
+    """JupyterLab 4 sanitises the HTML of a notebook it does not trust (iframes and scripts removed): the PNG after
+    the frame is what shows. Once trusted (`jupyter trust`), the figures are drawn and the PNG hidden."""
+    pytest.importorskip("jupyterlab")
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "attention.ipynb").write_bytes(executed.read_bytes())
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+           "JUPYTER_PATH": str(executed.parent / "jupyter"), "PYTHONPATH": str(ROOT)}
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
+                               "--ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
+                               f"--ServerApp.root_dir={lab}"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    outputs = "[...document.querySelectorAll('.jp-OutputArea-output[data-mime-type=\"text/html\"]')]"
+    try:
+        wait_until(lambda: urllib.request.urlopen(base + "/lab", timeout=5).status == 200)
+        chromium.get(base + "/lab/tree/attention.ipynb")
+        wait_for(chromium, f"{outputs}.length === 2", timeout=120)
+        wait_for(chromium, f"{outputs}.every(o => [...o.querySelectorAll('img')].some(i => i.naturalWidth > 100))")
+        untrusted = chromium.execute_script(
+            f"return {outputs}.map(o => [o.querySelectorAll('iframe').length,"
+            " [...o.querySelectorAll('img')].map(i => getComputedStyle(i).display)])")
+        assert untrusted == [[0, ["block"]], [0, ["block"]]], untrusted
+        proc = subprocess.run([sys.executable, "-m", "jupyter", "trust", str(lab / "attention.ipynb")], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        chromium.get(base + "/lab/tree/attention.ipynb")
+        wait_for(chromium, f"{outputs}.length === 2 && {outputs}.every(o => o.querySelector('iframe'))", timeout=120)
+        for frame in chromium.find_elements("css selector", ".jp-OutputArea-output iframe.attnviz-frame"):
+            drawn_in_frame(chromium, frame)
+        wait_for(chromium, f"{outputs}.every(o => getComputedStyle(o.querySelector('img')).display === 'none')")
+        if SHOTS:
+            chromium.save_screenshot(str(Path(SHOTS) / "notebook-jupyterlab.png"))
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.communicate(timeout=30)
