@@ -225,25 +225,26 @@ def test_the_figure_follows_the_notebooks_theme(body, dark, light, tmp_path, min
             chromium.switch_to.default_content()
 
 
-def test_jupyterlab_untrusted_shows_the_picture_trusted_the_figure(executed, tmp_path, chromium):
-    """JupyterLab 4 sanitises the HTML of a notebook it does not trust (iframes and scripts removed): the PNG after
-    the frame is what shows. Once trusted (`jupyter trust`), the figures are drawn and the PNG hidden."""
-    pytest.importorskip("jupyterlab")
+@pytest.mark.parametrize("app, path", [("lab", "/lab/tree/attention.ipynb"), ("notebook", "/notebooks/attention.ipynb")])
+def test_jupyter_untrusted_shows_the_picture_trusted_the_figure(app, path, executed, tmp_path, chromium):
+    """JupyterLab 4 and Notebook 7 sanitise the HTML of a notebook they do not trust (iframes and scripts removed):
+    the PNG after the frame is what shows. Once trusted (`jupyter trust`), the figures are drawn, the PNG hidden."""
+    pytest.importorskip({"lab": "jupyterlab", "notebook": "notebook"}[app])
     lab = tmp_path / "lab"
     lab.mkdir()
     (lab / "attention.ipynb").write_bytes(executed.read_bytes())
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_DATA_DIR": str(tmp_path / "data"),
            "JUPYTER_PATH": str(executed.parent / "jupyter"), "PYTHONPATH": str(ROOT)}
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
+    server = subprocess.Popen([sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root", f"--port={port}",
                                "--ip=127.0.0.1", "--IdentityProvider.token=", "--ServerApp.password=",
                                f"--ServerApp.root_dir={lab}"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     outputs = "[...document.querySelectorAll('.jp-OutputArea-output[data-mime-type=\"text/html\"]')]"
     try:
-        wait_until(lambda: urllib.request.urlopen(base + "/lab", timeout=5).status == 200)
-        chromium.get(base + "/lab/tree/attention.ipynb")
+        wait_until(lambda: urllib.request.urlopen(base + path, timeout=5).status == 200)
+        chromium.get(base + path)
         wait_for(chromium, f"{outputs}.length === 2", timeout=120)
         wait_for(chromium, f"{outputs}.every(o => [...o.querySelectorAll('img')].some(i => i.naturalWidth > 100))")
         untrusted = chromium.execute_script(
@@ -253,13 +254,13 @@ def test_jupyterlab_untrusted_shows_the_picture_trusted_the_figure(executed, tmp
         proc = subprocess.run([sys.executable, "-m", "jupyter", "trust", str(lab / "attention.ipynb")], env=env,
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr
-        chromium.get(base + "/lab/tree/attention.ipynb")
+        chromium.get(base + path)
         wait_for(chromium, f"{outputs}.length === 2 && {outputs}.every(o => o.querySelector('iframe'))", timeout=120)
         for frame in chromium.find_elements("css selector", ".jp-OutputArea-output iframe.attnviz-frame"):
             drawn_in_frame(chromium, frame)
         wait_for(chromium, f"{outputs}.every(o => getComputedStyle(o.querySelector('img')).display === 'none')")
         if SHOTS:
-            chromium.save_screenshot(str(Path(SHOTS) / "notebook-jupyterlab.png"))
+            chromium.save_screenshot(str(Path(SHOTS) / f"notebook-jupyter-{app}.png"))
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.communicate(timeout=30)
