@@ -256,8 +256,10 @@ def test_jupyter_untrusted_shows_the_picture_trusted_the_figure(app, path, execu
         assert proc.returncode == 0, proc.stderr
         chromium.get(base + path)
         wait_for(chromium, f"{outputs}.length === 2 && {outputs}.every(o => o.querySelector('iframe'))", timeout=120)
+        # the app's light theme says so on its body, and the figures take it (see the theme test for dark)
+        assert chromium.execute_script("return document.body.getAttribute('data-jp-theme-light')") == "true"
         for frame in chromium.find_elements("css selector", ".jp-OutputArea-output iframe.attnviz-frame"):
-            drawn_in_frame(chromium, frame)
+            assert drawn_in_frame(chromium, frame, "return document.documentElement.dataset.theme") == "light"
         wait_for(chromium, f"{outputs}.every(o => getComputedStyle(o.querySelector('img')).display === 'none')")
         if SHOTS:
             chromium.save_screenshot(str(Path(SHOTS) / f"notebook-jupyter-{app}.png"))
