@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from browser import chromium, console_errors, drawn_in_frame, requested_urls  # noqa: F401
+from browser import chromium, console_errors, drawn_in_frame, offline, requested_urls  # noqa: F401
 from test_hostile_support import parse_html
 from mkdocs_attnviz import extract
 from mkdocs_attnviz.cli import load_project, main
@@ -193,11 +193,7 @@ def test_single_file_report_draws_offline_in_chromium(tmp_path, capsys, minilm_p
     assert html.count('<script type="text/plain" id="attnviz-js-attnviz-common.js">') == 1
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 2
 
-    chromium.execute_cdp_cmd("Network.enable", {})
-    chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
-    chromium.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
-                                                                   "downloadThroughput": -1, "uploadThroughput": -1})
-    try:
+    with offline(chromium):
         console_errors(chromium)
         requested_urls(chromium)
         chromium.get(target.as_uri())
@@ -217,11 +213,6 @@ def test_single_file_report_draws_offline_in_chromium(tmp_path, capsys, minilm_p
         urls = [u for u in requested_urls(chromium) if not u.startswith(("file:", "data:", "about:", "blob:"))]
         assert urls == []
         assert [e for e in console_errors(chromium) if "favicon" not in e.get("message", "")] == []
-    finally:
-        chromium.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
-                                                                       "downloadThroughput": -1,
-                                                                       "uploadThroughput": -1})
-        chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
 
 
 # -------------------------------------------------------------------------------------------- warm

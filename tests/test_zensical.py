@@ -15,14 +15,13 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from browser import chromium, console_errors, requested_urls, wait_for  # noqa: F401
+from serving import free_port, wait_until
 from zensical_support import (ATTNVIZ_TABLE, EXTENSIONS, FIGURES, Project, check_page, check_site, environment,
                               figures_of)
 
@@ -85,25 +84,6 @@ def test_rebuilds_keep_every_figure(project, tmp_path):
     assert "WARNING" not in proc.stderr, proc.stderr
     check_site(project.site)
     assert list(elsewhere.iterdir()) == [] and cache_state(project) == cache
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except (OSError, AssertionError, ValueError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def test_serve_with_edits_keeps_every_figure(project):
