@@ -266,7 +266,8 @@ class FigureBuilder:
                     "cache_only is on, so no model is loaded; build once with cache_only off (or run "
                     "`attnviz warm`) and commit the cache folder", option="model")
             inputs = extraction_inputs(spec)
-            att = _extract.extract(ref, spec.text, spec.pair, max_tokens=spec.max_tokens,
+            # the model sees only what its key holds (the extraction stage of spec.OPTIONS, the view's captures)
+            att = _extract.extract(ref, inputs["text"], inputs["pair"], max_tokens=inputs["max_tokens"],
                                    device=self.settings.device, trust_remote_code=self.settings.trust_remote_code,
                                    **{k: inputs[k] for k in ("target", "max_new_tokens", "qk", "generate") if k in inputs})
             self.stats["extractions"] += 1
@@ -319,12 +320,17 @@ class FigureBuilder:
             change.update(model=str(value), revision=None, data=None, tokens=None)
         return dataclasses.replace(spec, **change)
 
-    def _build(self, spec: FigureSpec) -> Figure:
+    def keys(self, spec: FigureSpec) -> tuple[str, str]:
+        """The extraction key of ``spec`` (resolved, see :meth:`resolve_inputs`) and the key of its figure."""
         ekey, _ = self.extraction_key(spec)
         other_spec = self.compare_spec(spec)
+        both = ekey
         if other_spec is not None:  # the second input of a comparison is part of the figure's key
-            ekey = digest({"a": ekey, "b": self.extraction_key(other_spec)[0]})
-        rkey = self.render_key(ekey, spec)
+            both = digest({"a": ekey, "b": self.extraction_key(other_spec)[0]})
+        return ekey, self.render_key(both, spec)
+
+    def _build(self, spec: FigureSpec) -> Figure:
+        rkey = self.keys(spec)[1]
         entry = self.cache.get_render(rkey)
         cached = entry is not None
         if entry is None:
