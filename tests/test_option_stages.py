@@ -12,6 +12,7 @@ import pytest
 from mkdocs_attnviz import views
 from mkdocs_attnviz.cache import digest
 from mkdocs_attnviz.extract import ModelRef
+from mkdocs_attnviz.modelrefs import ModelRefs
 from mkdocs_attnviz.pipeline import FigureBuilder
 from mkdocs_attnviz.settings import build_settings
 from mkdocs_attnviz.spec import OPTIONS, STAGES, FigureSpec, build_spec, reference_table
@@ -40,7 +41,7 @@ def builder(tmp_path, monkeypatch):
         return ModelRef(name=spec.model, source=spec.model, revision=spec.revision,
                         fingerprint=digest([spec.model, spec.revision]), local=True)
 
-    monkeypatch.setattr(FigureBuilder, "model_ref", model_ref)
+    monkeypatch.setattr(ModelRefs, "ref", model_ref)
     return FigureBuilder(build_settings({"cache": False}, tmp_path, docs_dir=tmp_path))
 
 
