@@ -64,6 +64,7 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError, ExtensionError
+from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.osutil import relative_uri
@@ -288,6 +289,27 @@ class AttnvizDirective(SphinxDirective):
         return [node]
 
 
+class _UnreadableOptions(SphinxTransform):
+    """docutils reads a directive's field list before the directive runs: a field it cannot read (``:a b: 1``) is
+    its own error (reported, with the line), and the block would vanish from the page. This puts the error box where
+    the block was (before Sphinx drops the system messages)."""
+
+    default_priority = 500
+
+    def apply(self, **kwargs: Any) -> None:
+        for node in list(self.document.findall(nodes.system_message)):
+            text = node.children[0].astext() if node.children else ""
+            if not text.startswith('Error in "attnviz" directive:'):
+                continue
+            reason = " ".join(text.split("\n", 1)[-1].split())
+            error = AttnvizError(f"the block's options could not be read: {reason}")
+            self.env.attnviz_figures.setdefault(self.env.docname, {})
+            box = attnviz_error("", message=str(error))
+            box += nodes.paragraph("", f"attnviz: this figure could not be built: {error}")
+            box.source, box.line = node.source, node.get("line")
+            node.replace_self(box)
+
+
 def _caption_text(spec: FigureSpec, description: str) -> str:
     if spec.caption:
         return f"{spec.caption} ({description})"
@@ -431,6 +453,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_node(attnviz_error, **{fmt: (_visit_pass, _depart_pass)
                                    for fmt in ("html", "latex", "text", "man", "texinfo")})
     app.add_directive("attnviz", AttnvizDirective)
+    app.add_transform(_UnreadableOptions)
     app.connect("config-inited", _config_inited)
     app.connect("builder-inited", _builder_inited)
     app.connect("env-before-read-docs", _init_env)
