@@ -174,6 +174,7 @@ class _LeftoverPostprocessor(Postprocessor):
                                        "(write options as key=\"value\" separated by spaces)")
             except AttnvizError as exc:
                 problem = exc
+            _count_rejected(state.ext)
             _report(state, problem.located(state.ext.page, block.line + state.ext.line_offset))
             text += "\n" + _page_assets(state) + state.ext.builder_or_none_error_html(problem)
         return text
@@ -301,6 +302,11 @@ def _find_block(state: _PageState, md: Markdown, source: str, options: dict[str,
     return None
 
 
+def _count_rejected(ext: "AttnvizExtension") -> None:
+    if ext.builder is not None:
+        ext.builder.rejected()
+
+
 def _report(state: _PageState, error: AttnvizError) -> None:
     log.warning("attnviz: %s", error)
     builder = state.ext.builder
@@ -316,17 +322,18 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
     ext = state.ext
     block = _find_block(state, md, source, options)
     line = block.line + ext.line_offset if block else None
+    building = False  # until build() is asked: a failure is a block the parser rejected (counted here)
     try:
         header = parse_header(block.header) if block else {k: str(v) for k, v in options.items()}
         builder = ext.get_builder()
         spec = build_spec(header, source, defaults=builder.settings.defaults)
+        building = True
         with ext.lock:
             figure = builder.build(spec, page_dir=ext.page_dir)
             if ext.inline:  # no publish() to keep the file hashes for the next build
                 builder.save_hash_memo()
-        options = figure.warning_options or ["max_tokens"] * len(figure.warnings)
-        for warning, option in zip(figure.warnings, options):
-            log.warning("attnviz: %s", AttnvizError(warning, option=option).located(ext.page, line))
+        for warning in figure.warnings:
+            log.warning("attnviz: %s", warning.located(ext.page, line))
         if ext.inline:
             return _carrier(state).figure(builder, figure)
         if ext.output_dir:
@@ -339,6 +346,8 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
     except Exception as exc:  # a bug of ours or of a library: still a located message, never swallowed
         log.debug("attnviz: unexpected error", exc_info=True)
         error = AttnvizError(f"unexpected {type(exc).__name__}: {exc}").located(ext.page, line)
+    if not building:
+        _count_rejected(ext)
     _report(state, error)
     return _page_assets(state) + ext.builder_or_none_error_html(error)
 

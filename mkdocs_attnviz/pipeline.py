@@ -22,7 +22,7 @@ from . import extract as _extract
 from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
 from .files import write_if_changed
-from .errors import AttnvizError
+from .errors import AttnvizError, AttnvizWarning
 from .settings import Settings
 from .prepare import Prepared, prepare
 from .spec import FigureSpec
@@ -55,8 +55,7 @@ class Figure:
     files: tuple[str, ...]  # suffixes present: (".html", ".png"), a long input's side files (".l0.mean.js"...), shared
     # files ("@attnviz-doc-<hash>.js", see file_name)
     cached: bool
-    warnings: list[str]
-    warning_options: list[str | None] = dataclasses.field(default_factory=list)  # the option each warning is about
+    warnings: list[AttnvizWarning]  # what a host reports about the figure, each naming its option
 
     def filename(self, suffix: str) -> str:
         return file_name(self.key, suffix)
@@ -75,6 +74,38 @@ def extraction_inputs(spec: FigureSpec) -> dict[str, Any]:
     for what in views.get(views.name_for(spec)).captures:
         inputs[what] = True
     return inputs
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _warnings(entry: dict) -> list[AttnvizWarning]:
+    """The warnings a render entry keeps (its messages, and the option each is about)."""
+    messages, options = list(entry.get("warnings", [])), list(entry.get("warning_options", []))
+    options += [None] * (len(messages) - len(options))
+    return [AttnvizWarning(str(m), option=o) for m, o in zip(messages, options)]
+
+
+def ignored_options(spec: FigureSpec, meta: dict) -> list[tuple[str, str]]:
+    """(option, message) for each option the model of the record could not use: ``target=`` and
+    ``max_new_tokens=`` steer an encoder–decoder model's decoder only, and ``max_new_tokens=`` only without
+    ``target=``."""
+    if meta.get("source") == "data":
+        return []
+    out = []
+    seq2seq = bool(meta.get("is_encoder_decoder"))
+    if spec.target is not None and not seq2seq:
+        out.append(("target", "is ignored: the model is not an encoder-decoder model (target= is the text its decoder "
+                              "reads; a causal model continues the sentence with generate=)"))
+    if spec.max_new_tokens != FigureSpec.max_new_tokens:
+        if not seq2seq:
+            out.append(("max_new_tokens", "is ignored: the model is not an encoder-decoder model (max_new_tokens= is "
+                                          "how many tokens its decoder generates; a causal model generates with "
+                                          "generate=)"))
+        elif spec.target is not None:
+            out.append(("max_new_tokens", "is ignored: target= gives the decoder its text, nothing is generated"))
+    return out
 
 
 def _package_version(name: str) -> str:
@@ -163,11 +194,17 @@ class FigureBuilder:
 
         fonts.discover()
 
+    def rejected(self) -> None:
+        """Count a block that failed before :meth:`build` was asked for it (its header or options could not be
+        read): the summary counts every failed block."""
+        self.stats["figures"] += 1
+        self.stats["errors"] += 1
+
     def summary(self) -> str:
         s = self.stats
         seconds = time.perf_counter() - self.started
-        return (f"attnviz: {s['figures']} figures ({s['hits']} from cache, {s['renders']} rendered, "
-                f"{s['extractions']} model runs, {s['errors']} errors) in {seconds:.1f} s")
+        return (f"attnviz: {_count(s['figures'], 'figure')} ({s['hits']} from cache, {s['renders']} rendered, "
+                f"{_count(s['extractions'], 'model run')}, {_count(s['errors'], 'error')}) in {seconds:.1f} s")
 
     def _templates_hash(self) -> str:
         """The templates, shared scripts and the words of every language: what a figure page is made of."""
@@ -264,7 +301,7 @@ class FigureBuilder:
                 raise AttnvizError(
                     f"the attention of this block is not in the cache ({self.settings.cache_dir}) and "
                     "cache_only is on, so no model is loaded; build once with cache_only off (or run "
-                    "`attnviz warm`) and commit the cache folder", option="model")
+                    "`attnviz warm`) and commit the cache folder", option="model", kind="cache")
             inputs = extraction_inputs(spec)
             att = _extract.extract(ref, spec.text, spec.pair, max_tokens=spec.max_tokens,
                                    device=self.settings.device, trust_remote_code=self.settings.trust_remote_code,
@@ -285,7 +322,7 @@ class FigureBuilder:
         self.stats["figures"] += 1
         try:
             figure = self._build(self.resolve_inputs(spec, page_dir))
-        except AttnvizError:
+        except Exception:  # AttnvizError, or a bug a host reports as "unexpected": a failed block either way
             self.stats["errors"] += 1
             raise
         self.used[figure.key] = figure
@@ -335,8 +372,7 @@ class FigureBuilder:
             self.stats["hits"] += 1
         return Figure(key=rkey, spec=spec, height=int(entry["height"]), description=entry["description"],
                       alt=entry["alt"], files=tuple(entry["files"]), cached=cached,
-                      warnings=list(entry.get("warnings", [])),
-                      warning_options=list(entry.get("warning_options", [])))
+                      warnings=_warnings(entry))
 
     def _render(self, key: str, fig: Prepared) -> RenderEntry:
         view, spec, record = fig.view, fig.spec, fig.record
@@ -361,6 +397,9 @@ class FigureBuilder:
             warnings.append(f"{len(missing)} character(s) have no glyph in any installed font and show as boxes in "
                             f"the PNG: {shown}{' ...' if len(missing) > 12 else ''}; {INSTALL_HINT}")
             options.append("font")
+        for option, warning in ignored_options(spec, record.meta):
+            warnings.append(warning)
+            options.append(option)
         meta = {"height": frame.height, "description": frame.title, "alt": view.alt(fig, frame.title),
                 "tokens": record.num_tokens, "warnings": warnings, "warning_options": options}
         # a long input's side files are written to the cache one by one as the view makes them

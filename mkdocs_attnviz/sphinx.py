@@ -46,8 +46,10 @@ spec, or the error that stops it, with its file and line) on the build environme
 finds them after the build.
 
 Problems with a block are warnings located at the document and line, typed ``attnviz.option``,
-``attnviz.model``, ``attnviz.cache``, ``attnviz.render`` or ``attnviz.truncated``: silence them with
-``suppress_warnings = ["attnviz.truncated"]``; ``sphinx-build -W`` fails on them.
+``attnviz.model``, ``attnviz.cache`` or ``attnviz.render``; a figure built with a warning
+(:class:`~mkdocs_attnviz.errors.AttnvizWarning`) is typed by the option it names (``attnviz.max_tokens``,
+``attnviz.font``, ``attnviz.target``...): silence them with ``suppress_warnings = ["attnviz.max_tokens"]``;
+``sphinx-build -W`` fails on them.
 ``attnviz_on_error = "fail"`` stops the build at the first bad block instead.
 """
 
@@ -200,8 +202,8 @@ class _AnyOption(dict):
 def _subtype(error: AttnvizError, stage: str) -> str:
     if stage == "spec":
         return "option"
-    if "cache_only" in error.message and "not in the cache" in error.message:
-        return "cache"
+    if error.kind:
+        return error.kind
     if error.option in ("model", "revision", "device"):
         return "model"
     if error.option in OPTIONS:
@@ -241,8 +243,8 @@ class AttnvizDirective(SphinxDirective):
         except Exception as exc:  # a bug of ours or of a library: still a located warning
             return self._failed(AttnvizError(f"unexpected {type(exc).__name__}: {exc}"), "build")
         for warning in figure.warnings:
-            logger.warning("attnviz: %s", AttnvizError(warning, option="max_tokens"),
-                           location=(docname, self.lineno), type="attnviz", subtype="truncated")
+            logger.warning("attnviz: %s", warning, location=(docname, self.lineno), type="attnviz",
+                           subtype=warning.option or "render")
         self.env.attnviz_figures.setdefault(docname, {})[figure.key] = list(figure.files)
         node = attnviz_figure("", key=figure.key, height=figure.height, description=figure.description,
                               alt=figure.alt, files=list(figure.files), spec=dataclasses.asdict(spec))
@@ -278,6 +280,8 @@ class AttnvizDirective(SphinxDirective):
         if self.config[COLLECT_ONLY]:
             return _collect(self.env, line, message=error.message, option=error.option)
         on_error = getattr(self.env.config, "attnviz_on_error", "warn")
+        if stage == "spec":  # the summary counts every failed block
+            builder_for(self.config).rejected()
         if on_error == "fail":
             raise ExtensionError(f"attnviz: {self.env.doc2path(docname)}:{line}: {error}")
         logger.warning("attnviz: %s", error, location=(docname, line), type="attnviz",
@@ -304,6 +308,7 @@ class _UnreadableOptions(SphinxTransform):
             reason = " ".join(text.split("\n", 1)[-1].split())
             error = AttnvizError(f"the block's options could not be read: {reason}")
             self.env.attnviz_figures.setdefault(self.env.docname, {})
+            builder_for(self.config).rejected()
             box = attnviz_error("", message=str(error))
             box += nodes.paragraph("", f"attnviz: this figure could not be built: {error}")
             box.source, box.line = node.source, node.get("line")
@@ -421,9 +426,11 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
         return
     out = Path(app.outdir) / app.config.attnviz_assets_dir.strip("/")
     _forget_unused(out, figures)  # figures of removed documents leave the site too
-    if not figures:
-        return
     builder = builder_for(app.config)
+    if not figures:
+        if builder.stats["errors"]:  # a site whose every block failed still says so
+            logger.info(builder.summary())
+        return
     # BokehJS (resources = local), the stylesheet and the shared scripts, once; the words of every language (the
     # documents' figures were rendered in other processes, their languages are not known here)
     builder.publish(out, keys=[], languages=LANGUAGES)
