@@ -10,8 +10,16 @@ it, the page and the line, so the message a user reads always says *where* and *
 from __future__ import annotations
 
 import dataclasses
+import difflib
+from typing import Iterable
 
-__all__ = ["AttnvizError", "AttnvizWarning", "describe"]
+__all__ = ["AttnvizError", "AttnvizWarning", "describe", "did_you_mean"]
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'layer'?"`` for the choice closest to a misspelt ``word``, or ``""``."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def describe(message: str, option: str | None, page: str | None, line: int | None) -> str:

@@ -23,7 +23,7 @@ from .attention import Attention
 from .cache import CACHE_FORMAT, Cache, RenderEntry, digest
 from .files import write_if_changed
 from .errors import AttnvizError, AttnvizWarning
-from .settings import Settings
+from .settings import Settings, models_advice
 from .prepare import Prepared, prepare
 from .spec import FigureSpec
 from .texts import Texts
@@ -322,8 +322,11 @@ class FigureBuilder:
         self.stats["figures"] += 1
         try:
             figure = self._build(self.resolve_inputs(spec, page_dir))
-        except Exception:  # AttnvizError, or a bug a host reports as "unexpected": a failed block either way
+        except Exception as exc:  # AttnvizError, or a bug a host reports as "unexpected": a failed block either way
             self.stats["errors"] += 1
+            if isinstance(exc, AttnvizError) and exc.kind == "unavailable":  # said where this host's settings live
+                exc.message += f" To map it to a folder, {models_advice(self.settings, spec.model)}."
+                exc.kind = "model"
             raise
         self.used[figure.key] = figure
         return figure

@@ -50,7 +50,7 @@ import re
 from typing import Any, Mapping
 
 from . import views
-from .errors import AttnvizError
+from .errors import AttnvizError, did_you_mean
 from .i18n import LANGUAGES, normalize
 
 __all__ = ["FigureSpec", "Option", "OPTIONS", "parse_header", "build_spec", "parse_layer", "parse_head", "COLORMAPS",
@@ -270,7 +270,8 @@ def parse_head(value: str) -> int | str:
 def _choice(value: str, option: str, choices: tuple[str, ...]) -> str:
     v = str(value).strip().lower()
     if v not in choices:
-        raise AttnvizError(f"expected one of {', '.join(choices)}, got {value!r}", option=option)
+        raise AttnvizError(f"expected one of {', '.join(choices)}, got {value!r}{did_you_mean(v, choices)}",
+                           option=option)
     return v
 
 
@@ -297,7 +298,8 @@ def build_spec(options: Mapping[str, str], body: str, *, defaults: Mapping[str, 
         for key, value in source.items():
             if key not in OPTIONS:
                 known = ", ".join(sorted(OPTIONS))
-                raise AttnvizError(f"unknown option (known options: {known})", option=key)
+                raise AttnvizError(f"unknown option (known options: {known}){did_you_mean(key, OPTIONS)}",
+                                   option=key)
             merged[key] = value if isinstance(value, str) else str(value)
 
     data = merged.get("data")

@@ -72,7 +72,7 @@ from sphinx.util.docutils import SphinxDirective
 from sphinx.util.osutil import relative_uri
 
 from . import __version__, logs
-from .errors import AttnvizError
+from .errors import AttnvizError, did_you_mean
 from .files import write_if_changed
 from .i18n import LANGUAGES
 from .pipeline import ASSETS_CSS, Figure, FigureBuilder, file_name
@@ -110,7 +110,8 @@ def settings_from_config(values: Mapping[str, Any], confdir: str | os.PathLike,
     directives must stay inside it. Raises :class:`ConfigError` for a value of the wrong kind.
     """
     try:
-        return build_settings({k: v for k, v in values.items() if k in SETTINGS}, confdir, prefix="attnviz_")
+        return build_settings({k: v for k, v in values.items() if k in SETTINGS}, confdir, prefix="attnviz_",
+                              host="sphinx", config_file="conf.py")
     except AttnvizError as exc:
         raise ConfigError(f"attnviz: {exc}") from None
 
@@ -351,6 +352,11 @@ def _init_env(app: Sphinx, env: Any = None, *args: Any) -> None:
 
 def _config_inited(app: Sphinx, config: Any) -> None:
     settings = _settings(app)  # raises ConfigError early for a bad value
+    known = [f"attnviz_{name}" for name in CONFIG]
+    for name in sorted(getattr(config, "_raw_config", {})):  # what conf.py set: a misspelt attnviz_ name
+        if name.startswith("attnviz_") and name not in known and name != COLLECT_ONLY:
+            logger.warning(f"attnviz: conf.py: unknown setting {name!r}{did_you_mean(name, known)}", type="attnviz",
+                           subtype="config")
     known = _BUILDERS.get(id(config))
     if known is None or known.settings != settings:
         _BUILDERS[id(config)] = FigureBuilder(settings)

@@ -28,7 +28,7 @@ WHERE = "command line"  # where a figure's problem is, in its messages
 def _settings(args: argparse.Namespace, suffix: str) -> Settings:
     values = {"cache": not args.no_cache, "resources": args.resources or ("inline" if suffix == ".html" else "local")}
     try:
-        return build_settings(with_flags(values, args), os.getcwd(), allowed_root=os.path.abspath(os.sep))
+        return build_settings(with_flags(values, args), os.getcwd(), allowed_root=os.path.abspath(os.sep), host="cli")
     except AttnvizError as exc:
         raise UsageError(f"{WHERE}: {exc}") from None
 
