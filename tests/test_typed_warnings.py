@@ -62,3 +62,18 @@ def test_cli_report_names_the_option_of_a_warning(tmp_path):
     assert re.search(r"spec\.yml:\d+: option 'font': 1 character\(s\) have no glyph", proc.stderr), proc.stderr
     assert "max_tokens" not in proc.stderr
     assert Path(tmp_path / "out" / "index.html").is_file()
+
+
+def test_sphinx_types_a_cache_miss_by_the_errors_kind_not_its_words(make_app, tmp_path, minilm_path):
+    """The cache miss under cache_only is typed attnviz.cache from the error's kind (no substring of its text)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "conf.py").write_text(f"extensions = ['mkdocs_attnviz.sphinx']\nattnviz_models = {{'m': {minilm_path!r}}}\n"
+                                 f"attnviz_cache_dir = {str(tmp_path / 'cache')!r}\nattnviz_cache_only = True\n",
+                                 encoding="utf-8")
+    (src / "index.rst").write_text("Home\n====\n\n.. attnviz:: m\n\n   The cat.\n", encoding="utf-8")
+    app = make_app("html", srcdir=src)
+    app.build()
+    warnings = app._warning.getvalue()
+    assert re.search(r"index\.rst:4: WARNING: attnviz: option 'model': the attention of this block is not in the "
+                     r"cache.*\[attnviz\.cache\]", warnings), warnings
