@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 MKDOCS = str(Path(sys.executable).parent / "mkdocs")
 #: the summary line the plugin logs after a build
-SUMMARY = re.compile(r"attnviz: (\d+) figures \((\d+) from cache, (\d+) rendered, (\d+) model runs, (\d+) errors\)")
+SUMMARY = re.compile(r"attnviz: (\d+) figures? \((\d+) from cache, (\d+) rendered, (\d+) model runs?, (\d+) errors?\)")
 
 
 def plugin_summary(output: str) -> dict[str, int] | None:

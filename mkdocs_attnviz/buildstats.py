@@ -37,8 +37,17 @@ class BuildStats:
         logs.logger.info("attnviz: %d figures so far (%d rendered, %d model runs)%s", s["figures"], s["renders"],
                          s["extractions"], left)
 
+    def rejected(self) -> None:
+        """A block that failed before it was built (its header or options could not be read)."""
+        self.counts["figures"] += 1
+        self.counts["errors"] += 1
+
     def summary(self) -> str:
         s = self.counts
         seconds = time.perf_counter() - self.started
-        return (f"attnviz: {s['figures']} figures ({s['hits']} from cache, {s['renders']} rendered, "
-                f"{s['extractions']} model runs, {s['errors']} errors) in {seconds:.1f} s")
+        return (f"attnviz: {_count(s['figures'], 'figure')} ({s['hits']} from cache, {s['renders']} rendered, "
+                f"{_count(s['extractions'], 'model run')}, {_count(s['errors'], 'error')}) in {seconds:.1f} s")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from .errors import AttnvizWarning
 from .spec import FigureSpec
 
 __all__ = ["Figure", "file_name"]
@@ -21,8 +22,7 @@ class Figure:
     files: tuple[str, ...]  # suffixes present: (".html", ".png"), a long input's side files (".l0.mean.js"...), shared
     # files ("@attnviz-doc-<hash>.js", see file_name)
     cached: bool
-    warnings: list[str]
-    warning_options: list[str | None] = dataclasses.field(default_factory=list)  # the option each warning is about
+    warnings: list[AttnvizWarning]  # what a host reports about the figure, each naming its option
 
     def filename(self, suffix: str) -> str:
         return file_name(self.key, suffix)

@@ -71,6 +71,7 @@ def notebook_settings(*, models: Mapping[str, str] | None = None, cache_dir: str
     mine = build_settings(given, cwd)  # checked with the settings' own messages
     base = _project_settings(project, cwd)
     change: dict[str, Any] = {"models": {**base.models, **mine.models}, "resources": "inline", "fallback_png": True,
+                              "host": "notebook", "config_file": None,
                               "allowed_root": os.path.abspath(os.sep)}  # a notebook may name any folder
     if cache_dir is not None:
         change["cache_dir"] = mine.cache_dir
@@ -148,7 +149,7 @@ def show(text: str, model: str | None = None, *, models: Mapping[str, str] | Non
     except AttnvizError as exc:
         raise exc.located(WHERE, None) from None
     for warning in figure.warnings:
-        warnings.warn(f"attnviz: {warning}", stacklevel=2)
+        warnings.warn(f"attnviz: {warning.located(WHERE, None)}", stacklevel=2)
     return NotebookFigure(builder, figure)
 
 

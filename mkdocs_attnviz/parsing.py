@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import AttnvizError
+from .errors import AttnvizError, did_you_mean
 
 __all__ = ["parse_header", "parse_int", "parse_layer", "parse_head", "parse_choice", "clean_text", "parse_compare",
            "COMPARE_KINDS"]
@@ -100,7 +100,8 @@ def parse_head(value: str) -> int | str:
 def parse_choice(value: str, option: str, choices: tuple[str, ...]) -> str:
     v = str(value).strip().lower()
     if v not in choices:
-        raise AttnvizError(f"expected one of {', '.join(choices)}, got {value!r}", option=option)
+        raise AttnvizError(f"expected one of {', '.join(choices)}, got {value!r}{did_you_mean(v, choices)}",
+                           option=option)
     return v
 
 

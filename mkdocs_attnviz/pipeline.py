@@ -28,7 +28,7 @@ from .keys import Keys, compare_spec, extraction_inputs
 from .modelrefs import ModelRefs
 from .prepare import Prepared, prepare
 from .publishing import ASSETS_CSS
-from .settings import Settings
+from .settings import Settings, models_advice
 from .spec import FigureSpec
 from .views.base import Frame
 
@@ -65,6 +65,11 @@ class FigureBuilder:
     def expect(self, blocks: int) -> None:
         """The number of blocks this build will ask for: progress lines say how many figures are left."""
         self.tally.expect(blocks)
+
+    def rejected(self) -> None:
+        """Count a block that failed before :meth:`build` was asked for it (its header or options could not be
+        read): the summary counts every failed block."""
+        self.tally.rejected()
 
     def summary(self) -> str:
         return self.tally.summary()
@@ -135,7 +140,7 @@ class FigureBuilder:
                 raise AttnvizError(
                     f"the attention of this block is not in the cache ({self.settings.cache_dir}) and "
                     "cache_only is on, so no model is loaded; build once with cache_only off (or run "
-                    "`attnviz warm`) and commit the cache folder", option="model")
+                    "`attnviz warm`) and commit the cache folder", option="model", kind="cache")
             inputs = extraction_inputs(spec)
             # the model sees only what its key holds (the extraction stage of spec.OPTIONS, the view's captures)
             att = _extract.extract(ref, inputs["text"], inputs["pair"], max_tokens=inputs["max_tokens"],
@@ -158,8 +163,11 @@ class FigureBuilder:
         self.stats["figures"] += 1
         try:
             figure = self._build(self.resolve_inputs(spec, page_dir))
-        except AttnvizError:
+        except Exception as exc:  # AttnvizError, or a bug a host reports as "unexpected": a failed block either way
             self.stats["errors"] += 1
+            if isinstance(exc, AttnvizError) and exc.kind == "unavailable":  # said where this host's settings live
+                exc.message += f" To map it to a folder, {models_advice(self.settings, spec.model)}."
+                exc.kind = "model"
             raise
         self.used[figure.key] = figure
         return figure
@@ -194,8 +202,7 @@ class FigureBuilder:
             self.stats["hits"] += 1
         return Figure(key=rkey, spec=spec, height=int(entry["height"]), description=entry["description"],
                       alt=entry["alt"], files=tuple(entry["files"]), cached=cached,
-                      warnings=list(entry.get("warnings", [])),
-                      warning_options=list(entry.get("warning_options", [])))
+                      warnings=rendering.warnings_from_entry(entry))
 
     # -- publishing ----------------------------------------------------------------------------
     def bokehjs_name(self) -> str:

@@ -33,7 +33,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from . import logs
-from .errors import AttnvizError
+from .errors import AttnvizError, did_you_mean
 from .fence import FENCE, AttnvizExtension, scan
 from .locations import front_matter_lines, relative_page_name
 from .pipeline import ASSETS_CSS, FigureBuilder
@@ -87,6 +87,15 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         self._settings: Settings | None = None
         self._log_handler = None
 
+    def load_config(self, options: dict, config_file_path: str | None = None):
+        """MkDocs' own check of the plugin's keys, with "did you mean" added to an unrecognised one."""
+        errors, warnings = super().load_config(options, config_file_path)
+        unknown = {key for key, message in warnings if message.startswith("Unrecognised")}
+        known = [key for key in self.config if key not in unknown]
+        warnings = [(key, message + did_you_mean(key, known) if key in unknown else message)
+                    for key, message in warnings]
+        return errors, warnings
+
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining this hook keeps the plugin (and its loaded models) alive across `mkdocs serve` rebuilds.
         self.command = command
@@ -104,7 +113,8 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         root = os.path.dirname(os.path.abspath(config.config_file_path or "mkdocs.yml"))
         values = with_site_language({name: self.config[name] for name in SETTINGS}, site_language(config))
         try:
-            settings = build_settings(values, root, docs_dir=config.docs_dir)
+            settings = build_settings(values, root, docs_dir=config.docs_dir, host="mkdocs",
+                                      config_file=os.path.basename(config.config_file_path or "mkdocs.yml"))
         except AttnvizError as exc:
             raise PluginError(f"attnviz: invalid plugin config in mkdocs.yml: {exc}") from None
         if self._log_handler is None:

@@ -7,13 +7,14 @@ import itertools
 
 from .attention import Attention
 from .cache import Cache, RenderEntry
+from .errors import AttnvizWarning
 from .prepare import Prepared
 from .spec import FigureSpec
 from .toolkit.fonts import INSTALL_HINT
 from .toolkit.mpl import missing_glyphs
 from .views.base import Frame
 
-__all__ = ["render", "warnings_of"]
+__all__ = ["render", "warnings_of", "warnings_from_entry", "ignored_options"]
 
 
 def render(cache: Cache, key: str, fig: Prepared, frame: Frame, *, png: bool) -> RenderEntry:
@@ -49,4 +50,35 @@ def warnings_of(record: Attention, spec: FigureSpec, missing: set[str]) -> tuple
         warnings.append(f"{len(missing)} character(s) have no glyph in any installed font and show as boxes in "
                         f"the PNG: {shown}{' ...' if len(missing) > 12 else ''}; {INSTALL_HINT}")
         options.append("font")
+    for option, warning in ignored_options(spec, record.meta):
+        warnings.append(warning)
+        options.append(option)
     return warnings, options
+
+
+def warnings_from_entry(entry: dict) -> list[AttnvizWarning]:
+    """The warnings a render entry keeps (its messages, and the option each is about)."""
+    messages, options = list(entry.get("warnings", [])), list(entry.get("warning_options", []))
+    options += [None] * (len(messages) - len(options))
+    return [AttnvizWarning(str(m), option=o) for m, o in zip(messages, options)]
+
+
+def ignored_options(spec: FigureSpec, meta: dict) -> list[tuple[str, str]]:
+    """(option, message) for each option the model of the record could not use: ``target=`` and
+    ``max_new_tokens=`` steer an encoder–decoder model's decoder only, and ``max_new_tokens=`` only without
+    ``target=``."""
+    if meta.get("source") == "data":
+        return []
+    out = []
+    seq2seq = bool(meta.get("is_encoder_decoder"))
+    if spec.target is not None and not seq2seq:
+        out.append(("target", "is ignored: the model is not an encoder-decoder model (target= is the text its decoder "
+                              "reads; a causal model continues the sentence with generate=)"))
+    if spec.max_new_tokens != FigureSpec.max_new_tokens:
+        if not seq2seq:
+            out.append(("max_new_tokens", "is ignored: the model is not an encoder-decoder model (max_new_tokens= is "
+                                          "how many tokens its decoder generates; a causal model generates with "
+                                          "generate=)"))
+        elif spec.target is not None:
+            out.append(("max_new_tokens", "is ignored: target= gives the decoder its text, nothing is generated"))
+    return out

@@ -20,7 +20,7 @@ import re
 from typing import Any, Callable, Mapping
 
 from . import views
-from .errors import AttnvizError
+from .errors import AttnvizError, did_you_mean
 from .i18n import LANGUAGES, normalize
 from .parsing import (clean_text, parse_choice, parse_compare, parse_head, parse_header, parse_int,
                       parse_layer)
@@ -285,7 +285,8 @@ def build_spec(options: Mapping[str, str], body: str, *, defaults: Mapping[str, 
         for key, value in source.items():
             if key not in OPTIONS:
                 known = ", ".join(sorted(OPTIONS))
-                raise AttnvizError(f"unknown option (known options: {known})", option=key)
+                raise AttnvizError(f"unknown option (known options: {known}){did_you_mean(key, OPTIONS)}",
+                                   option=key)
             merged[key] = value if isinstance(value, str) else str(value)
 
     data = "data" in merged

@@ -307,7 +307,7 @@ def test_warm_sphinx_folder(tmp_path, capsys, minilm_path):
     rc, _, err = run(capsys, "warm", src / "conf.py", "--no-progress")
     assert rc == 1
     assert re.search(r"bad\.rst:4: option 'layer': expected a layer number", err), err
-    assert "2 figures (2 from cache" in err
+    assert "3 figures (2 from cache, 0 rendered, 0 model runs, 1 error)" in err  # the rejected block counts
 
 
 # ------------------------------------------------------------------------------------------ render

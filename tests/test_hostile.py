@@ -341,7 +341,8 @@ def test_model_and_path_errors(md_for, offline_hub, world, caplog, case, header,
     assert words in messages[0], messages[0]
     assert "attnviz-error" in html and "attnviz-frame" not in html
     if case == "hub-id-offline":  # says how to make the model available
-        assert "`models:`" in messages[0] and "huggingface-cli download nobody/no-such-model" in messages[0]
+        assert "hf download nobody/no-such-model" in messages[0]  # and where this host maps a name to a folder:
+        assert "give the extension models={'nobody/no-such-model': 'path/to/folder'}" in messages[0]
     if case.startswith("remote-code"):
         assert "unless the site owner enables `trust_remote_code`" in messages[0]
     if case.startswith("path-"):

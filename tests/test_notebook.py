@@ -133,7 +133,7 @@ def test_cache_is_shared_with_the_site_of_the_project(tmp_path, monkeypatch, min
     with caplog.at_level(logging.INFO, logger="mkdocs.plugins.attnviz"):
         mkdocs_build(project)
     # the attention came from the notebook's run; the site renders its own page (resources: local)
-    assert re.search(r"attnviz: 1 figures \(0 from cache, 1 rendered, 0 model runs, 0 errors\)", caplog.text), caplog.text
+    assert re.search(r"attnviz: 1 figure \(0 from cache, 1 rendered, 0 model runs, 0 errors\)", caplog.text), caplog.text
 
 
 def test_without_a_project_the_cache_is_the_plugins_default_here(here):

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 PROPERDOCS = str(Path(sys.executable).parent / "properdocs")
 PAGE = '# Home\n\n```attnviz layer="2"\nThe cat sat on the mat.\n```\n'
-SUMMARY = r"attnviz: 1 figures \((\d+) from cache, (\d+) rendered, (\d+) model runs, 0 errors\)"
+SUMMARY = r"attnviz: 1 figure \((\d+) from cache, (\d+) rendered, (\d+) model runs?, 0 errors\)"
 
 
 def environment() -> dict[str, str]:

@@ -272,7 +272,7 @@ def test_attnviz_warm_fills_the_cache_of_a_zensical_project(tmp_path, minilm_pat
                            "--no-progress"], cwd=tmp_path, env=environment(), capture_output=True, text=True,
                           timeout=600)
     assert warm.returncode == 0, warm.stderr
-    assert "1 figures (0 from cache, 1 rendered, 1 model runs, 0 errors)" in warm.stderr
+    assert "1 figure (0 from cache, 1 rendered, 1 model run, 0 errors)" in warm.stderr
     assert (project.root / ".attnviz-cache" / "models.json").is_file()
     proc = subprocess.run([sys.executable, "-m", "zensical", "build"], cwd=project.root,
                           env={**environment(), "ATTNVIZ_CACHE_ONLY": "true"}, capture_output=True, text=True,

@@ -52,11 +52,13 @@ def _yaml_body(project: Project, builder: FigureBuilder, url: str, carrier: Carr
             try:
                 figure = builder.build(block.spec)
                 for warning in figure.warnings:
-                    err(f"attnviz: {block.located(AttnvizError(warning, option='max_tokens'))}")
+                    err(f"attnviz: {warning.located(block.file, block.line)}")
                 parts.append(carrier.figure(builder, figure) if carrier else builder.embed_html(figure, url))
                 continue
             except AttnvizError as exc:
                 error = block.located(exc)
+        else:
+            builder.rejected()  # the summary counts every failed block
         err(f"attnviz: {error}")
         failed += 1
         parts.append(builder.error_html(error))
