@@ -433,13 +433,15 @@ def test_modes_strict_build_fails_after_reporting_every_case(error_site, caplog)
 
 
 def test_modes_on_error_fail_stops_at_the_first(error_site, caplog):
+    from mkdocs_attnviz.fence import AttnvizFenceError
+
     root, expected = error_site
     cfg = (root / "mkdocs.yml").read_text().replace("      defaults:", "      on_error: fail\n      defaults:")
     (root / "mkdocs.yml").write_text(cfg)
-    with caplog.at_level(logging.WARNING, logger=LOGGER), pytest.raises(Exception) as info:
+    with caplog.at_level(logging.WARNING, logger=LOGGER), pytest.raises(AttnvizFenceError) as info:
         mkdocs_build(root)
     line, words = expected[0]
-    assert f"docs/errors.md:{line}: {words}" in str(info.value) or f"errors.md:{line}:" in caplog.text
+    assert str(info.value).startswith(f"docs/errors.md:{line}: ") and words in str(info.value), str(info.value)
     assert len(warnings_of(caplog)) == 1  # stopped at the first bad block
     assert not (root / "site" / "errors" / "index.html").exists()
 
