@@ -366,15 +366,21 @@ def test_models_that_are_available_work(md_for, offline_hub, tmp_path, caplog, h
     assert warnings_of(caplog) == [] and len(iframe_srcs(html)) == 1
 
 
-@pytest.mark.parametrize("value", ["../outside.npy", "/etc/passwd.npy", "models/link-out/x.npy", "../../etc/passwd"])
-def test_data_paths_outside_the_project_never_give_a_figure(md_for, caplog, value):
-    """`data=` belongs to another issue (not applicable yet: its own containment check comes with it);
-    until then, and after, a data path that leaves the project never gives a figure."""
+OUTSIDE = r"resolves to '[^']+', outside the project folder '[^']+': data files must stay inside the project$"
+
+
+@pytest.mark.parametrize("value, why", [
+    ("../outside.npy", OUTSIDE), ("models/link-out/x.npy", OUTSIDE),
+    ("/etc/passwd.npy", r"is an absolute path: name the file relative to the page or the docs folder$"),
+    ("../../etc/passwd", r"expected a \.npy, \.csv or \.json file, got '\.\./\.\./etc/passwd'$")])
+def test_data_paths_outside_the_project_never_give_a_figure(md_for, caplog, value, why):
+    """docs/reliability.md: a `data=` path that leaves the project is refused, like a model path."""
     md = md_for()
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         html = md.convert(fence(f'data="{value}"', SENTENCE))
     messages = warnings_of(caplog)
-    assert len(messages) == 1 and messages[0].startswith("attnviz: page.md:1: "), messages
+    assert len(messages) == 1 and messages[0].startswith("attnviz: page.md:1: option 'data': "), messages
+    assert re.search(why, messages[0]), messages[0]
     assert "attnviz-error" in html and "attnviz-frame" not in html
 
 
