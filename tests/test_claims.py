@@ -221,3 +221,19 @@ def test_the_readme_names_every_benchmark_part():
 
     listed = re.search(r"`--only ([a-z|]+)`", README).group(1).split("|")
     assert listed == list(run.ALL)
+
+
+def test_a_page_carries_bokehjs_deflated_in_about_460_kb():
+    """docs/zensical.md: a page with a heatmap carries one copy of BokehJS, deflated and base64-encoded (about
+    460 KB); it inflates to BokehJS itself."""
+    import base64
+    import zlib
+
+    from mkdocs_attnviz import inline
+    from mkdocs_attnviz.toolkit import bokeh
+
+    html = inline.page_assets(css=False, scripts={inline.BOKEHJS_ID: bokeh.bokehjs_text()})
+    carried = re.fullmatch(r'<script type="application/octet-stream" data-encoding="deflate" id="attnviz-bokehjs">'
+                           r'([A-Za-z0-9+/=]+)</script>\n', html).group(1)
+    assert 420_000 <= len(carried) <= 500_000, len(carried)
+    assert zlib.decompress(base64.b64decode(carried)).decode("utf-8") == bokeh.bokehjs_text()
