@@ -176,3 +176,27 @@ def test_a_character_no_font_has_warns_with_page_and_line_and_fails_strict(site,
 
     with pytest.raises(Abort):  # strict: the warning fails the build (warm: the warning comes from the cache)
         site.build(strict=True)
+
+
+def test_the_texts_a_figure_draws_are_found_without_making_ticks_for_hidden_axes():
+    """`fonts.complete` gives fonts to every text the PNG draws: those of an axis that is drawn (its tick labels)
+    and every free text; an axis switched off is not asked for ticks (it would make them only to be asked)."""
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    fig = Figure()
+    shown, hidden = fig.add_subplot(121), fig.add_subplot(122)
+    shown.set_xticks([0, 1], ["x0", "x1"])
+    hidden.axis("off")
+    hidden.text(0.5, 0.5, "label")
+    asked = []
+    for axis in (hidden.xaxis, hidden.yaxis):
+        axis.get_children = lambda axis=axis: asked.append(axis) or []  # would make the ticks
+    found = fonts._texts(fig)
+    assert asked == []
+    del hidden.xaxis.get_children, hidden.yaxis.get_children
+    words = {t.get_text() for t in found}
+    assert {"x0", "x1", "label"} <= words
+    drawn = {t for t in fig.findobj(Text) if t.get_text() and t.get_visible()
+             and not any(t in ax.xaxis.get_children() + ax.yaxis.get_children() for ax in (hidden,))}
+    assert drawn <= set(found)
