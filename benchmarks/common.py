@@ -40,6 +40,21 @@ def plugin_summary(output: str) -> dict[str, int] | None:
 
 # ------------------------------------------------------------------------------------------ machine
 
+def commit() -> str:
+    """The commit the numbers were measured at, ``+ changes`` when the work tree differs from it."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    head = git("rev-parse", "--short=10", "HEAD") or "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "mkdocs_attnviz", "benchmarks", "templates",
+                ":(exclude)benchmarks/*.md")
+    return head + (" + uncommitted changes to the package or the benchmarks" if dirty else "")
+
+
 def machine() -> dict[str, str]:
     """CPU model, cores, RAM, OS, Python and the versions that matter."""
     cpu = platform.processor() or "?"
@@ -59,6 +74,7 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     info = {
+        "commit": commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
         "cores": str(os.cpu_count()),

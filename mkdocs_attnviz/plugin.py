@@ -100,6 +100,11 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         # Defining this hook keeps the plugin (and its loaded models) alive across `mkdocs serve` rebuilds.
         self.command = command
         self._preloading: threading.Thread | None = None
+        if command == "serve" and self.config.enabled and not self.config.cache_only:
+            # torch and transformers are most of loading a model: import them from the start, beside the first
+            # build, so that a sentence edited as soon as the site is served waits little (the models themselves
+            # are known, and loaded, once the first build has seen the blocks)
+            threading.Thread(target=_import_libraries, name="attnviz-import", daemon=True).start()
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
         if self.config.enabled and self.builder is not None:  # how many blocks: "N left" in the progress lines
@@ -181,6 +186,15 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if self._log_handler is not None:
             logs.detach(self._log_handler)
             self._log_handler = None
+
+
+def _import_libraries() -> None:
+    from . import extract
+
+    try:
+        extract.import_libraries()
+    except ImportError as exc:  # the build that needs them reports it where it belongs
+        log.debug("attnviz: importing torch and transformers in the background failed: %s", exc)
 
 
 def _preload(builder: FigureBuilder, refs: list) -> None:

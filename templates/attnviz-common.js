@@ -345,18 +345,25 @@
   // A script from the host page's inert copy (a text/plain script element of that id), run as a script of this page:
   // one compiled copy serves every figure of the host page.
   function hostScript(id) {
+    var inert;
     try {
-      if (window.parent === window) return false;
-      var inert = window.parent.document.getElementById(id);
-      if (!inert) return false;
+      if (window.parent === window) return Promise.resolve(false);
+      inert = window.parent.document.getElementById(id);
+    } catch (e) {
+      return Promise.resolve(false);
+    }
+    if (!inert) return Promise.resolve(false);
+    // BokehJS travels deflated (a third of its size, base64 included): inflated here, then run like the others
+    var code = inert.getAttribute("data-encoding") === "deflate"
+      ? inflate(inert.textContent).then(function (b) { return new TextDecoder().decode(b); })
+      : Promise.resolve(inert.textContent);
+    return code.then(function (text) {
       var s = document.createElement("script");
-      s.textContent = inert.textContent;
+      s.textContent = text;
       document.head.appendChild(s);
       s.remove();
       return true;
-    } catch (e) {
-      return false;
-    }
+    }, function () { return false; });
   }
 
   var bokehPromise = null;
@@ -364,18 +371,20 @@
     if (bokehPromise) return bokehPromise;
     bokehPromise = turn().then(function () {
       if (typeof Bokeh !== "undefined") return Bokeh;
-      if (hostScript("attnviz-bokehjs") && typeof Bokeh !== "undefined") return Bokeh;
-      if (!src || !src.src) throw new Error(t("no_bokeh"));
-      return new Promise(function (resolve, reject) {
-        var s = document.createElement("script");
-        if (src.integrity) {
-          s.integrity = src.integrity;
-          s.crossOrigin = "anonymous";
-        }
-        s.onload = function () { typeof Bokeh !== "undefined" ? resolve(Bokeh) : reject(new Error(t("no_bokeh"))); };
-        s.onerror = function () { reject(new Error(t("no_bokeh"))); };
-        s.src = src.src;
-        document.head.appendChild(s);
+      return hostScript("attnviz-bokehjs").then(function (ran) {
+        if (ran && typeof Bokeh !== "undefined") return Bokeh;
+        if (!src || !src.src) throw new Error(t("no_bokeh"));
+        return new Promise(function (resolve, reject) {
+          var s = document.createElement("script");
+          if (src.integrity) {
+            s.integrity = src.integrity;
+            s.crossOrigin = "anonymous";
+          }
+          s.onload = function () { typeof Bokeh !== "undefined" ? resolve(Bokeh) : reject(new Error(t("no_bokeh"))); };
+          s.onerror = function () { reject(new Error(t("no_bokeh"))); };
+          s.src = src.src;
+          document.head.appendChild(s);
+        });
       });
     });
     return bokehPromise;

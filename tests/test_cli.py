@@ -189,7 +189,7 @@ def test_single_file_report_draws_offline_in_chromium(tmp_path, capsys, minilm_p
              if k in ("src", "href") and e.tag != "a"]  # what loads by itself (the prose may link elsewhere)
     assert len(pages) == 2 and all(v.startswith(("data:image/png;base64,", "#")) for v in links), links
     # BokehJS and the shared scripts once, for both figures
-    assert html.count('<script type="text/plain" id="attnviz-bokehjs">') == 1
+    assert html.count('<script type="application/octet-stream" data-encoding="deflate" id="attnviz-bokehjs">') == 1
     assert html.count('<script type="text/plain" id="attnviz-js-attnviz-common.js">') == 1
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 2
 

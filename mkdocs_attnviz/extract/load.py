@@ -28,7 +28,7 @@ from .progress import quiet_progress
 from .resolve import ModelRef, cached_revisions
 from .stats import STATS
 
-__all__ = ["Loaded", "load_model", "preload", "kept_model", "clear_models", "pick_device", "check_remote_code",
+__all__ = ["Loaded", "load_model", "preload", "import_libraries", "kept_model", "clear_models", "pick_device", "check_remote_code",
            "from_pretrained", "eager_float32_kwargs"]
 
 
@@ -240,6 +240,13 @@ def load_model(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
     """Config, tokenizer and model of ``ref`` on ``device`` (from :func:`pick_device`), loaded once per process."""
     key = (ref.source, ref.revision, device, bool(trust_remote_code))
     return kept_model(key, ref.fingerprint, lambda: _load(ref, device, trust_remote_code))
+
+
+def import_libraries() -> None:
+    """Import torch and transformers' model classes now (most of a first model load), before any model is known:
+    ``mkdocs serve`` does this in the background from its start."""
+    import torch  # noqa: F401
+    from transformers import AutoConfig, AutoModel, AutoTokenizer  # noqa: F401
 
 
 def preload(ref: ModelRef, device: str, trust_remote_code: bool) -> None:
