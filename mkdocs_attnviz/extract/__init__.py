@@ -42,7 +42,7 @@ from .resolve import ModelRef, fingerprint_weights, load_hash_memo, model_folder
 from .stats import STATS
 
 #: imported on first use: resolving names and fingerprints (every build) needs none of the model code
-_LATER = {"extract": "forward", "clear_models": "load", "preload": "load"}
+_LATER = {"extract": "forward", "clear_models": "load", "preload": "load", "import_libraries": "load"}
 
 
 def __getattr__(name: str) -> Any:
@@ -55,4 +55,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "extract", "clear_models", "preload",
-           "STATS", "load_hash_memo", "save_hash_memo"]
+           "import_libraries", "STATS", "load_hash_memo", "save_hash_memo"]

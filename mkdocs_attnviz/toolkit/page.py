@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
+
 from ..errors import AttnvizError
 
 __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_text", "style_text", "pack_layer",
@@ -24,9 +25,8 @@ __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_
            "HEADER_PX", "TICK_CHARS", "RENDER_VERSION"]
 
 #: bump whenever a page or picture changes; part of every figure's cache key
-RENDER_VERSION = "8"  # 8: a long input's PNG in its language's fonts; 7: shared scripts and styles linked, not
-# inlined; 6: neuron view on every attention-interface model, long inputs' side files; 5: every word through the
-# catalogues (lang); 4: one view registry
+RENDER_VERSION = "9"  # part of every figure's key: bumped whenever a figure's files change (9: PNG titles and legends
+# measured to fit, in every language)
 #: height of a figure page's header line (title + selectors), in CSS px
 HEADER_PX = 40
 #: axis labels longer than this are shortened with an ellipsis (the tooltip shows all)
@@ -88,29 +88,29 @@ def style_text(css: str) -> str:
 
 
 def pack_layer(weights_layer: np.ndarray) -> str:
+    """``(heads, n, n)`` weights → base64 of zlib (level 6) of ``uint8`` ``round(w*255)`` in C order."""
     import numpy as np
 
     from ..analysis import quantize
 
-    """``(heads, n, n)`` weights → base64 of zlib (level 6) of ``uint8`` ``round(w*255)`` in C order."""
     q = np.ascontiguousarray(quantize(weights_layer))
     return base64.b64encode(zlib.compress(q.tobytes(), 6)).decode("ascii")
 
 
 def unpack_layer(text: str, num_heads: int, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_layer` (as float32 in [0, 1])."""
     import numpy as np
 
     from ..analysis import dequantize
 
-    """Inverse of :func:`pack_layer` (as float32 in [0, 1])."""
     raw = zlib.decompress(base64.b64decode(text))
     return dequantize(np.frombuffer(raw, dtype=np.uint8).reshape(num_heads, n, -1))
 
 
 def pack_f32(a: np.ndarray) -> str:
+    """Float vectors (the neuron view's q and k) → base64 of zlib (level 9) of little-endian float32."""
     import numpy as np
 
-    """Float vectors (the neuron view's q and k) → base64 of zlib (level 9) of little-endian float32."""
     return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<f4").tobytes(), 9)).decode("ascii")
 
 

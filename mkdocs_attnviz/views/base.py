@@ -90,7 +90,16 @@ class View:
         """The alt text: the kind of figure, what it shows, the sentence."""
         spec = fig.spec
         sentence = spec.text if spec.pair is None else f"{spec.text} / {spec.pair}"
-        return fig.tx.alt(self.name, description, sentence)
+        return fig.tx.alt(self.name, description, shorten(sentence))
+
+
+#: the longest sentence an alt text repeats (a page says it three times: the iframe's title and two PNGs' alt)
+ALT_SENTENCE = 300
+
+
+def shorten(text: str, limit: int = ALT_SENTENCE) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis when longer."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def side_json(side: Side) -> dict[str, Any]:
