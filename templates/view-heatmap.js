@@ -394,7 +394,7 @@
       if (extra) {
         var span = document.createElement("span");
         span.textContent = "  " + extra;
-        span.style.color = "#888";
+        span.style.color = "#6b6b6b";
         td.appendChild(span);
       }
       tr.appendChild(th); tr.appendChild(td); table.appendChild(tr);
