@@ -91,7 +91,7 @@ def staircase(n: int) -> list[tuple[float, float]]:
 
 class Heatmap(View):
     name = "heatmap"
-    scripts = ("attnviz-common.js", "view-heatmap.js")
+    scripts = ("attnviz-common.js", "view-heatmap.js", "attnviz-keys.js")
     long_inputs = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
