@@ -61,7 +61,8 @@ def press(driver, *keys):
 
 
 def active(driver) -> str:
-    return driver.execute_script("return document.activeElement.id || document.activeElement.className")
+    return driver.execute_script("const el = document.activeElement;"
+                                 "return el.id || el.className || el.tagName.toLowerCase()")
 
 
 def focus_ring(driver) -> dict:
@@ -121,7 +122,7 @@ def test_heatmap_from_the_keyboard(chromium, pages, theme):
     driver.execute_script(f"location.hash = 'theme={theme}'")
     wait_for(driver, f"document.documentElement.getAttribute('data-theme') === '{theme}'")
     driver.execute_script("document.activeElement && document.activeElement.blur()")
-    # Tab: layer, head, the two downloads, then the cells
+    # Tab: layer, head, the two downloads, the table alternative, then the cells
     press(driver, Keys.TAB)
     assert active(driver) == "attnviz-layer"
     assert_visible_focus(driver)
@@ -138,6 +139,13 @@ def test_heatmap_from_the_keyboard(chromium, pages, theme):
         press(driver, Keys.TAB)
         assert active(driver) == "attnviz-download"
         assert_visible_focus(driver)
+    press(driver, Keys.TAB)
+    assert active(driver) == "summary"
+    assert_visible_focus(driver)
+    press(driver, Keys.ENTER)  # the table alternative opens and closes from the keyboard
+    assert driver.execute_script("return document.getElementById('attnviz-table').open")
+    press(driver, Keys.ENTER)
+    assert not driver.execute_script("return document.getElementById('attnviz-table').open")
     press(driver, Keys.TAB)
     assert active(driver) == "attnviz-cells"
     assert_visible_focus(driver)
