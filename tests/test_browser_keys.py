@@ -225,3 +225,50 @@ def test_canvas_view_controls_from_the_keyboard(chromium, pages):
     before = len(driver.execute_script("return window.attnviz.state().heads"))
     press(driver, Keys.SPACE)
     wait_for(driver, f"window.attnviz.state().heads.length === {before - 1}")
+
+
+def media_rules(driver, condition: str) -> list[str]:
+    """The CSS text of the rules inside ``@media condition`` of the page's stylesheets (CSSOM)."""
+    return driver.execute_script("""
+        const out = [];
+        for (const sheet of document.styleSheets) for (const rule of sheet.cssRules)
+          if (rule instanceof CSSMediaRule && rule.conditionText === arguments[0])
+            for (const inner of rule.cssRules) out.push(inner.cssText);
+        return out;""", condition)
+
+
+def test_forced_colors_and_reduced_motion(chromium, pages):
+    driver = chromium
+    open_page(driver, pages["heatmap"])
+    forced = " ".join(media_rules(driver, "(forced-colors: active)")).lower()
+    assert ":focus-visible" in forced and "highlight" in forced and ".attnviz-cursor" in forced
+    assert "buttontext" in forced and ".attnviz-download" in forced
+    motion = " ".join(media_rules(driver, "(prefers-reduced-motion: reduce)"))
+    assert "transition: none !important" in motion and "animation:" in motion and "none !important" in motion
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [
+        {"name": "forced-colors", "value": "active"}, {"name": "prefers-reduced-motion", "value": "reduce"}]})
+    try:
+        assert driver.execute_script("return matchMedia('(forced-colors: active)').matches && "
+                                     "matchMedia('(prefers-reduced-motion: reduce)').matches")
+        # nothing moves: a transition or animation asked for by anyone is cut
+        assert driver.execute_script("""
+            const d = document.createElement('div');
+            d.style.cssText = 'transition: opacity 2s; animation: spin 2s infinite';
+            document.body.appendChild(d);
+            const s = getComputedStyle(d), out = [s.transitionDuration, s.animationName];
+            d.remove();
+            return out;""") == ["0s", "none"]
+        # the focus stays visible in system colours, on the controls and on the cells
+        for ident in ("attnviz-layer", "attnviz-download", "summary", "attnviz-cells"):
+            tab_to(driver, ident)
+            ring = focus_ring(driver)
+            assert ring["style"] == "solid" and ring["width"] >= 3, (ident, ring)
+            assert contrast(ring["color"], ring["background"]) >= 3, (ident, ring)
+        press(driver, Keys.ARROW_DOWN)
+        cursor = driver.execute_script("const c = document.querySelector('.attnviz-cursor'), s = getComputedStyle(c);"
+                                       "return {hidden: c.hidden, color: s.borderTopColor, width: s.borderTopWidth}")
+        assert not cursor["hidden"] and cursor["width"] == "2px"
+        assert contrast(cursor["color"], focus_ring(driver)["background"]) >= 3, cursor
+        driver.save_screenshot(str(pages["heatmap"].parent / "keys-forced.png"))
+    finally:
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
