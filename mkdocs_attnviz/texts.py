@@ -48,6 +48,7 @@ SCRIPT_TEXTS = {
     "cells_help": N_("Attention cells. The arrow keys move from cell to cell, Home and End to the first and last key "
                      "of the row, Ctrl+Home and Ctrl+End to the first and last cell."),
     "cell_said": N_("{query} → {key}: {weight}"),
+    "heads_help": N_("Layers and heads. The arrow keys choose a head, Enter or Space shows it."),
     "first_tile": N_("first tile of {layers}, {heads}"),
     # the canvas views
     "all_received": N_("all (received)"), "masked_later": N_("masked: later tokens"),

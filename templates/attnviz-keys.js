@@ -4,14 +4,20 @@
  * (role="application", after the controls in the tab order); the arrow keys walk the cells (across the tiles of
  * small multiples), Home / End go to the first / last key of the row, Ctrl+Home / Ctrl+End to the first / last
  * cell; a frame marks the current cell and a live region says "query → key: weight". The picture redrawn (another
- * layer or head: the "attnviz:drawn" event) keeps the position and says the new weight. */
+ * layer or head: the "attnviz:drawn" event) keeps the position and says the new weight.
+ *
+ * The model view and the head summary (window.attnvizModel / attnvizSummary: select, box): the same kind of
+ * element over their grid of layers × heads; the arrow keys choose a head, Enter or Space enlarges / opens it. */
 (function () {
   "use strict";
 
   var C = window.AttnvizCommon, A = window.attnviz;
   var root = document.querySelector(".attnviz");
-  if (!C || !A || typeof A.cell !== "function" || !root) return;
+  if (!C || !A || !root) return;
   var t = C.t, data = A.data;
+  var heads = window.attnvizModel || window.attnvizSummary;
+  if (heads && typeof heads.box === "function") { headGrid(heads); return; }
+  if (typeof A.cell !== "function") return;
 
   var live = document.createElement("div");
   live.id = "attnviz-live";
@@ -125,4 +131,67 @@
     if (document.activeElement === grid) say();
   });
   window.addEventListener("resize", place);
+
+  // -------------------------------------------------------------------- the model view, the head summary
+  function headGrid(P) {
+    var L = data.num_layers, H = data.num_heads, l = L - 1, h = 0;
+    var live = element("div", "attnviz-live", "attnviz-sr");
+    live.setAttribute("aria-live", "polite");
+    live.setAttribute("aria-atomic", "true");
+    var grid = element("div", "attnviz-cells", "attnviz-cells");
+    grid.tabIndex = 0;
+    grid.setAttribute("role", "application");
+    grid.setAttribute("aria-label", t("heads_help"));
+    var cursor = element("div", "", "attnviz-cursor");
+    cursor.hidden = true;
+    grid.appendChild(cursor);
+    var plot = document.getElementById("attnviz-plot");
+    root.insertBefore(grid, plot);
+    root.appendChild(live);
+    function place() {
+      var first = P.box(0, 0), last = P.box(L - 1, H - 1), at = P.box(l, h);
+      if (!first || !last || !at) return;
+      var x0 = first.x + window.scrollX, y0 = first.y + window.scrollY;
+      grid.style.left = x0 + "px";
+      grid.style.top = y0 + "px";
+      grid.style.width = (last.x + last.w - first.x) + "px";
+      grid.style.height = (last.y + last.h - first.y) + "px";
+      cursor.style.left = (at.x - first.x) + "px";
+      cursor.style.top = (at.y - first.y) + "px";
+      cursor.style.width = at.w + "px";
+      cursor.style.height = at.h + "px";
+      cursor.hidden = document.activeElement !== grid;
+    }
+    function say() {
+      var selected = P.state.selected, open = selected && selected[0] === l && selected[1] === h;
+      live.textContent = t("layer_n", { layer: l }) + t("sep") + t("head_n", { head: h }) +
+        (open ? t("sep") + t(window.attnvizModel ? "enlarged" : "opened", { layer: l, head: h }) : "");
+    }
+    grid.addEventListener("keydown", function (e) {
+      var moves = { ArrowUp: [l - 1, h], ArrowDown: [l + 1, h], ArrowLeft: [l, h - 1], ArrowRight: [l, h + 1],
+                    Home: e.ctrlKey ? [0, 0] : [l, 0], End: e.ctrlKey ? [L - 1, H - 1] : [l, H - 1] };
+      if (e.key === "Enter" || e.key === " ") {
+        e.preventDefault();
+        Promise.resolve(P.select(l, h)).then(function () { place(); say(); });
+        return;
+      }
+      var to = moves[e.key];
+      if (!to) return;
+      e.preventDefault();
+      l = Math.max(0, Math.min(L - 1, to[0]));
+      h = Math.max(0, Math.min(H - 1, to[1]));
+      place();
+      say();
+    });
+    grid.addEventListener("focus", function () { place(); say(); });
+    grid.addEventListener("blur", function () { cursor.hidden = true; });
+    window.addEventListener("resize", place);
+  }
+
+  function element(tag, id, className) {
+    var el = document.createElement(tag);
+    if (id) el.id = id;
+    el.className = className;
+    return el;
+  }
 })();

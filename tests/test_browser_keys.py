@@ -32,7 +32,8 @@ def pages(tmp_path_factory, minilm_path):
     att = extract.extract(extract.resolve_model(minilm_path, None, allowed_root=os.path.dirname(minilm_path)), SENTENCE)
     made = {}
     for name, options in [("heatmap", {"layer": "5", "head": "0"}), ("tiles", {"layer": "5", "head": "all"}),
-                          ("heads", {"view": "heads"})]:
+                          ("heads", {"view": "heads"}), ("model", {"view": "model"}),
+                          ("summary", {"view": "summary"})]:
         spec = build_spec({"model": "m", **options}, SENTENCE)
         made[name] = folder / f"{name}.html"
         made[name].write_text(draw.figure_page(att, spec), encoding="utf-8")
@@ -272,3 +273,24 @@ def test_forced_colors_and_reduced_motion(chromium, pages):
         driver.save_screenshot(str(pages["heatmap"].parent / "keys-forced.png"))
     finally:
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+@pytest.mark.parametrize("view, handle, done", [("model", "attnvizModel", "enlarged: layer 4, head 2"),
+                                                ("summary", "attnvizSummary", "opened: layer 4, head 2")])
+def test_model_and_summary_heads_are_chosen_from_the_keyboard(chromium, pages, view, handle, done):
+    driver = chromium
+    open_page(driver, pages[view])
+    tab_to(driver, "attnviz-cells")
+    assert_visible_focus(driver)
+    assert said(driver) == "layer 5, head 0"
+    press(driver, Keys.ARROW_UP, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+    assert said(driver) == "layer 4, head 2"
+    box = driver.execute_script(f"return window.{handle}.box(4, 2)")
+    cursor = driver.execute_script("const r = document.querySelector('.attnviz-cursor').getBoundingClientRect();"
+                                   "return {x: r.left, y: r.top, w: r.width, h: r.height}")
+    assert abs(cursor["x"] - box["x"]) < 1 and abs(cursor["y"] - box["y"]) < 1 and abs(cursor["w"] - box["w"]) < 1
+    driver.execute_script("window.attnvizReady = false")
+    press(driver, Keys.ENTER)
+    wait_for(driver, f"window.attnvizReady === true && JSON.stringify(window.{handle}.state.selected) === '[4,2]'")
+    wait_for(driver, f"document.getElementById('attnviz-live').textContent === 'layer 4, head 2, {done}'")
+    assert done in driver.execute_script("return document.title")
