@@ -115,6 +115,7 @@ def test_the_alternatives_speak_the_figure_language(att):
 
 
 def test_a_long_table_is_cut_with_a_note(att, monkeypatch):
+    assert alternative.TABLE_TOKENS == 40  # as docs/accessibility.md says
     monkeypatch.setattr(alternative, "TABLE_TOKENS", 5)
     caption, head, rows, note = page_table(draw.figure_page(att, spec(layer=1, head=0)))
     assert len(head) == 6 and len(rows) == 5 and all(len(r) == 6 for r in rows)
