@@ -57,7 +57,10 @@ def shown(fig: Prepared) -> Shown:
 
 
 def _label(label: str) -> str:
-    return label if label.strip() else "∅"
+    """A token as the alternatives write it: ``␣`` for whitespace, ``∅`` for nothing, ``↵`` for a line or paragraph
+    separator (never written raw into a page)."""
+    text = label if label.strip() else ("␣" if label else "∅")
+    return text.replace("\u2028", "↵").replace("\u2029", "↵")
 
 
 def summary(fig: Prepared, view: Shown | None = None) -> str:
