@@ -83,6 +83,8 @@ def serve(folder: Path):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, minilm_path):
+    if not AXE.is_file():
+        pytest.skip(f"{AXE} is missing (npm ci)")
     httpd = serve(build_site(tmp_path_factory.mktemp("a11y"), minilm_path))
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/"
