@@ -45,6 +45,10 @@ SCRIPT_TEXTS = {
     "cannot_draw": N_("Could not draw the figure: {error}"),
     "side_missing": N_("Could not load {file}, a data file of this figure"),
     "block_max": N_("{value} (the largest in a block of {size} × {size} tokens)"),
+    "cells_help": N_("Attention cells. The arrow keys move from cell to cell, Home and End to the first and last key "
+                     "of the row, Ctrl+Home and Ctrl+End to the first and last cell."),
+    "cell_said": N_("{query} → {key}: {weight}"),
+    "heads_help": N_("Layers and heads. The arrow keys choose a head, Enter or Space shows it."),
     "first_tile": N_("first tile of {layers}, {heads}"),
     # the canvas views
     "all_received": N_("all (received)"), "masked_later": N_("masked: later tokens"),

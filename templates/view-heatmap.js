@@ -233,6 +233,7 @@
     updateTicks();
     document.documentElement.setAttribute("data-attnviz-view", layer + "/" + head);
     window.attnvizReady = true;
+    document.dispatchEvent(new CustomEvent("attnviz:drawn"));  // attnviz-keys.js follows the picture
   }
 
   function draw(layer, head) {
@@ -394,7 +395,7 @@
       if (extra) {
         var span = document.createElement("span");
         span.textContent = "  " + extra;
-        span.style.color = "#888";
+        span.style.color = "#6b6b6b";
         td.appendChild(span);
       }
       tr.appendChild(th); tr.appendChild(td); table.appendChild(tr);
@@ -429,7 +430,18 @@
                        x0: view.x0 || 0, y0: view.y0 || 0, scale: view.scale || 1, detail: !!view.detail,
                        ticks: models.xticker.ticks.length };
     },
-    zoom: function (a, b) { zoomTo(a, b); },  // tokens a..b-1 on both axes (a long input's token inputs do this)
+    zoom: function (a, b) { zoomTo(a, b); },
+    // the cell of query q and key k in tile `tile` (attnviz-keys.js walks the cells): {q, k, layer, head, w, masked}
+    cell: function (q, k, tile) {
+      if (!view) return null;
+      var cols = view.grid.cols, n1 = n + gap;
+      return cellAt((long ? 0 : (tile % cols) * n1) + k + 0.5, (long ? 0 : Math.floor(tile / cols) * n1) + q + 0.5);
+    },
+    // the tiles drawn and the visible ranges of the plot (x: keys, y: queries, in cells)
+    layout: function () {
+      return view && { tiles: view.grid.tiles.length, cols: view.grid.cols, n: n, gap: long ? 0 : gap,
+                       x: [models.xrange.start, models.xrange.end], y: [models.yrange.start, models.yrange.end] };
+    },  // tokens a..b-1 on both axes (a long input's token inputs do this)
     frame: function () {  // the heatmap's frame in viewport CSS px
       var pv = models && typeof Bokeh !== "undefined" && Bokeh.index[models.figure.id];
       if (!pv || !pv.frame) return null;

@@ -273,9 +273,9 @@ def test_injection_is_escaped_in_page_attributes_and_alt_text(injected_site):
         assert len(imgs) == 2 and all(re.fullmatch(r"[./]*assets/attnviz/[0-9a-f]{32}\.png", i.attrs["src"])
                                       for i in imgs)
         sentence = f"{payload} sentence / {payload} pair"
-        for img in imgs:  # the PNG alt text holds the payload as text, exactly
-            assert img.attrs["alt"].endswith(f" for: {sentence}"), img.attrs["alt"]
-        assert parsed.all("iframe")[0].attrs["title"].endswith(sentence)
+        for img in imgs:  # the PNG alt text holds the payload as text, exactly (then the keys most attended to)
+            assert f" for: {sentence} In layer " in img.attrs["alt"], img.attrs["alt"]
+        assert f" for: {sentence} In layer " in parsed.all("iframe")[0].attrs["title"]
         caption = parsed.all("figcaption")[0].text
         assert caption.startswith(payload + " "), caption  # shown literally: not markup, not a template
         if name == "jinja":

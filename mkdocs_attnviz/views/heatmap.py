@@ -24,6 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import alternative
 from ..analysis import dequantize, head_matrix, quantize
 from ..attention import Attention
 from ..errors import AttnvizError
@@ -91,7 +92,7 @@ def staircase(n: int) -> list[tuple[float, float]]:
 
 class Heatmap(View):
     name = "heatmap"
-    scripts = ("attnviz-common.js", "view-heatmap.js")
+    scripts = ("attnviz-common.js", "view-heatmap.js", "attnviz-keys.js")
     long_inputs = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
@@ -164,7 +165,7 @@ class Heatmap(View):
             bokeh_json=None if shared else kit.markup(bokeh.document_json(n, plot_px, spec.colormap, boundary,
                                                                           labels)),
             layers=layers, long=long, num_tokens=n, side=longinput.inline_blocks(fig) if long and frame.inline else [],
-            render_version=kit.RENDER_VERSION, lang=fig.tx.lang, _=fig.tx._)
+            render_version=kit.RENDER_VERSION, alternative=alternative.context(fig), lang=fig.tx.lang, _=fig.tx._)
 
     # ------------------------------------------------------------------------------------------- picture
     def picture(self, fig: Prepared, frame: Frame) -> bytes:

@@ -76,7 +76,7 @@ def _selected(fig: Prepared) -> list[int] | None:
 
 class Summary(View):
     name = "summary"
-    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-summary.js")
+    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-summary.js", "attnviz-keys.js")
     record_level = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
