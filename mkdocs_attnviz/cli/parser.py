@@ -35,7 +35,8 @@ def _settings_flags(p: argparse.ArgumentParser, *, device: bool = True) -> None:
     p.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: the project's, else "
                    f"{DEFAULT_CACHE} next to the SPEC)")
     p.add_argument("--model-path", metavar="NAME=FOLDER", action="append", default=[],
-                   help="use a local folder for a model name (repeatable), like `models:` in the site config")
+                   help="use a local folder or GGUF file for a model name (repeatable), like `models:` in the site "
+                   "config")
     if device:
         p.add_argument("--device", metavar="DEVICE", help="where models run on a cache miss: auto, cpu, cuda, "
                        "cuda:N, map (a big model spread over the devices with accelerate) (default: the "
