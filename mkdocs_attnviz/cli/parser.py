@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")
+    p.add_argument("--shard", metavar="K/N", help="build only shard K of N (by attention key): N machines fill one "
+                   "cache, merged by copying the cache folders into one")
     _settings_flags(p)
     _language_flag(p)
     p.set_defaults(handler="warm:run")
