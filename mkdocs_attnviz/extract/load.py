@@ -59,6 +59,7 @@ class Loaded:
 
 
 _MODELS: dict[tuple, Loaded] = {}
+_OFFLOAD: list[str] = []  # the folder accelerate offloads weights to on device "map" (one per process)
 _LOCK = threading.RLock()
 
 
@@ -228,9 +229,21 @@ def eager_float32_kwargs(config: Any, device: str) -> dict[str, Any]:
     major = int(transformers.__version__.split(".")[0])
     dtype_kw = {"dtype": torch.float32} if major >= 5 else {"torch_dtype": torch.float32}
     kw: dict[str, Any] = dict(config=config, attn_implementation="eager", **dtype_kw)
-    if device == "map":
+    if device == "map":  # what fits on no GPU goes to the CPU, what does not fit there to a folder on disk
         kw["device_map"] = "auto"
+        kw["offload_folder"] = _offload_folder()
     return kw
+
+
+def _offload_folder() -> str:
+    import atexit
+    import shutil
+    import tempfile
+
+    if not _OFFLOAD:
+        _OFFLOAD.append(tempfile.mkdtemp(prefix="attnviz-offload-"))
+        atexit.register(shutil.rmtree, _OFFLOAD[0], True)
+    return _OFFLOAD[0]
 
 
 def kept_model(key: tuple, fingerprint: str, build: Callable[[], Loaded]) -> Loaded:
