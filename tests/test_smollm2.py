@@ -146,13 +146,25 @@ def test_generation_matches_model_generate(built, eager):
 
 
 def test_other_hosts_find_the_same_entries(built, smollm2_blob, tmp_path):
-    """The CLI with --model-path NAME=BLOB, cache only: the fingerprint and keys are the MkDocs build's."""
+    """The CLI (--model-path NAME=BLOB) and Sphinx (attnviz_models), cache only: the fingerprint and keys are the
+    MkDocs build's, so the blob was recognised and hashed the same way by every host."""
     out = tmp_path / "fig.html"
     proc = subprocess.run([sys.executable, "-m", "mkdocs_attnviz.cli", "render", "--model", "smollm2",
                            "--model-path", f"smollm2={smollm2_blob}", "--cache-dir", str(built.root / "cache"),
                            "--cache-only", "--text", TEXT, "-o", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert page_data(out.read_text(encoding="utf-8"))["num_heads"] == 9
+    # Sphinx: attnviz_models maps the name to the blob, cache only
+    src = tmp_path / "sphinx"
+    src.mkdir()
+    (src / "conf.py").write_text(f"extensions = ['mkdocs_attnviz.sphinx']\nattnviz_models = {{'smollm2': {smollm2_blob!r}}}"
+                                 f"\nattnviz_cache_dir = {str(built.root / 'cache')!r}\nattnviz_cache_only = True\n",
+                                 encoding="utf-8")
+    (src / "index.rst").write_text(f"Title\n=====\n\n.. attnviz:: smollm2\n\n   {TEXT}\n", encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-W", "-q", str(src), str(tmp_path / "html")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "<iframe" in (tmp_path / "html" / "index.html").read_text(encoding="utf-8")
 
 
 def test_2048_tokens_streamed_equal_eager_on_sampled_layers(smollm2_blob, eager):
