@@ -49,11 +49,11 @@ def smollm2_blob(smollm2_file, tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_gpt2(tmp_path_factory) -> str:
-    from models import make_tiny_gpt2
+    from models import assert_far_from_uniform, make_tiny_gpt2
 
     path = tmp_path_factory.mktemp("tiny-gpt2")
     make_tiny_gpt2(path)
-    return str(path)
+    return assert_far_from_uniform(path)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 __all__ = ["CORPUS", "make_tiny_gpt2", "make_tiny_bert", "make_tiny_roberta", "make_tiny_bart", "make_tiny_t5",
-           "make_tiny_llm", "LLM_CONFIGS", "BUILDERS"]
+           "make_tiny_llm", "LLM_CONFIGS", "BUILDERS", "assert_far_from_uniform", "distance_from_uniform"]
 
 CORPUS = [
     "The cat sat on the mat because it was tired.",
@@ -56,7 +56,7 @@ _QK_NAMES = ("q_proj", "k_proj", "qkv_proj", "query", "key", "q_lin", "k_lin", "
 #: the query and key weights are multiplied by this, so every score q·k by its square (64): a random model's
 #: attention is otherwise within 0.003–0.01 of uniform (one to two 8-bit steps), and a test at 1/255 could not fail
 SHARPEN = 8.0
-#: how far from uniform the attention of a tiny model must be (checked on every model built): 25 8-bit steps
+#: how far from uniform the attention of a tiny model must be (the fixtures check it): 25 8-bit steps
 FAR_FROM_UNIFORM = 0.1
 
 
@@ -90,6 +90,11 @@ def _save(path: str | os.PathLike, model, tokenizer) -> str:
     _sharpen(model)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def assert_far_from_uniform(path: str | os.PathLike) -> str:
+    """``path``, once the fixture that built it has checked that its attention is far from uniform."""
     far = distance_from_uniform(path)
     assert far > FAR_FROM_UNIFORM, f"the tiny model in {path} attends within {far:.4f} of uniform"
     return str(path)

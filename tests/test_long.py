@@ -31,7 +31,10 @@ TEXT = "The cat sat on the mat because it was tired. The dog chased the cat arou
 def llama(tmp_path_factory) -> str:
     from models import make_tiny_llm
 
-    return make_tiny_llm("mistral", tmp_path_factory.mktemp("long") / "mistral")  # GQA and a window of 4
+    from models import assert_far_from_uniform
+
+    # GQA and a window of 4
+    return assert_far_from_uniform(make_tiny_llm("mistral", tmp_path_factory.mktemp("long") / "mistral"))
 
 
 @pytest.fixture
