@@ -405,7 +405,9 @@ def test_unknown_hub_id_offline():
     with pytest.raises(AttnvizError) as err:
         ex.extract(ref, "hello", device="cpu")
     assert err.value.option == "model"
-    assert "models:" in str(err.value) and "no-such-model" in str(err.value)
+    # below the pipeline the message says how to fetch it; where to map it is the host's to add (test_messages)
+    assert err.value.kind == "unavailable"
+    assert "`hf download attnviz-test-org/no-such-model`" in str(err.value)
     assert "Traceback" not in str(err.value)
 
 
