@@ -7,7 +7,7 @@ once to fill its cache (BokehJS and the shared scripts, as for a reader's second
 load:
 
 * **first ready**: from the host page's navigation start to the first animation frame after the first figure
-  said it is drawn (``window.attnvizReady``), each figure's time taken on its own clock
+  said it is drawn (``window.Attnviz?.ready``), each figure's time taken on its own clock
   (``performance.timeOrigin``) and put on the host page's;
 * **all ready while scrolling**: the reader scrolls down one viewport every 250 ms (:data:`SCROLL_MS`) from the moment
   the page has loaded to its end; the time the last figure is drawn;
@@ -49,7 +49,7 @@ STAMP = """
 (function () {
   var ready = false;
   window.__bench = { painted: null };
-  Object.defineProperty(window, "attnvizReady", {
+  Object.defineProperty(window.Attnviz = window.Attnviz || {}, "ready", {
     configurable: true,
     get: function () { return ready; },
     set: function (v) {

@@ -59,7 +59,7 @@ def open_page(driver, path):
     console_errors(driver)
     requested_urls(driver)
     driver.get(path.as_uri())
-    wait_for(driver, "window.attnvizReady === true || !document.getElementById('attnviz-message').hidden")
+    wait_for(driver, "window.Attnviz?.ready === true || !document.getElementById('attnviz-message').hidden")
     assert driver.execute_script("return document.getElementById('attnviz-message').hidden"), \
         driver.execute_script("return document.getElementById('attnviz-message').textContent")
 
@@ -116,7 +116,7 @@ def test_neuron_view_softmax_in_the_page(chromium, tmp_path, models_dir, kind, o
     page.write_text(draw.figure_page(att, build_spec({"model": "m", "view": "neuron", **options}, TEXT)),
                     encoding="utf-8")
     open_page(chromium, page)
-    state = chromium.execute_script("return window.attnvizState")
+    state = chromium.execute_script("return window.Attnviz.state()")
     assert state["kv_head"] == checks["kv_head"]
     np.testing.assert_allclose(state["softmax"], state["attention"], atol=1 / 255)
     assert ("window" in state["masked"]) is checks["window"]

@@ -30,7 +30,7 @@ STATE = """
 return Array.from(document.querySelectorAll("iframe.attnviz-frame")).map(function (f) {
   var w = null;
   try { w = f.contentWindow; } catch (e) {}
-  return { ready: !!(w && w.attnvizReady === true), at: w && w.__drawnAt || null,
+  return { ready: !!(w && w.Attnviz && w.Attnviz.ready === true), at: w && w.__drawnAt || null,
            theme: w && w.document && w.document.documentElement  // null while the frame starts loading
                   && w.document.documentElement.getAttribute("data-theme") };
 });
@@ -40,7 +40,7 @@ return Array.from(document.querySelectorAll("iframe.attnviz-frame")).map(functio
 STAMP = """
 (function () {
   var ready = false;
-  Object.defineProperty(window, "attnvizReady", { configurable: true,
+  Object.defineProperty(window.Attnviz = window.Attnviz || {}, "ready", { configurable: true,
     get: function () { return ready; },
     set: function (v) { ready = v; if (v && !window.__drawnAt) window.__drawnAt = performance.timeOrigin + performance.now(); } });
 })();

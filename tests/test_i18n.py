@@ -154,7 +154,7 @@ def look(chromium, pages: list[Path], lang: str) -> None:
     assert len(pages) == 2
     for page in pages:
         chromium.get(page.as_uri())
-        wait_for(chromium, "window.attnvizReady === true")
+        wait_for(chromium, "window.Attnviz?.ready === true")
         assert chromium.execute_script("return document.documentElement.lang") == lang
         shown = chromium.execute_script(
             "var s = [document.title, document.body.innerText];"

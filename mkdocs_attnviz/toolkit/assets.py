@@ -18,16 +18,19 @@ from typing import Any, Iterable
 from ..i18n import LANGUAGES
 from .page import asset_text, environment, markup, script_json, script_text, style_text, templates_dir
 
-__all__ = ["SHARED", "texts_name", "content", "version", "tags", "render_page", "files"]
+__all__ = ["SHARED", "TYPES", "texts_name", "content", "version", "tags", "render_page", "files"]
 
-#: the words of one language, for the scripts (``window.AttnvizTexts``)
+#: the page contract's JSDoc types: for ``tsc``, never loaded by a page
+TYPES = "attnviz-types.js"
+#: the words of one language, for the scripts (``Attnviz.words``)
 _TEXTS = "attnviz-texts.{lang}.js"
 _TEXTS_RE = re.compile(r"^attnviz-texts\.([a-z]{2})\.js$")
 
 
 def _shared() -> tuple[str, ...]:
     folder = templates_dir()
-    return tuple(sorted(p.name for p in folder.iterdir() if p.suffix in (".js", ".css") and p.name != "attnviz.css"))
+    return tuple(sorted(p.name for p in folder.iterdir()
+                        if p.suffix in (".js", ".css") and p.name not in ("attnviz.css", TYPES)))
 
 
 #: the stylesheets and scripts of the figure pages (``attnviz.css`` is the host page's own, published apart)
@@ -46,7 +49,7 @@ def content(name: str) -> str:
     if m:
         from ..texts import Texts
 
-        return "window.AttnvizTexts = " + script_json(Texts(m.group(1)).static_texts()) + ";\n"
+        return "(window.Attnviz = window.Attnviz || {}).words = " + script_json(Texts(m.group(1)).static_texts()) + ";\n"
     if name not in SHARED:
         raise ValueError(f"not a shared file of the figure pages: {name!r}")
     return asset_text(name)

@@ -105,15 +105,15 @@ def pack_f32(a: np.ndarray) -> str:
     return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<f4").tobytes(), 9)).decode("ascii")
 
 
-_SIDE = re.compile(r'^attnvizSide\("([A-Za-z0-9._-]+)","([A-Za-z0-9+/=]*)"\);\n?$')
+_SIDE = re.compile(r'^Attnviz\.side\("([A-Za-z0-9._-]+)","([A-Za-z0-9+/=]*)"\);\n?$')
 
 
 def side_script(ident: str, blob: bytes) -> bytes:
-    """A side file: ``attnvizSide("ID","BASE64");`` — a script the page adds with a ``<script src>`` (which works
+    """A side file: ``Attnviz.side("ID","BASE64");`` — a script the page adds with a ``<script src>`` (which works
     from ``file://``, unlike fetch), handing ``blob`` (zlib-compressed bytes) to the page's callback."""
     if not re.fullmatch(r"[A-Za-z0-9._-]+", ident):
         raise ValueError(f"bad side file id {ident!r}")
-    return f'attnvizSide("{ident}","{base64.b64encode(blob).decode("ascii")}");\n'.encode("ascii")
+    return f'Attnviz.side("{ident}","{base64.b64encode(blob).decode("ascii")}");\n'.encode("ascii")
 
 
 def side_payload(text: str) -> tuple[str, str]:

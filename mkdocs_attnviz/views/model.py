@@ -17,7 +17,7 @@ __all__ = ["VIEW", "Model"]
 
 class Model(View):
     name = "model"
-    scripts = CANVAS_SCRIPTS + ("view-model.js",)
+    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-model.js")
 
     def describe(self, fig: Prepared) -> str:
         an, tx = fig.analysis, fig.tx
