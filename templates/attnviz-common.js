@@ -345,6 +345,7 @@
   }
 
   function done() {
+    sendHeight();  // what was just drawn may have changed the figure's height
     if (!turnHeld) return;
     turnHeld = false;
     var q = queue();

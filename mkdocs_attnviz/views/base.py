@@ -55,6 +55,8 @@ class View:
 
     name: str = ""
     scripts: tuple[str, ...] = ()  # templates/ scripts of its page, in order
+    title: str = ""  # what the alt text calls the figure (a message: ``N_("Attention heatmap")``)
+    words: dict[str, str] = {}  # its script's own words by key (messages, extracted into the catalogues by pybabel)
     record_level: bool = False  # shows a whole record: special tokens are hidden from the record, not per set
     uses_query: bool = False  # resolves ``query=``
     captures: tuple[str, ...] = ()  # what the extraction must capture besides the attention (``qk``: q/k vectors)
@@ -92,7 +94,7 @@ class View:
         """The alt text: the kind of figure, what it shows, the sentence."""
         spec = fig.spec
         sentence = spec.text if spec.pair is None else f"{spec.text} / {spec.pair}"
-        return fig.tx.alt(self.name, description, sentence)
+        return fig.tx.alt(self.title, description, sentence)
 
 
 def side_json(side: Side) -> Axis:

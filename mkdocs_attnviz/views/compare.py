@@ -26,6 +26,7 @@ from ..analysis import dequantize, head_matrix, quantize
 from ..attention import Attention
 from ..contract import AttentionSet
 from ..errors import AttnvizError
+from ..i18n import N_
 from ..prepare import Part, Prepared, resolve_head, resolve_layer
 from ..spec import FigureSpec
 from ..texts import Texts
@@ -131,6 +132,15 @@ def _record(side: Side, name: str) -> tuple[dict[str, Any], list[tuple[str, int,
 class Compare(View):
     name = "compare"
     scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-compare.js")
+    title = N_("Attention comparison")
+    words = {
+        "fused": N_("fused"),
+        "side_layer": N_("{side} layer"),
+        "side_head": N_("{side} head"),
+        "compare_legend": N_("A and B share one colour scale; A − B: red where A is larger, blue where B is larger."),
+        "title_compare": N_("Comparison: A = {a}; B = {b}; {difference}"),
+        "panel_title": N_("{side}: layer {layer}, {head}"),
+    }
     record_level = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from ..analysis import dequantize, head_matrix, quantize
 from ..attention import Attention
 from ..errors import AttnvizError
+from ..i18n import N_
 from ..prepare import Prepared
 from ..spec import FigureSpec
 from ..toolkit import assets, bokeh, mpl
@@ -92,6 +93,21 @@ def staircase(n: int) -> list[tuple[float, float]]:
 class Heatmap(View):
     name = "heatmap"
     scripts = ("attnviz-common.js", "view-heatmap.js")
+    title = N_("Attention heatmap")
+    words = {
+        "tokens": N_("Tokens"),
+        "first_token": N_("first token shown"),
+        "last_token": N_("last token shown"),
+        "masked": N_("masked (a later token: the model cannot see it)"),
+        "key_tokens": N_("Key tokens"),
+        "query_tokens": N_("Query tokens"),
+        "key_tokens_heads": N_("Key tokens (tiles: heads)"),
+        "query_tokens_layers": N_("Query tokens (tiles: layers)"),
+        "key_tokens_tile": N_("Key tokens (per tile)"),
+        "query_tokens_tile": N_("Query tokens (per tile)"),
+        "block_max": N_("{value} (the largest in a block of {size} × {size} tokens)"),
+        "first_tile": N_("first tile of {layers}, {heads}"),
+    }
     long_inputs = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:

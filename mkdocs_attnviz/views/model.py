@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..analysis import dequantize, quantize
+from ..i18n import N_
 from ..prepare import Prepared
 from ..toolkit import mpl
 from ..toolkit import page as kit
@@ -18,6 +19,15 @@ __all__ = ["VIEW", "Model"]
 class Model(View):
     name = "model"
     scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-model.js")
+    title = N_("Model view")
+    words = {
+        "model_legend": N_("Rows: layers, columns: heads. Each thumbnail has its own colour scale "
+                           "(0 to its largest weight). Click one to enlarge it."),
+        "enlarged_head": N_("Layer {layer}, head {head} (largest weight {weight})"),
+        "enlarged": N_("enlarged: layer {layer}, head {head}"),
+        "title_model": N_("Model view: {description}"),
+        "click_enlarge": N_("click to enlarge"),
+    }
 
     def describe(self, fig: Prepared) -> str:
         an, tx = fig.analysis, fig.tx

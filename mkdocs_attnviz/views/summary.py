@@ -78,6 +78,19 @@ def _selected(fig: Prepared) -> list[int] | None:
 class Summary(View):
     name = "summary"
     scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-summary.js")
+    title = N_("Head summary")
+    words = {
+        "statistic": N_("Statistic"),
+        "summary_legend": N_("{description}. Hover a head for its numbers; click it to open its heatmap."),
+        "log_n": N_("(log n = {value} nats)"),
+        "head_numbers": N_("Layer {layer}, head {head}: {numbers}"),
+        "statistic_value": N_("{statistic} {value}"),
+        "opened": N_("opened: layer {layer}, head {head}"),
+        "title_summary": N_("Head summary: {description}"),
+        "entropy_nats": N_("Entropy (nats)"),
+        "of_log_n": N_("{value} of log n = {log_n}"),
+        "click_open": N_("click to open its heatmap"),
+    }
     record_level = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
