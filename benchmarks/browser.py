@@ -175,7 +175,7 @@ def measure(atts: dict[int, Any], *, loads: int = 3, switches: int = 3, profile_
                 row["all_layers_ms"] = switch("layer", "all")  # L tiles (mean of heads): decodes every layer
                 t_all = switch("head", "all")  # L×H tiles
                 row["all_tiles_ms"] = t_all
-                row["all_tiles_px"] = driver.execute_script("var v = attnviz.view(); return v.width * v.height;")
+                row["all_tiles_px"] = driver.execute_script("var v = Attnviz.view(); return v.width * v.height;")
                 switch("layer", L - 1)
                 switch("head", "mean")
             row["heap_mb"] = driver.execute_script(

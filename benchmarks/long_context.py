@@ -142,9 +142,9 @@ var done = arguments[arguments.length - 1], from = arguments[0], t0 = performanc
 var overview = attnviz.data.side.factor > 1;
 attnviz.zoom(from, arguments[1]);
 (function poll() {
-  var v = attnviz.view();
+  var v = Attnviz.view();
   if (!overview || (v.detail && v.x0 === from) || performance.now() - t0 > 20000) {
-    requestAnimationFrame(function () { done({ ms: performance.now() - t0, view: attnviz.view() }); });
+    requestAnimationFrame(function () { done({ ms: performance.now() - t0, view: Attnviz.view() }); });
   } else setTimeout(poll, 5);
 })();
 """

@@ -427,7 +427,7 @@ class FigureBuilder:
             html_url = None
         return environment().get_template("embed.html.jinja").render(
             fig=figure, spec=figure.spec, prefix=url_prefix, html_url=html_url, png_url=png_url,
-            srcdoc=srcdoc, _=Texts(figure.spec.lang or self.settings.language)._)
+            srcdoc=srcdoc, host_script=assets.host_script(), _=Texts(figure.spec.lang or self.settings.language)._)
 
     def error_html(self, error: AttnvizError) -> str:
         return environment().get_template("error.html.jinja").render(error=error, _=Texts(self.settings.language)._)

@@ -411,7 +411,7 @@
   }
 
   // ----------------------------------------------------------------------------------- the payload
-  var scale = 255;
+  var scale = 1;  // the payload's, once read
   /** @returns {Payload | null} the page's data, or null (the message says why) */
   function payload() {
     var data = /** @type {Payload} */ (JSON.parse(document.getElementById("attnviz-data").textContent));

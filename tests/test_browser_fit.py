@@ -116,3 +116,21 @@ def test_every_frame_takes_its_contents_height(chromium, every_view, how, width,
         assert abs(frame - content) <= 1, (width, how, index, pairs)  # no content cut, no empty band
     if how == "file" and width == 820:
         chromium.save_screenshot(str(tmp_path / "fit.png"))
+
+
+def test_figures_far_from_the_reader_are_released_and_come_back(chromium, every_view):
+    """Memory that does not grow with the page: scrolled far past, a figure's document is released (its height
+    kept); scrolled back, it loads and draws again."""
+    chromium.set_window_size(820, 700)
+    chromium.get((every_view.site / "index.html").as_uri())
+    frames = wait_for(chromium, "document.querySelectorAll('iframe.attnviz-frame').length === 8 && "
+                                "Array.from(document.querySelectorAll('iframe.attnviz-frame'))")
+    drawn_in_frame(chromium, frames[0])
+    height = chromium.execute_script("return arguments[0].getBoundingClientRect().height", frames[0])
+    drawn_in_frame(chromium, frames[-1])  # far below: the first figure is more than two viewports away
+    wait_for(chromium, "document.querySelector('iframe.attnviz-frame').hasAttribute('data-attnviz-away')", timeout=5)
+    assert chromium.execute_script("return arguments[0].getAttribute('src')", frames[0]) == "about:blank"
+    assert chromium.execute_script("return arguments[0].getBoundingClientRect().height", frames[0]) == height
+    chromium.execute_script("window.scrollTo(0, 0)")
+    wait_for(chromium, "!document.querySelector('iframe.attnviz-frame').hasAttribute('data-attnviz-away')", timeout=5)
+    assert drawn_in_frame(chromium, frames[0], "return document.title").startswith("model ")  # drawn again
