@@ -1,13 +1,13 @@
 """Browser memory on a page of many figures: Chromium's total resident memory for a Material page with 1, 10 and 30
 small heatmaps, each scrolled to until it has drawn, and what each additional figure costs.
 
-Run: ``python -m benchmarks.frame_memory [--figures 1,10,30] [--package-root PATH] [--json out.json]``
+Run: ``python -m benchmarks.frame_memory [--figures 1,10,30] [--settle 3] [--package-root PATH] [--json out.json]``
 
 The site is built by ``python -m mkdocs build`` in a subprocess whose ``PYTHONPATH`` is ``--package-root`` (default:
 this checkout), so another checkout (``/path/to/main``) gives the numbers before a change. Each page is opened in a
 fresh headless Chromium (the Debian package) from ``file://``, 1,100 × 900 px; the reader scrolls to each figure in
-turn and waits until it says it is drawn (``Attnviz.ready``), then back to the top, and after 3 s the resident set
-sizes (RSS) of every process of that Chromium (psutil, the chromedriver's descendants) are summed. Per additional
+turn and waits until it says it is drawn (``Attnviz.ready``), then back to the top, and after ``--settle`` seconds
+(3 by default; Chromium collects the garbage of released figures when the page is idle) the resident set sizes (RSS) of every process of that Chromium (psutil, the chromedriver's descendants) are summed. Per additional
 figure: ``(RSS(30) − RSS(1)) / 29`` and ``(RSS(30) − RSS(10)) / 20``.
 """
 
@@ -79,7 +79,7 @@ def chromium_rss(driver) -> int:
     return total
 
 
-def measure_page(page: Path, profile: Path) -> dict[str, Any]:
+def measure_page(page: Path, profile: Path, settle: float = 3.0) -> dict[str, Any]:
     driver = make_driver(profile)
     try:
         driver.get(page.as_uri())
@@ -98,7 +98,7 @@ def measure_page(page: Path, profile: Path) -> dict[str, Any]:
                 driver.switch_to.default_content()
         elapsed = time.monotonic() - start
         driver.execute_script("window.scrollTo(0, 0)")
-        time.sleep(3.0)
+        time.sleep(settle)
         live = driver.execute_script("return document.querySelectorAll('iframe.attnviz-frame:not([data-attnviz-away])')"
                                      ".length")
         return {"figures": len(frames), "rss": chromium_rss(driver), "seconds": elapsed, "live_frames": live}
@@ -106,7 +106,8 @@ def measure_page(page: Path, profile: Path) -> dict[str, Any]:
         driver.quit()
 
 
-def measure(counts: tuple[int, ...] = (1, 10, 30), package_root: str | None = None) -> dict[str, Any]:
+def measure(counts: tuple[int, ...] = (1, 10, 30), package_root: str | None = None, settle: float = 3.0
+            ) -> dict[str, Any]:
     package_root = package_root or str(Path(__file__).resolve().parent.parent)
     with tempfile.TemporaryDirectory(prefix="attnviz-memory-") as tmp:
         work = Path(tmp)
@@ -114,9 +115,9 @@ def measure(counts: tuple[int, ...] = (1, 10, 30), package_root: str | None = No
         site = build_site(work / "project", counts, package_root)
         rows = {}
         for n in counts:
-            rows[n] = measure_page(site / f"figures-{n}" / "index.html", work / f"profile-{n}")
+            rows[n] = measure_page(site / f"figures-{n}" / "index.html", work / f"profile-{n}", settle)
             log(f"frame memory: {n} figures: {rows[n]['rss'] / 2**20:.0f} MiB")
-    out: dict[str, Any] = {"package_root": package_root, "pages": rows}
+    out: dict[str, Any] = {"package_root": package_root, "settle": settle, "pages": rows}
     lo, hi = min(counts), max(counts)
     if hi > lo:
         out["per_figure"] = (rows[hi]["rss"] - rows[lo]["rss"]) / (hi - lo)
@@ -130,8 +131,9 @@ def report(result: dict[str, Any]) -> str:
     mib = 2 ** 20
     rows = [[n, f"{r['rss'] / mib:,.0f}", r["live_frames"], f"{r['seconds']:.1f}"] for n, r in result["pages"].items()]
     text = table(["figures", "Chromium RSS (MiB)", "frames loaded at the end", "scroll through (s)"], rows)
+    text += f"\n\n(measured {result['settle']:g} s after scrolling back to the top)"
     if "per_figure" in result:
-        text += f"\n\nper additional figure: {result['per_figure'] / mib:.1f} MiB (first to last)"
+        text += f"\nper additional figure: {result['per_figure'] / mib:.1f} MiB (first to last)"
     if "per_figure_upper" in result:
         text += f", {result['per_figure_upper'] / mib:.1f} MiB (middle to last)"
     return text
@@ -140,13 +142,14 @@ def report(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.frame_memory", description=__doc__.split("\n")[0])
     parser.add_argument("--figures", default="1,10,30", help="figures per page, comma-separated")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds idle before measuring")
     parser.add_argument("--package-root", default=None, help="the checkout whose mkdocs_attnviz builds the site")
     parser.add_argument("--json", default=None, help="also write the result here")
     args = parser.parse_args(argv)
     if not available():
         print("Chromium or chromedriver is missing", file=sys.stderr)
         return 1
-    result = measure(tuple(int(x) for x in args.figures.split(",")), args.package_root)
+    result = measure(tuple(int(x) for x in args.figures.split(",")), args.package_root, args.settle)
     print(report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1), encoding="utf-8")
