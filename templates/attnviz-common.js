@@ -345,7 +345,7 @@
   }
 
   function done() {
-    sendHeight();  // what was just drawn may have changed the figure's height
+    sendHeight(true);  // drawn: its height (which the drawing may have changed), and that it is drawn
     if (!turnHeld) return;
     turnHeld = false;
     var q = queue();
@@ -534,23 +534,24 @@
     var root = document.querySelector(".attnviz") || document.body;
     return Math.ceil(root.getBoundingClientRect().height);
   }
-  function sendHeight() {
+  /** @param {boolean=} drawn the figure has drawn (the host page may release it once the reader is far away) */
+  function sendHeight(drawn) {
     var h = contentHeight();
-    if (!h || h === lastHeight || window.parent === window) return;
+    if (!h || (h === lastHeight && !drawn) || window.parent === window) return;
     lastHeight = h;
     try {
       var frame = window.frameElement;
       if (frame && frame instanceof HTMLElement) frame.style.height = h + "px";
     } catch (e) { /* another origin: the message below does it */ }
-    try { window.parent.postMessage({ attnviz: "height", height: h }, "*"); } catch (e) { /* no parent to tell */ }
+    try { window.parent.postMessage({ attnviz: "height", height: h, drawn: !!drawn }, "*"); } catch (e) { /* none */ }
   }
   var fitting = false;
   function fit() {
     if (fitting) return;
     fitting = true;
     var root = document.querySelector(".attnviz") || document.body;
-    if (typeof ResizeObserver !== "undefined") new ResizeObserver(sendHeight).observe(root);
-    window.addEventListener("load", sendHeight);
+    if (typeof ResizeObserver !== "undefined") new ResizeObserver(function () { sendHeight(); }).observe(root);
+    window.addEventListener("load", function () { sendHeight(); });
     sendHeight();
   }
 

@@ -3,7 +3,8 @@
  * figure's embed snippet (embed.html.jinja puts this script there, minus the comments).
  * - Frames that fit: a figure page measures its content and posts {attnviz: "height", height}; the iframe that sent
  *   it gets that height (from file:// and any origin; a parent of the figure's origin is set by the figure itself).
- * - Memory that does not grow with the page: a figure far from the reader (RELEASE viewports away) is released —
+ * - Memory that does not grow with the page: a figure that has drawn (its message says so) and is far from the
+ *   reader (RELEASE viewports away) is released —
  *   its document replaced by an empty one, its height kept — and loaded again, and redrawn, when the reader comes
  *   back within RETURN viewports. Each figure page holds its own BokehJS and data; the page keeps only a few. */
 (function () {
@@ -18,12 +19,17 @@
     var d = e.data;
     if (!d || d.attnviz !== "height") return;
     var h = Math.max(40, Math.min(20000, Math.ceil(+d.height) || 0));
-    frames().forEach(function (f) { if (f.contentWindow === e.source) f.style.height = h + "px"; });
+    frames().forEach(function (f) {
+      if (f.contentWindow !== e.source) return;
+      f.style.height = h + "px";
+      if (d.drawn) f.setAttribute("data-attnviz-drawn", "");
+    });
   });
 
   /** @param {HTMLIFrameElement} f */
   function release(f) {
     var srcdoc = f.getAttribute("srcdoc");
+    f.removeAttribute("data-attnviz-drawn");
     f.setAttribute("data-attnviz-away", srcdoc !== null ? "srcdoc" : "src");
     if (srcdoc !== null) {
       /** @type {any} */ (f).attnvizSaved = srcdoc;
@@ -48,9 +54,8 @@
     frames().forEach(function (f) {
       var r = f.getBoundingClientRect(), d = r.bottom < 0 ? -r.bottom : r.top > h ? r.top - h : 0;
       var away = f.hasAttribute("data-attnviz-away");
-      if (!away && d > RELEASE * h && f.getAttribute("data-attnviz-seen")) release(f);
+      if (!away && d > RELEASE * h && f.hasAttribute("data-attnviz-drawn")) release(f);
       else if (away && d < RETURN * h) restore(f);
-      else if (!away && d < RETURN * h) f.setAttribute("data-attnviz-seen", "1");
     });
   }
   function later() {
