@@ -127,7 +127,7 @@ def test_same_sentence_shares_one_forward_pass(make_md):
         One forward pass for both of these figures.
         ```
         ''')
-    assert html.count("attnviz-frame") == 2
+    assert html.count('<iframe class="attnviz-frame"') == 2
     assert extract.STATS["forwards"] - before == 1
 
 
