@@ -228,6 +228,19 @@ def profile(driver, path: Path, att) -> dict[str, Any]:
     return out
 
 
+def switch_kinds(row: dict[str, Any]) -> dict[str, float]:
+    """Every kind of switch measured at one size, name → median ms (the all-layers and all-tiles switches only up
+    to the size they are measured at)."""
+    kinds = {"head": "head_ms", "new layer": "layer_new_ms", "seen layer": "layer_seen_ms",
+             "layer (mean of heads)": "mean_ms", "all layers": "all_layers_ms", "all L×H tiles": "all_tiles_ms"}
+    out = {}
+    for name, key in kinds.items():
+        if row.get(key) is not None:
+            value = row[key]
+            out[name] = float(statistics.median(value) if isinstance(value, list) else value)
+    return out
+
+
 def report(result: dict[str, Any]) -> str:
     med = statistics.median
     rows = []

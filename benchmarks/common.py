@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 MKDOCS = str(Path(sys.executable).parent / "mkdocs")
 #: the summary line the plugin logs after a build
-SUMMARY = re.compile(r"attnviz: (\d+) figures \((\d+) from cache, (\d+) rendered, (\d+) model runs, (\d+) errors\)")
+SUMMARY = re.compile(r"attnviz: (\d+) figures? \((\d+) from cache, (\d+) rendered, (\d+) model runs?, (\d+) errors?\)")
 
 
 def plugin_summary(output: str) -> dict[str, int] | None:
@@ -39,6 +39,21 @@ def plugin_summary(output: str) -> dict[str, int] | None:
 
 
 # ------------------------------------------------------------------------------------------ machine
+
+def commit() -> str:
+    """The commit the numbers were measured at, ``+ changes`` when the work tree differs from it."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    head = git("rev-parse", "--short=10", "HEAD") or "unknown (not a git checkout)"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "mkdocs_attnviz", "benchmarks", "templates",
+                ":(exclude)benchmarks/*.md")
+    return head + (" + uncommitted changes to the package or the benchmarks" if dirty else "")
+
 
 def machine() -> dict[str, str]:
     """CPU model, cores, RAM, OS, Python and the versions that matter."""
@@ -59,6 +74,7 @@ def machine() -> dict[str, str]:
     except OSError:
         pass
     info = {
+        "commit": commit(),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu,
         "cores": str(os.cpu_count()),

@@ -11,7 +11,7 @@ not loaded yet, a zoom into 200 tokens, and the total bytes of the figure.
 Commands::
 
     python -m benchmarks.long_context [--tokens 2048 8192] [--work DIR]        # measure; also run by benchmarks.run
-    python -m benchmarks.long_context --device cuda --compare-cpu [--tokens 2048]  # GPU vs CPU: max abs error
+    python -m benchmarks.gpu [--tokens 2048 8192]                              # GPU vs CPU: writes GPU.md
 """
 
 from __future__ import annotations
@@ -271,52 +271,11 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------------------- GPU vs CPU
-
-def compare(device: str, tokens: int, work: Path) -> bool:
-    """Print the max abs difference between the attention extracted on ``device`` and on the CPU (every layer and
-    head); whether it is within bounds.
-
-    Up to 4,096 tokens the float32 weights are compared; beyond, the quantised layers (a difference of one step,
-    1/255, is rounding, not error) and the report says which."""
-    import numpy as np
-
-    from mkdocs_attnviz import attention, extract
-
-    model = make_llama12(work / NAME)
-    ref = extract.resolve_model(NAME, None, models={NAME: model})
-    dense = tokens <= 4096
-    long_tokens = attention.LONG_TOKENS
-    got = {}
-    try:
-        if dense:  # every layer kept whole in float32 (12 × 12 × 4,096² × 4 bytes = 9.7 GB at most)
-            attention.LONG_TOKENS = 10 ** 9
-        for dev in (device, "cpu"):
-            t = time.perf_counter()
-            got[dev] = extract.extract(ref, prompt(tokens), max_tokens=tokens, device=dev)
-            extract.clear_models()
-            log(f"{dev}: {tokens} tokens extracted in {time.perf_counter() - t:.1f} s")
-    finally:
-        attention.LONG_TOKENS = long_tokens
-    a, b = got[device], got["cpu"]
-    if dense:
-        error = float(np.abs(a.weights - b.weights).max())
-    else:
-        error = max(float(np.abs(a.weights.matrix(l, h).astype(int) - b.weights.matrix(l, h).astype(int)).max())
-                    for l in range(a.num_layers) for h in list(range(a.num_heads)) + ["mean", "max"]) / 255
-    what, bound, name = (("float32 weights", 1e-3, "1e-3") if dense else
-                         ("quantised layers (uint8 / 255)", 1 / 255 + 1e-9, "one step, 1/255"))
-    print(f"{device} vs cpu, {tokens} tokens, {a.num_layers}×{a.num_heads}, {what}: max abs error {error:.3g} "
-          f"({'within' if error <= bound else 'above'} {name})")
-    return error <= bound
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.long_context", description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, nargs="+", default=[2048, 8192])
     parser.add_argument("--work", default=None, help="folder for the model, caches and sites (default: temporary)")
     parser.add_argument("--device", default="cpu", help="device of the extraction (cpu, cuda...)")
-    parser.add_argument("--compare-cpu", action="store_true", help="compare --device with the CPU and stop")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
@@ -325,8 +284,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         child(args)
         return 0
-    if args.compare_cpu:
-        return 0 if all([compare(args.device, n, work) for n in args.tokens]) else 1
     result = measure(tuple(args.tokens), work)
     print(report(result))
     for name, value, ok in targets(result):

@@ -164,10 +164,18 @@ def measure(atts: dict[str, dict[int, Any]], *, bertviz_real_max: int = 200,
     return {"bokehjs_raw": bokeh_raw, "bokehjs_gzip": bokeh_gz, "rows": rows, "bertviz": have_bertviz}
 
 
+def ratios(row: dict[str, Any], view: str, bokehjs: int) -> tuple[float, float]:
+    """bertviz's bytes over ours with BokehJS counted: for a reader's first figure (our page + BokehJS) and over
+    ten figures (ten of bertviz's against ten of our pages + BokehJS once, the browser caching it)."""
+    theirs = row[view]["raw"]
+    return theirs / (row["raw"] + bokehjs), 10 * theirs / (10 * row["raw"] + bokehjs)
+
+
 def report(result: dict[str, Any]) -> str:
     lines = []
     head = ["model", "L×H", "tokens", "floor L·H·n²", "attnviz raw", "raw / floor", "attnviz gzip",
-            "max error", "bertviz head_view raw (gzip)", "bertviz model_view raw (gzip)", "bertviz / attnviz (raw)"]
+            "max error", "bertviz head_view raw (gzip)", "bertviz model_view raw (gzip)",
+            "head_view / attnviz: page alone", "first figure (+ BokehJS)", "ten figures (+ BokehJS once)"]
     rows = []
     for r in result["rows"]:
         cells = [r["model"], f"{r['L']}×{r['H']}", r["n"], human(r["floor"]), human(r["raw"]),
@@ -183,6 +191,7 @@ def report(result: dict[str, Any]) -> str:
             cells.append(f"{human(b['raw'])}{mark} ({gz})")
         b = r.get("head_view")
         cells.append(f"{b['raw'] / r['raw']:,.0f}×" if b else "—")
+        cells += [f"{x:,.0f}×" for x in ratios(r, "head_view", result["bokehjs_raw"])] if b else ["—", "—"]
         rows.append(cells)
     lines.append(table(head, rows))
     lines.append("")

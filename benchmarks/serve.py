@@ -5,10 +5,11 @@ real ``mkdocs serve`` process. Times from its log lines, read as they come:
 
 * **first build**: from starting the server to its ``Serving on`` line (every figure from the cache: torch is not
   imported by the build itself);
-* **ready for edits**: to the line that says the site's models were loaded in the background (the plugin starts
-  that after the first build, so it does not slow it);
-* **first edit** and **second edit**: from writing a page with one sentence changed to the summary line of the
-  rebuild (one model run each) — the file watcher's delay included, as the writer feels it.
+* **first edit**: as a writer does it — one second after the server first serves (whether or not the models have
+  been loaded in the background by then), a page is written with one sentence changed; timed from that write to the
+  summary line of the rebuild (one model run), the file watcher's delay included, and also from the server's start;
+* **second edit**: the same, one second after the first rebuild;
+* **models loaded**: when the line that says the site's models were loaded in the background came (if it came).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class _Lines:
     def __init__(self, stream) -> None:
         self.q: queue.Queue[tuple[float, str]] = queue.Queue()
         self.all: list[str] = []
+        self.seen: list[tuple[float, str]] = []
         threading.Thread(target=self._read, args=(stream,), daemon=True).start()
 
     def _read(self, stream) -> None:
@@ -78,6 +80,7 @@ class _Lines:
             except queue.Empty:
                 continue
             self.all.append(line)
+            self.seen.append((at, line))
             if re.search(pattern, line):
                 return at, line
 
@@ -94,12 +97,9 @@ def measure(model_path: str, *, work: Path | None = None) -> dict[str, Any]:
     lines = _Lines(proc.stdout)
     out: dict[str, Any] = {"figures": FIGURES}
     try:
-        at, _ = lines.wait(r"Serving on")
-        out["first_build_s"] = at - started
-        at, line = lines.wait(r"loaded in the background")
-        out["ready_s"] = at - started
-        out["preload_line"] = line.split("attnviz: ", 1)[-1]
-        time.sleep(1.0)  # the watcher settles
+        served, _ = lines.wait(r"Serving on")
+        out["first_build_s"] = served - started
+        time.sleep(max(0.0, served + 1.0 - time.perf_counter()))  # the writer edits one second after it serves
         edits = []
         sentences = list(SENTENCES[:FIGURES])
         for i, new in enumerate(("The cat sat on the mat because it was sleepy.",
@@ -109,9 +109,15 @@ def measure(model_path: str, *, work: Path | None = None) -> dict[str, Any]:
             write_page(root, sentences)
             at, line = lines.wait(SUMMARY)
             counts = plugin_summary(line)
-            edits.append({"s": at - t0, "rendered": counts["renders"], "model_runs": counts["extractions"]})
+            edits.append({"s": at - t0, "from_start_s": at - started, "rendered": counts["renders"],
+                          "model_runs": counts["extractions"]})
             time.sleep(1.0)
         out["edits"] = edits
+        ready = [(at, line) for at, line in lines.seen if "loaded in the background" in line]
+        if not ready:
+            ready = [lines.wait(r"loaded in the background", timeout=120.0)]
+        out["ready_s"] = ready[0][0] - started
+        out["preload_line"] = ready[0][1].split("attnviz: ", 1)[-1]
     finally:
         proc.terminate()
         try:
@@ -125,17 +131,21 @@ def measure(model_path: str, *, work: Path | None = None) -> dict[str, Any]:
 
 def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
     first = result["edits"][0]
-    return [("mkdocs serve: first edit of a sentence ≤ 2 s after the server started [issue 14]",
-             f"{first['s']:.2f} s ({first['model_runs']} model run; models ready {result['ready_s']:.1f} s after "
-             "the start)", first["s"] <= 2.0)]
+    return [("mkdocs serve: a sentence edited 1 s after the server first serves is rebuilt ≤ 2 s after the edit "
+             "[issue 19]",
+             f"{first['s']:.2f} s ({first['model_runs']} model run; the server started "
+             f"{first['from_start_s']:.1f} s before the rebuild; models loaded {result['ready_s']:.1f} s after the "
+             "start)", first["s"] <= 2.0)]
 
 
 def report(result: dict[str, Any]) -> str:
-    rows = [["first build (every figure from the cache)", f"{result['first_build_s']:.1f} s"],
-            ["models loaded in the background, after the start", f"{result['ready_s']:.1f} s"]]
+    rows = [["first build (every figure from the cache), from the start", f"{result['first_build_s']:.1f} s"],
+            ["models loaded in the background, from the start", f"{result['ready_s']:.1f} s"]]
     for i, e in enumerate(result["edits"]):
-        rows.append([f"{'first' if i == 0 else 'second'} edit of a sentence → rebuilt",
-                     f"{e['s']:.2f} s ({e['rendered']} figure rendered, {e['model_runs']} model run)"])
+        when = "1 s after the server first served" if i == 0 else "1 s after the first rebuild"
+        rows.append([f"{'first' if i == 0 else 'second'} edit of a sentence ({when}) → rebuilt",
+                     f"{e['s']:.2f} s after the edit, {e['from_start_s']:.1f} s after the start ({e['rendered']} "
+                     f"figure rendered, {e['model_runs']} model run)"])
     return table(["mkdocs serve", "measured"], rows)
 
 

@@ -132,6 +132,9 @@ def _parse(path: str) -> tuple[np.ndarray, list[str] | None]:
             array = np.array(values, dtype=np.float64)
     except AttnvizError:
         raise
+    except RecursionError:  # json.loads of "[[[[…" thousands deep
+        raise AttnvizError(f"{base} could not be read as {suffix[1:].upper()}: it is nested too deeply (an attention "
+                           "file has at most 4 levels: layers, heads, rows, columns)", option="data") from None
     except (ValueError, TypeError, UnicodeDecodeError, OSError, EOFError) as exc:
         raise AttnvizError(f"{base} could not be read as {suffix[1:].upper()}: {exc}", option="data") from None
     if array.dtype.kind not in "fiu":

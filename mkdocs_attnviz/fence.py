@@ -56,6 +56,7 @@ class Block:
     header: str  # everything after the word attnviz
     body: str
     used: bool = False
+    index: int = 0  # its place among the page's blocks (the token its opening line is rewritten to carry)
 
     @property
     def key(self) -> str:
@@ -79,9 +80,28 @@ def scan(lines: list[str]) -> list[Block]:
             j += 1
         if m.group("lang") == "attnviz":
             body = [_strip_prefix(line, prefix) for line in lines[i + 1:j]]
-            blocks.append(Block(line=i + 1, header=m.group("rest").strip(), body="\n".join(body)))
+            blocks.append(Block(line=i + 1, header=m.group("rest").strip(), body="\n".join(body), index=len(blocks)))
         i = j + 1
     return blocks
+
+
+#: the one option the opening line of a block carries once the page is scanned
+_TOKEN = "attnviz_block"
+
+
+def rewrite(lines: list[str], blocks: list[Block]) -> list[str]:
+    """Give each block's opening line a header superfences always accepts: ``attnviz attnviz_block="N"``.
+
+    Superfences checks a header with its own pattern before any validator sees it (a bare value such as
+    ``layer=0`` fails it) and leaves a fence it rejects to Markdown: the block and what follows it up to the next
+    fence become one paragraph, and the header's text reaches the page. Our parser reads the header instead
+    (:func:`mkdocs_attnviz.spec.parse_header`, bare values included), and a header it cannot read becomes an error
+    box where the block was."""
+    out = list(lines)
+    for block in blocks:
+        m = _OPEN_RE.match(out[block.line - 1])
+        out[block.line - 1] = f'{m.group("prefix")}{m.group("fence")}attnviz {_TOKEN}="{block.index}"'
+    return out
 
 
 def _strip_prefix(line: str, prefix: str) -> str:
@@ -100,7 +120,7 @@ class _ScanPreprocessor(Preprocessor):
         state.scanned = True
         state.tree_done = False
         state.styled = state.bokehjs = False
-        return lines
+        return rewrite(lines, state.blocks)
 
 
 def _register_fence(md: Markdown) -> None:
@@ -154,6 +174,7 @@ class _LeftoverPostprocessor(Postprocessor):
                                        "(write options as key=\"value\" separated by spaces)")
             except AttnvizError as exc:
                 problem = exc
+            _count_rejected(state.ext)
             _report(state, problem.located(state.ext.page, block.line + state.ext.line_offset))
             text += "\n" + _page_assets(state) + state.ext.builder_or_none_error_html(problem)
         return text
@@ -257,6 +278,12 @@ def validator(language: str, inputs: dict[str, str], options: dict[str, Any], at
 
 
 def _find_block(state: _PageState, md: Markdown, source: str, options: dict[str, str]) -> Block | None:
+    token = options.get(_TOKEN)
+    if state.scanned and token is not None and len(options) == 1:  # a line rewritten by the scan: the block itself
+        block = state.blocks[int(token)] if token.isdigit() and int(token) < len(state.blocks) else None
+        if block is not None and not block.used:
+            block.used = True
+            return block
     if not state.scanned:  # used as a bare custom fence on the first page: best effort from md.lines
         state.blocks = scan(list(getattr(md, "lines", None) or []))
         state.scanned = True
@@ -275,6 +302,11 @@ def _find_block(state: _PageState, md: Markdown, source: str, options: dict[str,
     return None
 
 
+def _count_rejected(ext: "AttnvizExtension") -> None:
+    if ext.builder is not None:
+        ext.builder.rejected()
+
+
 def _report(state: _PageState, error: AttnvizError) -> None:
     log.warning("attnviz: %s", error)
     builder = state.ext.builder
@@ -290,17 +322,18 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
     ext = state.ext
     block = _find_block(state, md, source, options)
     line = block.line + ext.line_offset if block else None
+    building = False  # until build() is asked: a failure is a block the parser rejected (counted here)
     try:
         header = parse_header(block.header) if block else {k: str(v) for k, v in options.items()}
         builder = ext.get_builder()
         spec = build_spec(header, source, defaults=builder.settings.defaults)
+        building = True
         with ext.lock:
             figure = builder.build(spec, page_dir=ext.page_dir)
             if ext.inline:  # no publish() to keep the file hashes for the next build
                 builder.save_hash_memo()
-        options = figure.warning_options or ["max_tokens"] * len(figure.warnings)
-        for warning, option in zip(figure.warnings, options):
-            log.warning("attnviz: %s", AttnvizError(warning, option=option).located(ext.page, line))
+        for warning in figure.warnings:
+            log.warning("attnviz: %s", warning.located(ext.page, line))
         if ext.inline:
             return _carrier(state).figure(builder, figure)
         if ext.output_dir:
@@ -313,6 +346,8 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
     except Exception as exc:  # a bug of ours or of a library: still a located message, never swallowed
         log.debug("attnviz: unexpected error", exc_info=True)
         error = AttnvizError(f"unexpected {type(exc).__name__}: {exc}").located(ext.page, line)
+    if not building:
+        _count_rejected(ext)
     _report(state, error)
     return _page_assets(state) + ext.builder_or_none_error_html(error)
 

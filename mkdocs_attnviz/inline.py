@@ -14,8 +14,9 @@ while a page renders would be gone after the next build, so everything a figure 
   Bokeh document) and BokehJS (heatmaps with ``resources = "local"``) → once per page, inert
   (``<script type="text/plain" id="attnviz-js-…">``), placed before the first figure that needs them; a figure page
   runs the host page's copy (a ``srcdoc`` document has its parent's origin) where a published page has
-  ``<script src>``, BokehJS when its turn to draw comes (attnviz-common.js). ``cdn`` figure pages load BokehJS as
-  they do on every host.
+  ``<script src>``, BokehJS when its turn to draw comes (attnviz-common.js). BokehJS, most of the bytes, is carried
+  deflated and base64-encoded (``data-encoding="deflate"``), as the figures' own data are, and
+  inflated by the figure that runs it. ``cdn`` figure pages load BokehJS as they do on every host.
 
 What this costs per figure and per page, next to the MkDocs route, is measured in ``docs/zensical.md``. This module
 is the one place that decides how a figure travels inside a page; :class:`Carrier` keeps what a page already holds.
@@ -24,7 +25,9 @@ is the one place that decides how a figure travels inside a page; :class:`Carrie
 from __future__ import annotations
 
 import base64
+import functools
 import re
+import zlib
 
 from .errors import AttnvizError
 from .pipeline import ASSETS_CSS, Figure, FigureBuilder
@@ -92,11 +95,21 @@ def page_assets(*, css: bool, scripts: dict[str, str] | None = None) -> str:
         parts.append(f'<style class="attnviz-style">\n{asset_text(ASSETS_CSS)}</style>\n'
                      f"<noscript><style>{_NOSCRIPT_CSS}</style></noscript>")
     for ident, code in (scripts or {}).items():
+        if ident == BOKEHJS_ID:
+            parts.append(f'<script type="application/octet-stream" data-encoding="deflate" id="{ident}">'
+                         f"{_deflated(code)}</script>")
+            continue
         if "</script" in code.lower() or "<!--" in code:  # it would end the inert element early
             raise AttnvizError(f"{ident[len('attnviz-js-'):] if ident != BOKEHJS_ID else 'BokehJS'} cannot be "
                                "carried inside a page (it contains </script or <!--): set resources to cdn")
         parts.append(f'<script type="text/plain" id="{ident}">{code}</script>')
     return "\n".join(parts) + "\n" if parts else ""
+
+
+@functools.lru_cache(maxsize=2)
+def _deflated(code: str) -> str:
+    """``code`` as base64 of zlib (level 9), the form attnviz-common.js inflates (BokehJS: once per process)."""
+    return base64.b64encode(zlib.compress(code.encode("utf-8"), 9)).decode("ascii")
 
 
 class Carrier:

@@ -33,7 +33,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.utils import get_relative_url
 
 from . import logs
-from .errors import AttnvizError
+from .errors import AttnvizError, did_you_mean
 from .fence import FENCE, AttnvizExtension, scan
 from .locations import front_matter_lines, relative_page_name
 from .pipeline import ASSETS_CSS, FigureBuilder
@@ -87,10 +87,24 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         self._settings: Settings | None = None
         self._log_handler = None
 
+    def load_config(self, options: dict, config_file_path: str | None = None):
+        """MkDocs' own check of the plugin's keys, with "did you mean" added to an unrecognised one."""
+        errors, warnings = super().load_config(options, config_file_path)
+        unknown = {key for key, message in warnings if message.startswith("Unrecognised")}
+        known = [key for key in self.config if key not in unknown]
+        warnings = [(key, message + did_you_mean(key, known) if key in unknown else message)
+                    for key, message in warnings]
+        return errors, warnings
+
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining this hook keeps the plugin (and its loaded models) alive across `mkdocs serve` rebuilds.
         self.command = command
         self._preloading: threading.Thread | None = None
+        if command == "serve" and self.config.enabled and not self.config.cache_only:
+            # torch and transformers are most of loading a model: import them from the start, beside the first
+            # build, so that a sentence edited as soon as the site is served waits little (the models themselves
+            # are known, and loaded, once the first build has seen the blocks)
+            threading.Thread(target=_import_libraries, name="attnviz-import", daemon=True).start()
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
         if self.config.enabled and self.builder is not None:  # how many blocks: "N left" in the progress lines
@@ -104,7 +118,8 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         root = os.path.dirname(os.path.abspath(config.config_file_path or "mkdocs.yml"))
         values = with_site_language({name: self.config[name] for name in SETTINGS}, site_language(config))
         try:
-            settings = build_settings(values, root, docs_dir=config.docs_dir)
+            settings = build_settings(values, root, docs_dir=config.docs_dir, host="mkdocs",
+                                      config_file=os.path.basename(config.config_file_path or "mkdocs.yml"))
         except AttnvizError as exc:
             raise PluginError(f"attnviz: invalid plugin config in mkdocs.yml: {exc}") from None
         if self._log_handler is None:
@@ -171,6 +186,15 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if self._log_handler is not None:
             logs.detach(self._log_handler)
             self._log_handler = None
+
+
+def _import_libraries() -> None:
+    from . import extract
+
+    try:
+        extract.import_libraries()
+    except ImportError as exc:  # the build that needs them reports it where it belongs
+        log.debug("attnviz: importing torch and transformers in the background failed: %s", exc)
 
 
 def _preload(builder: FigureBuilder, refs: list) -> None:

@@ -14,7 +14,7 @@ import os
 import re
 from typing import Any, Mapping
 
-from .errors import AttnvizError
+from .errors import AttnvizError, did_you_mean
 from .i18n import normalize
 
 __all__ = ["Settings", "Setting", "SETTINGS", "DEFAULT_CACHE", "build_settings", "with_site_language"]
@@ -77,6 +77,29 @@ class Settings:
     font: str | None = None
     docs_dir: str | None = None  # folder data= files are also looked up in (after the page's own folder)
     language: str = "en"  # the figures' language (a block's lang= wins)
+    # where the site's settings live, for advice in messages: mkdocs | sphinx | zensical | cli | spec | markdown,
+    # and the file that holds them (as the user named it), if any
+    host: str = "markdown"
+    config_file: str | None = None
+
+
+def models_advice(settings: Settings, name: str) -> str:
+    """How to map the model ``name`` to a local folder, said where this host keeps its settings."""
+    file = settings.config_file
+    if settings.host == "mkdocs":
+        return f"add it under `models:` of the attnviz plugin in {file or 'mkdocs.yml'} (models: {{{name}: path/to/folder}})"
+    if settings.host == "sphinx":
+        return f"add it to attnviz_models in {file or 'conf.py'} (attnviz_models = {{{name!r}: 'path/to/folder'}})"
+    if settings.host == "zensical":
+        return (f"add it to the [project.markdown_extensions.attnviz] table of {file or 'zensical.toml'} "
+                f"(models = {{ \"{name}\" = \"path/to/folder\" }})")
+    if settings.host == "cli":
+        return f"pass --model-path {name}=path/to/folder"
+    if settings.host == "notebook":
+        return f"pass models={{{name!r}: 'path/to/folder'}} to av.show"
+    if settings.host == "spec":
+        return f"add it under `models:` in the SPEC's front matter, or pass --model-path {name}=path/to/folder"
+    return f"give the extension models={{{name!r}: 'path/to/folder'}}"
 
 
 def _folder(root: str, value: Any) -> str:
@@ -84,7 +107,8 @@ def _folder(root: str, value: Any) -> str:
 
 
 def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_dir: str | os.PathLike | None = None,
-                   allowed_root: str | os.PathLike | None = None, prefix: str = "") -> Settings:
+                   allowed_root: str | os.PathLike | None = None, prefix: str = "", host: str = "markdown",
+                   config_file: str | None = None) -> Settings:
     """:class:`Settings` from the keys of :data:`SETTINGS` (missing ones take their default).
 
     ``root`` is the project's root folder: relative ``cache_dir`` and ``models`` folders are taken from it, and
@@ -94,7 +118,10 @@ def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_d
     """
     unknown = sorted(set(values) - set(SETTINGS))
     if unknown:
-        raise AttnvizError(f"unknown setting(s) {', '.join(prefix + k for k in unknown)} (known: {', '.join(prefix + k for k in SETTINGS)})")
+        known = [prefix + k for k in SETTINGS]
+        hints = "".join(did_you_mean(prefix + k, known).replace("?", f" (for '{prefix + k}')?") for k in unknown)
+        raise AttnvizError(f"unknown setting(s) {', '.join(prefix + k for k in unknown)} (known: {', '.join(known)})"
+                           f"{hints}")
     v = {name: values.get(name, setting.default) for name, setting in SETTINGS.items()}
     for name in ("cache", "cache_only", "fallback_png", "trust_remote_code"):
         if not isinstance(v[name], bool):
@@ -142,6 +169,8 @@ def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_d
         font=v["font"],
         docs_dir=os.path.abspath(os.fspath(docs_dir)) if docs_dir else None,
         language=language,
+        host=host,
+        config_file=config_file,
     )
 
 

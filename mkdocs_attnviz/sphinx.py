@@ -46,8 +46,10 @@ spec, or the error that stops it, with its file and line) on the build environme
 finds them after the build.
 
 Problems with a block are warnings located at the document and line, typed ``attnviz.option``,
-``attnviz.model``, ``attnviz.cache``, ``attnviz.render`` or ``attnviz.truncated``: silence them with
-``suppress_warnings = ["attnviz.truncated"]``; ``sphinx-build -W`` fails on them.
+``attnviz.model``, ``attnviz.cache`` or ``attnviz.render``; a figure built with a warning
+(:class:`~mkdocs_attnviz.errors.AttnvizWarning`) is typed by the option it names (``attnviz.max_tokens``,
+``attnviz.font``, ``attnviz.target``...): silence them with ``suppress_warnings = ["attnviz.max_tokens"]``;
+``sphinx-build -W`` fails on them.
 ``attnviz_on_error = "fail"`` stops the build at the first bad block instead.
 """
 
@@ -64,12 +66,13 @@ from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
 from sphinx.errors import ConfigError, ExtensionError
+from sphinx.transforms import SphinxTransform
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 from sphinx.util.osutil import relative_uri
 
 from . import __version__, logs
-from .errors import AttnvizError
+from .errors import AttnvizError, did_you_mean
 from .files import write_if_changed
 from .i18n import LANGUAGES
 from .pipeline import ASSETS_CSS, Figure, FigureBuilder, file_name
@@ -107,7 +110,8 @@ def settings_from_config(values: Mapping[str, Any], confdir: str | os.PathLike,
     directives must stay inside it. Raises :class:`ConfigError` for a value of the wrong kind.
     """
     try:
-        return build_settings({k: v for k, v in values.items() if k in SETTINGS}, confdir, prefix="attnviz_")
+        return build_settings({k: v for k, v in values.items() if k in SETTINGS}, confdir, prefix="attnviz_",
+                              host="sphinx", config_file="conf.py")
     except AttnvizError as exc:
         raise ConfigError(f"attnviz: {exc}") from None
 
@@ -199,8 +203,8 @@ class _AnyOption(dict):
 def _subtype(error: AttnvizError, stage: str) -> str:
     if stage == "spec":
         return "option"
-    if "cache_only" in error.message and "not in the cache" in error.message:
-        return "cache"
+    if error.kind:
+        return error.kind
     if error.option in ("model", "revision", "device"):
         return "model"
     if error.option in OPTIONS:
@@ -240,8 +244,8 @@ class AttnvizDirective(SphinxDirective):
         except Exception as exc:  # a bug of ours or of a library: still a located warning
             return self._failed(AttnvizError(f"unexpected {type(exc).__name__}: {exc}"), "build")
         for warning in figure.warnings:
-            logger.warning("attnviz: %s", AttnvizError(warning, option="max_tokens"),
-                           location=(docname, self.lineno), type="attnviz", subtype="truncated")
+            logger.warning("attnviz: %s", warning, location=(docname, self.lineno), type="attnviz",
+                           subtype=warning.option or "render")
         self.env.attnviz_figures.setdefault(docname, {})[figure.key] = list(figure.files)
         node = attnviz_figure("", key=figure.key, height=figure.height, description=figure.description,
                               alt=figure.alt, files=list(figure.files), spec=dataclasses.asdict(spec))
@@ -277,6 +281,8 @@ class AttnvizDirective(SphinxDirective):
         if self.config[COLLECT_ONLY]:
             return _collect(self.env, line, message=error.message, option=error.option)
         on_error = getattr(self.env.config, "attnviz_on_error", "warn")
+        if stage == "spec":  # the summary counts every failed block
+            builder_for(self.config).rejected()
         if on_error == "fail":
             raise ExtensionError(f"attnviz: {self.env.doc2path(docname)}:{line}: {error}")
         logger.warning("attnviz: %s", error, location=(docname, line), type="attnviz",
@@ -286,6 +292,28 @@ class AttnvizDirective(SphinxDirective):
         node += nodes.paragraph("", f"attnviz: this figure could not be built: {error}")
         self.set_source_info(node)
         return [node]
+
+
+class _UnreadableOptions(SphinxTransform):
+    """docutils reads a directive's field list before the directive runs: a field it cannot read (``:a b: 1``) is
+    its own error (reported, with the line), and the block would vanish from the page. This puts the error box where
+    the block was (before Sphinx drops the system messages)."""
+
+    default_priority = 500
+
+    def apply(self, **kwargs: Any) -> None:
+        for node in list(self.document.findall(nodes.system_message)):
+            text = node.children[0].astext() if node.children else ""
+            if not text.startswith('Error in "attnviz" directive:'):
+                continue
+            reason = " ".join(text.split("\n", 1)[-1].split())
+            error = AttnvizError(f"the block's options could not be read: {reason}")
+            self.env.attnviz_figures.setdefault(self.env.docname, {})
+            builder_for(self.config).rejected()
+            box = attnviz_error("", message=str(error))
+            box += nodes.paragraph("", f"attnviz: this figure could not be built: {error}")
+            box.source, box.line = node.source, node.get("line")
+            node.replace_self(box)
 
 
 def _caption_text(spec: FigureSpec, description: str) -> str:
@@ -324,6 +352,11 @@ def _init_env(app: Sphinx, env: Any = None, *args: Any) -> None:
 
 def _config_inited(app: Sphinx, config: Any) -> None:
     settings = _settings(app)  # raises ConfigError early for a bad value
+    known = [f"attnviz_{name}" for name in CONFIG]
+    for name in sorted(getattr(config, "_raw_config", {})):  # what conf.py set: a misspelt attnviz_ name
+        if name.startswith("attnviz_") and name not in known and name != COLLECT_ONLY:
+            logger.warning(f"attnviz: conf.py: unknown setting {name!r}{did_you_mean(name, known)}", type="attnviz",
+                           subtype="config")
     known = _BUILDERS.get(id(config))
     if known is None or known.settings != settings:
         _BUILDERS[id(config)] = FigureBuilder(settings)
@@ -399,9 +432,11 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
         return
     out = Path(app.outdir) / app.config.attnviz_assets_dir.strip("/")
     _forget_unused(out, figures)  # figures of removed documents leave the site too
-    if not figures:
-        return
     builder = builder_for(app.config)
+    if not figures:
+        if builder.stats["errors"]:  # a site whose every block failed still says so
+            logger.info(builder.summary())
+        return
     # BokehJS (resources = local), the stylesheet and the shared scripts, once; the words of every language (the
     # documents' figures were rendered in other processes, their languages are not known here)
     builder.publish(out, keys=[], languages=LANGUAGES)
@@ -431,6 +466,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_node(attnviz_error, **{fmt: (_visit_pass, _depart_pass)
                                    for fmt in ("html", "latex", "text", "man", "texinfo")})
     app.add_directive("attnviz", AttnvizDirective)
+    app.add_transform(_UnreadableOptions)
     app.connect("config-inited", _config_inited)
     app.connect("builder-inited", _builder_inited)
     app.connect("env-before-read-docs", _init_env)

@@ -37,6 +37,11 @@ SCRIPT_TEXTS = {
     "cannot_draw": N_("Could not draw the figure: {error}"),
     "side_missing": N_("Could not load {file}, a data file of this figure"),
     "token_label": N_("token {index} “{label}”"), "layers_heads": N_("{layers} layers × {heads} heads"),
+    # the keyboard (attnviz-keys.js): the heatmap's cells and the model/summary views' layers × heads grid
+    "cells_help": N_("Attention cells. The arrow keys move from cell to cell, Home and End to the first and last key "
+                     "of the row, Ctrl+Home and Ctrl+End to the first and last cell."),
+    "cell_said": N_("{query} → {key}: {weight}"),
+    "heads_help": N_("Layers and heads. The arrow keys choose a head, Enter or Space shows it."),
 }
 
 

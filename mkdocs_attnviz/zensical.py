@@ -70,8 +70,9 @@ def zensical_page(md: Any, lines: list[str], values: Mapping[str, Any], extra_ke
     config, page = getattr(context, "config", None), getattr(context, "page", None)
     if not isinstance(config, Mapping) or "root_dir" not in config or getattr(page, "path", None) is None:
         return None
+    _clean_failures()
     if extra_keys:
-        raise AttnvizError(f"invalid [project.markdown_extensions.attnviz] in zensical.toml: "
+        raise AttnvizError(f"invalid [project.markdown_extensions.attnviz] in {config_name()}: "
                            f"{', '.join(sorted(extra_keys))} cannot be set under Zensical (the extension finds the "
                            "project, the page and where figures go by itself)")
     root = os.path.abspath(str(config["root_dir"]))
@@ -83,20 +84,56 @@ def zensical_page(md: Any, lines: list[str], values: Mapping[str, Any], extra_ke
 
 
 def zensical_settings(values: Mapping[str, Any], root: str | os.PathLike, docs_dir: str | os.PathLike,
-                      site_language: str | None = None) -> Settings:
+                      site_language: str | None = None, config_file: str | None = None) -> Settings:
     """The settings of a Zensical project from the keys of its attnviz table (``enabled`` aside): the cache in
     :data:`ZENSICAL_CACHE` unless the table names one, ``cache_only`` from :data:`CACHE_ONLY_ENV` when it is set,
     the figures' language from the site's (``[project.theme] language``) unless the table names one."""
+    config_file = config_file or config_name()
     settings = with_site_language({"cache_dir": ZENSICAL_CACHE, **values}, site_language)
     flag = os.environ.get(CACHE_ONLY_ENV, "").strip().lower()
     if flag:
         if flag not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            raise AttnvizError(f"{CACHE_ONLY_ENV}={flag!r}: expected true or false")
+            raise AttnvizError(f"environment variable {CACHE_ONLY_ENV}={flag!r}: expected true or false")
         settings["cache_only"] = flag in ("1", "true", "yes", "on")
     try:
-        return build_settings(settings, root, docs_dir=docs_dir)
+        return build_settings(settings, root, docs_dir=docs_dir, host="zensical", config_file=config_file)
     except AttnvizError as exc:
-        raise AttnvizError(f"invalid [project.markdown_extensions.attnviz] in zensical.toml: {exc}") from None
+        raise AttnvizError(f"invalid [project.markdown_extensions.attnviz] in {config_file}: {exc}") from None
+
+
+def config_name(argv: list[str] | None = None) -> str:
+    """The config file this ``zensical`` run reads, as the user named it (``-f other.toml``), else the one Zensical
+    finds in the current folder."""
+    argv = sys.argv if argv is None else argv
+    for i, arg in enumerate(argv):
+        if arg in ("-f", "--config-file") and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config-file="):
+            return arg.split("=", 1)[1]
+        if arg.startswith("-f") and len(arg) > 2 and not arg.startswith("--"):
+            return arg[2:]
+    return next((name for name in ("zensical.toml", "mkdocs.yml", "mkdocs.yaml") if os.path.exists(name)),
+                "zensical.toml")
+
+
+def _clean_failures() -> None:
+    """Zensical wraps an exception raised while it renders a page into a RuntimeError that ends the run with a
+    traceback after "No issues found": for ours (an invalid table, ``on_error = "fail"``), print the message alone."""
+    previous = sys.excepthook
+    if getattr(previous, "attnviz", False):
+        return
+
+    def hook(kind: type, value: BaseException, tb: Any) -> None:
+        text = str(value)
+        for name in ("AttnvizFenceError: ", "AttnvizError: "):
+            if isinstance(value, RuntimeError) and name in text:
+                message = text.split(name, 1)[1].split("\nTraceback", 1)[0].strip()
+                print(f"ERROR   -  attnviz: {message.removeprefix('attnviz: ')}", file=sys.stderr)
+                return
+        previous(kind, value, tb)
+
+    hook.attnviz = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
 
 
 def attnviz_table(project: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -5,7 +5,8 @@
  * Attnviz.core holds what every view uses —
  *   payload()     the page's #attnviz-data (a Payload); refuses a page of another contract version (VERSION)
  *   theme         light/dark: the `theme` option, else the embedding page's scheme (mkdocs-material's
- *                 data-md-color-scheme="slate" is dark) when the parent is same-origin, else prefers-color-scheme;
+ *                 data-md-color-scheme="slate" is dark; JupyterLab's data-jp-theme-light; VS Code's vscode-dark
+ *                 body class) when the parent is same-origin, else prefers-color-scheme;
  *                 a `#theme=dark` fragment wins over both. Follows changes.
  *   bytes / side  decoded bytes of a packed block (base64 of zlib) or of a side file (a long input's layer and
  *                 head: the page's own data-side block if it has one, else a script element whose file calls
@@ -48,6 +49,10 @@
       if (!body) return null;
       var scheme = body.getAttribute("data-md-color-scheme");
       if (scheme) return scheme === "slate" || /dark/i.test(scheme) ? "dark" : "light";
+      var jupyter = body.getAttribute("data-jp-theme-light");  // JupyterLab, Notebook 7
+      if (jupyter === "true" || jupyter === "false") return jupyter === "true" ? "light" : "dark";
+      var vscode = /(?:^|\s)vscode-(light|dark|high-contrast-light|high-contrast)(?:\s|$)/.exec(body.className || "");
+      if (vscode) return /dark|high-contrast$/.test(vscode[1]) ? "dark" : "light";  // VS Code's notebook outputs
       var html = window.parent.document.documentElement;
       var t = html.getAttribute("data-theme") || html.getAttribute("data-bs-theme") || html.getAttribute("data-mode");
       if (t === "dark" || t === "light") return t;
@@ -89,7 +94,8 @@
       if (window.parent !== window && window.parent.document && window.parent.document.body
           && typeof MutationObserver !== "undefined") {
         var obs = new MutationObserver(apply);
-        obs.observe(window.parent.document.body, { attributes: true, attributeFilter: ["data-md-color-scheme"] });
+        obs.observe(window.parent.document.body, { attributes: true,
+          attributeFilter: ["data-md-color-scheme", "data-jp-theme-light", "class"] });
         obs.observe(window.parent.document.documentElement, { attributes: true,
           attributeFilter: ["data-theme", "data-bs-theme", "data-mode"] });
       }
@@ -359,37 +365,46 @@
   // A script from the host page's inert copy (a text/plain script element of that id), run as a script of this page:
   // one compiled copy serves every figure of the host page.
   function hostScript(id) {
+    var inert;
     try {
-      if (window.parent === window) return false;
-      var inert = window.parent.document.getElementById(id);
-      if (!inert) return false;
+      if (window.parent === window) return Promise.resolve(false);
+      inert = window.parent.document.getElementById(id);
+    } catch (e) {
+      return Promise.resolve(false);
+    }
+    if (!inert) return Promise.resolve(false);
+    // BokehJS travels deflated (a third of its size, base64 included): inflated here, then run like the others
+    var code = inert.getAttribute("data-encoding") === "deflate"
+      ? inflate(inert.textContent).then(function (b) { return new TextDecoder().decode(b); })
+      : Promise.resolve(inert.textContent);
+    return code.then(function (text) {
       var s = document.createElement("script");
-      s.textContent = inert.textContent;
+      s.textContent = text;
       document.head.appendChild(s);
       s.remove();
       return true;
-    } catch (e) {
-      return false;
-    }
+    }, function () { return false; });
   }
 
   var bokehPromise = null;
   function bokeh(src) {
     if (bokehPromise) return bokehPromise;
     bokehPromise = turn().then(function () {
-      if (typeof Bokeh !== "undefined") return Bokeh;  // eslint-disable-line no-undef
-      if (hostScript("attnviz-bokehjs") && typeof Bokeh !== "undefined") return Bokeh;
-      if (!src || !src.src) throw new Error(t("no_bokeh"));
-      return new Promise(function (resolve, reject) {
-        var s = document.createElement("script");
-        if (src.integrity) {
-          s.integrity = src.integrity;
-          s.crossOrigin = "anonymous";
-        }
-        s.onload = function () { typeof Bokeh !== "undefined" ? resolve(Bokeh) : reject(new Error(t("no_bokeh"))); };
-        s.onerror = function () { reject(new Error(t("no_bokeh"))); };
-        s.src = src.src;
-        document.head.appendChild(s);
+      if (typeof Bokeh !== "undefined") return Bokeh;
+      return hostScript("attnviz-bokehjs").then(function (ran) {
+        if (ran && typeof Bokeh !== "undefined") return Bokeh;
+        if (!src || !src.src) throw new Error(t("no_bokeh"));
+        return new Promise(function (resolve, reject) {
+          var s = document.createElement("script");
+          if (src.integrity) {
+            s.integrity = src.integrity;
+            s.crossOrigin = "anonymous";
+          }
+          s.onload = function () { typeof Bokeh !== "undefined" ? resolve(Bokeh) : reject(new Error(t("no_bokeh"))); };
+          s.onerror = function () { reject(new Error(t("no_bokeh"))); };
+          s.src = src.src;
+          document.head.appendChild(s);
+        });
       });
     });
     return bokehPromise;

@@ -69,4 +69,8 @@
  * @property {() => any} [view] the heatmap's view
  * @property {() => any} [frame] the heatmap's plot frame in viewport px
  * @property {(a: number, b: number) => void} [zoom] the heatmap: tokens a..b-1 on both axes
+ * @property {(q: number, k: number, tile: number) => ({q: number, k: number, layer: number, head: (number|string),
+ *   w: number, masked?: boolean, block?: number} | null)} [cell] the heatmap: the cell of query q and key k in a tile
+ * @property {() => ({tiles: number, cols: number, n: number, gap: number, x: number[], y: number[]} | null)} [layout]
+ *   the heatmap: the tiles drawn and the plot's visible ranges, in cells (attnviz-keys.js walks them)
  */

@@ -223,6 +223,7 @@
     updateTicks();
     document.documentElement.setAttribute("data-attnviz-view", layer + "/" + head);
     A.ready = true;
+    document.dispatchEvent(new CustomEvent("attnviz:drawn"));  // attnviz-keys.js follows the picture
   }
 
   function draw(layer, head) {
@@ -381,7 +382,7 @@
       if (extra) {
         var span = document.createElement("span");
         span.textContent = "  " + extra;
-        span.style.color = "#888";
+        span.style.color = "#6b6b6b";
         td.appendChild(span);
       }
       tr.appendChild(th); tr.appendChild(td); table.appendChild(tr);
@@ -416,6 +417,17 @@
                      ticks: models.xticker.ticks.length };
   };
   A.zoom = function (a, b) { zoomTo(a, b); };  // tokens a..b-1 on both axes (a long input's token inputs do this)
+  // the cell of query q and key k in tile `tile` (attnviz-keys.js walks the cells): {q, k, layer, head, w, masked}
+  A.cell = function (q, k, tile) {
+    if (!view) return null;
+    var cols = view.grid.cols, n1 = n + gap;
+    return cellAt((long ? 0 : (tile % cols) * n1) + k + 0.5, (long ? 0 : Math.floor(tile / cols) * n1) + q + 0.5);
+  };
+  // the tiles drawn and the visible ranges of the plot (x: keys, y: queries, in cells)
+  A.layout = function () {
+    return view && { tiles: view.grid.tiles.length, cols: view.grid.cols, n: n, gap: long ? 0 : gap,
+                     x: [models.xrange.start, models.xrange.end], y: [models.yrange.start, models.yrange.end] };
+  };
   A.frame = function () {  // the heatmap's frame in viewport CSS px
     var pv = models && typeof Bokeh !== "undefined" && Bokeh.index[models.figure.id];
     if (!pv || !pv.frame) return null;

@@ -145,5 +145,10 @@
                 [t("weight"), s.causal && k > q ? t("masked_short") : w.toFixed(3)]]);
     });
   });
-  window.Attnviz.handle = { select: select, state: state };
+  window.Attnviz.handle = { select: select, state: state,
+    box: function (l, h) {  // the viewport rectangle of a thumbnail (attnviz-keys.js)
+      if (!grid || !geo) return null;
+      var r = grid.canvas.getBoundingClientRect();
+      return { x: r.left + geo.left + h * (geo.tw + geo.gap), y: r.top + geo.top + l * (geo.th + geo.gap), w: geo.tw, h: geo.th };
+    } };
 })();

@@ -158,5 +158,10 @@
                 [t("weight"), set.causal && qk[1] > qk[0] ? t("masked_short") : V.weight(layers[l][h * n * n + qk[0] * n + qk[1]]).toFixed(3)]]);
     });
   }));
-  window.Attnviz.handle = { select: select, state: state };
+  window.Attnviz.handle = { select: select, state: state,
+    box: function (l, h) {  // the viewport rectangle of a head's cell (attnviz-keys.js)
+      if (!cv || !geo) return null;
+      var r = cv.canvas.getBoundingClientRect();
+      return { x: r.left + geo.left + h * geo.cw, y: r.top + geo.top + l * geo.ch, w: geo.cw, h: geo.ch };
+    } };
 })();

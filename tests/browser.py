@@ -13,6 +13,7 @@ browser (module scope) with its console log cleared.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import time
@@ -78,6 +79,21 @@ def requested_urls(driver) -> list[str]:
         if message.get("method") == "Network.requestWillBeSent":
             urls.append(message["params"]["request"]["url"])
     return urls
+
+
+@contextlib.contextmanager
+def offline(driver):
+    """Chromium with no network: every http(s)/ws(s) request is blocked and the connection is down; restored after."""
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
+                                                                 "downloadThroughput": -1, "uploadThroughput": -1})
+    try:
+        yield driver
+    finally:
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+                                                                     "downloadThroughput": -1, "uploadThroughput": -1})
+        driver.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
 
 
 def wait_for(driver, script: str, *, timeout: float = 20.0, interval: float = 0.05) -> Any:

@@ -238,3 +238,15 @@ def _wordpiece():
 
 BUILDERS = {"gpt2": make_tiny_gpt2, "bert": make_tiny_bert, "roberta": make_tiny_roberta, "bart": make_tiny_bart,
             "t5": make_tiny_t5}
+
+
+def make_tiny_mpnet(path: str | os.PathLike) -> str:
+    """MPNet (relative position bias computed inside its own attention code) with a WordPiece tokenizer."""
+    from transformers import MPNetConfig, MPNetModel
+
+    tok, fast = _wordpiece()
+    _seed()
+    config = MPNetConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                         intermediate_size=64, max_position_embeddings=_MAX_LEN + 2,
+                         pad_token_id=tok.token_to_id("[PAD]"))
+    return _save(path, MPNetModel(config).eval(), fast)

@@ -185,6 +185,22 @@ def test_public_api_exists_and_defines_each_name_once():
             assert home == defined_in[0], f"{name!r} comes from {home}, defined in {defined_in[0]}"
 
 
+def test_notebook_names_are_public_and_imported_lazily():
+    """``av.show`` and ``av.NotebookFigure`` are public, defined in the notebook host, and ``import mkdocs_attnviz``
+    imports neither it nor the CLI, MkDocs or IPython until one is used."""
+    import subprocess
+    import sys
+
+    assert {"show", "NotebookFigure"} <= set(mkdocs_attnviz.__all__)
+    code = ("import sys, mkdocs_attnviz as av; heavy = lambda: sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('mkdocs', 'IPython', 'click') or m.startswith(('mkdocs_attnviz.notebook', 'mkdocs_attnviz.cli')));"
+            "before = heavy(); av.show; print(before, av.show.__module__, 'mkdocs_attnviz.notebook' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "mkdocs_attnviz.notebook", "True"]
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        mkdocs_attnviz.nothing  # noqa: B018
+
+
 def test_every_module_exports_what_it_lists():
     for module in MODULES:
         if module.endswith(".__main__"):  # runs the command when imported

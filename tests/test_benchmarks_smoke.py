@@ -105,6 +105,20 @@ def test_builds_and_results_file(tmp_path):
     for heading in ("## Machine", "## Targets", "## 1. Page weight", "## 2–3.", "## 5. Scaling", "## Reading"):
         assert heading in text
     assert any("warm rebuild never imports torch" in t[0] for t in run.targets(res))
+    assert f"at commit {res['machine']['commit']}" in text and res["machine"]["commit"]
+
+
+def test_the_switch_row_takes_every_kind_and_names_the_slowest():
+    row = {"n": 200, "first_paint_ms": [300], "head_ms": [10, 12], "layer_new_ms": [30], "layer_seen_ms": [5],
+           "mean_ms": [8], "all_layers_ms": 140.0, "all_tiles_ms": 230.0}
+    rows = [t for t in run.targets({"browser": {"m": {"rows": [row]}}}) if "switch" in t[0]]
+    assert len(rows) == 1 and rows[0][1] == "230 ms (slowest: all L×H tiles)" and "missed" in rows[0][2]
+    assert "all layers" in rows[0][0] and "all L×H tiles" in rows[0][0]
+
+
+def test_the_bertviz_ratio_counts_bokehjs():
+    first, tenth = page_weight.ratios({"raw": 10_000, "head_view": {"raw": 2_000_000}}, "head_view", 1_000_000)
+    assert round(first, 3) == round(2_000_000 / 1_010_000, 3) and round(tenth, 3) == round(20_000_000 / 1_100_000, 3)
 
 
 def test_long_context_paths(tmp_path, capsys, monkeypatch):
@@ -182,3 +196,20 @@ def test_frame_memory_paths():
     assert [pages[n]["figures"] for n in (1, 2)] == [1, 2] and all(p["rss"] > 0 for p in pages.values())
     assert "per additional figure" in frame_memory.report(result)
     assert any("per additional figure" in t[0] for t in run.targets({"memory": result}))
+
+
+def test_gpu_writes_what_it_measured_or_that_there_was_no_gpu(tmp_path, monkeypatch):
+    """``python -m benchmarks.gpu`` writes GPU.md itself: the commit, and either the table or a plain 'no GPU'."""
+    import torch
+
+    from benchmarks import gpu
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "GPU.md"
+    assert gpu.main(["--out", str(out)]) == 2
+    text = out.read_text(encoding="utf-8")
+    assert "**No GPU on the machine of this run**" in text and "at commit " in text
+    row = {"tokens": 2048, "shape": "12×12", "what": "quantised layers, streamed (uint8 / 255)", "error": 1 / 255,
+           "bound": "one step (1/255)", "ok": True, "device_s": 1.0, "cpu_s": 2.0}
+    measured = gpu.write([row], {"commit": "abc", "date": "today", "cpu": "x", "cores": "2"}, "H100", "cmd")
+    assert "| 2,048 | 12×12 | quantised layers, streamed" in measured and "No GPU" not in measured

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from browser import chromium, console_errors, drawn_in_frame, requested_urls  # noqa: F401
+from browser import chromium, console_errors, drawn_in_frame, offline, requested_urls  # noqa: F401
 from test_hostile_support import parse_html
 from mkdocs_attnviz import extract
 from mkdocs_attnviz.cli import load_project, main
@@ -189,15 +189,11 @@ def test_single_file_report_draws_offline_in_chromium(tmp_path, capsys, minilm_p
              if k in ("src", "href") and e.tag != "a"]  # what loads by itself (the prose may link elsewhere)
     assert len(pages) == 2 and all(v.startswith(("data:image/png;base64,", "#")) for v in links), links
     # BokehJS and the shared scripts once, for both figures
-    assert html.count('<script type="text/plain" id="attnviz-bokehjs">') == 1
+    assert html.count('<script type="application/octet-stream" data-encoding="deflate" id="attnviz-bokehjs">') == 1
     assert html.count('<script type="text/plain" id="attnviz-js-attnviz-common.js">') == 1
     assert len(re.findall(r'src="data:image/png;base64,', html)) >= 2
 
-    chromium.execute_cdp_cmd("Network.enable", {})
-    chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*", "ws://*", "wss://*"]})
-    chromium.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
-                                                                   "downloadThroughput": -1, "uploadThroughput": -1})
-    try:
+    with offline(chromium):
         console_errors(chromium)
         requested_urls(chromium)
         chromium.get(target.as_uri())
@@ -217,11 +213,6 @@ def test_single_file_report_draws_offline_in_chromium(tmp_path, capsys, minilm_p
         urls = [u for u in requested_urls(chromium) if not u.startswith(("file:", "data:", "about:", "blob:"))]
         assert urls == []
         assert [e for e in console_errors(chromium) if "favicon" not in e.get("message", "")] == []
-    finally:
-        chromium.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
-                                                                       "downloadThroughput": -1,
-                                                                       "uploadThroughput": -1})
-        chromium.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
 
 
 # -------------------------------------------------------------------------------------------- warm
@@ -316,7 +307,7 @@ def test_warm_sphinx_folder(tmp_path, capsys, minilm_path):
     rc, _, err = run(capsys, "warm", src / "conf.py", "--no-progress")
     assert rc == 1
     assert re.search(r"bad\.rst:4: option 'layer': expected a layer number", err), err
-    assert "2 figures (2 from cache" in err
+    assert "3 figures (2 from cache, 0 rendered, 0 model runs, 1 error)" in err  # the rejected block counts
 
 
 # ------------------------------------------------------------------------------------------ render

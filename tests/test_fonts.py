@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -95,29 +96,63 @@ def test_right_to_left_labels_read_in_visual_order_and_arabic_is_shaped(view):
     assert joined != _labels_png(["\u0628\u200c\u0628", "x"], view)  # a zero-width non-joiner keeps them isolated
 
 
-def test_characters_the_families_lack_take_an_installed_font_that_has_them():
-    """A label in a script the figure's families lack (not DejaVu, not CJK) is drawn with an installed font that
-    has it, found character by character; a character no font has is reported, not drawn as a silent box."""
+def _lacking(base: list[str]) -> dict[str, str]:
+    """For each installed family (by name), the first character above U+2000 that ``base`` lacks and that is drawn
+    (printable, not a selector), whatever fonts happen to be installed."""
     from matplotlib import font_manager
+
+    covered = fonts.coverage(base)
+    found: dict[str, str] = {}
+    for name in sorted({e.name for e in font_manager.fontManager.ttflist if not e.name.startswith("Last Resort")}):
+        char = next((chr(code) for code in sorted(fonts.coverage([name]))
+                     if code not in covered and code > 0x2000 and chr(code).isprintable()
+                     and fonts.drawable(chr(code)) and chr(code) in fonts._visible(chr(code))), None)
+        if char is not None:
+            found[name] = char
+    return found
+
+
+def _drawn(label: str) -> tuple[list[str], set[str]]:
+    """The families a PNG label ends up with, and the characters reported as having no glyph."""
     from matplotlib.figure import Figure
 
     from mkdocs_attnviz.toolkit import mpl
 
-    base = fonts.families(None, "en")
-    covered = fonts.coverage(base)
-    other = next(((entry.name, chr(code)) for entry in font_manager.fontManager.ttflist
-                  if not entry.name.startswith("Last Resort")
-                  for code in sorted(fonts.coverage([entry.name]))
-                  if code not in covered and code > 0x2000 and chr(code).isprintable()), None)
-    if other is None:
-        pytest.skip("every installed font's characters are already in the base families")
-    family, char = other
     with mpl.rc(None, "en"), mpl.missing_glyphs() as missing:
         fig = Figure(figsize=(2, 1), dpi=100)
-        text = fig.text(0.5, 0.5, f"a{char}{NO_GLYPH}")
+        text = fig.text(0.5, 0.5, label)
         mpl.save_figure(fig)
-    assert ord(char) in fonts.coverage(list(text.get_fontfamily()))  # a family that has it was added
-    assert missing == {NO_GLYPH}
+    return list(text.get_fontfamily()), missing
+
+
+def test_characters_the_families_lack_take_an_installed_font_that_has_them():
+    """A label in a script the figure's families lack (not DejaVu, not CJK) is drawn with an installed font that
+    has it, found character by character; a character no font has is reported, not drawn as a silent box. Every
+    installed family's first such character is tried, so the test holds on any set of installed fonts."""
+    lacking = _lacking(fonts.families(None, "en"))
+    if not lacking:
+        pytest.skip("every installed font's characters are already in the base families")
+    for family, char in lacking.items():
+        families, missing = _drawn(f"a{char}{NO_GLYPH}")
+        assert ord(char) in fonts.coverage(families), (family, f"U+{ord(char):04X}")  # a family that has it
+        assert missing == {NO_GLYPH}
+
+
+def test_a_combining_mark_is_drawn_by_the_font_of_its_base_else_by_one_that_has_it():
+    """A combining mark sits on the character before it: the text's own font draws it when it has the mark
+    (no family is added); a mark the families lack takes an installed font that has it, like any character; a
+    variation selector is never drawn and never reported."""
+    base = fonts.families(None, "en")
+    assert ord("\u0301") in fonts.coverage(base)
+    assert _drawn("e\u0301") == (base, set())  # é as e + COMBINING ACUTE ACCENT: DejaVu Sans draws both
+    assert _drawn("\u2764\ufe0f") [1] == set()  # HEAVY BLACK HEART + VARIATION SELECTOR-16
+    marks = {f: c for f, c in _lacking(base).items() if unicodedata.category(c) in ("Mn", "Me")}
+    for family, mark in marks.items():
+        families, missing = _drawn(f"a{mark}")
+        assert ord(mark) in fonts.coverage(families) and missing == set(), (family, f"U+{ord(mark):04X}")
+    assert _drawn("a\U0010fffd\u0301")[1] == {NO_GLYPH}
+    if not marks:
+        pytest.skip("no installed font has a combining mark the base families lack (fonts-dejavu-extra has some)")
 
 
 def test_a_character_no_font_has_warns_with_page_and_line_and_fails_strict(site, caplog):
@@ -141,3 +176,27 @@ def test_a_character_no_font_has_warns_with_page_and_line_and_fails_strict(site,
 
     with pytest.raises(Abort):  # strict: the warning fails the build (warm: the warning comes from the cache)
         site.build(strict=True)
+
+
+def test_the_texts_a_figure_draws_are_found_without_making_ticks_for_hidden_axes():
+    """`fonts.complete` gives fonts to every text the PNG draws: those of an axis that is drawn (its tick labels)
+    and every free text; an axis switched off is not asked for ticks (it would make them only to be asked)."""
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    fig = Figure()
+    shown, hidden = fig.add_subplot(121), fig.add_subplot(122)
+    shown.set_xticks([0, 1], ["x0", "x1"])
+    hidden.axis("off")
+    hidden.text(0.5, 0.5, "label")
+    asked = []
+    for axis in (hidden.xaxis, hidden.yaxis):
+        axis.get_children = lambda axis=axis: asked.append(axis) or []  # would make the ticks
+    found = fonts._texts(fig)
+    assert asked == []
+    del hidden.xaxis.get_children, hidden.yaxis.get_children
+    words = {t.get_text() for t in found}
+    assert {"x0", "x1", "label"} <= words
+    drawn = {t for t in fig.findobj(Text) if t.get_text() and t.get_visible()
+             and not any(t in ax.xaxis.get_children() + ax.yaxis.get_children() for ax in (hidden,))}
+    assert drawn <= set(found)

@@ -277,9 +277,9 @@ def test_injection_is_escaped_in_page_attributes_and_alt_text(injected_site):
         assert len(imgs) == 2 and all(re.fullmatch(r"[./]*assets/attnviz/[0-9a-f]{32}\.png", i.attrs["src"])
                                       for i in imgs)
         sentence = f"{payload} sentence / {payload} pair"
-        for img in imgs:  # the PNG alt text holds the payload as text, exactly
-            assert img.attrs["alt"].endswith(f" for: {sentence}"), img.attrs["alt"]
-        assert parsed.all("iframe")[0].attrs["title"].endswith(sentence)
+        for img in imgs:  # the PNG alt text holds the payload as text, exactly (then the keys most attended to)
+            assert f" for: {sentence} In layer " in img.attrs["alt"], img.attrs["alt"]
+        assert f" for: {sentence} In layer " in parsed.all("iframe")[0].attrs["title"]
         caption = parsed.all("figcaption")[0].text
         assert caption.startswith(payload + " "), caption  # shown literally: not markup, not a template
         if name == "jinja":
@@ -345,7 +345,8 @@ def test_model_and_path_errors(md_for, offline_hub, world, caplog, case, header,
     assert words in messages[0], messages[0]
     assert "attnviz-error" in html and "attnviz-frame" not in html
     if case == "hub-id-offline":  # says how to make the model available
-        assert "`models:`" in messages[0] and "huggingface-cli download nobody/no-such-model" in messages[0]
+        assert "hf download nobody/no-such-model" in messages[0]  # and where this host maps a name to a folder:
+        assert "give the extension models={'nobody/no-such-model': 'path/to/folder'}" in messages[0]
     if case.startswith("remote-code"):
         assert "unless the site owner enables `trust_remote_code`" in messages[0]
     if case.startswith("path-"):
@@ -370,15 +371,21 @@ def test_models_that_are_available_work(md_for, offline_hub, tmp_path, caplog, h
     assert warnings_of(caplog) == [] and len(iframe_srcs(html)) == 1
 
 
-@pytest.mark.parametrize("value", ["../outside.npy", "/etc/passwd.npy", "models/link-out/x.npy", "../../etc/passwd"])
-def test_data_paths_outside_the_project_never_give_a_figure(md_for, caplog, value):
-    """`data=` belongs to another issue (not applicable yet: its own containment check comes with it);
-    until then, and after, a data path that leaves the project never gives a figure."""
+OUTSIDE = r"resolves to '[^']+', outside the project folder '[^']+': data files must stay inside the project$"
+
+
+@pytest.mark.parametrize("value, why", [
+    ("../outside.npy", OUTSIDE), ("models/link-out/x.npy", OUTSIDE),
+    ("/etc/passwd.npy", r"is an absolute path: name the file relative to the page or the docs folder$"),
+    ("../../etc/passwd", r"expected a \.npy, \.csv or \.json file, got '\.\./\.\./etc/passwd'$")])
+def test_data_paths_outside_the_project_never_give_a_figure(md_for, caplog, value, why):
+    """docs/reliability.md: a `data=` path that leaves the project is refused, like a model path."""
     md = md_for()
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         html = md.convert(fence(f'data="{value}"', SENTENCE))
     messages = warnings_of(caplog)
-    assert len(messages) == 1 and messages[0].startswith("attnviz: page.md:1: "), messages
+    assert len(messages) == 1 and messages[0].startswith("attnviz: page.md:1: option 'data': "), messages
+    assert re.search(why, messages[0]), messages[0]
     assert "attnviz-error" in html and "attnviz-frame" not in html
 
 
@@ -437,13 +444,15 @@ def test_modes_strict_build_fails_after_reporting_every_case(error_site, caplog)
 
 
 def test_modes_on_error_fail_stops_at_the_first(error_site, caplog):
+    from mkdocs_attnviz.fence import AttnvizFenceError
+
     root, expected = error_site
     cfg = (root / "mkdocs.yml").read_text().replace("      defaults:", "      on_error: fail\n      defaults:")
     (root / "mkdocs.yml").write_text(cfg)
-    with caplog.at_level(logging.WARNING, logger=LOGGER), pytest.raises(Exception) as info:
+    with caplog.at_level(logging.WARNING, logger=LOGGER), pytest.raises(AttnvizFenceError) as info:
         mkdocs_build(root)
     line, words = expected[0]
-    assert f"docs/errors.md:{line}: {words}" in str(info.value) or f"errors.md:{line}:" in caplog.text
+    assert str(info.value).startswith(f"docs/errors.md:{line}: ") and words in str(info.value), str(info.value)
     assert len(warnings_of(caplog)) == 1  # stopped at the first bad block
     assert not (root / "site" / "errors" / "index.html").exists()
 

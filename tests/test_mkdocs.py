@@ -115,7 +115,10 @@ def test_page_data_equals_direct_forward_pass(site, minilm_path):
         out = model(**tok(SENTENCE, return_tensors="pt"), output_attentions=True)
     direct = torch.stack(out.attentions)[:, 0].numpy()
     assert data.shape == direct.shape == (6, 12, direct.shape[-1], direct.shape[-1])
-    assert np.abs(data - direct).max() <= 1 / 255
+    # the page holds ⌊w · 255 + ½⌋ (within 1/510 of w, as docs/views/llms.md says) of the build's weights, which
+    # come from the build's attention function and differ from eager's by float rounding (≤ 2.5e-4 here)
+    assert np.array_equal(data * 255, np.rint(data * 255))
+    assert np.abs(data - direct).max() <= 1 / 510 + 2.5e-4
 
 
 WARM_CHECK = textwrap.dedent('''
@@ -186,11 +189,11 @@ def test_strict_build_fails_and_plain_build_shows_error_box(site, caplog, block,
 def test_on_error_fail_stops_the_build(site):
     site.page("index.md", '```attnviz layer="99"\nThe cat.\n```\n')
     site.config(plugin="on_error: fail")
-    from mkdocs.exceptions import Abort, BuildError, PluginError
+    from mkdocs_attnviz.fence import AttnvizFenceError
 
-    with pytest.raises((Abort, BuildError, PluginError, Exception)) as info:
+    with pytest.raises(AttnvizFenceError, match=r"^docs/index\.md:1: option 'layer': layer 99 is out of range: "
+                                                 r"the model has 6 layers \(0 to 5, or -1 to -6\)$"):
         site.build(strict=False)
-    assert "layer 99 is out of range" in str(info.value) or "layer 99" in repr(info.value)
     assert not (site.site / "index.html").exists()
 
 

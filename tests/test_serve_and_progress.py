@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from mkdocs_attnviz import extract, pipeline
 
 PAGE = """# Page
@@ -82,3 +84,31 @@ def test_attnviz_warm_keeps_its_progress_bar(site, capsys):
     assert bar and "100%" in bar[-1] and "2/2" in bar[-1] and "figure" in bar[-1], err
     assert main(["warm", str(cfg), "--no-progress"]) == 0
     assert "attnviz warm:" not in capsys.readouterr().err
+
+
+SERVE_START = '''
+import sys, threading
+from mkdocs.config import load_config
+cfg = load_config(sys.argv[1])
+assert "torch" not in sys.modules
+cfg.plugins.on_startup(command=sys.argv[2], dirty=False)
+threads = [t for t in threading.enumerate() if t.name == "attnviz-import"]
+for t in threads:
+    t.join(timeout=300)
+print(len(threads), "torch" in sys.modules, "transformers" in sys.modules)
+'''
+
+
+@pytest.mark.parametrize("command, plugin, expected", [("serve", "", "1 True True"), ("build", "", "0 False False"),
+                                                       ("serve", "enabled: false", "0 False False")])
+def test_serve_imports_torch_and_transformers_from_its_start(site, command, plugin, expected):
+    """`mkdocs serve` starts importing torch and transformers in the background as it starts (before the first
+    build knows the models), so that an early edit waits little; `mkdocs build` does not."""
+    import subprocess
+    import sys
+
+    site.config(plugin=plugin)
+    out = subprocess.run([sys.executable, "-c", SERVE_START, str(site.root / "mkdocs.yml"), command],
+                         capture_output=True, text=True, timeout=600, cwd=site.root)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[-2] == expected

@@ -15,6 +15,7 @@ import pytest
 
 from mkdocs_attnviz import draw, extract
 from mkdocs_attnviz.prepare import parts_of
+from mkdocs_attnviz.toolkit import mpl
 from mkdocs_attnviz.toolkit import page as kit
 from mkdocs_attnviz.toolkit.colors import palette
 from mkdocs_attnviz.views.base import pair_boundary
@@ -224,7 +225,6 @@ def test_every_view_renders_a_page_and_a_real_png(minilm, view, options):
     s = spec(view=view, **options)
     page = draw.figure_page(minilm, s)
     assert "<canvas" not in page  # drawn by the script, not shipped
-    assert f"view-{view}" not in page or True
     data = json.loads(re.search(r'id="attnviz-data">(.*?)</script>', page).group(1))
     assert data["view"] == view and data["sets"]["self"]["nq"] == minilm.num_tokens
     blocks = re.findall(r'data-set="self" data-layer="(\d+)">([^<]*)<', page)
@@ -280,14 +280,13 @@ def test_cjk_labels_render_without_missing_glyphs(gpt2, minilm_path):
     for att in (gpt2, bert):
         assert any("今" in lab or "カ" in lab for lab in att.labels)
         for view in ("heatmap", "bars", "heads"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # "Glyph ... missing from font(s)" would fail here
+            with mpl.missing_glyphs() as missing:  # what the build reports as "no glyph in any installed font"
                 px = pixels(draw.figure_png(att, spec(JAPANESE, view=view)))
-            assert px.std() > 0.05
+            assert missing == set() and has_colour(px, "#000000", 0.3) > 50
     # an explicit font that lacks the glyphs still falls back to the CJK font
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with mpl.missing_glyphs() as missing:
         draw.figure_png(bert, spec(JAPANESE, font="DejaVu Serif"))
+    assert missing == set()
 
 
 def test_pairs_draw_the_boundary(minilm_pair):

@@ -15,14 +15,13 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from browser import chromium, console_errors, requested_urls, wait_for  # noqa: F401
+from serving import free_port, wait_until
 from zensical_support import (ATTNVIZ_TABLE, EXTENSIONS, FIGURES, Project, check_page, check_site, environment,
                               figures_of)
 
@@ -85,25 +84,6 @@ def test_rebuilds_keep_every_figure(project, tmp_path):
     assert "WARNING" not in proc.stderr, proc.stderr
     check_site(project.site)
     assert list(elsewhere.iterdir()) == [] and cache_state(project) == cache
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(check, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except (OSError, AssertionError, ValueError):
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def test_serve_with_edits_keeps_every_figure(project):
@@ -292,7 +272,7 @@ def test_attnviz_warm_fills_the_cache_of_a_zensical_project(tmp_path, minilm_pat
                            "--no-progress"], cwd=tmp_path, env=environment(), capture_output=True, text=True,
                           timeout=600)
     assert warm.returncode == 0, warm.stderr
-    assert "1 figures (0 from cache, 1 rendered, 1 model runs, 0 errors)" in warm.stderr
+    assert "1 figure (0 from cache, 1 rendered, 1 model run, 0 errors)" in warm.stderr
     assert (project.root / ".attnviz-cache" / "models.json").is_file()
     proc = subprocess.run([sys.executable, "-m", "zensical", "build"], cwd=project.root,
                           env={**environment(), "ATTNVIZ_CACHE_ONLY": "true"}, capture_output=True, text=True,

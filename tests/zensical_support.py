@@ -7,6 +7,7 @@ import base64
 import html
 import os
 import re
+import zlib
 import subprocess
 import sys
 import textwrap
@@ -149,6 +150,12 @@ def check_page(page: str) -> int:
     holders = {m.group(1): (m.start(), m.group(2)) for m in
                re.finditer(r'<script type="text/plain" id="(attnviz-[a-z0-9.-]+)">(.*?)</script>', page, re.S)}
     assert len(holders) == len(re.findall(r'<script type="text/plain"', page))  # each shared script once
+    deflated = re.findall(r'<script type="application/octet-stream" data-encoding="deflate" id="attnviz-bokehjs">'
+                          r'([A-Za-z0-9+/=]*)</script>', page)
+    assert len(deflated) <= 1  # BokehJS at most once, deflated
+    if deflated:
+        holders["attnviz-bokehjs"] = (page.index(deflated[0]),
+                                      zlib.decompress(base64.b64decode(deflated[0])).decode("utf-8"))
     for figure in figures:
         srcdoc = re.search(r'<iframe class="attnviz-frame" srcdoc="([^"]*)"', figure)
         assert srcdoc, figure[:300]

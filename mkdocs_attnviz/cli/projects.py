@@ -132,7 +132,8 @@ def _load_mkdocs(path: Path, args: argparse.Namespace) -> Project:
 
     values = with_site_language({name: plugin.config[name] for name in SETTINGS}, site_language(cfg))
     try:  # what `mkdocs build` resolves too: the plugin's on_config calls the same builder
-        settings = build_settings(with_flags(values, args), path.parent, docs_dir=cfg.docs_dir)
+        settings = build_settings(with_flags(values, args), path.parent, docs_dir=cfg.docs_dir, host="mkdocs",
+                                  config_file=path.name)
     except AttnvizError as exc:
         raise UsageError(f"{display(path)}: invalid attnviz plugin config: {exc}") from None
     return Project(kind="mkdocs", path=path, settings=settings, blocks=_blocks_of_pages(settings, path.parent),
@@ -173,7 +174,8 @@ def _load_zensical(path: Path, args: argparse.Namespace) -> Project:
         raise UsageError(f"{display(path)}: the attnviz extension is disabled (enabled = false)")
     docs_dir = path.parent / str(project.get("docs_dir") or "docs")
     try:
-        settings = zensical_settings(with_flags(table, args), path.parent, docs_dir, theme_language(project))
+        settings = zensical_settings(with_flags(table, args), path.parent, docs_dir, theme_language(project),
+                                     config_file=path.name)
     except AttnvizError as exc:
         raise UsageError(f"{display(path)}: {exc}") from None
     return Project(kind="zensical", path=path, settings=settings, blocks=_blocks_of_pages(settings, path.parent),
@@ -207,7 +209,8 @@ def _load_sphinx(folder: Path, args: argparse.Namespace) -> Project:
         except SphinxError as exc:
             raise UsageError(f"{display(folder)}: Sphinx could not read the project: {exc}") from None
     try:
-        settings = build_settings(with_flags(ext.config_values(app.config), args), app.confdir, prefix="attnviz_")
+        settings = build_settings(with_flags(ext.config_values(app.config), args), app.confdir, prefix="attnviz_",
+                                  host="sphinx", config_file="conf.py")
     except AttnvizError as exc:
         raise UsageError(f"{display(folder / 'conf.py')}: {exc}") from None
     blocks = []
@@ -230,7 +233,7 @@ def _spec_settings(meta: Mapping[str, Any], folder: Path, args: argparse.Namespa
     if "resources" in values:
         raise AttnvizError("setting 'resources': a report chooses it (local for a folder, inline with "
                            "--single-file)")
-    return build_settings(with_flags({**values, "resources": resources}, args), folder)
+    return build_settings(with_flags({**values, "resources": resources}, args), folder, host="spec")
 
 
 def _front_matter(text: str) -> tuple[dict[str, Any], str, int]:

@@ -23,7 +23,19 @@ from ..toolkit import page
 from .common import EXIT_FAILED, EXIT_OK, UsageError, display, err
 from .projects import Project, load_project
 
-__all__ = ["run"]
+__all__ = ["run", "PROSE_EXTENSIONS", "code_css"]
+
+#: the Markdown of a report's prose and of a YAML SPEC's notes: admonitions (``!!! note``), tables, fenced and
+#: highlighted code, attributes and heading anchors (a Markdown SPEC adds the attnviz fence)
+PROSE_EXTENSIONS = ["admonition", "tables", "pymdownx.superfences", "pymdownx.highlight", "attr_list", "toc"]
+
+
+def code_css() -> str:
+    """The colours of highlighted code blocks (Pygments' classes under ``.highlight``)."""
+    from pygments.formatters import HtmlFormatter
+
+    return HtmlFormatter(style="friendly").get_style_defs(".highlight")
+
 
 def _yaml_body(project: Project, builder: FigureBuilder, url: str, carrier: Carrier | None) -> tuple[str, int]:
     import markdown
@@ -34,17 +46,19 @@ def _yaml_body(project: Project, builder: FigureBuilder, url: str, carrier: Carr
         if heading:
             parts.append(f"<h2>{html_lib.escape(str(heading))}</h2>")
         if notes:
-            parts.append(markdown.markdown(str(notes), extensions=["tables"]))
+            parts.append(markdown.markdown(str(notes), extensions=PROSE_EXTENSIONS))
         error = block.error
         if error is None:
             try:
                 figure = builder.build(block.spec)
                 for warning in figure.warnings:
-                    err(f"attnviz: {block.located(AttnvizError(warning, option='max_tokens'))}")
+                    err(f"attnviz: {warning.located(block.file, block.line)}")
                 parts.append(carrier.figure(builder, figure) if carrier else builder.embed_html(figure, url))
                 continue
             except AttnvizError as exc:
                 error = block.located(exc)
+        else:
+            builder.rejected()  # the summary counts every failed block
         err(f"attnviz: {error}")
         failed += 1
         parts.append(builder.error_html(error))
@@ -61,7 +75,7 @@ def _markdown_body(project: Project, builder: FigureBuilder, assets: Path, url: 
                            page=display(project.path))
     ext.inline = ext.styled = one_file  # one file: each figure carried in the page (the template has the CSS)
     ext.line_offset = project.prose_offset
-    md = markdown.Markdown(extensions=["pymdownx.superfences", "admonition", "tables", "attr_list", "toc", ext],
+    md = markdown.Markdown(extensions=[*PROSE_EXTENSIONS, ext],
                            extension_configs={"pymdownx.superfences": {"custom_fences": [FENCE]}})
     body = md.convert(project.prose or "")
     return body, body.count('<div class="attnviz-error')
@@ -99,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
         css = page.asset_text("attnviz.css")
         html = page.environment().get_template("report.html.jinja").render(
             title=args.title or project.title or project.path.stem, heading=project.kind == "yaml",
-            body=Markup(body), css=Markup(css.replace("</", "<\\/")), version=__version__,
-            source=project.path.name, lang=project.settings.language, _=Texts(project.settings.language)._)
+            body=Markup(body), css=Markup(css.replace("</", "<\\/")), code_css=Markup(code_css()),
+            version=__version__, source=project.path.name, lang=project.settings.language, _=Texts(project.settings.language)._)
         target.write_text(html, encoding="utf-8")
     if not args.single_file:
         (out_dir / ".nojekyll").write_text("", encoding="utf-8")  # GitHub Pages: publish the folder as is

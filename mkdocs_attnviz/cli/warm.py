@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     for block in _progress(project.blocks, "attnviz warm", args.progress):
         if block.error is not None:
             err(f"attnviz: {block.error}")
+            builder.rejected()  # the summary counts every failed block
             failed += 1
             continue
         try:

@@ -37,9 +37,9 @@ Modules, by concern (data flows down the list; none imports one above it):
 from __future__ import annotations
 
 from .forward import extract
-from .load import clear_models, preload
+from .load import clear_models, import_libraries, preload
 from .resolve import ModelRef, fingerprint_weights, load_hash_memo, model_folder, resolve_model, save_hash_memo
 from .stats import STATS
 
 __all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "extract", "clear_models", "preload",
-           "STATS", "load_hash_memo", "save_hash_memo"]
+           "import_libraries", "STATS", "load_hash_memo", "save_hash_memo"]

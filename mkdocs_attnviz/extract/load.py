@@ -28,7 +28,7 @@ from .progress import quiet_progress
 from .resolve import ModelRef, cached_revisions
 from .stats import STATS
 
-__all__ = ["Loaded", "load_model", "preload", "kept_model", "clear_models", "pick_device", "check_remote_code",
+__all__ = ["Loaded", "load_model", "preload", "import_libraries", "kept_model", "clear_models", "pick_device", "check_remote_code",
            "from_pretrained", "eager_float32_kwargs"]
 
 
@@ -135,7 +135,7 @@ def _load_error(ref: ModelRef, exc: BaseException, what: str) -> AttnvizError:
             return AttnvizError(f"revision {ref.revision!r} of model {ref.name!r} was not found: the local Hugging "
                                 f"Face cache holds this model only at {known}, and it could not be downloaded "
                                 f"(no network or offline mode). Check the branch, tag or commit, or fill the cache "
-                                f"(`huggingface-cli download {ref.name} --revision {ref.revision}`). "
+                                f"(`hf download {ref.name} --revision {ref.revision}`). "
                                 f"[{type(exc).__name__}: {first}]", option="revision")
     hub_missing = names & {"RepositoryNotFoundError", "LocalEntryNotFoundError", "OfflineModeIsEnabled",
                            "EntryNotFoundError", "GatedRepoError", "HfHubHTTPError"}
@@ -146,11 +146,10 @@ def _load_error(ref: ModelRef, exc: BaseException, what: str) -> AttnvizError:
             reason = "it is not in the local Hugging Face cache and could not be downloaded " \
                      "(no network, offline mode, or no such repository)"
         rev = f" (revision {ref.revision!r})" if ref.revision else ""
-        return AttnvizError(f"model {ref.name!r}{rev} is not available: {reason}. Make it available by mapping "
-                            f"the name to a local folder under `models:` in the site config (e.g. "
-                            f"models: {{{ref.name}: path/to/folder}}), by filling the Hugging Face cache "
-                            f"(`huggingface-cli download {ref.name}`), or build from a filled attention cache "
-                            f"with cache_only. [{type(exc).__name__}: {first}]", option="model")
+        return AttnvizError(f"model {ref.name!r}{rev} is not available: {reason}. Make it available: fill the "
+                            f"Hugging Face cache (`hf download {ref.name}`), build from a filled attention cache "
+                            f"with cache_only, or map the name to a local folder. [{type(exc).__name__}: {first}]",
+                            option="model", kind="unavailable")
     return AttnvizError(f"could not load the {what} of model {ref.name!r}: {type(exc).__name__}: {first}",
                         option="model")
 
@@ -241,6 +240,13 @@ def load_model(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
     """Config, tokenizer and model of ``ref`` on ``device`` (from :func:`pick_device`), loaded once per process."""
     key = (ref.source, ref.revision, device, bool(trust_remote_code))
     return kept_model(key, ref.fingerprint, lambda: _load(ref, device, trust_remote_code))
+
+
+def import_libraries() -> None:
+    """Import torch and transformers' model classes now (most of a first model load), before any model is known:
+    ``mkdocs serve`` does this in the background from its start."""
+    import torch  # noqa: F401
+    from transformers import AutoConfig, AutoModel, AutoTokenizer  # noqa: F401
 
 
 def preload(ref: ModelRef, device: str, trust_remote_code: bool) -> None:

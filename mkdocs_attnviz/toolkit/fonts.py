@@ -41,8 +41,12 @@ _FOLDERS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts"
             "/System/Library/Fonts", "~/Library/Fonts", "C:/Windows/Fonts")
 # fonts whose "glyphs" are placeholder boxes (matplotlib ships Last Resort as its final fallback)
 _PLACEHOLDER_FONTS = ("Last Resort",)
-# never drawn: spaces, joiners, variation selectors, controls
-_INVISIBLE = {"Zs", "Zl", "Zp", "Cc", "Cf", "Mn"}
+# never drawn: spaces, joiners, controls and format characters; of the combining marks (Mn) only the selectors
+# and the grapheme joiner, which choose or join glyphs and have none of their own. Any other combining mark is
+# drawn over the character before it: by that character's font when it has the mark (the families of the text
+# come first), else by a font that has it (added like any other character's), else reported as missing.
+_INVISIBLE = {"Zs", "Zl", "Zp", "Cc", "Cf"}
+_SELECTORS = {0x034F, 0x180B, 0x180C, 0x180D, 0x180F, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)}
 
 
 def _font_files() -> list[str]:
@@ -140,14 +144,15 @@ def _coverage(family_list: tuple[str, ...]) -> frozenset[int]:
 
 @functools.lru_cache(maxsize=None)
 def _family_for(code: int) -> str | None:
-    """An installed family that has a glyph for ``code`` (regular faces first), or None."""
+    """An installed family whose drawn (regular) face has a glyph for ``code`` (regular faces first), or None."""
     from matplotlib import font_manager
 
     discover()
     entries = sorted((f for f in font_manager.fontManager.ttflist if not f.name.startswith(_PLACEHOLDER_FONTS)),
                      key=lambda f: (f.weight not in (400, "normal", "regular"), f.style != "normal", f.name))
     for entry in entries:
-        if code in _charmap(str(entry.fname), int(getattr(entry, "index", 0) or 0)):
+        # the family must draw it at the figure's weight: a bold face's glyph does not help a regular label
+        if code in _charmap(str(entry.fname), int(getattr(entry, "index", 0) or 0)) and code in coverage([entry.name]):
             return entry.name
     return None
 
@@ -160,16 +165,30 @@ def drawable(char: str, family_list: list[str] | None = None) -> bool:
 
 
 def _visible(text: str) -> set[str]:
-    return {c for c in text if unicodedata.category(c) not in _INVISIBLE}
+    return {c for c in text if unicodedata.category(c) not in _INVISIBLE and ord(c) not in _SELECTORS}
+
+
+def _texts(artist) -> list:
+    """Every text ``artist`` draws. Like ``findobj(Text)``, but an axis that is not drawn (``axis("off")``, or
+    hidden) is not asked for its ticks, which it would make just to be asked (a tenth of a PNG's time)."""
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
+    from matplotlib.text import Text
+
+    found = [artist] if isinstance(artist, Text) else []
+    for child in artist.get_children():
+        if isinstance(child, Axis) and (not child.get_visible() or
+                                        (isinstance(artist, Axes) and not artist.axison)):
+            continue
+        found += _texts(child)
+    return found
 
 
 def complete(fig) -> list[str]:
     """Give every text of ``fig`` a font for each of its characters; return the characters no installed font has
     (sorted), which would show as boxes."""
-    from matplotlib.text import Text
-
     missing: set[str] = set()
-    for text in fig.findobj(Text):
+    for text in _texts(fig):
         chars = _visible(text.get_text())
         if not chars:
             continue

@@ -20,7 +20,7 @@ from ..errors import AttnvizError
 from . import fonts
 
 __all__ = ["font_families", "rc", "Measure", "save_figure", "image_format", "missing_glyphs", "nice_step", "colorbar", "bar_width_pt",
-           "token_ticks", "wrap_title", "wrap_lines", "PT", "TICK_PT", "EDGE_PT", "LABEL_PAD_PT"]
+           "token_ticks", "wrap_title", "wrap_lines", "fit_title", "legend_columns", "PT", "TICK_PT", "EDGE_PT", "LABEL_PAD_PT"]
 
 PT = 72.0  # points per inch
 TICK_PT = 3.5 + 3.5  # matplotlib's default tick length + tick label pad
@@ -154,6 +154,23 @@ def wrap_lines(text: str, chars: int) -> list[str]:
 def wrap_title(text: str, chars: int) -> str:
     """A title in lines of at most ``chars`` columns (:func:`wrap_lines`)."""
     return "\n".join(wrap_lines(text, chars))
+
+
+def fit_title(text: str, fontsize: float, width_pt: float, chars: int = 90) -> str:
+    """``text`` in lines of at most ``chars`` columns, each measured (inside :func:`rc`: with the figure's fonts) to
+    fit ``width_pt`` points less the white border on both sides: a CJK title, twice as wide per character, is never
+    cut at the figure's edges."""
+    return "\n".join(Measure().wrap(text, fontsize, width_pt - 2 * EDGE_PT, chars))
+
+
+def legend_columns(labels: list[str], fontsize: float, width_pt: float, most: int) -> int:
+    """How many columns (at most ``most``) a legend of ``labels`` can have and fit ``width_pt`` points: each column is
+    matplotlib's handle, pad and widest label, measured; columns are spaced and the legend padded as matplotlib
+    does (``legend.handlelength`` 2, ``handletextpad`` 0.8, ``columnspacing`` 2, ``borderpad`` 0.4 em)."""
+    column = (2.0 + 0.8) * fontsize + Measure().widest(labels, fontsize)
+    room = width_pt - 2 * EDGE_PT - 2 * 0.4 * fontsize
+    columns = int((room + 2.0 * fontsize) // (column + 2.0 * fontsize))
+    return max(1, min(most, columns))
 
 
 def colorbar(fig, cmap, vmax: float, rect_pt: tuple[float, float, float, float], fig_w_pt: float, fig_h_pt: float,

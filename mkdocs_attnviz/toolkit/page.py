@@ -25,10 +25,13 @@ __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_
            "HEADER_PX", "TICK_CHARS", "RENDER_VERSION"]
 
 #: bump whenever a page or picture changes; part of every figure's cache key
-RENDER_VERSION = "9"  # 9: one page contract (every view's payload, the heatmap's controls by the client core), frames
-# that fit and are released far from the reader; 8: a long input's PNG in its language's fonts; 7: shared scripts and styles linked, not
+RENDER_VERSION = "11"  # part of every figure's key: bumped whenever a figure's files change (11: main's keyboard,
+# alternatives and notebook themes on the page contract (Attnviz.keys, one client core); 10: the keyboard and screen
+# readers (attnviz-keys.js, focus rings, text alternatives); 9: one page contract (every view's payload, the heatmap's
+# controls by the client core), frames that fit and are released far from the reader, PNG titles and legends measured
+# to fit, in every language; 8: a long input's PNG in its language's fonts; 7: shared scripts and styles linked, not
 # inlined; 6: neuron view on every attention-interface model, long inputs' side files; 5: every word through the
-# catalogues (lang); 4: one view registry
+# catalogues (lang); 4: one view registry)
 #: height of a figure page's header line (title + selectors), in CSS px
 HEADER_PX = 40
 #: axis labels longer than this are shortened with an ellipsis (the tooltip shows all)

@@ -82,7 +82,7 @@ class Bars(View):
                 ax.spines[side].set_visible(False)
             ax.grid(axis="y", color="#e4e4e4", lw=0.8)
             ax.set_axisbelow(True)
-            out.suptitle(mpl.wrap_title(frame.title, 100), fontsize=10)
+            out.suptitle(mpl.fit_title(frame.title, 10, out.get_figwidth() * mpl.PT, 100), fontsize=10)
             return mpl.save_figure(out, dpi=100, facecolor="white")
 
 

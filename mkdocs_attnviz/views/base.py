@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterator
 
+from .. import alternative
 from ..attention import Attention
 from ..contract import SCALE, VERSION, AttentionSet, Axis, Payload
 from ..prepare import Part, Prepared, Side
@@ -91,10 +92,21 @@ class View:
         return iter(())
 
     def alt(self, fig: Prepared, description: str) -> str:
-        """The alt text: the kind of figure, what it shows, the sentence."""
+        """The alt text: the kind of figure, what it shows, the sentence, then the keys most attended to in the
+        layer and head it opens on (:func:`mkdocs_attnviz.alternative.summary`)."""
         spec = fig.spec
         sentence = spec.text if spec.pair is None else f"{spec.text} / {spec.pair}"
-        return fig.tx.alt(self.title, description, sentence)
+        return " ".join(filter(None, [fig.tx.alt(self.title, description, shorten(sentence)),
+                                      alternative.summary(fig)]))
+
+
+#: the longest sentence an alt text repeats (a page says it three times: the iframe's title and two PNGs' alt)
+ALT_SENTENCE = 300
+
+
+def shorten(text: str, limit: int = ALT_SENTENCE) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis when longer."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def side_json(side: Side) -> Axis:
@@ -171,5 +183,5 @@ def canvas_page(fig: Prepared, frame: Frame, view: View, data: dict[str, Any], b
         title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
         view=view.name, header_px=kit.HEADER_PX, plot_height=frame.height - kit.HEADER_PX - 6,
         data_json=kit.markup(kit.script_json(data)), blobs=blobs, qk=list(qk), render_version=kit.RENDER_VERSION,
-        lang=fig.tx.lang, _=fig.tx._)
+        alternative=alternative.context(fig), lang=fig.tx.lang, _=fig.tx._)
 

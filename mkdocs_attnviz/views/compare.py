@@ -215,15 +215,16 @@ class Compare(View):
             ims = []
             for ax, m, side, name in ((axes[0], ma, a, "A"), (axes[1], mb, b, "B")):
                 ims.append(ax.imshow(masked(m, side), cmap=cmap, vmin=0.0, vmax=top, interpolation="nearest"))
-                ax.set_title(mpl.wrap_title(_("{side}: {description}").format(side=name, description=side.text), 48),
+                ax.set_title(mpl.fit_title(_("{side}: {description}").format(side=name, description=side.text), 8,
+                                           panel * mpl.PT, 48),
                              fontsize=8)
             if same:
                 d = ma - mb
                 lim = float(np.abs(d).max()) or 1.0
                 im = axes[2].imshow(masked(d, a), cmap=colormap(DIVERGING), vmin=-lim, vmax=lim,
                                     interpolation="nearest")
-                axes[2].set_title(mpl.wrap_title(_diff_text(a, b, tx), 48) + "\n" + _("(red: A larger, blue: B larger)"),
-                                  fontsize=8)
+                axes[2].set_title(mpl.fit_title(_diff_text(a, b, tx), 8, panel * mpl.PT, 48) + "\n"
+                                  + _("(red: A larger, blue: B larger)"), fontsize=8)
                 out.colorbar(im, ax=axes[2], shrink=0.8, aspect=30, pad=0.02).set_label("A − B")
             out.colorbar(ims[1], ax=list(axes[:2]), shrink=0.8, aspect=30, pad=0.02).set_label(_("Attention (A and B)"))
             for ax, labels in zip(axes, (ticks(a.labels), ticks(b.labels), ticks(_diff_labels(a, b)))):
@@ -232,7 +233,7 @@ class Compare(View):
                 ax.set_xticks(range(0, k, step), labels[::step], rotation=45, ha="right", rotation_mode="anchor",
                               fontsize=7)
                 ax.set_yticks(range(0, k, step), labels[::step], fontsize=7)
-            out.suptitle(mpl.wrap_title(frame.title, 150), fontsize=9)
+            out.suptitle(mpl.fit_title(frame.title, 9, out.get_figwidth() * mpl.PT, 150), fontsize=9)
             return mpl.save_figure(out, dpi=100, facecolor="white")
 
 

@@ -94,9 +94,10 @@ class Heads(View):
             if len(heads) <= 16:
                 handles = [matplotlib.lines.Line2D([], [], color=HEAD_COLORS[h % len(HEAD_COLORS)], lw=2)
                            for h in heads]
-                out.legend(handles, [_("head {head}").format(head=h) for h in heads], loc="outside lower center",
-                           ncol=min(8, len(heads)), fontsize=7, frameon=False)
-            out.suptitle(mpl.wrap_title(frame.title, 70), fontsize=10)
+                names = [_("head {head}").format(head=h) for h in heads]
+                out.legend(handles, names, loc="outside lower center", fontsize=7, frameon=False,
+                           ncol=mpl.legend_columns(names, 7, out.get_figwidth() * mpl.PT, min(8, len(heads))))
+            out.suptitle(mpl.fit_title(frame.title, 10, out.get_figwidth() * mpl.PT, 70), fontsize=10)
             return mpl.save_figure(out, dpi=100, facecolor="white")
 
 

@@ -24,6 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import alternative
 from ..analysis import dequantize, head_matrix, quantize
 from ..attention import Attention
 from ..errors import AttnvizError
@@ -92,7 +93,7 @@ def staircase(n: int) -> list[tuple[float, float]]:
 
 class Heatmap(View):
     name = "heatmap"
-    scripts = ("attnviz-common.js", "view-heatmap.js")
+    scripts = ("attnviz-common.js", "view-heatmap.js", "attnviz-keys.js")
     title = N_("Attention heatmap")
     words = {
         "tokens": N_("Tokens"),
@@ -174,7 +175,7 @@ class Heatmap(View):
             bokeh_json=None if shared else kit.markup(bokeh.document_json(n, plot_px, spec.colormap, boundary,
                                                                           labels)),
             blobs=blobs, side=longinput.inline_blocks(fig) if long and frame.inline else [],
-            render_version=kit.RENDER_VERSION, lang=fig.tx.lang, _=fig.tx._)
+            render_version=kit.RENDER_VERSION, alternative=alternative.context(fig), lang=fig.tx.lang, _=fig.tx._)
 
     # ------------------------------------------------------------------------------------------- picture
     def picture(self, fig: Prepared, frame: Frame) -> bytes:

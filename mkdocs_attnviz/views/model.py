@@ -18,7 +18,7 @@ __all__ = ["VIEW", "Model"]
 
 class Model(View):
     name = "model"
-    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-model.js")
+    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-model.js", "attnviz-keys.js")
     title = N_("Model view")
     words = {
         "model_legend": N_("Rows: layers, columns: heads. Each thumbnail has its own colour scale "
@@ -73,7 +73,7 @@ class Model(View):
                     if h == 0:
                         ax.set_ylabel(_("layer {layer}").format(layer=l), fontsize=7)
             title = _("{title} (each tile: 0 to its largest weight)").format(title=frame.title)
-            out.suptitle(mpl.wrap_title(title, 110), fontsize=9)
+            out.suptitle(mpl.fit_title(title, 9, out.get_figwidth() * mpl.PT, 110), fontsize=9)
             return mpl.save_figure(out, dpi=100, facecolor="white")
 
 

@@ -192,7 +192,7 @@ class Neuron(View):
             axs.set_title("softmax(%s)" % formula, fontsize=9)
             out.add_subplot(gs[0, 1]).set_axis_off()
             out.add_subplot(gs[0, 2]).set_axis_off()
-            out.suptitle(mpl.wrap_title(frame.title, 100), fontsize=10)
+            out.suptitle(mpl.fit_title(frame.title, 10, out.get_figwidth() * mpl.PT, 100), fontsize=10)
             return mpl.save_figure(out, dpi=100, facecolor="white")
 
 

@@ -77,7 +77,7 @@ def _selected(fig: Prepared) -> list[int] | None:
 
 class Summary(View):
     name = "summary"
-    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-summary.js")
+    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-summary.js", "attnviz-keys.js")
     title = N_("Head summary")
     words = {
         "statistic": N_("Statistic"),
@@ -154,8 +154,9 @@ class Summary(View):
                             ax.text(h, layer, f"{v:.1f}" if name == "distance" else f"{v:.2f}", ha="center",
                                     va="center", fontsize=6 if H > 8 else 7,
                                     color="black" if v > 0.6 * top else "white")
-            out.suptitle(mpl.wrap_title(frame.title, 140), fontsize=10)
-            out.supxlabel("\n".join(mpl.wrap_title(line, 160) for line in named_lines(fig, stats)), fontsize=8)
+            width = out.get_figwidth() * mpl.PT
+            out.suptitle(mpl.fit_title(frame.title, 10, width, 140), fontsize=10)
+            out.supxlabel("\n".join(mpl.fit_title(line, 8, width, 160) for line in named_lines(fig, stats)), fontsize=8)
             return mpl.save_figure(out, dpi=100, facecolor="white")
 
 

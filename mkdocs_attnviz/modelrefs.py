@@ -1,0 +1,90 @@
+"""The models of a site's figures: each name resolved to its weights' fingerprint (remembered in the cache for builds
+that cannot read the weights), the hashes of model files kept across builds, and preloading."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from . import extract as _extract
+from . import logs
+from .cache import Cache
+from .errors import AttnvizError
+from .settings import Settings
+from .spec import FigureSpec
+from .toolkit import fonts
+
+__all__ = ["ModelRefs"]
+
+
+class ModelRefs:
+    """Resolves the model of a spec for one site (``settings``), remembering fingerprints in ``cache``."""
+
+    def __init__(self, settings: Settings, cache: Cache) -> None:
+        self.settings = settings
+        self.cache = cache
+        # sha256 of model files from earlier builds, keyed by (path, size, mtime): a warm build reads no weights
+        self.hash_memo = str(cache.root / "fingerprints.json") if cache.enabled else None
+        _extract.load_hash_memo(self.hash_memo)
+
+    def ref(self, spec: FigureSpec) -> "_extract.ModelRef":
+        """The model of ``spec``, resolved; its fingerprint is remembered in the cache for builds that cannot
+        compute it. With ``cache_only``, a model folder that is missing here (CI, with a committed cache) or a hub
+        snapshot that is not cached here takes the fingerprint the last build that could read the weights used."""
+        s = self.settings
+        mapped = s.models.get(spec.model)
+        place = None if mapped is None else self.as_written(mapped)
+        if s.cache_only and spec.revision is None:
+            folder = _extract.model_folder(spec.model, models=s.models, base_dir=s.base_dir,
+                                           allowed_root=s.allowed_root)
+            if folder is not None and not os.path.isdir(folder):
+                fingerprint = self.cache.remembered_fingerprint(spec.model, None, place)
+                if fingerprint is None:
+                    raise AttnvizError(
+                        f"model folder {folder!r} (for {spec.model!r}) does not exist here, and the cache "
+                        f"({s.cache_dir}) remembers no weights for it, so its entries cannot be found with "
+                        "cache_only on: build once where the folder exists with cache_only off (or run `attnviz "
+                        "warm`) and commit the cache folder", option="model")
+                return _extract.ModelRef(name=spec.model, source=folder, revision=None, fingerprint=fingerprint,
+                                         local=True)
+        ref = _extract.resolve_model(spec.model, spec.revision, models=s.models, base_dir=s.base_dir,
+                                     allowed_root=s.allowed_root)
+        if ref.pinned:
+            self.cache.remember_fingerprint(spec.model, spec.revision, place, ref.fingerprint)
+        elif s.cache_only:
+            fingerprint = self.cache.remembered_fingerprint(spec.model, spec.revision, place)
+            if fingerprint is not None:
+                ref = dataclasses.replace(ref, fingerprint=fingerprint, pinned=True)
+        return ref
+
+    def as_written(self, folder: str) -> str:
+        """A mapped model folder as the site config writes it: relative to the project folder when inside it."""
+        root = self.settings.base_dir
+        rel = os.path.relpath(folder, root) if root else folder
+        return Path(folder if rel.startswith("..") or os.path.isabs(rel) else rel).as_posix()
+
+    def preload(self, refs: list) -> None:
+        """Load ``refs`` (torch, transformers, weights) now, e.g. in the background of ``mkdocs serve``, so that the
+        first edit does not wait for them. Problems are left to the build that needs the model; with ``cache_only``
+        no model is ever loaded."""
+        if self.settings.cache_only:
+            return
+        for ref in refs:
+            try:
+                _extract.preload(ref, self.settings.device, self.settings.trust_remote_code)
+            except Exception as exc:  # noqa: BLE001 - the next build reports it where it belongs
+                logs.logger.debug("attnviz: preloading %s failed: %s", ref.name, exc)
+        # what drawing a figure imports (a warm build imports none of it), and the installed fonts
+        import bokeh.embed  # noqa: F401
+        import bokeh.models  # noqa: F401
+        import bokeh.plotting  # noqa: F401
+        import matplotlib.backends.backend_agg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+
+        fonts.discover()
+
+    def save_hash_memo(self) -> None:
+        """Keep the hashes of the model files read in this build for the next one (a warm build reads no weights)."""
+        if self.cache.writable:
+            _extract.save_hash_memo(self.hash_memo)

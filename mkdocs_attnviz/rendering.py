@@ -1,0 +1,84 @@
+"""Rendering one prepared figure into its cache entry: the page, the PNG, a long input's side files, and the
+warnings a host reports about it (each with the option it is about)."""
+
+from __future__ import annotations
+
+import itertools
+
+from .attention import Attention
+from .cache import Cache, RenderEntry
+from .errors import AttnvizWarning
+from .prepare import Prepared
+from .spec import FigureSpec
+from .toolkit.fonts import INSTALL_HINT
+from .toolkit.mpl import missing_glyphs
+from .views.base import Frame
+
+__all__ = ["render", "warnings_of", "warnings_from_entry", "ignored_options"]
+
+
+def render(cache: Cache, key: str, fig: Prepared, frame: Frame, *, png: bool) -> RenderEntry:
+    """Render ``fig`` into the entry ``key`` of ``cache`` (``png``: with its picture)."""
+    view, record = fig.view, fig.record
+    files: dict[str, bytes] = {".html": view.page(fig, frame).encode("utf-8")}
+    with missing_glyphs() as missing:
+        if png:
+            files[".png"] = view.picture(fig, frame)
+    warnings, options = warnings_of(record, fig.spec, missing)
+    meta = {"height": frame.height, "description": frame.title, "alt": view.alt(fig, frame.title),
+            "tokens": record.num_tokens, "warnings": warnings, "warning_options": options}
+    # a long input's side files are written to the cache one by one as the view makes them
+    return cache.put_render(key, itertools.chain(files.items(), view.files(fig, frame)), meta)
+
+
+def warnings_of(record: Attention, spec: FigureSpec, missing: set[str]) -> tuple[list[str], list[str | None]]:
+    """The warnings about a figure of ``record`` (truncation, the record's own, glyphs no font has) and the option
+    each is about."""
+    warnings = []
+    truncated = record.meta.get("truncated")
+    if truncated:
+        limit = (f"max_tokens={spec.max_tokens}" if spec.max_tokens == truncated["to"]
+                 else f"the model's limit of {truncated['to']} tokens")
+        warnings.append(f"the input has {truncated['from']} tokens; only the first {truncated['to']} "
+                        f"are shown ({limit})")
+    options: list[str | None] = ["max_tokens"] * len(warnings)
+    for warning in record.meta.get("warnings", []):
+        warnings.append(warning)
+        options.append("data" if record.meta.get("source") == "data" else None)
+    if missing:
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in sorted(missing)[:12])
+        warnings.append(f"{len(missing)} character(s) have no glyph in any installed font and show as boxes in "
+                        f"the PNG: {shown}{' ...' if len(missing) > 12 else ''}; {INSTALL_HINT}")
+        options.append("font")
+    for option, warning in ignored_options(spec, record.meta):
+        warnings.append(warning)
+        options.append(option)
+    return warnings, options
+
+
+def warnings_from_entry(entry: dict) -> list[AttnvizWarning]:
+    """The warnings a render entry keeps (its messages, and the option each is about)."""
+    messages, options = list(entry.get("warnings", [])), list(entry.get("warning_options", []))
+    options += [None] * (len(messages) - len(options))
+    return [AttnvizWarning(str(m), option=o) for m, o in zip(messages, options)]
+
+
+def ignored_options(spec: FigureSpec, meta: dict) -> list[tuple[str, str]]:
+    """(option, message) for each option the model of the record could not use: ``target=`` and
+    ``max_new_tokens=`` steer an encoder–decoder model's decoder only, and ``max_new_tokens=`` only without
+    ``target=``."""
+    if meta.get("source") == "data":
+        return []
+    out = []
+    seq2seq = bool(meta.get("is_encoder_decoder"))
+    if spec.target is not None and not seq2seq:
+        out.append(("target", "is ignored: the model is not an encoder-decoder model (target= is the text its decoder "
+                              "reads; a causal model continues the sentence with generate=)"))
+    if spec.max_new_tokens != FigureSpec.max_new_tokens:
+        if not seq2seq:
+            out.append(("max_new_tokens", "is ignored: the model is not an encoder-decoder model (max_new_tokens= is "
+                                          "how many tokens its decoder generates; a causal model generates with "
+                                          "generate=)"))
+        elif spec.target is not None:
+            out.append(("max_new_tokens", "is ignored: target= gives the decoder its text, nothing is generated"))
+    return out
