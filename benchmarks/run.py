@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import browser, builds, frame_memory, long_context, page_weight, reader, scaling, serve
+from . import browser, builds, frame_memory, long_context, page_weight, reader, scaling, serve, smollm2
 from .common import BERT12, MINILM, ROOT, extract_attention, human, log, machine, model_paths, table, timed
 from .text import long_text
 
 SHORT = {MINILM: "MiniLM", BERT12: "BERT 12×12"}
-ALL = ("weight", "builds", "browser", "scaling", "long", "reader", "serve", "memory")
+ALL = ("weight", "builds", "browser", "scaling", "long", "reader", "serve", "memory", "smollm2")
 #: what the field trials measured before issue 14 (../shared/notes/field-trials.md), shown beside our numbers
 BEFORE = {"six_first": "2.6 s", "six_all": "3.2 s", "one": "0.8 s", "own": "50 KiB (8 tokens)", "single": "8.4 MiB",
           "cold": "2.1–3.2", "edit": "13.8 s"}
@@ -113,6 +113,8 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
         per = mem["per_figure"] / 2 ** 20
         add("browser memory ≤ 5 MiB per additional figure at 30 figures [issue 20]",
             f"{per:.1f} MiB (before: 24.7 MiB)", per <= 5)
+    for name, value, ok in smollm2.targets(res.get("smollm2")):
+        add(name + " [issue 18]", value, ok)
     sv = res.get("serve")
     if sv:
         for name, value, ok in serve.targets(sv):
@@ -370,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         res["serve"] = serve.measure(paths[MINILM], work=work / "serve")
     if "memory" in only and browser.available():
         res["memory"] = frame_memory.measure((1, 10, 30))
+    if "smollm2" in only:
+        res["smollm2"] = smollm2.measure(work / "smollm2", loads=p["loads"], switches=p["switches"])
 
     seconds = time.perf_counter() - started
     text = write_results(res, args, seconds, Path(args.out))

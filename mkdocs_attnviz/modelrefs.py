@@ -38,7 +38,7 @@ class ModelRefs:
         if s.cache_only and spec.revision is None:
             folder = _extract.model_folder(spec.model, models=s.models, base_dir=s.base_dir,
                                            allowed_root=s.allowed_root)
-            if folder is not None and not os.path.isdir(folder):
+            if folder is not None and not os.path.exists(folder):
                 fingerprint = self.cache.remembered_fingerprint(spec.model, None, place)
                 if fingerprint is None:
                     raise AttnvizError(

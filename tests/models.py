@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 __all__ = ["CORPUS", "make_tiny_gpt2", "make_tiny_bert", "make_tiny_roberta", "make_tiny_bart", "make_tiny_t5",
-           "make_tiny_llm", "LLM_CONFIGS", "BUILDERS"]
+           "make_tiny_llm", "LLM_CONFIGS", "BUILDERS", "assert_far_from_uniform", "distance_from_uniform"]
 
 CORPUS = [
     "The cat sat on the mat because it was tired.",
@@ -50,11 +50,53 @@ def _corpus(repeat: int = 3) -> list[str]:
     return CORPUS * repeat
 
 
+#: query and key projections (fused ones too) of every architecture built here, by parameter name
+_QK_NAMES = ("q_proj", "k_proj", "qkv_proj", "query", "key", "q_lin", "k_lin", "c_attn", "query_key_value", "Wqkv",
+             "query_proj", "key_proj", ".q.", ".k.")
+#: the query and key weights are multiplied by this, so every score q·k by its square (64): a random model's
+#: attention is otherwise within 0.003–0.01 of uniform (one to two 8-bit steps), and a test at 1/255 could not fail
+SHARPEN = 8.0
+#: how far from uniform the attention of a tiny model must be (the fixtures check it): 25 8-bit steps
+FAR_FROM_UNIFORM = 0.1
+
+
+def _sharpen(model) -> None:
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("weight") and any(part in name for part in _QK_NAMES):
+                param.mul_(SHARPEN)
+
+
+def distance_from_uniform(path: str | os.PathLike) -> float:
+    """The largest difference, over every layer, head, query and open key, between the attention of the model at
+    ``path`` (extracted as a figure extracts it) and the uniform weights over the keys its mask leaves open."""
+    import numpy as np
+
+    from mkdocs_attnviz import extract as ex
+
+    ref = ex.resolve_model("tiny", None, models={"tiny": str(path)})
+    att = ex.extract(ref, CORPUS[0] + " " + CORPUS[1])  # a LayerStore where a test made this a long input
+    weights = np.stack([att.weights[i] for i in range(att.weights.shape[0])]).astype(np.float64)
+    open_keys = weights > 0
+    uniform = open_keys / np.maximum(open_keys.sum(axis=-1, keepdims=True), 1)
+    return float(np.abs(weights - uniform).max())
+
+
 def _save(path: str | os.PathLike, model, tokenizer) -> str:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    _sharpen(model)
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def assert_far_from_uniform(path: str | os.PathLike) -> str:
+    """``path``, once the fixture that built it has checked that its attention is far from uniform."""
+    far = distance_from_uniform(path)
+    assert far > FAR_FROM_UNIFORM, f"the tiny model in {path} attends within {far:.4f} of uniform"
     return str(path)
 
 

@@ -239,6 +239,39 @@ def test_warm_mkdocs_site_then_cache_only_build(site, capsys):
     assert "<iframe" in (site.site / "guide/page/index.html").read_text(encoding="utf-8")
 
 
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_warm_shards_merged_by_copying_equal_one_machine(site, capsys):
+    """Two shards (a CI matrix) fill two cache folders; copied into one they equal the cache one machine fills."""
+    import shutil
+
+    sentences = ["The cat sat on the mat.", "A second sentence here.", "Shards fill one cache.",
+                 "Every block lands in one shard.", "The dog chased the cat."]
+    site.page("index.md", "\n\n".join(f'```attnviz layer="{i % 2}"\n{t}\n```' for i, t in enumerate(sentences))
+              + '\n\n```attnviz view="heads"\nThe cat sat on the mat.\n```\n')
+    cfg = site.config(plugin="cache_dir: !ENV [ATTNVIZ_TEST_CACHE, cache]")
+    caches = {}
+    for name, shard in (("one", None), ("s1", "1/2"), ("s2", "2/2")):
+        os.environ["ATTNVIZ_TEST_CACHE"] = str(site.root / name)
+        try:
+            rc, _, err = run(capsys, "warm", cfg, "--no-progress", *(["--shard", shard] if shard else []))
+        finally:
+            del os.environ["ATTNVIZ_TEST_CACHE"]
+        assert rc == 0, err
+        caches[name] = _tree(site.root / name)
+    one, s1, s2 = caches["one"], caches["s1"], caches["s2"]
+    entries = lambda tree: {k for k in tree if k.startswith(("extract/", "render/"))}  # noqa: E731
+    assert entries(s1) and entries(s2) and not entries(s1) & entries(s2)  # each shard did a part, no overlap
+    merged = site.root / "merged"
+    for name in ("s1", "s2"):
+        shutil.copytree(site.root / name, merged, dirs_exist_ok=True)
+    assert _tree(merged) == one  # byte for byte
+    rc, _, err = run(capsys, "warm", cfg, "--no-progress", "--shard", "3/2")
+    assert rc != 0 and "--shard expects K/N" in err
+
+
 def test_warm_reports_bad_blocks_with_file_and_line(site, capsys):
     site.page("index.md", '# Home\n\nText.\n\n```attnviz colour="red"\nThe cat.\n```\n')
     cfg = site.config()

@@ -39,7 +39,7 @@ EXPECTED = {
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """Each tiny model built once, on first use."""
-    from models import BUILDERS, make_tiny_llm
+    from models import BUILDERS, assert_far_from_uniform, make_tiny_llm
 
     root = tmp_path_factory.mktemp("llms")
     made: dict[str, str] = {}
@@ -47,7 +47,8 @@ def built(tmp_path_factory):
     def get(kind: str) -> str:
         if kind not in made:
             path = root / kind
-            made[kind] = BUILDERS[kind](path) if kind in BUILDERS else make_tiny_llm(kind, path)
+            model = BUILDERS[kind](path) if kind in BUILDERS else make_tiny_llm(kind, path)
+            made[kind] = assert_far_from_uniform(model)
         return made[kind]
 
     get.root = root  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from mkdocs_attnviz import attention, draw, extract
 from mkdocs_attnviz.cache import Cache
 from mkdocs_attnviz.errors import AttnvizError
-from mkdocs_attnviz.extract import interface
+from mkdocs_attnviz.extract import interface, stream
 from mkdocs_attnviz.layers import quantize_rows
 from mkdocs_attnviz.pipeline import FigureBuilder
 from mkdocs_attnviz.settings import Settings
@@ -30,7 +31,10 @@ TEXT = "The cat sat on the mat because it was tired. The dog chased the cat arou
 def llama(tmp_path_factory) -> str:
     from models import make_tiny_llm
 
-    return make_tiny_llm("mistral", tmp_path_factory.mktemp("long") / "mistral")  # GQA and a window of 4
+    from models import assert_far_from_uniform
+
+    # GQA and a window of 4
+    return assert_far_from_uniform(make_tiny_llm("mistral", tmp_path_factory.mktemp("long") / "mistral"))
 
 
 @pytest.fixture
@@ -201,3 +205,25 @@ def test_attention_function_with_broadcast_masks_and_bias(monkeypatch):
     expected = torch.softmax(q @ kk.transpose(2, 3) * 0.5 + bias + mask, -1) @ vv
     assert weights is None
     torch.testing.assert_close(out, expected.transpose(1, 2), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind, streams", [("bloom", False), ("falcon", True), ("llama", True)])
+def test_where_the_memory_bound_does_not_hold(tmp_path, kind, streams, long, monkeypatch):
+    """docs/views/llms.md says exactly which architecture holds every layer's float32 weights at once for a long
+    input (output_attentions, then pack_dense): BLOOM; the others (Falcon included) stream, layer by layer."""
+    from models import make_tiny_llm
+
+    from mkdocs_attnviz.extract import run
+
+    path = make_tiny_llm(kind, tmp_path / kind)
+    dense_packs = []
+    monkeypatch.setattr(run, "pack_dense", lambda weights: dense_packs.append(weights.shape) or
+                        stream.pack_dense(weights))
+    att = extract.extract(ref(path), TEXT)
+    assert att.layered  # a long input (from 8 tokens here)
+    assert (not dense_packs) == streams
+    if not streams:  # the whole (layers, heads, n, n) array was held
+        n = att.weights.shape[2]
+        assert dense_packs == [(2, 4, n, n)]
+    doc = (Path(__file__).parents[1] / "docs" / "views" / "llms.md").read_text(encoding="utf-8")
+    assert "Where the bound does not hold: BLOOM." in doc

@@ -35,7 +35,8 @@ def _settings_flags(p: argparse.ArgumentParser, *, device: bool = True) -> None:
     p.add_argument("--cache-dir", metavar="DIR", help="cache folder (default: the project's, else "
                    f"{DEFAULT_CACHE} next to the SPEC)")
     p.add_argument("--model-path", metavar="NAME=FOLDER", action="append", default=[],
-                   help="use a local folder for a model name (repeatable), like `models:` in the site config")
+                   help="use a local folder or GGUF file for a model name (repeatable), like `models:` in the site "
+                   "config")
     if device:
         p.add_argument("--device", metavar="DEVICE", help="where models run on a cache miss: auto, cpu, cuda, "
                        "cuda:N, map (a big model spread over the devices with accelerate) (default: the "
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="show a progress bar (default: when stderr is a terminal)")
+    p.add_argument("--shard", metavar="K/N", help="build only shard K of N (by attention key): N machines fill one "
+                   "cache, merged by copying the cache folders into one")
     _settings_flags(p)
     _language_flag(p)
     p.set_defaults(handler="warm:run")

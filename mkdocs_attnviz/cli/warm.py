@@ -1,9 +1,16 @@
-"""``attnviz warm PATH``: build every block of a site or SPEC once, so that the cache holds them all."""
+"""``attnviz warm PATH``: build every block of a site or SPEC once, so that the cache holds them all.
+
+``--shard K/N`` builds only the blocks whose attention key falls in shard K of N (the key's hash modulo N), so that
+N machines (a CI matrix, several GPU hosts) fill one cache between them: every shard writes the same ``models.json``
+(it resolves every block's model), each entry is written by exactly one shard, and copying the N cache folders into
+one gives the cache one machine would have written.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from typing import Any, Iterable, Sequence
 
@@ -26,7 +33,26 @@ def _progress(items: Sequence[Any], desc: str, enabled: bool | None) -> Iterable
                 dynamic_ncols=True)
 
 
+def shard_of(text: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` → ``(K, N)`` with 1 ≤ K ≤ N (``None`` when not given)."""
+    if text is None:
+        return None
+    found = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not found or not 1 <= int(found.group(1)) <= int(found.group(2)):
+        raise UsageError(f"--shard expects K/N with 1 ≤ K ≤ N (e.g. 1/4), got {text!r}")
+    return int(found.group(1)), int(found.group(2))
+
+
+def in_shard(builder: FigureBuilder, spec: Any, shard: tuple[int, int] | None) -> bool:
+    """Whether ``spec``'s attention belongs to ``shard``: every figure of one attention lands in the same shard."""
+    if shard is None:
+        return True
+    key, _ref = builder.extraction_key(spec)  # also notes the model's fingerprint in models.json, in every shard
+    return int(key[:12], 16) % shard[1] == shard[0] - 1
+
+
 def run(args: argparse.Namespace) -> int:
+    shard = shard_of(getattr(args, "shard", None))
     project = load_project(args.path, args)
     settings = dataclasses.replace(project.settings, cache_only=False)
     if not settings.cache or not settings.cache_dir:
@@ -40,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             continue
         try:
+            if not in_shard(builder, block.spec, shard):
+                continue
             builder.build(block.spec)
         except AttnvizError as exc:
             err(f"attnviz: {block.located(exc)}")

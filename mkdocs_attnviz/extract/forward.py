@@ -130,6 +130,8 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
                 pass
 
     device_t = model.device if dev == "map" else torch.device(dev)  # a device map: inputs go where it starts
+    if device_t.type == "meta":  # its first weights are offloaded (to the CPU or disk): accelerate's hooks move them
+        device_t = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     generated = None
     if generate:
         ids, tokens, special, labels, segments, word_ids, generated = greedy_continuation(

@@ -74,6 +74,8 @@ def greedy_continuation(ref: ModelRef, loaded: Loaded, dev: str, trust_remote_co
 
 def _load_causal_lm(ref: ModelRef, loaded: Loaded, dev: str, trust_remote_code: bool) -> Any:
     """The model with its language-model head (for generate=), loaded once per process beside the base model."""
+    if loaded.lm is not None:  # loaded whole already (a GGUF file)
+        return loaded.lm
     key = (ref.source, ref.revision, dev, bool(trust_remote_code), "causal-lm")
     return kept_model(key, ref.fingerprint, lambda: _load_lm_head(ref, loaded, dev, trust_remote_code)).model
 

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from ..errors import AttnvizError
 from ..logs import logger
+from . import gguf
 from .progress import quiet_progress
 from .resolve import ModelRef, cached_revisions
 from .stats import STATS
@@ -54,9 +55,11 @@ class Loaded:
     encoder_decoder: bool
     limit: int | None
     fingerprint: str = ""
+    lm: Any = None  # the model with its language-model head when it was loaded whole (a GGUF file): generate= uses it
 
 
 _MODELS: dict[tuple, Loaded] = {}
+_OFFLOAD: list[str] = []  # the folder accelerate offloads weights to on device "map" (one per process)
 _LOCK = threading.RLock()
 
 
@@ -110,6 +113,10 @@ def _exc_names(exc: BaseException) -> set[str]:
 
 def _load_error(ref: ModelRef, exc: BaseException, what: str) -> AttnvizError:
     """Map an exception of transformers / huggingface_hub / safetensors to a clear AttnvizError."""
+    if ref.gguf:
+        refused = gguf.unsupported(ref, exc)
+        if refused is not None:
+            return refused
     names = _exc_names(exc)
     msg = str(exc)
     low = msg.lower()
@@ -156,7 +163,7 @@ def _load_error(ref: ModelRef, exc: BaseException, what: str) -> AttnvizError:
 
 def check_remote_code(ref: ModelRef, trust_remote_code: bool) -> None:
     """Refuse a local model whose config.json asks for custom code (``auto_map``) unless ``trust_remote_code``."""
-    if trust_remote_code or not ref.local:
+    if trust_remote_code or not ref.local or ref.gguf:  # a GGUF file carries no code
         return
     try:
         with open(os.path.join(ref.source, "config.json"), encoding="utf-8") as fh:
@@ -205,6 +212,8 @@ def _is_causal(config: Any) -> bool:
 def from_pretrained(cls: Any, ref: ModelRef, trust_remote_code: bool, **kw: Any) -> Any:
     """``cls.from_pretrained`` on the source of ``ref``, at its revision."""
     kw = dict(kw)
+    if ref.gguf:  # config, tokenizer and weights from the one file
+        return cls.from_pretrained(trust_remote_code=trust_remote_code, **gguf.kwargs(ref), **kw)
     if ref.revision is not None:
         kw["revision"] = ref.revision
     return cls.from_pretrained(ref.source, trust_remote_code=trust_remote_code, **kw)
@@ -219,9 +228,21 @@ def eager_float32_kwargs(config: Any, device: str) -> dict[str, Any]:
     major = int(transformers.__version__.split(".")[0])
     dtype_kw = {"dtype": torch.float32} if major >= 5 else {"torch_dtype": torch.float32}
     kw: dict[str, Any] = dict(config=config, attn_implementation="eager", **dtype_kw)
-    if device == "map":
+    if device == "map":  # what fits on no GPU goes to the CPU, what does not fit there to a folder on disk
         kw["device_map"] = "auto"
+        kw["offload_folder"] = _offload_folder()
     return kw
+
+
+def _offload_folder() -> str:
+    import atexit
+    import shutil
+    import tempfile
+
+    if not _OFFLOAD:
+        _OFFLOAD.append(tempfile.mkdtemp(prefix="attnviz-offload-"))
+        atexit.register(shutil.rmtree, _OFFLOAD[0], True)
+    return _OFFLOAD[0]
 
 
 def kept_model(key: tuple, fingerprint: str, build: Callable[[], Loaded]) -> Loaded:
@@ -255,6 +276,12 @@ def preload(ref: ModelRef, device: str, trust_remote_code: bool) -> None:
     load_model(ref, pick_device(device), trust_remote_code)
 
 
+def _causal_lm(ref: ModelRef, trust_remote_code: bool, kw: dict[str, Any]) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM
+
+    return from_pretrained(AutoModelForCausalLM, ref, trust_remote_code, **kw)
+
+
 def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
     check_remote_code(ref, trust_remote_code)
     logger.info("attnviz: loading model %s (%s)", ref.name, device)
@@ -282,6 +309,7 @@ def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
 
     kw = eager_float32_kwargs(config, device)
     kw["output_loading_info"] = True
+    lm = None
     with quiet_progress():  # no "Loading weights" bars in the middle of a site build
         try:
             try:
@@ -292,6 +320,9 @@ def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
                         model, info = from_pretrained(AutoModelForSeq2SeqLM, ref, trust_remote_code, **kw)
                     except ValueError:
                         model, info = from_pretrained(AutoModel, ref, trust_remote_code, **kw)
+                elif ref.gguf and _is_causal(config):  # dequantised once: the base model is the LM's
+                    lm, info = _causal_lm(ref, trust_remote_code, kw)
+                    model = lm.base_model
                 else:
                     model, info = from_pretrained(AutoModel, ref, trust_remote_code, **kw)
             except ValueError as exc:
@@ -302,22 +333,27 @@ def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
                 model, info = from_pretrained(AutoModelForCausalLM, ref, trust_remote_code, **kw)
         except Exception as exc:
             raise _load_error(ref, exc, "weights") from None
-    missing = sorted(k for k in (info or {}).get("missing_keys", ()) if not k.startswith("pooler."))
+    missing = sorted(k for k in (info or {}).get("missing_keys", ()) if not k.startswith(("pooler.", "lm_head.")))
     vital = [k for k in missing if any(p in k.lower() for p in _VITAL_WEIGHTS)]
     if vital:
         raise AttnvizError(f"the checkpoint of model {ref.name!r} lacks {len(vital)} weights the attention "
                            f"depends on (e.g. {', '.join(vital[:3])}): the weights do not match the "
                            f"architecture in config.json", option="model")
     try:
-        if device != "map":  # with a device map, accelerate has placed the weights already
+        if device != "map" and lm is not None:  # with a device map, accelerate has placed the weights already
+            lm = lm.to(device=device, dtype=torch.float32)
+            model = lm.base_model
+        elif device != "map":
             model = model.to(device=device, dtype=torch.float32)
     except Exception as exc:
         raise AttnvizError(f"could not move model {ref.name!r} to {device}: {exc}", option="model") from None
     model.eval()
+    if lm is not None:
+        lm.eval()
     encdec = bool(getattr(config, "is_encoder_decoder", False))
     loaded = Loaded(tokenizer=tokenizer, model=model, config=config, device=device,
                     causal=_is_causal(config), encoder_decoder=encdec, limit=_model_limit(tokenizer, config),
-                    fingerprint=ref.fingerprint)
+                    fingerprint=ref.fingerprint, lm=lm)
     # drop an older copy of the same model (e.g. the weights in the folder changed)
     for other in [k for k, v in _MODELS.items() if k[0] == ref.source and v.fingerprint != ref.fingerprint]:
         del _MODELS[other]

@@ -24,8 +24,8 @@ from typing import Mapping
 from ..errors import AttnvizError
 from ..files import write_if_changed
 
-__all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "load_hash_memo", "save_hash_memo",
-           "cached_revisions"]
+__all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "fingerprint_gguf", "is_gguf",
+           "load_hash_memo", "save_hash_memo", "cached_revisions"]
 
 
 _HUB_PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9_])?"
@@ -43,6 +43,9 @@ _WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json
 
 _HASH_CACHE: dict[tuple[str, int, int], str] = {}
 
+#: the first four bytes of every GGUF file (llama.cpp's format; Ollama keeps them as ``sha256-<hex>`` blobs)
+GGUF_MAGIC = b"GGUF"
+
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -54,6 +57,7 @@ class ModelRef:
     fingerprint: str  # stable id of the weights (see resolve_model)
     local: bool
     pinned: bool = True  # False: a hub id whose snapshot is not cached here (the fingerprint is only "id@revision")
+    gguf: bool = False  # True: ``source`` is one GGUF file (weights, config and tokenizer in it)
 
 
 def _looks_like_path(name: str, base_dir: str | None) -> bool:
@@ -62,7 +66,22 @@ def _looks_like_path(name: str, base_dir: str | None) -> bool:
     if os.path.isabs(name) or ".." in name.split("/"):  # "models/../../x": a path, checked as one
         return True
     base = base_dir or os.getcwd()
-    return os.path.isdir(os.path.join(base, name))
+    path = os.path.join(base, name)
+    return os.path.isdir(path) or (name.lower().endswith(".gguf") and os.path.isfile(path))
+
+
+def is_gguf(path: str) -> bool:
+    """Whether ``path`` is a GGUF file: a file named ``*.gguf`` or one that starts with the magic bytes ``GGUF``
+    (Ollama's blobs have no extension)."""
+    if not os.path.isfile(path):
+        return False
+    if path.lower().endswith(".gguf"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == GGUF_MAGIC
+    except OSError:
+        return False
 
 
 def _inside(path: str, root: str) -> bool:
@@ -172,6 +191,17 @@ def fingerprint_weights(folder: str) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def fingerprint_gguf(path: str) -> str:
+    """A stable id of one GGUF file: its size and the sha256 of its whole content (weights, config and tokenizer
+    are all in it). Hashed once per (real path, size, mtime_ns) per process and remembered on disk with the other
+    weight files (:func:`save_hash_memo`), so a warm build only stats it. Returns ``"sha256:<hex>"``."""
+    try:
+        size, digest = _content_hash(path)
+    except OSError as exc:
+        raise AttnvizError(f"cannot read GGUF file {path!r}: {exc.strerror or exc}", option="model") from None
+    return "sha256:" + hashlib.sha256(f"mkdocs-attnviz gguf v1\n{size} {digest}\n".encode()).hexdigest()
+
+
 def _hub_cache_dir() -> str:
     try:
         from huggingface_hub import constants  # light: does not import torch
@@ -225,8 +255,8 @@ def cached_revisions(repo_id: str) -> set[str] | None:
 
 def model_folder(name: str, *, models: Mapping[str, str] | None = None, base_dir: str | None = None,
                  allowed_root: str | None = None) -> str | None:
-    """The local folder ``name`` stands for (absolute, symlinks resolved; it may not exist), or ``None`` for a
-    hub id. See :func:`resolve_model`; a path outside ``allowed_root`` is refused here."""
+    """The local folder or GGUF file ``name`` stands for (absolute, symlinks resolved; it may not exist), or
+    ``None`` for a hub id. See :func:`resolve_model`; a path outside ``allowed_root`` is refused here."""
     name = (name or "").strip()
     base = os.path.realpath(os.path.expanduser(base_dir)) if base_dir else os.getcwd()
     if models and name in models:
@@ -248,14 +278,15 @@ def resolve_model(name: str, revision: str | None, *, models: Mapping[str, str] 
                   base_dir: str | None = None, allowed_root: str | None = None) -> ModelRef:
     """Turn the ``model``/``revision`` of a directive into a :class:`ModelRef`.
 
-    * ``name`` in ``models`` (the site owner's mapping name → local folder, which may point anywhere;
-      relative folders are taken from ``base_dir``): that folder.
+    * ``name`` in ``models`` (the site owner's mapping name → local folder or GGUF file, which may point
+      anywhere; relative paths are taken from ``base_dir``): that folder or file.
     * ``name`` that looks like a path (starts with ``./``, ``../``, ``/`` or ``~``, or names an existing
       folder relative to ``base_dir``): resolved relative to ``base_dir``; after resolving symlinks it
       must stay inside ``allowed_root`` (default: ``base_dir``, else the current folder).
     * otherwise a hub id (``org/name`` or ``name``; letters, digits, ``.``, ``_``, ``-``).
 
-    Local folders must hold a ``config.json``; ``revision`` is refused for them. Never imports
+    Local folders must hold a ``config.json``; a local file must be a GGUF file (``*.gguf`` or the magic bytes
+    ``GGUF``: config, tokenizer and weights come from it); ``revision`` is refused for both. Never imports
     torch or transformers.
     """
     name = (name or "").strip()
@@ -269,6 +300,13 @@ def resolve_model(name: str, revision: str | None, *, models: Mapping[str, str] 
         if revision is not None:
             raise AttnvizError(f"revision {revision!r} cannot apply to {name!r}: it is a local folder "
                                "(revisions are for Hugging Face hub models)", option="revision")
+        if os.path.isfile(folder):
+            if not is_gguf(folder):
+                raise AttnvizError(f"model path {folder!r} (for {name!r}) is a file but not a GGUF file (it does "
+                                   "not start with the bytes 'GGUF'): a model is a Hugging Face model folder or a "
+                                   "GGUF file", option="model")
+            return ModelRef(name=name, source=folder, revision=None, fingerprint=fingerprint_gguf(folder),
+                            local=True, gguf=True)
         _check_folder(name, folder)
         return ModelRef(name=name, source=folder, revision=None, fingerprint=fingerprint_weights(folder), local=True)
 
