@@ -7,9 +7,10 @@ Pure numpy; produced by :mod:`mkdocs_attnviz.extract`, stored by :mod:`mkdocs_at
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Attention", "CONTINUATION", "SPACE_LABEL", "LONG_TOKENS"]
 
@@ -49,6 +50,8 @@ class Attention:
     @property
     def layered(self) -> bool:
         """The weights are kept one layer at a time (a long input), not as one array."""
+        import numpy as np  # not on import: a warm build reads attention.LONG_TOKENS and never a record
+
         return not isinstance(self.weights, np.ndarray)
 
     @property

@@ -7,7 +7,8 @@ Layout under the cache folder (default ``.cache/plugin/attnviz`` next to ``mkdoc
     extract/ab/<key>.l<i>.bin  a long input (layout "layers"): layer i as its H + 2 zlib-compressed uint8
                             matrices (heads, mean, max) one after the other; the npz then holds the header
                             (with each layer's sha256 and matrix sizes) and the other arrays, and is written last
-    render/ab/<key>.json    the rendered figure: metadata and the sha256 of each file below
+    render/ab/<key>.json    the rendered figure: metadata, the sha256 of each file below, and a MAC made with this
+                            machine's key (:mod:`.machine`): an entry without a valid one is rendered again
     render/ab/<key>.html    the standalone figure page
     render/ab/<key>.png     the PNG fallback
     models.json             which weights each model name stood for in the last build that could read them
@@ -39,17 +40,22 @@ import hashlib
 import io
 import json
 import os
+import re
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-import numpy as np
-
-from .attention import Attention
+from . import machine
 from .errors import AttnvizError
 from .files import write_atomic
-from .layers import LayerStore
 from .logs import logger as log
+
+if TYPE_CHECKING:  # numpy, the record and the layer store are imported when an attention entry is read or written:
+    # a warm build, whose figures are all rendered, needs none of them
+    import numpy as np
+
+    from .attention import Attention
+    from .layers import LayerStore
 
 __all__ = ["CACHE_FORMAT", "Cache", "digest", "RenderEntry"]
 
@@ -70,11 +76,70 @@ def digest(obj: Any) -> str:
 
 def _as_float32(array: np.ndarray) -> np.ndarray:
     """An array read from an entry, float16 ones widened (each ``npz[name]`` inflates the member again: read once)."""
+    import numpy as np
+
     return array.astype(np.float32) if array.dtype == np.float16 else array
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+#: what a render entry's ``files`` may name: the page, the PNG, a long input's side files (``.l3.mean.js``), a
+#: Bokeh document several figures share (``@attnviz-doc-<hash>.js``)
+_SUFFIX_RE = re.compile(r"^(?:\.[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*|@attnviz-doc-[A-Za-z0-9_]+\.js)$")
+#: the fields of a render entry and the type each must have
+_RENDER_FIELDS = {"height": int, "description": str, "alt": str, "tokens": int, "warnings": list,
+                  "warning_options": list, "files": dict, "format": int, "key": str}
+
+
+def _render_shape_error(entry: Any) -> str | None:
+    """What is wrong with the shape of a render entry read from disk (None: nothing)."""
+    if not isinstance(entry, dict):
+        return "is not a JSON object"
+    for name, kind in _RENDER_FIELDS.items():
+        value = entry.get(name)
+        if value is None or not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            return f"has no valid {name!r}"
+    if not 0 < entry["height"] < 100_000:
+        return "has no valid 'height'"
+    if not all(isinstance(w, str) for w in entry["warnings"]) or len(entry["warning_options"]) != len(
+            entry["warnings"]) or not all(o is None or isinstance(o, str) for o in entry["warning_options"]):
+        return "has no valid 'warnings'"
+    if not entry["files"] or not all(isinstance(s, str) and _SUFFIX_RE.match(s) and isinstance(h, str)
+                                     for s, h in entry["files"].items()):
+        return "has no valid 'files'"
+    return None
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _header_error(header: Any) -> str | None:
+    """What is wrong with the header of an extraction entry read from disk (None: nothing). Its tokens and labels
+    are strings (escaped wherever a figure shows them), one per token."""
+    if not isinstance(header, dict):
+        return "has no header object"
+    tokens = header.get("tokens")
+    if not _strings(tokens) or not _strings(header.get("labels")) or len(header["labels"]) != len(tokens):
+        return "has no valid tokens or labels (lists of strings)"
+    if not isinstance(header.get("special"), list) or len(header["special"]) != len(tokens) or not all(
+            isinstance(v, bool) for v in header["special"]):
+        return "has no valid 'special'"
+    if not isinstance(header.get("segments"), list) or len(header["segments"]) != len(tokens) or not all(
+            type(v) is int for v in header["segments"]):
+        return "has no valid 'segments'"
+    if not isinstance(header.get("model"), str) or not isinstance(header.get("revision"), (str, type(None))) \
+            or not isinstance(header.get("causal"), bool) or not isinstance(header.get("meta", {}), dict):
+        return "has no valid model, revision, causal or meta"
+    return None
+
+
+def _signed(entry: Mapping[str, Any]) -> bytes:
+    """The bytes of a render entry its MAC covers: everything but the MAC, canonical."""
+    body = {k: v for k, v in entry.items() if k != "mac"}
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class RenderEntry(dict):
@@ -90,6 +155,7 @@ class Cache:
         self.writable = self.enabled
         self._memory: dict[str, bytes] = {}  # relative path -> bytes, for entries we could not write
         self.problems: list[str] = []  # entries found broken and ignored (for tests and logs)
+        self.unverified: list[str] = []  # render entries this machine did not sign (rendered again)
         self.swept: list[Path] = []  # stale temporary files removed when the cache was opened
         self._model_index: dict[str, Any] | None = None  # models.json, read on first use
         if self.enabled:
@@ -160,6 +226,10 @@ class Cache:
         data = self._read(rel)
         if data is None:
             return None
+        import numpy as np
+
+        from .attention import Attention
+
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
                 header = json.loads(bytes(npz["header"]).decode("utf-8"))
@@ -170,6 +240,10 @@ class Cache:
                 return None
             if header.get("key") != key:
                 self._problem(f"cache entry {rel} holds key {header.get('key')!r}, not its own")
+                return None
+            wrong = _header_error(header)
+            if wrong is not None:
+                self._problem(f"cache entry {rel} {wrong}")
                 return None
             n = len(header["tokens"])
             if header.get("layout") == "layers":
@@ -212,9 +286,13 @@ class Cache:
                 at += size
             return out
 
+        from .layers import LayerStore
+
         return LayerStore(shape, load)  # type: ignore[arg-type]
 
     def put_attention(self, key: str, att: Attention) -> None:
+        import numpy as np
+
         header = {"format": CACHE_FORMAT, "key": key, "tokens": att.tokens, "labels": att.labels,
                   "special": [bool(s) for s in att.special], "segments": [int(s) for s in att.segments],
                   "model": att.model, "revision": att.revision, "causal": bool(att.causal), "meta": att.meta}
@@ -274,24 +352,36 @@ class Cache:
 
     # -- rendered figures --------------------------------------------------------------------------
     def get_render(self, key: str) -> RenderEntry | None:
+        """The figure rendered under ``key``, if this machine rendered it: its entry has the right shape, carries
+        this machine's MAC (:mod:`.machine`) and every file has the hash the entry holds. An entry from another
+        machine (a committed cache) or an edited one is not published: it is rendered again from its extraction
+        entry. A damaged entry is named."""
         rel = self._rel("render", key, ".json")
         data = self._read(rel)
         if data is None:
             return None
         try:
-            entry = RenderEntry(json.loads(data.decode("utf-8")))
-            if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
-                self._problem(f"cache entry {rel} is from another format or key")
-                return None
-            for suffix, sha in entry["files"].items():
-                body = self._read(self._rel("render", key, suffix))
-                if body is None or _sha(body) != sha:
-                    self._problem(f"cache entry {self._rel('render', key, suffix)} is missing or damaged")
-                    return None
-            return entry
-        except Exception as exc:
+            entry = json.loads(data.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
             self._problem(f"cache entry {rel} is unreadable ({type(exc).__name__}: {exc})")
             return None
+        wrong = _render_shape_error(entry)
+        if wrong is None and (entry.get("format") != CACHE_FORMAT or entry.get("key") != key):
+            wrong = "is from another format or key"
+        if wrong is not None:
+            self._problem(f"cache entry {rel} {wrong}")
+            return None
+        if not machine.verify(_signed(entry), entry.get("mac")):
+            log.debug("attnviz: cache entry %s was not rendered on this machine (or was changed); it is rendered "
+                      "again from its extraction entry", rel)
+            self.unverified.append(rel)
+            return None
+        for suffix, sha in entry["files"].items():
+            body = self._read(self._rel("render", key, suffix))
+            if body is None or _sha(body) != sha:
+                self._problem(f"cache entry {self._rel('render', key, suffix)} is missing or damaged")
+                return None
+        return RenderEntry(entry)
 
     def put_render(self, key: str, files: Mapping[str, bytes] | Iterable[tuple[str, bytes]],
                    meta: dict[str, Any]) -> RenderEntry:
@@ -303,6 +393,7 @@ class Cache:
             shas[suffix] = _sha(body)
         entry = RenderEntry(meta)
         entry.update({"format": CACHE_FORMAT, "key": key, "files": shas})
+        entry["mac"] = machine.sign(_signed(entry))
         self._write(self._rel("render", key, ".json"), json.dumps(entry, ensure_ascii=False, indent=1).encode("utf-8"))
         return entry
 

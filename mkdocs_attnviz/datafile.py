@@ -28,6 +28,7 @@ import numpy as np
 
 from .attention import Attention
 from .errors import AttnvizError
+from .locations import confined_file
 
 __all__ = ["resolve", "load", "file_digest", "MAX_BYTES", "MAX_TOKENS"]
 
@@ -36,33 +37,9 @@ MAX_TOKENS = 2048
 ROW_SUM_TOLERANCE = 1e-2
 
 
-def _inside(path: str, root: str) -> bool:
-    try:
-        return os.path.commonpath([path, root]) == root
-    except ValueError:
-        return False
-
-
 def resolve(name: str, *, page_dir: str | None, docs_dir: str | None, root: str | None) -> str:
     """The real path of the file ``name`` names (see the module docstring), or :class:`AttnvizError`."""
-    if os.path.isabs(name) or name.startswith("~") or (len(name) > 1 and name[1] == ":"):
-        raise AttnvizError(f"{name!r} is an absolute path: name the file relative to the page or the docs folder",
-                           option="data")
-    root_real = os.path.realpath(root or docs_dir or page_dir or os.getcwd())
-    tried = []
-    for base in (page_dir, docs_dir):
-        if not base:
-            continue
-        candidate = os.path.join(base, name)
-        real = os.path.realpath(candidate)
-        tried.append(candidate)
-        if not _inside(real, root_real):
-            raise AttnvizError(f"{name!r} resolves to {real!r}, outside the project folder {root_real!r}: data files "
-                               "must stay inside the project", option="data")
-        if os.path.isfile(real):
-            return real
-    where = " or ".join(repr(t) for t in tried) or repr(name)
-    raise AttnvizError(f"no such file: {where}", option="data")
+    return confined_file(name, page_dir=page_dir, docs_dir=docs_dir, root=root, option="data")
 
 
 def file_digest(path: str) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from typing import Iterable
+
 from .errors import AttnvizError
 from .figure import Figure
+from .locations import without_machine_paths
 from .texts import Texts
 from .toolkit import assets
 from .toolkit.page import environment
@@ -28,6 +32,8 @@ def embed_html(figure: Figure, language: str, url_prefix: str = "", *, srcdoc: s
         srcdoc=srcdoc, host_script=assets.host_script(), _=Texts(figure.spec.lang or language)._)
 
 
-def error_html(error: AttnvizError, language: str) -> str:
-    """The error box a host page shows in place of a figure."""
-    return environment().get_template("error.html.jinja").render(error=error, _=Texts(language)._)
+def error_html(error: AttnvizError, language: str, roots: "Iterable[str | os.PathLike | None]" = ()) -> str:
+    """The error box a host page shows in place of a figure: a path inside one of ``roots`` (the project's folders)
+    relative to it, the home folder as ``~`` (:func:`~mkdocs_attnviz.locations.without_machine_paths`)."""
+    shown = without_machine_paths(str(error), list(roots))
+    return environment().get_template("error.html.jinja").render(error=shown, _=Texts(language)._)

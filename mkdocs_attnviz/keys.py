@@ -1,6 +1,7 @@
 """The two cache keys of a figure: its attention's (the extraction key: the weights' fingerprint and the inputs of
 the extraction stage of :data:`~mkdocs_attnviz.spec.OPTIONS`, or a ``data=`` file's content) and its files' (the
-render key: the extraction key, the render stage and what the files are made of — templates, versions, settings)."""
+render key: the extraction key, the render stage, the model's name as the block writes it, and what the files are
+made of — templates, versions, settings; a font file by its content, never its path)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import attention, datafile, i18n, views
+from . import attention, i18n, views
 from . import extract as _extract
 from .cache import CACHE_FORMAT, digest
 from .modelrefs import ModelRefs
 from .settings import Settings
 from .spec import FigureSpec
+from .toolkit import fonts
 from .toolkit.page import RENDER_VERSION, templates_dir
 
 __all__ = ["Keys", "extraction_inputs", "compare_spec", "templates_hash"]
@@ -26,7 +28,7 @@ def extraction_inputs(spec: FigureSpec) -> dict[str, Any]:
     """What the extraction of ``spec`` depends on: the spec's own inputs, and what its view captures besides the
     attention (the neuron view: the query and key vectors, ``qk``)."""
     inputs = spec.extraction_inputs()
-    for what in views.get(views.name_for(spec)).captures:
+    for what in views.CAPTURES.get(views.name_for(spec), ()):  # known without importing the view
         inputs[what] = True
     return inputs
 
@@ -75,11 +77,13 @@ class Keys:
             "templates": templates_hash(),
             "resources": settings.resources,
             "png": settings.fallback_png,
-            "font": settings.font,
+            "font": fonts.identity(settings.font) if fonts.is_file(settings.font) else settings.font,
         }
 
     def extraction_key(self, spec: FigureSpec) -> tuple[str, "_extract.ModelRef | None"]:
         if spec.data is not None:  # data= figures: the file's content, never its absolute path
+            from . import datafile
+
             return digest({"kind": "data", "sha256": datafile.file_digest(spec.data), "name": self.data_name(spec),
                            "tokens": list(spec.tokens) if spec.tokens is not None else None,
                            "text": spec.text}), None
@@ -93,7 +97,12 @@ class Keys:
 
     def render_key(self, extraction_key: str, spec: FigureSpec) -> str:
         options = dataclasses.replace(spec, lang=spec.lang or self.settings.language).render_options()
-        return digest({"kind": "figure", "attention": extraction_key, "options": options, **self.render_salt})
+        if spec.font is not None and fonts.is_file(spec.font):  # a font file by its content, never its path
+            options["font"] = fonts.identity(spec.font)
+        # the model's name, as the block writes it: two names for one folder share the attention, not the label
+        named = {} if spec.data is not None else {"model": spec.model}
+        return digest({"kind": "figure", "attention": extraction_key, "options": options, **named,
+                       **self.render_salt})
 
     def keys(self, spec: FigureSpec) -> tuple[str, str]:
         """The extraction key of ``spec`` (resolved) and the key of its figure."""

@@ -1,5 +1,6 @@
-"""The models of a site's figures: each name resolved to its weights' fingerprint (remembered in the cache for builds
-that cannot read the weights), the hashes of model files kept across builds, and preloading."""
+"""The models of a site's figures: each name resolved to its weights' fingerprint (once a build; remembered in the
+cache for builds that cannot read the weights), the hashes of model files kept across builds (in this machine's
+folder, :func:`mkdocs_attnviz.machine.hash_memo_path`, never in the cache folder), and preloading."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 from pathlib import Path
 
 from . import extract as _extract
-from . import logs
+from . import logs, machine
 from .cache import Cache
 from .errors import AttnvizError
 from .settings import Settings
@@ -24,14 +25,27 @@ class ModelRefs:
     def __init__(self, settings: Settings, cache: Cache) -> None:
         self.settings = settings
         self.cache = cache
-        # sha256 of model files from earlier builds, keyed by (path, size, mtime): a warm build reads no weights
-        self.hash_memo = str(cache.root / "fingerprints.json") if cache.enabled else None
+        # sha256 of model files from earlier builds, keyed by (path, size, mtime): a warm build reads no weights.
+        # Facts about this machine's files: kept with its key, never in the (committed) cache folder
+        self.hash_memo = str(machine.hash_memo_path()) if cache.enabled else None
         _extract.load_hash_memo(self.hash_memo)
+        self.known: dict[tuple[str, str | None], _extract.ModelRef] = {}  # this build's models, by (name, revision)
+
+    def reset(self) -> None:
+        """A new build: each model is resolved again (once)."""
+        self.known = {}
 
     def ref(self, spec: FigureSpec) -> "_extract.ModelRef":
-        """The model of ``spec``, resolved; its fingerprint is remembered in the cache for builds that cannot
-        compute it. With ``cache_only``, a model folder that is missing here (CI, with a committed cache) or a hub
-        snapshot that is not cached here takes the fingerprint the last build that could read the weights used."""
+        """The model of ``spec``, resolved (once a build: its small files hashed once, not once per figure); its
+        fingerprint is remembered in the cache for builds that cannot compute it. With ``cache_only``, a model folder
+        that is missing here (CI, with a committed cache) or a hub snapshot that is not cached here takes the
+        fingerprint the last build that could read the weights used."""
+        known = self.known.get((spec.model, spec.revision))
+        if known is None:
+            known = self.known[(spec.model, spec.revision)] = self._resolve(spec)
+        return known
+
+    def _resolve(self, spec: FigureSpec) -> "_extract.ModelRef":
         s = self.settings
         mapped = s.models.get(spec.model)
         place = None if mapped is None else self.as_written(mapped)

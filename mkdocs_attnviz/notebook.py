@@ -143,6 +143,7 @@ def show(text: str, model: str | None = None, *, models: Mapping[str, str] | Non
         settings = notebook_settings(models=models, cache_dir=cache_dir, device=device, project=project)
         spec = build_spec(given, text or "", defaults=settings.defaults)
         builder = _builder(settings)
+        builder.reset_stats()  # each call is a build: its models resolved again (a folder changed between cells)
         with warnings.catch_warnings():  # tqdm's, on importing transformers in a kernel without ipywidgets
             warnings.filterwarnings("ignore", message="IProgress not found")
             figure = builder.build(spec, page_dir=os.getcwd())

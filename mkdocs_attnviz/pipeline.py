@@ -15,22 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from . import datafile, draw, embedding, publishing, rendering, views
+from . import embedding, publishing, rendering, views
 from . import extract as _extract
-from .attention import Attention
 from .buildstats import BuildStats
 from .cache import Cache
 from .errors import AttnvizError
 from .figure import Figure, file_name
 from .keys import Keys, compare_spec, extraction_inputs
+from .locations import confined_file
 from .modelrefs import ModelRefs
-from .prepare import Prepared, prepare
 from .publishing import ASSETS_CSS
 from .settings import Settings, models_advice
 from .spec import FigureSpec
-from .views.base import Frame
+from .toolkit import fonts
+
+if TYPE_CHECKING:  # drawing (numpy, matplotlib, Bokeh) is imported when a figure is rendered: a warm build does not
+    from .attention import Attention
+    from .prepare import Prepared
+    from .views.base import Frame
 
 __all__ = ["FigureBuilder", "Figure", "file_name", "ASSETS_CSS", "extraction_inputs", "PROGRESS_SECONDS"]
 
@@ -60,6 +64,7 @@ class FigureBuilder:
 
     def reset_stats(self) -> None:
         self.tally.reset()
+        self.models.reset()  # each model resolved once a build (its files hashed once)
         self.used = {}
 
     def expect(self, blocks: int) -> None:
@@ -117,12 +122,21 @@ class FigureBuilder:
 
     # -- the pipeline --------------------------------------------------------------------------
     def resolve_inputs(self, spec: FigureSpec, page_dir: str | None = None) -> FigureSpec:
-        """``data=`` made an absolute, checked path (relative to ``page_dir``, then the docs folder)."""
+        """``data=`` (and a ``font=`` file) made an absolute, checked path (relative to ``page_dir``, then the docs
+        folder)."""
+        s = self.settings
         if spec.lang is None:  # the figure speaks the site's language unless its block says otherwise
-            spec = dataclasses.replace(spec, lang=self.settings.language)
+            spec = dataclasses.replace(spec, lang=s.language)
+        if spec.font is not None and fonts.is_file(spec.font) and spec.font not in self._resolved_data:
+            # a font file: relative to the page, then the docs; an absolute path inside the project
+            path = confined_file(spec.font, page_dir=page_dir, docs_dir=s.docs_dir or s.base_dir,
+                                 root=s.allowed_root or s.base_dir, option="font", absolute=True)
+            self._resolved_data.add(path)
+            spec = dataclasses.replace(spec, font=path)
         if spec.data is None or spec.data in self._resolved_data:
             return spec
-        s = self.settings
+        from . import datafile
+
         path = datafile.resolve(spec.data, page_dir=page_dir, docs_dir=s.docs_dir or s.base_dir,
                                 root=s.allowed_root or s.base_dir)
         self._resolved_data.add(path)
@@ -132,6 +146,8 @@ class FigureBuilder:
         """The attention for ``spec``: from the cache, or from one forward pass of the model."""
         key, ref = self.extraction_key(spec)
         if ref is None:  # data= file: cheap to read, never cached
+            from . import datafile
+
             return key, datafile.load(spec.data, tokens=spec.tokens, text=spec.text,
                                       name=self.keying.data_name(spec))
         att = self.cache.get_attention(key)
@@ -154,7 +170,8 @@ class FigureBuilder:
             # build, or by a second build sharing the cache), else two builds write different files
             # under one key.
             att = self.cache.get_attention(key) or att
-        return key, att
+        # the record is shared by every name of the same weights: it speaks of the model by this block's name
+        return key, dataclasses.replace(att, model=ref.name) if att.model != ref.name else att
 
     def build(self, spec: FigureSpec, *, page_dir: str | None = None) -> Figure:
         """Render ``spec`` (or take it from the cache). Raises :class:`AttnvizError` on bad input.
@@ -174,6 +191,8 @@ class FigureBuilder:
 
     def svg(self, spec: FigureSpec) -> bytes:
         """The static picture of ``spec`` as SVG (text as paths, deterministic); not cached."""
+        from . import draw
+
         fig = self.prepared(self.resolve_inputs(spec))
         return draw.picture(fig, self._frame(fig), "svg")
 
@@ -182,9 +201,13 @@ class FigureBuilder:
         _, att = self.attention(spec)
         other_spec = compare_spec(spec)
         other = self.attention(other_spec)[1] if other_spec is not None else None
+        from .prepare import prepare
+
         return prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
 
     def _frame(self, fig: Prepared, name: str = "figure") -> Frame:
+        from . import draw
+
         return draw.frame(fig, resources=self.settings.resources, bokeh_src=self.bokehjs_name(),
                           font=self.settings.font, name=name)
 
@@ -195,7 +218,8 @@ class FigureBuilder:
         if entry is None:
             fig = self.prepared(spec)
             # the frame's description checks the layer, head and query against the model
-            entry = rendering.render(self.cache, rkey, fig, self._frame(fig, rkey), png=self.settings.fallback_png)
+            entry = rendering.render(self.cache, rkey, fig, self._frame(fig, rkey), png=self.settings.fallback_png,
+                                     font=spec.font or self.settings.font, base_dir=self.settings.base_dir)
             self.stats["renders"] += 1
             self.tally.progress(PROGRESS_SECONDS)
         else:
@@ -232,4 +256,6 @@ class FigureBuilder:
         return embedding.embed_html(figure, self.settings.language, url_prefix, srcdoc=srcdoc, png_url=png_url)
 
     def error_html(self, error: AttnvizError) -> str:
-        return embedding.error_html(error, self.settings.language)
+        """The error box a page shows in place of a figure: paths relative to the project, never the machine's."""
+        s = self.settings
+        return embedding.error_html(error, s.language, roots=[s.base_dir, s.allowed_root, s.docs_dir])

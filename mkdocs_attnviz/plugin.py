@@ -119,7 +119,8 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         values = with_site_language({name: self.config[name] for name in SETTINGS}, site_language(config))
         try:
             settings = build_settings(values, root, docs_dir=config.docs_dir, host="mkdocs",
-                                      config_file=os.path.basename(config.config_file_path or "mkdocs.yml"))
+                                      config_file=os.path.basename(config.config_file_path or "mkdocs.yml"),
+                                      published={"site_dir": config.site_dir})
         except AttnvizError as exc:
             raise PluginError(f"attnviz: invalid plugin config in mkdocs.yml: {exc}") from None
         if self._log_handler is None:

@@ -4,36 +4,46 @@ warnings a host reports about it (each with the option it is about)."""
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
-from .attention import Attention
 from .cache import Cache, RenderEntry
 from .errors import AttnvizWarning
-from .prepare import Prepared
+from .locations import without_machine_paths
 from .spec import FigureSpec
+from .toolkit import fonts
 from .toolkit.fonts import INSTALL_HINT
-from .toolkit.mpl import missing_glyphs
-from .views.base import Frame
 
-__all__ = ["render", "warnings_of", "warnings_from_entry", "ignored_options"]
+if TYPE_CHECKING:  # drawing (numpy, matplotlib) is imported when a figure is rendered: a warm build reads entries only
+    from .attention import Attention
+    from .prepare import Prepared
+    from .views.base import Frame
+
+__all__ = ["render", "warnings_of", "warnings_from_entry", "ignored_options", "font_warning"]
 
 
-def render(cache: Cache, key: str, fig: Prepared, frame: Frame, *, png: bool) -> RenderEntry:
-    """Render ``fig`` into the entry ``key`` of ``cache`` (``png``: with its picture)."""
+def render(cache: Cache, key: str, fig: Prepared, frame: Frame, *, png: bool, font: str | None = None,
+           base_dir: str | None = None) -> RenderEntry:
+    """Render ``fig`` into the entry ``key`` of ``cache`` (``png``: with its picture; ``font``: the family or font
+    file its labels ask for, warned about when it cannot draw here; ``base_dir``: the project's folder, which a
+    warning never names)."""
+    from .toolkit.mpl import missing_glyphs
+
     view, record = fig.view, fig.record
     files: dict[str, bytes] = {".html": view.page(fig, frame).encode("utf-8")}
     with missing_glyphs() as missing:
         if png:
             files[".png"] = view.picture(fig, frame)
-    warnings, options = warnings_of(record, fig.spec, missing)
+    warnings, options = warnings_of(record, fig.spec, missing, font_warning(font, base_dir) if png else None)
     meta = {"height": frame.height, "description": frame.title, "alt": view.alt(fig, frame.title),
             "tokens": record.num_tokens, "warnings": warnings, "warning_options": options}
     # a long input's side files are written to the cache one by one as the view makes them
     return cache.put_render(key, itertools.chain(files.items(), view.files(fig, frame)), meta)
 
 
-def warnings_of(record: Attention, spec: FigureSpec, missing: set[str]) -> tuple[list[str], list[str | None]]:
-    """The warnings about a figure of ``record`` (truncation, the record's own, glyphs no font has) and the option
-    each is about."""
+def warnings_of(record: Attention, spec: FigureSpec, missing: set[str],
+                unusable_font: str | None = None) -> tuple[list[str], list[str | None]]:
+    """The warnings about a figure of ``record`` (truncation, the record's own, a font that cannot draw here
+    (:func:`font_warning`), glyphs no font has) and the option each is about."""
     warnings = []
     truncated = record.meta.get("truncated")
     if truncated:
@@ -45,6 +55,9 @@ def warnings_of(record: Attention, spec: FigureSpec, missing: set[str]) -> tuple
     for warning in record.meta.get("warnings", []):
         warnings.append(warning)
         options.append("data" if record.meta.get("source") == "data" else None)
+    if unusable_font:
+        warnings.append(unusable_font)
+        options.append("font")
     if missing:
         shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in sorted(missing)[:12])
         warnings.append(f"{len(missing)} character(s) have no glyph in any installed font and show as boxes in "
@@ -54,6 +67,16 @@ def warnings_of(record: Attention, spec: FigureSpec, missing: set[str]) -> tuple
         warnings.append(warning)
         options.append(option)
     return warnings, options
+
+
+def font_warning(font: str | None, base_dir: str | None = None) -> str | None:
+    """The warning about a ``font`` (family or font file) the PNG's labels cannot use here, or None: the labels
+    then use DejaVu Sans (one warning, with the option, instead of matplotlib's line per text)."""
+    if not font or fonts.usable(font):
+        return None
+    shown = without_machine_paths(font, [base_dir])
+    why = "not a font file matplotlib can read" if fonts.is_file(font) else "not installed here"
+    return f"font {shown!r} is {why}: the PNG's labels use DejaVu Sans"
 
 
 def warnings_from_entry(entry: dict) -> list[AttnvizWarning]:

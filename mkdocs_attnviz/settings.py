@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import AttnvizError, did_you_mean
@@ -103,14 +104,42 @@ def models_advice(settings: Settings, name: str) -> str:
     return f"give the extension models={{{name!r}: 'path/to/folder'}}"
 
 
+#: a ``font`` setting that names a file (relative to the project's root folder) rather than a family
+_FONT_FILE_RE = re.compile(r"(?i)(\.(ttf|otf|ttc|otc)$|[/\\])")
+
+
 def _folder(root: str, value: Any) -> str:
     return os.path.normpath(os.path.join(root, os.path.expanduser(str(value))))
 
 
+def _published_cache_error(cache_dir: str, published: Mapping[str, Any], base: str, prefix: str) -> str | None:
+    """Why ``cache_dir`` may not be where it is: inside a folder the host publishes (None: it may)."""
+    real = os.path.realpath(cache_dir)
+    for name, folder in published.items():
+        if not folder:
+            continue
+        inside = os.path.realpath(os.path.join(base, os.fspath(folder)))
+        try:
+            if os.path.commonpath([real, inside]) != inside:
+                continue
+        except ValueError:  # another drive
+            continue
+        shown = {path: Path(os.path.relpath(path, base)).as_posix() if os.path.commonpath([path, base]) == base
+                 else Path(path).name for path in (os.path.abspath(cache_dir), os.path.abspath(inside))}
+        return (f"setting '{prefix}cache_dir' ({shown[os.path.abspath(cache_dir)]}) is inside {name} "
+                f"({shown[os.path.abspath(inside)]}): the cache would be published with the site; put it outside, "
+                f"e.g. the default {DEFAULT_CACHE}")
+    return None
+
+
 def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_dir: str | os.PathLike | None = None,
                    allowed_root: str | os.PathLike | None = None, prefix: str = "", host: str = "markdown",
-                   config_file: str | None = None) -> Settings:
+                   config_file: str | None = None,
+                   published: Mapping[str, str | os.PathLike | None] | None = None) -> Settings:
     """:class:`Settings` from the keys of :data:`SETTINGS` (missing ones take their default).
+
+    ``published``: the folders the host publishes, by the name its users know them by (``{"site_dir": ...}``;
+    ``docs_dir`` is one too): ``cache_dir`` may not be inside any of them.
 
     ``root`` is the project's root folder: relative ``cache_dir`` and ``models`` folders are taken from it, and
     model folders named in directives must stay inside ``allowed_root`` (default: ``root``). Raises
@@ -153,9 +182,13 @@ def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_d
         except AttnvizError as exc:
             raise AttnvizError(f"setting '{prefix}defaults': {exc}") from None
     base = os.path.abspath(os.fspath(root))
-    cache_dir = v["cache_dir"]
+    cache_dir = _folder(base, v["cache_dir"]) if v["cache_dir"] else None
+    if cache_dir and v["cache"]:
+        wrong = _published_cache_error(cache_dir, {"docs_dir": docs_dir, **(published or {})}, base, prefix)
+        if wrong:
+            raise AttnvizError(wrong)
     return Settings(
-        cache_dir=_folder(base, cache_dir) if cache_dir else None,
+        cache_dir=cache_dir,
         cache=v["cache"],
         cache_only=v["cache_only"],
         models={str(name): _folder(base, path) for name, path in v["models"].items()},
@@ -167,7 +200,7 @@ def build_settings(values: Mapping[str, Any], root: str | os.PathLike, *, docs_d
         trust_remote_code=v["trust_remote_code"],
         base_dir=base,
         allowed_root=os.path.abspath(os.fspath(allowed_root)) if allowed_root else base,
-        font=v["font"],
+        font=_folder(base, v["font"]) if v["font"] and _FONT_FILE_RE.search(v["font"]) else v["font"],
         docs_dir=os.path.abspath(os.fspath(docs_dir)) if docs_dir else None,
         language=language,
         host=host,

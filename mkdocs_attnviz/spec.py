@@ -218,7 +218,9 @@ OPTIONS: dict[str, Option] = {
                    values="language of the figure's words: `en`, `ja`, `zh` (Simplified), `ko`, `de`, `fr`, `es`; "
                    "tokens are never translated", default_doc="the site's language", key_omit=(None, "en")),
     "font": Option("font for the PNG labels", "FONT", R, _font,
-                   values="font family or font file for this figure's PNG labels", default_doc="the plugin's `font`"),
+                   values="font family or font file (`.ttf`/`.otf`: relative to the page, then the docs folder, or an "
+                          "absolute path inside the project) for this figure's PNG labels; a family not installed is "
+                          "one warning (`option 'font'`)", default_doc="the plugin's `font`"),
     "filter": Option("segment filter of a sentence pair: 'all', 'AA', 'AB', 'BA', 'BB'", "FILTER", R, _filter, "str",
                      "all", "initial segment filter of a sentence pair in the head view: `all`, `AA`, `AB`, `BA`, "
                      "`BB`", "`all`"),

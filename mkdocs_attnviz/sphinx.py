@@ -103,7 +103,8 @@ _FIGURES_DIR = "attnviz"  # inside the doctree folder: the figure files of the d
 # ------------------------------------------------------------------------------------------ settings
 
 def settings_from_config(values: Mapping[str, Any], confdir: str | os.PathLike,
-                         srcdir: str | os.PathLike | None = None) -> Settings:
+                         srcdir: str | os.PathLike | None = None,
+                         published: Mapping[str, str | os.PathLike | None] | None = None) -> Settings:
     """:class:`Settings` from the ``attnviz_*`` values (given without the prefix; missing ones default).
 
     Relative ``cache_dir`` and ``models`` folders are taken from ``confdir``; model folders named in
@@ -111,7 +112,7 @@ def settings_from_config(values: Mapping[str, Any], confdir: str | os.PathLike,
     """
     try:
         return build_settings({k: v for k, v in values.items() if k in SETTINGS}, confdir, prefix="attnviz_",
-                              host="sphinx", config_file="conf.py")
+                              host="sphinx", config_file="conf.py", published=published)
     except AttnvizError as exc:
         raise ConfigError(f"attnviz: {exc}") from None
 
@@ -124,7 +125,18 @@ def config_values(config: Any) -> dict[str, Any]:
 
 
 def _settings(app: Sphinx) -> Settings:
-    return settings_from_config(config_values(app.config), app.confdir, app.srcdir)
+    return settings_from_config(config_values(app.config), app.confdir, app.srcdir, published=published_folders(app))
+
+
+def published_folders(app: Sphinx) -> dict[str, str]:
+    """The folders a Sphinx build publishes, which may not hold the cache: the output folder, and every folder of
+    ``html_static_path`` and ``html_extra_path`` (copied into it whole). The source folder is not one: Sphinx reads
+    documents from it and copies only what they name (the default cache, beside ``conf.py``, is there)."""
+    out = {"outdir": str(app.outdir)}
+    for name in ("html_static_path", "html_extra_path"):
+        for index, folder in enumerate(getattr(app.config, name, None) or []):
+            out[f"{name}[{index}]" if index else name] = os.path.join(str(app.confdir), str(folder))
+    return out
 
 
 _BUILDERS: dict[int, FigureBuilder] = {}  # id(app.config) -> its builder (set when the config is read)

@@ -78,13 +78,15 @@ def zensical_page(md: Any, lines: list[str], values: Mapping[str, Any], extra_ke
     root = os.path.abspath(str(config["root_dir"]))
     docs_dir = os.path.join(root, str(config.get("docs_dir") or "docs"))
     source = os.path.join(docs_dir, str(page.path))
-    builder, lock = _builder(values, root, docs_dir, theme_language(config))
+    site_dir = os.path.join(root, str(config.get("site_dir") or "site"))
+    builder, lock = _builder(values, root, docs_dir, theme_language(config), site_dir)
     return ZensicalPage(builder=builder, lock=lock, page=relative_page_name(source, root),
                         page_dir=os.path.dirname(source), line_offset=_front_matter_lines(source, lines))
 
 
 def zensical_settings(values: Mapping[str, Any], root: str | os.PathLike, docs_dir: str | os.PathLike,
-                      site_language: str | None = None, config_file: str | None = None) -> Settings:
+                      site_language: str | None = None, config_file: str | None = None,
+                      site_dir: str | os.PathLike | None = None) -> Settings:
     """The settings of a Zensical project from the keys of its attnviz table (``enabled`` aside): the cache in
     :data:`ZENSICAL_CACHE` unless the table names one, ``cache_only`` from :data:`CACHE_ONLY_ENV` when it is set,
     the figures' language from the site's (``[project.theme] language``) unless the table names one."""
@@ -96,7 +98,8 @@ def zensical_settings(values: Mapping[str, Any], root: str | os.PathLike, docs_d
             raise AttnvizError(f"environment variable {CACHE_ONLY_ENV}={flag!r}: expected true or false")
         settings["cache_only"] = flag in ("1", "true", "yes", "on")
     try:
-        return build_settings(settings, root, docs_dir=docs_dir, host="zensical", config_file=config_file)
+        return build_settings(settings, root, docs_dir=docs_dir, host="zensical", config_file=config_file,
+                              published={"site_dir": site_dir})
     except AttnvizError as exc:
         raise AttnvizError(f"invalid [project.markdown_extensions.attnviz] in {config_file}: {exc}") from None
 
@@ -153,14 +156,14 @@ def theme_language(config: Mapping[str, Any]) -> str | None:
     return theme.get("language") if isinstance(theme, Mapping) else None
 
 
-def _builder(values: Mapping[str, Any], root: str, docs_dir: str,
-             site_language: str | None) -> tuple[FigureBuilder, threading.Lock]:
-    table = json.dumps([values, root, docs_dir, site_language, os.environ.get(CACHE_ONLY_ENV)], sort_keys=True,
+def _builder(values: Mapping[str, Any], root: str, docs_dir: str, site_language: str | None,
+             site_dir: str | None = None) -> tuple[FigureBuilder, threading.Lock]:
+    table = json.dumps([values, root, docs_dir, site_language, os.environ.get(CACHE_ONLY_ENV), site_dir], sort_keys=True,
                        default=str)
     with _BUILDERS_LOCK:
         if table in _TABLES:  # the settings of this table were built and checked (and warned about) already
             return _TABLES[table]
-    settings = zensical_settings(values, root, docs_dir, site_language)
+    settings = zensical_settings(values, root, docs_dir, site_language, site_dir=site_dir)
     key = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
     with _BUILDERS_LOCK:
         if key not in _BUILDERS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -12,6 +13,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the hub is unreachable here: fai
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# this machine's attnviz key and file hashes (mkdocs_attnviz.machine): one folder for the test session, never ~/.cache
+os.environ.setdefault("ATTNVIZ_STATE_DIR", tempfile.mkdtemp(prefix="attnviz-state-"))
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 

@@ -1,6 +1,9 @@
 """The content-addressed cache: keys, round trips, atomic writes and damaged entries."""
 
+import json
+
 import numpy as np
+import pytest
 
 from mkdocs_attnviz.attention import Attention
 from mkdocs_attnviz.cache import Cache, digest
@@ -62,10 +65,40 @@ def test_wrong_key_is_rejected(tmp_path):
 def test_render_entry_checks_file_hashes(tmp_path):
     cache = Cache(tmp_path)
     key = "c" * 32
-    cache.put_render(key, {".html": b"<html>", ".png": b"png"}, {"height": 300})
+    cache.put_render(key, {".html": b"<html>", ".png": b"png"}, dict(META))
     assert cache.get_render(key)["height"] == 300
     cache.path("render", key, ".png").write_bytes(b"pnh")
     assert cache.get_render(key) is None
+
+
+META = {"height": 300, "description": "d", "alt": "a", "tokens": 3, "warnings": [], "warning_options": []}
+
+
+def test_render_entry_signed_by_another_machine_is_not_taken(tmp_path, monkeypatch):
+    """An entry whose MAC this machine's key does not make (another machine's, or edited with its hashes fixed)."""
+    cache = Cache(tmp_path)
+    key = "e" * 32
+    cache.put_render(key, {".html": b"<html>"}, dict(META))
+    assert Cache(tmp_path).get_render(key) is not None
+    monkeypatch.setenv("ATTNVIZ_STATE_DIR", str(tmp_path / "elsewhere"))
+    other = Cache(tmp_path)
+    assert other.get_render(key) is None and other.unverified and not other.problems
+    assert (tmp_path / "elsewhere" / "key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("change", [{"alt": None}, {"height": "x"}, {"files": {"/../x.html": "0"}},
+                                    {"warnings": [1]}])
+def test_render_entry_of_a_wrong_shape_is_named(tmp_path, change):
+    cache = Cache(tmp_path)
+    key = "f" * 32
+    cache.put_render(key, {".html": b"<html>"}, dict(META))
+    path = cache.path("render", key, ".json")
+    entry = json.loads(path.read_text())
+    entry.update(change)
+    entry = {k: v for k, v in entry.items() if v is not None}
+    path.write_text(json.dumps(entry))
+    assert cache.get_render(key) is None
+    assert cache.problems and f"cache entry render/ff/{key}.json has no valid" in cache.problems[0]
 
 
 def test_disabled_cache_keeps_memory(tmp_path):

@@ -203,3 +203,72 @@ def test_zensical_ci_build_without_models_or_torch_finds_every_figure(tmp_path, 
 
     proc = run_blocked("zensical", "build", "--clean", cwd=ci, hub=tmp_path / "hub", extra={"ATTNVIZ_CACHE_ONLY": "0"})
     assert "does not exist or is not a folder" in proc.stderr  # cache_only off: a missing folder is an error
+
+
+# -- the committed cache is not trusted (issue 17, item 2) ---------------------------------------------------------
+
+#: what a pull request slips into a committed figure page; no byte of it may reach the site
+INJECTED = '<script>window.pwned = "attnviz-cache-injection"</script>'
+
+
+def tamper_render_entries(cache: Path) -> list[Path]:
+    """Put :data:`INJECTED` into every rendered figure page of ``cache`` and write each page's new sha256 into its
+    ``.json``, as an attacker who read the layout would (the MAC cannot be made without the author's key)."""
+    import hashlib
+    import json
+
+    tampered = []
+    for entry in sorted(cache.glob("render/*/*.json")):
+        page = entry.with_suffix(".html")
+        data = page.read_bytes().replace(b"<body", INJECTED.encode() + b"<body", 1)
+        page.write_bytes(data)
+        meta = json.loads(entry.read_text(encoding="utf-8"))
+        meta["files"][".html"] = hashlib.sha256(data).hexdigest()
+        entry.write_text(json.dumps(meta), encoding="utf-8")
+        tampered.append(page)
+    return tampered
+
+
+def site_bytes(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("machine", ["same", "other"])
+def test_tampered_committed_render_entry_never_reaches_the_site(local_build, machine, tmp_path):
+    """A committed cache whose figure pages were edited (hashes fixed): under cache_only and --strict, on the
+    author's machine or CI's, every figure is rendered again from its extraction entry, identical to the clean one."""
+    base, local, figures = local_build
+    ci = ci_copy(base, local, f"ci-tampered-{machine}")
+    assert len(tamper_render_entries(ci / ".cache/plugin/attnviz")) == 3
+    extra = {"ATTNVIZ_STATE_DIR": str(tmp_path / "ci-machine")} if machine == "other" else None
+    proc = run_blocked("mkdocs", "build", "--strict", cwd=ci, hub=base / f"ci-tampered-{machine}-hub", extra=extra)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "attnviz: 3 figures (0 from cache, 3 rendered, 0 model runs, 0 errors)" in proc.stderr
+    built = site_bytes(ci / "site")
+    assert not [name for name, data in built.items() if b"attnviz-cache-injection" in data]
+    assert {p.name: p.read_bytes() for p in (ci / "site/assets/attnviz").iterdir()} == figures
+    # the entries rendered again are this machine's now: the next build takes them from the cache
+    proc = run_blocked("mkdocs", "build", "--strict", cwd=ci, hub=base / f"ci-tampered-{machine}-hub", extra=extra)
+    assert "attnviz: 3 figures (3 from cache, 0 rendered, 0 model runs, 0 errors)" in proc.stderr
+
+
+def test_zensical_tampered_committed_render_entry_never_reaches_the_site(tmp_path, minilm_path):
+    pytest.importorskip("zensical")
+    from zensical_support import FIGURES, Project, check_site, figures_of
+
+    local = Project(tmp_path / "local", minilm_path)
+    assert local.build().returncode == 0
+    ci = tmp_path / "ci"
+    shutil.copytree(local.root / "docs", ci / "docs")
+    shutil.copy(local.root / "zensical.toml", ci / "zensical.toml")
+    shutil.copytree(local.root / ".attnviz-cache", ci / ".attnviz-cache")
+    assert tamper_render_entries(ci / ".attnviz-cache")
+    (tmp_path / "hub").mkdir()
+    env = {"ATTNVIZ_CACHE_ONLY": "true", "ATTNVIZ_STATE_DIR": str(tmp_path / "ci-machine")}
+    proc = run_blocked("zensical", "build", "--clean", "--strict", cwd=ci, hub=tmp_path / "hub", extra=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not [name for name, data in site_bytes(ci / "site").items() if b"attnviz-cache-injection" in data]
+    check_site(ci / "site")
+    for name in FIGURES:  # rendered again: the same figures as the clean build, byte for byte
+        built = figures_of((ci / "site" / name).read_text(encoding="utf-8"))
+        assert built == figures_of((local.site / name).read_text(encoding="utf-8"))

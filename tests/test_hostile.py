@@ -371,7 +371,7 @@ def test_models_that_are_available_work(md_for, offline_hub, tmp_path, caplog, h
     assert warnings_of(caplog) == [] and len(iframe_srcs(html)) == 1
 
 
-OUTSIDE = r"resolves to '[^']+', outside the project folder '[^']+': data files must stay inside the project$"
+OUTSIDE = r"^[^/]*'[^']+' points outside the project: files named in a page must stay inside the project$"
 
 
 @pytest.mark.parametrize("value, why", [

@@ -130,7 +130,8 @@ WARM_CHECK = textwrap.dedent('''
     cfg.plugins.on_startup(command="build", dirty=False)
     build(cfg)
     cfg.plugins.on_shutdown()
-    heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers"))
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "numpy", "bokeh",
+                                                                   "matplotlib", "PIL"))
     print("HEAVY=" + ",".join(heavy))
 ''')
 
@@ -149,7 +150,7 @@ def test_second_build_is_warm_and_torch_free(nested_site, caplog):
     proc = subprocess.run([sys.executable, "-c", WARM_CHECK, str(cfg_path)], capture_output=True, text=True,
                           cwd=site.root, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "HEAVY=\n" in proc.stdout, proc.stdout  # neither torch nor transformers was imported
+    assert "HEAVY=\n" in proc.stdout, proc.stdout  # no torch, transformers, numpy, Bokeh or matplotlib imported
     assert re.search(r"attnviz: 2 figures \(2 from cache, 0 rendered, 0 model runs, 0 errors\)", proc.stderr)
     second = {p.name: p.read_bytes() for p in (site.site / "assets/attnviz").iterdir()}
     assert first == second

@@ -319,3 +319,15 @@ def test_long_figures_publish_and_purge_their_side_files(build, tmp_path, monkey
     again = build("attnviz-basic", "html", srcname="long")
     assert not list(out.glob(f"{deep_key}.*")) and len(list(out.glob("*.l*.js"))) == 6 * 14
     assert not list((Path(again.doctreedir) / "attnviz").glob(f"{deep_key}.*"))
+
+
+def test_sphinx_refuses_cache_dir_inside_outdir_or_static_path(make_app, tmp_path):
+    """issue 17, item 4: the output folder and the folders Sphinx copies into it whole may not hold the cache."""
+    shutil.copytree(ROOTS / "test-attnviz-basic", tmp_path / "src")
+    with pytest.raises(SphinxError, match=r"attnviz_cache_dir' \(out/html/c\) is inside outdir \(out/html\)"):
+        make_app("html", srcdir=tmp_path / "src", builddir=tmp_path / "src/out",
+                 confoverrides={"attnviz_cache_dir": "out/html/c"}).build()
+    (tmp_path / "src/_static").mkdir()
+    with pytest.raises(SphinxError, match=r"attnviz_cache_dir' \(_static/c\) is inside html_static_path \(_static\)"):
+        make_app("html", srcdir=tmp_path / "src", builddir=tmp_path / "build",
+                 confoverrides={"attnviz_cache_dir": "_static/c", "html_static_path": ["_static"]}).build()

@@ -133,7 +133,7 @@ def _load_mkdocs(path: Path, args: argparse.Namespace) -> Project:
     values = with_site_language({name: plugin.config[name] for name in SETTINGS}, site_language(cfg))
     try:  # what `mkdocs build` resolves too: the plugin's on_config calls the same builder
         settings = build_settings(with_flags(values, args), path.parent, docs_dir=cfg.docs_dir, host="mkdocs",
-                                  config_file=path.name)
+                                  config_file=path.name, published={"site_dir": cfg.site_dir})
     except AttnvizError as exc:
         raise UsageError(f"{display(path)}: invalid attnviz plugin config: {exc}") from None
     return Project(kind="mkdocs", path=path, settings=settings, blocks=_blocks_of_pages(settings, path.parent),
@@ -175,7 +175,8 @@ def _load_zensical(path: Path, args: argparse.Namespace) -> Project:
     docs_dir = path.parent / str(project.get("docs_dir") or "docs")
     try:
         settings = zensical_settings(with_flags(table, args), path.parent, docs_dir, theme_language(project),
-                                     config_file=path.name)
+                                     config_file=path.name,
+                                     site_dir=path.parent / str(project.get("site_dir") or "site"))
     except AttnvizError as exc:
         raise UsageError(f"{display(path)}: {exc}") from None
     return Project(kind="zensical", path=path, settings=settings, blocks=_blocks_of_pages(settings, path.parent),

@@ -36,10 +36,23 @@ Modules, by concern (data flows down the list; none imports one above it):
 
 from __future__ import annotations
 
-from .forward import extract
-from .load import clear_models, import_libraries, preload
+from typing import Any
+
 from .resolve import ModelRef, fingerprint_weights, load_hash_memo, model_folder, resolve_model, save_hash_memo
 from .stats import STATS
+
+#: imported on first use: resolving names and fingerprints (every build) needs none of the model code
+_LATER = {"extract": "forward", "clear_models": "load", "preload": "load", "import_libraries": "load"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LATER:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LATER[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["ModelRef", "resolve_model", "model_folder", "fingerprint_weights", "extract", "clear_models", "preload",
            "import_libraries", "STATS", "load_hash_memo", "save_hash_memo"]

@@ -268,8 +268,8 @@ def model_folder(name: str, *, models: Mapping[str, str] | None = None, base_dir
     expanded = os.path.expanduser(name)
     folder = os.path.realpath(expanded if os.path.isabs(expanded) else os.path.join(base, expanded))
     if not _inside(folder, root):
-        raise AttnvizError(f"model folder {name!r} resolves to {folder!r}, outside the project folder "
-                           f"{root!r}: model paths must stay inside the project folder (to use a model "
+        raise AttnvizError(f"model folder {name!r} points outside the project folder: model paths must stay "
+                           "inside the project folder (to use a model "
                            "elsewhere, map a name to it under `models:` in the site config)", option="model")
     return folder
 

@@ -91,11 +91,50 @@ def _installed() -> set[str]:
     return {f.name for f in font_manager.fontManager.ttflist}
 
 
+def is_file(font: str | None) -> bool:
+    """Whether ``font`` names a font file (``fonts/Serif.ttf``) rather than a family."""
+    return bool(font) and (font.lower().endswith(_SCALABLE) or "/" in font or "\\" in font)  # type: ignore[union-attr]
+
+
+@functools.lru_cache(maxsize=None)
+def _file_family(path: str) -> str | None:
+    """The family of the font file ``path``, added to matplotlib's fonts (None: not a font matplotlib can use)."""
+    from matplotlib import font_manager
+
+    try:
+        font_manager.fontManager.addfont(path)
+        return font_manager.FontProperties(fname=path).get_name()
+    except (RuntimeError, OSError, ValueError):
+        return None
+
+
+def identity(path: str) -> dict[str, str]:
+    """What a font file is to a cache key: its name and the sha256 of its content (never where it lies)."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as fh:
+            return {"file": os.path.basename(path), "sha256": hashlib.sha256(fh.read()).hexdigest()}
+    except OSError:  # warned about when a figure is drawn (usable)
+        return {"file": os.path.basename(path), "sha256": ""}
+
+
+def usable(font: str) -> bool:
+    """Whether ``font`` (a family, or a font file's real path) can draw a picture here."""
+    if is_file(font):
+        return _file_family(font) is not None
+    return font in _installed()
+
+
 def families(font: str | None, lang: str | None = None) -> list[str]:
-    """The family list of a figure: ``font``, DejaVu Sans, then the first installed CJK family (the figure's
-    language's own first)."""
+    """The family list of a figure: ``font`` (a family, or the family of a font file) when it can be used here,
+    DejaVu Sans, then the first installed CJK family (the figure's language's own first). A family that is not
+    installed is left out (the build warns about it once: :func:`usable`), not handed to matplotlib, which would
+    say so for every text it draws."""
     installed = _installed()
-    chosen = [font] if font else []
+    if font and is_file(font):
+        font = _file_family(font)
+    chosen = [font] if font and font in installed else []
     chosen.append("DejaVu Sans")
     order = _CJK_FIRST.get(lang or "", ()) + CJK_FAMILIES
     cjk = next((name for name in order if name in installed), None)

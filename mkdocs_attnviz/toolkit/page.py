@@ -13,11 +13,11 @@ import json
 import pathlib
 import re
 import zlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from ..analysis import dequantize, quantize
 from ..errors import AttnvizError
 
 __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_text", "style_text", "pack_layer",
@@ -94,18 +94,28 @@ def style_text(css: str) -> str:
 
 def pack_layer(weights_layer: np.ndarray) -> str:
     """``(heads, n, n)`` weights → base64 of zlib (level 6) of ``uint8`` ``round(w*255)`` in C order."""
+    import numpy as np
+
+    from ..analysis import quantize
+
     q = np.ascontiguousarray(quantize(weights_layer))
     return base64.b64encode(zlib.compress(q.tobytes(), 6)).decode("ascii")
 
 
 def unpack_layer(text: str, num_heads: int, n: int) -> np.ndarray:
     """Inverse of :func:`pack_layer` (as float32 in [0, 1])."""
+    import numpy as np
+
+    from ..analysis import dequantize
+
     raw = zlib.decompress(base64.b64decode(text))
     return dequantize(np.frombuffer(raw, dtype=np.uint8).reshape(num_heads, n, -1))
 
 
 def pack_f32(a: np.ndarray) -> str:
     """Float vectors (the neuron view's q and k) → base64 of zlib (level 9) of little-endian float32."""
+    import numpy as np
+
     return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<f4").tobytes(), 9)).decode("ascii")
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["REGISTRY", "NAMES", "get", "name_for"]
+__all__ = ["REGISTRY", "NAMES", "CAPTURES", "get", "name_for"]
 
 #: view name → module of this package; ``True``: a value of the ``view=`` option
 REGISTRY: dict[str, tuple[str, bool]] = {
@@ -40,6 +40,10 @@ REGISTRY: dict[str, tuple[str, bool]] = {
     "summary": ("summary", True),
     "compare": ("compare", False),
 }
+
+#: what a view's extraction captures besides the attention (``qk``: the query and key vectors), known without
+#: importing the view: every build computes the keys of its figures, and a warm build draws none of them
+CAPTURES: dict[str, tuple[str, ...]] = {"neuron": ("qk",)}
 
 #: the values of the ``view=`` option
 NAMES: tuple[str, ...] = tuple(name for name, (_, option) in REGISTRY.items() if option)

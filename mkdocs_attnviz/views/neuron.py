@@ -19,6 +19,7 @@ from ..prepare import Prepared
 from ..spec import FigureSpec
 from ..toolkit import mpl
 from ..toolkit import page as kit
+from . import CAPTURES
 from .bars import query_text
 from .base import CANVAS_SCRIPTS, Frame, View, canvas_data, canvas_page, initial_layer
 
@@ -99,7 +100,7 @@ class Neuron(View):
         "query_of": N_("query {query}"),
     }
     uses_query = True
-    captures = ("qk",)
+    captures = CAPTURES["neuron"]
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
         if spec.aggregate != "none":
