@@ -20,7 +20,7 @@ import dataclasses
 import dataclasses
 from typing import Any
 
-import numpy as np
+from ..lazy import np
 
 from ..analysis import dequantize, head_matrix, quantize
 from ..attention import Attention

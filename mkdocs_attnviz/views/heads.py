@@ -4,7 +4,7 @@ initial layer with every head shown."""
 
 from __future__ import annotations
 
-import numpy as np
+from ..lazy import np
 
 from ..analysis import dequantize, quantize
 from ..i18n import N_

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Iterator
 
-import numpy as np
+from ..lazy import np
 
 from .. import alternative
 from ..analysis import dequantize, head_matrix, quantize

@@ -20,7 +20,7 @@ import math
 import zlib
 from typing import Any, Iterator
 
-import numpy as np
+from ..lazy import np
 
 from ..errors import AttnvizError
 from ..layers import pool_max

@@ -3,7 +3,7 @@ largest weight); click one on the page to enlarge it. The PNG is the same grid."
 
 from __future__ import annotations
 
-import numpy as np
+from ..lazy import np
 
 from ..analysis import dequantize, quantize
 from ..i18n import N_

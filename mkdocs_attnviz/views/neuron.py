@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from ..lazy import np
 
 from ..attention import Attention
 from ..errors import AttnvizError

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from ..lazy import np
 
 from .. import analysis
 from ..attention import Attention
