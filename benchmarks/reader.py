@@ -121,8 +121,13 @@ def _open(driver, url: str, *, scroll: bool, timeout: float = 60.0) -> dict[str,
     height = driver.execute_script("return window.innerHeight")
     deadline = time.monotonic() + timeout
     next_scroll = time.monotonic() + SCROLL_MS / 1000
+    seen: dict[int, float] = {}  # a figure's first paint, kept: the host page releases a drawn figure far behind
     while time.monotonic() < deadline:
         state = driver.execute_script(STATE)
+        for i, (t, _top) in enumerate(state or []):
+            if t is not None:
+                seen.setdefault(i, t)
+        state = [[seen.get(i), top] for i, (_t, top) in enumerate(state or [])]
         if state and all(t is not None for t, _top in state):
             break
         if scroll and time.monotonic() >= next_scroll:

@@ -161,9 +161,11 @@ def off_site(driver, base: str) -> list[str]:
 def test_six_figures_take_turns_draw_switch_and_stay_on_the_site(reader, served):
     reader.get(served + "long/")
     found = read_to_the_end(reader, len(SIX))
-    turns = reader.execute_script("return window.__attnvizTurns && {busy: !!window.__attnvizTurns.busy, "
-                                  "waiting: window.__attnvizTurns.waiting.length}")
-    assert turns == {"busy": False, "waiting": 0}  # the figures took turns through the host page, and are done
+    # the figures took turns through the host page, and are done (the last one hands its turn back just after it
+    # says it is ready)
+    turns = wait_for(reader, "window.__attnvizTurns && !window.__attnvizTurns.busy && "
+                             "!window.__attnvizTurns.waiting.length && window.__attnvizTurns", timeout=10)
+    assert turns
     # a heatmap and the head view switch layer and head after all six are drawn
     switch(reader, 0, "attnviz-layer", "5")
     switch(reader, 4, "attnviz-head", "2")
@@ -193,7 +195,9 @@ def test_the_figures_nearest_the_reader_draw_first(reader, served):
     time.sleep(1)  # farther frames the browser chose to load get a moment too
     drawn = [(s["at"], d) for s, d in zip(states(reader), distance) if s["ready"]]
     assert len(near) >= 2 and all(states(reader)[i]["ready"] for i in near), (distance, drawn)
-    assert len(drawn) >= 3, drawn  # the figures near the end load (lazily) and draw
+    # the figures near the end load (lazily) and draw; a farther one the browser loaded may draw too, or be released
+    # again by the host page (attnviz-host.js: more than two viewports away)
+    assert len(drawn) >= 2, drawn
     in_order = [d for _at, d in sorted(drawn)]
     assert in_order == sorted(in_order), drawn  # one at a time, the nearest first
     assert console_errors(reader) == []
