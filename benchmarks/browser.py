@@ -2,7 +2,7 @@
 
 * first paint: milliseconds from navigation start (``performance.now()`` origin) to the animation frame
   that draws the first heatmap. A script injected before the page's own scripts (CDP
-  ``Page.addScriptToEvaluateOnNewDocument``) watches ``window.attnvizReady``, which view-heatmap.js sets once the
+  ``Page.addScriptToEvaluateOnNewDocument``) watches ``window.Attnviz?.ready``, which view-heatmap.js sets once the
   first view is decoded and handed to Bokeh, and stamps the next ``requestAnimationFrame``: Bokeh paints
   its canvas in that frame.
 * switch → repaint: inside the page, from dispatching ``change`` on the layer or head ``<select>`` to the
@@ -32,7 +32,7 @@ STAMP = """
 (function () {
   var ready = false;
   window.__bench = { ready: null, painted: null };
-  Object.defineProperty(window, "attnvizReady", {
+  Object.defineProperty(window.Attnviz = window.Attnviz || {}, "ready", {
     configurable: true,
     get: function () { return ready; },
     set: function (v) {
@@ -122,7 +122,7 @@ def painted_pixels(driver) -> float:
     import numpy as np
     from matplotlib.image import imread
 
-    box = driver.execute_script("return window.attnviz && window.attnviz.frame()")
+    box = driver.execute_script("return window.Attnviz && window.Attnviz.frame && window.Attnviz.frame()")
     if not box:
         return 0.0
     px = imread(io.BytesIO(driver.get_screenshot_as_png()), format="png")[..., :3]
@@ -175,7 +175,7 @@ def measure(atts: dict[int, Any], *, loads: int = 3, switches: int = 3, profile_
                 row["all_layers_ms"] = switch("layer", "all")  # L tiles (mean of heads): decodes every layer
                 t_all = switch("head", "all")  # L×H tiles
                 row["all_tiles_ms"] = t_all
-                row["all_tiles_px"] = driver.execute_script("var v = attnviz.view(); return v.width * v.height;")
+                row["all_tiles_px"] = driver.execute_script("var v = Attnviz.view(); return v.width * v.height;")
                 switch("layer", L - 1)
                 switch("head", "mean")
             row["heap_mb"] = driver.execute_script(

@@ -139,12 +139,12 @@ headSel.dispatchEvent(new Event("change"));
 # zoom into tokens a..b: done once the page draws them (cell by cell past the overview), in the next frame
 ZOOM = """
 var done = arguments[arguments.length - 1], from = arguments[0], t0 = performance.now();
-var overview = attnviz.data.side.factor > 1;
-attnviz.zoom(from, arguments[1]);
+var overview = Attnviz.data.side.factor > 1;
+Attnviz.zoom(from, arguments[1]);
 (function poll() {
-  var v = attnviz.view();
+  var v = Attnviz.view();
   if (!overview || (v.detail && v.x0 === from) || performance.now() - t0 > 20000) {
-    requestAnimationFrame(function () { done({ ms: performance.now() - t0, view: attnviz.view() }); });
+    requestAnimationFrame(function () { done({ ms: performance.now() - t0, view: Attnviz.view() }); });
   } else setTimeout(poll, 5);
 })();
 """

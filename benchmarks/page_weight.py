@@ -21,7 +21,7 @@ import numpy as np
 
 from .common import gzip_size, human, log, table, timed
 
-PAGE_BLOB = re.compile(r'<script type="application/octet-stream" data-layer="(\d+)">([^<]*)</script>')
+PAGE_BLOB = re.compile(r'<script type="application/octet-stream" data-set="\w+" data-layer="(\d+)">([^<]*)</script>')
 
 
 def our_page(att, *, resources: str = "local") -> str:

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import browser, builds, long_context, page_weight, reader, scaling, serve, smollm2
+from . import browser, builds, frame_memory, long_context, page_weight, reader, scaling, serve, smollm2
 from .common import BERT12, MINILM, ROOT, extract_attention, human, log, machine, model_paths, table, timed
 from .text import long_text
 
 SHORT = {MINILM: "MiniLM", BERT12: "BERT 12×12"}
-ALL = ("weight", "builds", "browser", "scaling", "long", "reader", "serve", "smollm2")
+ALL = ("weight", "builds", "browser", "scaling", "long", "reader", "serve", "memory", "smollm2")
 #: what the field trials measured before issue 14 (../shared/notes/field-trials.md), shown beside our numbers
 BEFORE = {"six_first": "2.6 s", "six_all": "3.2 s", "one": "0.8 s", "own": "50 KiB (8 tokens)", "single": "8.4 MiB",
           "cold": "2.1–3.2", "edit": "13.8 s"}
@@ -108,6 +108,11 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
                 f"{BEFORE['six_all']})", every <= 2500 and not rb["errors"])
             add("one small figure alone ≤ 0.5 s [issue 14]", f"{one / 1000:.2f} s (before: {BEFORE['one']})",
                 one <= 500 and not rb["errors"])
+    mem = res.get("memory")
+    if mem and "per_figure" in mem:
+        per = mem["per_figure"] / 2 ** 20
+        add("browser memory ≤ 5 MiB per additional figure at 30 figures [issue 20]",
+            f"{per:.1f} MiB (before: 24.7 MiB)", per <= 5)
     for name, value, ok in smollm2.targets(res.get("smollm2")):
         add(name + " [issue 18]", value, ok)
     sv = res.get("serve")
@@ -190,6 +195,9 @@ def write_results(res: dict[str, Any], args: argparse.Namespace, seconds: float,
     if "serve" in res:
         parts += ["## 8. A writer: `mkdocs serve`", "", prose(serve.__doc__.split("\n\n", 1)[1]), "",
                   serve.report(res["serve"]), ""]
+    if "memory" in res:
+        parts += ["## 9. Browser memory: a page of many figures", "", prose(frame_memory.__doc__.split("\n\n", 1)[1]),
+                  "", frame_memory.report(res["memory"]), ""]
     parts += ["## Reading", "", "Sentences marked *(reasoning)* explain the design; every number in this file comes "
               "from this run.", "", *reading(res), ""]
     text = "\n".join(parts)
@@ -362,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         res["reader"] = reader.measure(paths[MINILM], loads=p["reader_loads"], work=work / "reader")
     if "serve" in only:
         res["serve"] = serve.measure(paths[MINILM], work=work / "serve")
+    if "memory" in only and browser.available():
+        res["memory"] = frame_memory.measure((1, 10, 30))
     if "smollm2" in only:
         res["smollm2"] = smollm2.measure(work / "smollm2", loads=p["loads"], switches=p["switches"])
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import numpy as np
+from .lazy import np
 
 from .prepare import Prepared
 from .analysis import dequantize, head_matrix, quantize

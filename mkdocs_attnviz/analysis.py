@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-import numpy as np
+from .lazy import np
 
 from .errors import AttnvizError
 

@@ -24,7 +24,7 @@ import json
 import os
 from typing import Sequence
 
-import numpy as np
+from .lazy import np
 
 from .attention import Attention
 from .errors import AttnvizError

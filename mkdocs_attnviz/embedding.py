@@ -9,6 +9,7 @@ from .errors import AttnvizError
 from .figure import Figure
 from .locations import without_machine_paths
 from .texts import Texts
+from .toolkit import assets
 from .toolkit.page import environment
 
 __all__ = ["embed_html", "error_html"]
@@ -28,7 +29,7 @@ def embed_html(figure: Figure, language: str, url_prefix: str = "", *, srcdoc: s
         html_url = None
     return environment().get_template("embed.html.jinja").render(
         fig=figure, spec=figure.spec, prefix=url_prefix, html_url=html_url, png_url=png_url,
-        srcdoc=srcdoc, _=Texts(figure.spec.lang or language)._)
+        srcdoc=srcdoc, host_script=assets.host_script(), _=Texts(figure.spec.lang or language)._)
 
 
 def error_html(error: AttnvizError, language: str, roots: "Iterable[str | os.PathLike | None]" = ()) -> str:

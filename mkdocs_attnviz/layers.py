@@ -16,7 +16,7 @@ from __future__ import annotations
 import zlib
 from typing import Callable
 
-import numpy as np
+from .lazy import np
 
 from .errors import AttnvizError
 
@@ -58,7 +58,10 @@ class LayerStore:
     that layer's heads as float32 (heads, n, n); the whole array is never made: ``numpy.asarray(store)`` raises."""
 
     ndim = 4
-    dtype = np.dtype(np.float32)
+
+    @property
+    def dtype(self):
+        return np.dtype(np.float32)
 
     def __init__(self, shape: tuple[int, int, int, int], load: Callable[[int], list[bytes]]) -> None:
         self.shape = tuple(int(x) for x in shape)

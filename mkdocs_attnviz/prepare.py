@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 from typing import Any, Callable, MutableMapping, Protocol
 
-import numpy as np
+from .lazy import np
 
 from . import analysis
 from .attention import CONTINUATION, SPACE_LABEL, Attention

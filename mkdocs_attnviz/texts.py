@@ -3,7 +3,8 @@
 :class:`Texts` is bound to one language (:mod:`mkdocs_attnviz.i18n`): the views write every word through it — its
 ``_`` (gettext) and ``n_`` (ngettext), and the phrases shared by several views below (the layer and head of a
 selection, what the transforms did, who computed the attention, alt text). The pages' scripts get the words they
-need as one dictionary (:meth:`Texts.script_texts`, keys in :data:`SCRIPT_TEXTS`), so a reader switching layer or
+need as one dictionary (:meth:`Texts.script_texts`, keys from :func:`script_words`: the core's
+:data:`SCRIPT_TEXTS` and each view's own), so a reader switching layer or
 head sees the same phrases in the same language. Layers and heads are numbered from 0, as in the options.
 """
 
@@ -13,78 +14,56 @@ from typing import Any
 
 from .i18n import N_, normalize, translations
 
-__all__ = ["Texts", "SCRIPT_TEXTS", "VIEW_TITLES", "SET_NAMES"]
+__all__ = ["Texts", "SCRIPT_TEXTS", "SET_NAMES", "script_words", "view_titles"]
 
-#: the name of each kind of figure, as alt text starts
-VIEW_TITLES = {"heatmap": N_("Attention heatmap"), "bars": N_("Attention bar chart"), "heads": N_("Head view"),
-               "model": N_("Model view"), "neuron": N_("Neuron view"), "summary": N_("Head summary"),
-               "compare": N_("Attention comparison")}
 #: the attention sets of an encoder–decoder model, as a description names them
 SET_NAMES = {"self": N_("self-attention"), "encoder": N_("encoder self-attention"),
              "decoder": N_("decoder self-attention (causal)"), "cross": N_("cross-attention (target × source)")}
 
-#: every word the pages' scripts write, by key (``AttnvizCommon.t(key, params)`` fills ``{name}`` placeholders)
+#: the words the client core and the canvas views' shared script write, by key (``Attnviz.core.t(key, params)``
+#: fills ``{name}`` placeholders); each view declares its own script's words and its title with the view
+#: (:attr:`mkdocs_attnviz.views.base.View.words`, ``title``), and :func:`script_words` joins them all
 SCRIPT_TEXTS = {
     "layer": N_("Layer"), "head": N_("Head"), "query": N_("Query"), "key": N_("Key"), "weight": N_("Weight"),
-    "token": N_("Token"), "heads": N_("Heads"), "statistic": N_("Statistic"), "filter": N_("Filter"),
-    "chart": N_("Chart"), "attention_set": N_("Attention"), "all": N_("all"), "mean": N_("mean"), "max": N_("max"),
-    "bars": N_("bars"), "line": N_("line"), "last": N_("{layer} (last)"),
-    "layer_of": N_("layer {layer} of {total}"), "layer_of_last": N_("layer {layer} of {total} (last)"),
-    "head_of": N_("head {head} of {total}"), "layer_n": N_("layer {layer}"), "head_n": N_("head {head}"),
-    "special": N_("(special)"), "pair": N_("(pair)"),
-    "masked": N_("masked (a later token: the model cannot see it)"), "masked_short": N_("masked (a later token)"),
-    "key_tokens": N_("Key tokens"), "query_tokens": N_("Query tokens"),
-    "key_tokens_heads": N_("Key tokens (tiles: heads)"), "query_tokens_layers": N_("Query tokens (tiles: layers)"),
-    "key_tokens_tile": N_("Key tokens (per tile)"), "query_tokens_tile": N_("Query tokens (per tile)"),
-    "received": N_("Attention received (mean over queries)"), "attention_weight": N_("Attention weight"),
-    "download": N_("Download the attention shown as {format}"),
+    "heads": N_("Heads"), "attention_set": N_("Attention"), "all": N_("all"), "mean": N_("mean"), "max": N_("max"),
+    "last": N_("{layer} (last)"), "layer_of": N_("layer {layer} of {total}"),
+    "layer_of_last": N_("layer {layer} of {total} (last)"), "head_of": N_("head {head} of {total}"),
+    "layer_n": N_("layer {layer}"), "head_n": N_("head {head}"), "special": N_("(special)"), "pair": N_("(pair)"),
+    "masked_short": N_("masked (a later token)"), "download": N_("Download the attention shown as {format}"),
     "no_bokeh": N_("BokehJS did not load, so the interactive figure cannot be shown."),
     "no_decompression": N_("This browser cannot decompress the figure data (no DecompressionStream); please use a "
                            "current browser."),
     "cannot_draw_view": N_("Could not draw this view: {error}"),
     "cannot_draw": N_("Could not draw the figure: {error}"),
     "side_missing": N_("Could not load {file}, a data file of this figure"),
-    "block_max": N_("{value} (the largest in a block of {size} × {size} tokens)"),
+    "token_label": N_("token {index} “{label}”"), "layers_heads": N_("{layers} layers × {heads} heads"),
+    # the keyboard (attnviz-keys.js): the heatmap's cells and the model/summary views' layers × heads grid
     "cells_help": N_("Attention cells. The arrow keys move from cell to cell, Home and End to the first and last key "
                      "of the row, Ctrl+Home and Ctrl+End to the first and last cell."),
     "cell_said": N_("{query} → {key}: {weight}"),
     "heads_help": N_("Layers and heads. The arrow keys choose a head, Enter or Space shows it."),
-    "first_tile": N_("first tile of {layers}, {heads}"),
-    # the canvas views
-    "all_received": N_("all (received)"), "masked_later": N_("masked: later tokens"),
-    "attention_received": N_("attention received (mean over queries)"), "attention_given": N_("attention given by {query}"),
-    "token_label": N_("token {index} “{label}”"), "title_bars": N_("Bar chart: {description}"),
-    "heads_label": N_("Heads:"), "head_toggle": N_("Head {head}: click to toggle, double-click to show it alone"),
-    "title_heads": N_("Head view: {description}"), "heads_shown": N_("{count} of {total} heads"),
-    "mean_of_all": N_("mean of all {total}"), "mean_of_list": N_("mean of {heads}"),
-    "target_queries": N_("Target (queries)"), "queries_attending": N_("Queries (attending)"),
-    "source_keys": N_("Source (keys)"), "keys_attended": N_("Keys (attended to)"), "attends_to": N_("Attends to"),
-    "attended_by": N_("Attended by"),
-    "model_legend": N_("Rows: layers, columns: heads. Each thumbnail has its own colour scale (0 to its largest "
-                       "weight). Click one to enlarge it."),
-    "enlarged_head": N_("Layer {layer}, head {head} (largest weight {weight})"),
-    "layers_heads": N_("{layers} layers × {heads} heads"), "enlarged": N_("enlarged: layer {layer}, head {head}"),
-    "title_model": N_("Model view: {description}"), "click_enlarge": N_("click to enlarge"),
-    "summary_legend": N_("{description}. Hover a head for its numbers; click it to open its heatmap."),
-    "log_n": N_("(log n = {value} nats)"), "head_numbers": N_("Layer {layer}, head {head}: {numbers}"),
-    "statistic_value": N_("{statistic} {value}"), "opened": N_("opened: layer {layer}, head {head}"),
-    "title_summary": N_("Head summary: {description}"), "entropy_nats": N_("Entropy (nats)"),
-    "of_log_n": N_("{value} of log n = {log_n}"), "click_open": N_("click to open its heatmap"),
-    "neuron_legend": N_("blue: positive, orange: negative; score = q · k × {scale}; softmax over the keys = the "
-                        "attention weight"),
-    "neuron_legend_bias": N_("blue: positive, orange: negative; score = q · k × {scale} + bias; softmax over the "
-                             "keys = the attention weight"),
-    "neuron_legend_softcap": N_("blue: positive, orange: negative; score = {cap} · tanh(q · k × {scale} / {cap}), "
-                                "plus the bias if there is one; softmax over the keys = the attention weight"),
-    "bias": N_("bias"),
-    "kv_shared": N_("key/value head {kv} is shared by query heads {first}–{last}"),
-    "masked_window": N_("masked (outside this layer's attention window)"),
-    "query_q": N_("query q"), "keys_k": N_("keys k"), "score": N_("score"),
-    "masked_word": N_("masked"), "title_neuron": N_("Neuron view: {description}"), "query_of": N_("query {query}"),
-    "fused": N_("fused"), "side_layer": N_("{side} layer"), "side_head": N_("{side} head"),
-    "compare_legend": N_("A and B share one colour scale; A − B: red where A is larger, blue where B is larger."),
-    "title_compare": N_("Comparison: A = {a}; B = {b}; {difference}"), "panel_title": N_("{side}: layer {layer}, {head}"),
 }
+
+
+def view_titles() -> dict[str, str]:
+    """Each view's title (a message of the catalogues), by name, from the view registry."""
+    from . import views
+
+    return {name: views.get(name).title for name in views.REGISTRY}
+
+
+def script_words() -> dict[str, str]:
+    """Every word the pages' scripts write, by key: :data:`SCRIPT_TEXTS` and each registered view's ``words`` (a
+    key is one word: a view may not take a key another view or the core has)."""
+    from . import views
+
+    out = dict(SCRIPT_TEXTS)
+    for name in views.REGISTRY:
+        for key, message in views.get(name).words.items():
+            if key in out and out[key] != message:
+                raise ValueError(f"view {name!r}: the script word {key!r} is taken")
+            out[key] = message
+    return out
 
 
 class Texts:
@@ -173,16 +152,17 @@ class Texts:
         """``token 3 “cat”``."""
         return self._("token {index} “{label}”").format(index=index, label=label)
 
-    def alt(self, view: str, description: str, sentence: str) -> str:
-        """The alt text of a figure's picture: the kind of figure, what it shows, and the sentence."""
+    def alt(self, title: str, description: str, sentence: str) -> str:
+        """The alt text of a figure's picture: the kind of figure (its view's ``title``, a message of the
+        catalogues), what it shows, and the sentence."""
         return self._("{view} of {description} for: {sentence}").format(
-            view=self._(VIEW_TITLES[view]), description=description, sentence=sentence)
+            view=self._(title), description=description, sentence=sentence)
 
     # -- the pages' scripts -----------------------------------------------------------------------
     def static_texts(self) -> dict[str, Any]:
         """Every word the pages' scripts write, translated (one file per language, shared by every figure:
         :mod:`mkdocs_attnviz.toolkit.assets`)."""
-        out: dict[str, Any] = {key: self._(message) for key, message in SCRIPT_TEXTS.items()}
+        out: dict[str, Any] = {key: self._(message) for key, message in script_words().items()}
         out["sep"] = self._(", ")
         out["sets"] = {name: self._(message) for name, message in SET_NAMES.items()}
         out["hidden"] = self.note({"note": "hidden"})

@@ -1,50 +1,31 @@
-/* mkdocs-attnviz: the shared part of the canvas views (bars, heads, model, neuron).
- * Decodes the packed layers, builds the controls, sizes canvases for the screen's pixel ratio, shows the
- * floating tooltip, and hands all of it to the view's own script as window.AttnvizCanvas. */
+// @ts-check
+/* mkdocs-attnviz: the shared part of the canvas views (bars, heads, model, neuron, summary, compare), on the client
+ * core (attnviz-common.js): sizes canvases for the screen's pixel ratio, shows the floating tooltip, and hands the
+ * core's tools, bound to this page's payload, to the view's own script as Attnviz.canvas. */
 (function () {
   "use strict";
 
-  var data = JSON.parse(document.getElementById("attnviz-data").textContent);
-  var C = window.AttnvizCommon;
+  var A = window.Attnviz, C = A.core;
+  var data = C.payload();
+  if (!data || !C.canDecode()) {
+    A.canvas = null;
+    return;
+  }
   var tipEl = document.getElementById("attnviz-tip");
   var plotEl = document.getElementById("attnviz-plot");
   var controlsEl = document.getElementById("attnviz-controls");
   var toolbarEl = document.getElementById("attnviz-toolbar");
-  var titleEl = document.getElementById("attnviz-title");
   var H = data.num_heads, L = data.num_layers;
-
   var fail = C.fail, t = C.t;
-  C.texts(data.i18n);
-  C.theme.init(data.theme);
 
-  // weights of layer l of set s: Promise<Uint8Array> of (heads, nq, nk)
-  function layer(s, l) {
-    var set = data.sets[s];
-    return C.bytes('script[data-set="' + s + '"][data-layer="' + l + '"]').then(function (u8) {
-      if (u8.length !== H * set.nq * set.nk) throw new Error("layer " + l + ": expected " + H * set.nq * set.nk + " bytes, got " + u8.length);
-      return u8;
-    });
-  }
+  /** weights of layer l of set s: Promise<Uint8Array> of (heads, nq, nk) @param {string} s @param {number} l */
+  function layer(s, l) { return C.layer(data.sets[s], s, l, H); }
 
-  // (nq*nk) Float32Array of one head, the mean or the max over the heads (or over the heads in `only`)
+  /** (nq*nk) floats of one head, the mean or the max over the heads (or over the heads in `only`)
+   * @param {Uint8Array} u8 @param {string} s @param {number|string} head @param {number[]=} only */
   function headMatrix(u8, s, head, only) {
-    var set = data.sets[s], nn = set.nq * set.nk, out = new Float32Array(nn), i, h, m, v;
-    var heads = only || [];
-    if (!only) for (h = 0; h < H; h++) heads.push(h);
-    if (head === "mean" || head === "max") {
-      for (i = 0; i < nn; i++) {
-        m = 0;
-        for (var j = 0; j < heads.length; j++) {
-          v = u8[heads[j] * nn + i];
-          if (head === "mean") m += v; else if (v > m) m = v;
-        }
-        out[i] = head === "mean" ? m / (255 * Math.max(heads.length, 1)) : m / 255;
-      }
-    } else {
-      var off = head * nn;
-      for (i = 0; i < nn; i++) out[i] = u8[off + i] / 255;
-    }
-    return out;
+    var set = data.sets[s];
+    return C.matrix(u8, set.nq * set.nk, H, head, only);
   }
 
   // float32 (heads, n, d) vectors of the neuron view
@@ -56,43 +37,15 @@
 
   // ---------------------------------------------------------------------------------------- controls
   function select(label, id, options, initial, onChange, into) {
-    var wrap = document.createElement("label");
-    wrap.className = "attnviz-control";
-    wrap.appendChild(document.createTextNode(label + " "));
-    var sel = document.createElement("select");
-    sel.id = id;
-    sel.setAttribute("aria-label", label);
-    options.forEach(function (o) {
-      var opt = document.createElement("option");
-      opt.value = String(o[0]);
-      opt.textContent = o[1];
-      if (String(o[0]) === String(initial)) opt.selected = true;
-      sel.appendChild(opt);
-    });
-    sel.addEventListener("change", function () { onChange(parseChoice(sel.value)); });
-    wrap.appendChild(sel);
-    (into || controlsEl).appendChild(wrap);
-    return sel;
+    return C.select(label, id, options, initial, onChange, into || controlsEl);
   }
-
-  function parseChoice(v) { return /^-?\d+$/.test(v) ? parseInt(v, 10) : v; }
-
-  function layerOptions() {
-    var out = [];
-    for (var l = 0; l < L; l++) out.push([l, l === L - 1 ? t("last", { layer: l }) : String(l)]);
-    return out;
-  }
-  function headOptions(extra) {
-    var out = [];
-    for (var h = 0; h < H; h++) out.push([h, String(h)]);
-    return out.concat((extra || ["mean", "max"]).map(function (x) { return [x, t(x)]; }));
-  }
+  function layerOptions() { return C.layerOptions(L); }
+  function headOptions(extra) { return C.headOptions(H, extra); }
   function setSelect(initial, onChange) {
     var names = Object.keys(data.sets);
     if (names.length < 2) return null;
     return select(t("attention_set"), "attnviz-set", names.map(function (s) { return [s, setName(s)]; }), initial, onChange);
   }
-
   // ------------------------------------------------------------------------------------------ canvas
   function canvas(width, height, into) {
     var c = document.createElement("canvas"), dpr = window.devicePixelRatio || 1;
@@ -149,21 +102,10 @@
     tipEl.style.top = y + "px";
   }
 
-  function tokenText(side, i) {
-    var label = side.labels[i];
-    var s = (label === "" ? "∅" : label) + "  #" + i;
-    if (side.special[i]) s += " " + t("special");
-    if (side.segments[i] === 1) s += " " + t("pair");
-    return s;
-  }
-
   // a view's title: the template `key` ("Bar chart: {description}") filled with the parts (who, layer, heads...)
   // and the notes, joined in the figure's language; or, with one argument, the text as it is
   function setTitle(key, parts) {
-    var text = parts === undefined ? key : t(key, { description: parts.concat(data.i18n.notes || []).join(t("sep")) });
-    titleEl.textContent = text;
-    titleEl.title = text;
-    document.title = text;
+    C.setTitle(parts === undefined ? key : t(key, { description: parts.concat(data.i18n.notes || []).join(t("sep")) }));
   }
 
   function layerText(l) { return C.layerText(l, L); }
@@ -172,10 +114,11 @@
   function setName(s) { return (data.i18n.sets || {})[s] || s; }
   function setPart(s) { return Object.keys(data.sets).length > 1 ? [setName(s)] : []; }
 
+  var lastState = null;
   function ready(state) {
     document.documentElement.setAttribute("data-attnviz-view", JSON.stringify(state));
-    window.attnvizState = state;
-    window.attnvizReady = true;
+    lastState = state;
+    A.ready = true;
     C.done();  // the next figure of the host page may draw
   }
 
@@ -186,18 +129,14 @@
     });
   }
 
-  if (!C.canDecode()) {
-    window.AttnvizCanvas = null;
-    return;
-  }
-
-  window.attnviz = { data: data, state: function () { return window.attnvizState || null; } };
-  window.AttnvizCanvas = {
+  A.state = function () { return lastState; };
+  function busy() { A.ready = false; }  // a view's new choice is being drawn
+  A.canvas = {
     data: data, H: H, L: L, layer: layer, headMatrix: headMatrix, vectors: vectors, select: select,
     layerOptions: layerOptions, headOptions: headOptions, setSelect: setSelect, canvas: canvas, resize: resize,
-    plotWidth: plotWidth, headColor: headColor, paletteColor: paletteColor, rgb: rgb, tip: tip, tokenText: tokenText,
+    plotWidth: plotWidth, headColor: headColor, paletteColor: paletteColor, rgb: rgb, tip: tip, tokenText: C.tokenText, busy: busy, font: C.font,
     setTitle: setTitle, layerText: layerText, headText: headText, setName: setName, setPart: setPart, t: t,
-    ready: ready, guard: guard, fail: fail,
+    ready: ready, guard: guard, fail: fail, weight: C.weight,
     plot: plotEl, toolbar: toolbarEl, controls: controlsEl, common: C,
     downloads: function (provider) { C.downloads(document.getElementById("attnviz-downloads"), provider); }
   };

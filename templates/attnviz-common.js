@@ -1,28 +1,36 @@
-/* mkdocs-attnviz: what every figure page shares (heatmap and the other views).
+// @ts-check
+/* mkdocs-attnviz: the client core every figure page runs first (the heatmap and every canvas view).
  *
- * AttnvizCommon.theme     light/dark: the `theme` option, else the embedding page's scheme (mkdocs-material's
- *                         data-md-color-scheme="slate" is dark; JupyterLab's data-jp-theme-light; VS Code's
- *                         vscode-dark body class) when the parent is same-origin, else
- *                         prefers-color-scheme; a `#theme=dark` fragment wins over both. Follows changes.
- * AttnvizCommon.downloads CSV and JSON buttons that save the matrix shown, generated in the browser (Blob +
- *                         a[download]), so they work from file:// too.
- * AttnvizCommon.bytes     decoded bytes of a packed data block (base64 of zlib), as a Promise<Uint8Array>.
- * AttnvizCommon.side      decoded bytes of a side file (a long input's layer and head): the page's own data-side
- *                         block if it has one, else a script element whose file calls attnvizSide (a script
- *                         loads from file:// too, fetch does not), as a Promise<Uint8Array>.
- * AttnvizCommon.t         the figure's words, in its language (set once with AttnvizCommon.texts(data.i18n));
- *                         layerText / headText / describe build the same phrases as the Python side.
- * AttnvizCommon.fail      shows a message in the figure's message box (#attnviz-message).
- * AttnvizCommon.canDecode false where the browser lacks DecompressionStream (the message is shown).
- * AttnvizCommon.turn      Promise of the figure's turn to draw: the figures of one host page (iframes of one origin
- *                         share a thread) draw one at a time, the one nearest the reader's viewport first; a
- *                         figure alone, or under a parent of another origin (file://), draws at once.
- *                         AttnvizCommon.done gives the turn on (after the first draw, or a failure).
- * AttnvizCommon.bokeh     Promise of BokehJS: already in the page, the host page's copy (a page carried in its
- *                         host, mkdocs_attnviz.inline), or loaded from data.bokehjs when the figure's turn comes.
+ * The page's one global is window.Attnviz (attnviz-types.js declares its shape, and the page contract's):
+ * Attnviz.core holds what every view uses —
+ *   payload()     the page's #attnviz-data (a Payload); refuses a page of another contract version (VERSION)
+ *   theme         light/dark: the `theme` option, else the embedding page's scheme (mkdocs-material's
+ *                 data-md-color-scheme="slate" is dark; JupyterLab's data-jp-theme-light; VS Code's vscode-dark
+ *                 body class) when the parent is same-origin, else prefers-color-scheme;
+ *                 a `#theme=dark` fragment wins over both. Follows changes.
+ *   bytes / side  decoded bytes of a packed block (base64 of zlib) or of a side file (a long input's layer and
+ *                 head: the page's own data-side block if it has one, else a script element whose file calls
+ *                 Attnviz.side — a script loads from file:// too, fetch does not), as a Promise<Uint8Array>
+ *   layer / matrix / weight  one layer of an attention set checked for its size; one head, the mean or the max of
+ *                 the heads as floats (divided by the payload's scale); one packed byte as a weight
+ *   t / layerText / headText / describe  the figure's words in its language (the same phrases as texts.Texts)
+ *   tokenText / parseChoice / select / layerOptions / headOptions / setTitle / font  controls, titles, labels
+ *   downloads     CSV and JSON buttons that save the matrix shown, generated in the browser (Blob + a[download])
+ *   fail / canDecode  the figure's message box; false where the browser lacks DecompressionStream
+ *   turn / done   the figures of one host page (iframes of one origin share a thread) draw one at a time, the one
+ *                 nearest the reader first; a figure alone, or under a parent of another origin, draws at once
+ *   bokeh         Promise of BokehJS: in the page, the host page's copy (mkdocs_attnviz.inline), or data.bokehjs
+ *   fit           the frame takes its content's height: measured here (ResizeObserver) and sent to the host
+ *                 page (postMessage {attnviz: "height"}; the embed snippet's listener sets the iframe's height),
+ *                 and set directly where the parent is of this origin (srcdoc, http)
  */
 (function () {
   "use strict";
+
+  /** @type {AttnvizNS} */
+  var A = window.Attnviz = window.Attnviz || /** @type {AttnvizNS} */ ({});
+  A.VERSION = 2;  // the page contract this script reads (mkdocs_attnviz.contract.VERSION)
+  var FONT = "system-ui, \"Noto Sans CJK JP\", sans-serif";
 
   // ------------------------------------------------------------------------------------------- theme
   var listeners = [];
@@ -159,7 +167,9 @@
   // provider() -> {name, rows: [labels], cols: [labels], value(r, c), meta: {...}} of the matrix shown
   function downloads(container, provider) {
     if (!container) return;
-    [["CSV", "text/csv", toCSV, ".csv"], ["JSON", "application/json", toJSON, ".json"]].forEach(function (d) {
+    /** @type {Array<[string, string, (m: any) => string, string]>} */
+    var kinds = [["CSV", "text/csv", toCSV, ".csv"], ["JSON", "application/json", toJSON, ".json"]];
+    kinds.forEach(function (d) {
       var b = document.createElement("button");
       b.type = "button";
       b.className = "attnviz-download";
@@ -170,7 +180,7 @@
         var m = provider();
         if (!m) return;
         var text = d[2](m);
-        window.attnvizLastDownload = { name: m.name + d[3], text: text };  // for tests
+        A.lastDownload = { name: m.name + d[3], text: text };
         save(text, m.name + d[3], d[1]);
       });
       container.appendChild(b);
@@ -200,9 +210,9 @@
     return cache[selector];
   }
 
-  // side files: id -> Promise<Uint8Array>; a loaded file calls attnvizSide(id, base64)
+  // side files: id -> Promise<Uint8Array>; a loaded file calls Attnviz.side(id, base64)
   var sides = {}, waiting = {};
-  window.attnvizSide = function (id, text) {
+  A.side = function (id, text) {
     var done = waiting[id];
     delete waiting[id];
     if (done) done(text);
@@ -237,7 +247,7 @@
   // the words of the figure's language (attnviz-texts.<lang>.js), then the figure's own (its counts, its notes)
   function texts(dict) {
     words = {};
-    [window.AttnvizTexts || {}, dict || {}].forEach(function (d) { Object.keys(d).forEach(function (k) { words[k] = d[k]; }); });
+    [A.words || {}, dict || {}].forEach(function (d) { Object.keys(d).forEach(function (k) { words[k] = d[k]; }); });
   }
 
   // the word of `key`, with {name} placeholders filled from `params`
@@ -247,27 +257,36 @@
     return s.replace(/\{(\w+)\}/g, function (m, name) { return has(params, name) ? String(params[name]) : m; });
   }
 
-  // "layer 5 of 6 (last)", "all 6 layers", "rollout up to layer 5 of 6 (last)" (texts.Texts.layer)
-  function layerText(l, L) {
-    var text = l === "all" ? words.all_layers : t(l === L - 1 ? "layer_of_last" : "layer_of", { layer: l, total: L });
-    if (words.aggregate_layer) {
-      text = l === "all" ? words.aggregate_all.replace("{layers}", text) : words.aggregate_layer.replace("{layer}", text);
+  // The phrases below take the figure's own words (its counts, what the transforms did: Payload.i18n) from `own`
+  // where a page shows two figures (a comparison's B), else from the page's.
+
+  /** "layer 5 of 6 (last)", "all 6 layers", "rollout up to layer 5 of 6 (last)" (texts.Texts.layer)
+   * @param {number|string} l @param {number} L @param {Object<string, any>=} own */
+  function layerText(l, L, own) {
+    var w = own || words;
+    var text = l === "all" ? w.all_layers : t(l === L - 1 ? "layer_of_last" : "layer_of", { layer: l, total: L });
+    if (w.aggregate_layer) {
+      text = l === "all" ? w.aggregate_all.replace("{layers}", text) : w.aggregate_layer.replace("{layer}", text);
     }
     return text;
   }
 
-  // "head 3 of 12", "mean of 12 heads"...; the fused heads of rollout/flow (texts.Texts.head)
-  function headText(h, H) {
-    if (words.fused_heads) return words.fused_heads;
-    if (h === "all" || h === "mean" || h === "max") return words[h + "_heads"];
+  /** "head 3 of 12", "mean of 12 heads"...; the fused heads of rollout/flow (texts.Texts.head)
+   * @param {number|string} h @param {number} H @param {Object<string, any>=} own */
+  function headText(h, H, own) {
+    var w = own || words;
+    if (w.fused_heads) return w.fused_heads;
+    if (h === "all" || h === "mean" || h === "max") return w[h + "_heads"];
     return t("head_of", { head: h, total: H });
   }
 
-  // who, the layer, the heads, then the notes (texts.Texts.selection)
-  function describe(who, layer, head, L, H, hidden) {
-    var parts = [who, layerText(layer, L), headText(head, H)];
+  /** who, the layer, the heads, then the notes (texts.Texts.selection)
+   * @param {string} who @param {number|string} layer @param {number|string} head @param {number} L @param {number} H
+   * @param {boolean=} hidden @param {Object<string, any>=} own */
+  function describe(who, layer, head, L, H, hidden, own) {
+    var parts = [who, layerText(layer, L, own), headText(head, H, own)];
     if (hidden) parts.push(words.hidden);
-    return parts.concat(words.notes || []).join(words.sep || ", ");
+    return parts.concat((own || words).notes || []).join(words.sep || ", ");
   }
 
 
@@ -332,6 +351,7 @@
   }
 
   function done() {
+    sendHeight(true);  // drawn: its height (which the drawing may have changed), and that it is drawn
     if (!turnHeld) return;
     turnHeld = false;
     var q = queue();
@@ -405,7 +425,156 @@
     return false;
   }
 
-  window.AttnvizCommon = { theme: theme, downloads: downloads, bytes: bytes, side: side, forget: forget, fail: fail, canDecode: canDecode,
-                           toCSV: toCSV, toJSON: toJSON, texts: texts, t: t, layerText: layerText,
-                           headText: headText, describe: describe, turn: turn, done: done, bokeh: bokeh };
+  // ----------------------------------------------------------------------------------- the payload
+  var scale = 1;  // the payload's, once read
+  /** @returns {Payload | null} the page's data, or null (the message says why) */
+  function payload() {
+    var data = /** @type {Payload} */ (JSON.parse(document.getElementById("attnviz-data").textContent));
+    texts(data.i18n);
+    theme.init(data.theme);  // the page's colours before anything draws
+    if (data.version !== A.VERSION) {
+      fail(t("cannot_draw", { error: "this page was made for another version of mkdocs-attnviz (page format "
+        + data.version + ", this script reads " + A.VERSION + "): rebuild the site" }));
+      return null;
+    }
+    scale = data.scale;
+    A.data = data;
+    return data;
+  }
+
+  // --------------------------------------------------------------------------------------- matrices
+  /** @param {number} v a packed byte @returns {number} the weight */
+  function weight(v) { return v / scale; }
+
+  /** layer l of attention set s: Promise<Uint8Array> of (heads, nq, nk), its size checked
+   * @param {AttentionSet} set @param {string} s @param {number} l @param {number} H @returns {Promise<Uint8Array>} */
+  function layer(set, s, l, H) {
+    return bytes('script[data-set="' + s + '"][data-layer="' + l + '"]').then(function (u8) {
+      var size = H * set.nq * set.nk;
+      if (u8.length !== size) throw new Error("layer " + l + ": expected " + size + " bytes, got " + u8.length);
+      return u8;
+    });
+  }
+
+  /** (nn) floats of one head, or the mean / max over the heads (or over the heads in `only`)
+   * @param {Uint8Array} u8 @param {number} nn cells of one head @param {number} H @param {number|string} head
+   * @param {number[]=} only @returns {Float32Array} */
+  function matrix(u8, nn, H, head, only) {
+    var out = new Float32Array(nn), i, j, m, v, heads = only || [];
+    if (!only) for (j = 0; j < H; j++) heads.push(j);
+    if (head === "mean" || head === "max") {
+      for (i = 0; i < nn; i++) {
+        m = 0;
+        for (j = 0; j < heads.length; j++) {
+          v = u8[heads[j] * nn + i];
+          if (head === "mean") m += v; else if (v > m) m = v;
+        }
+        out[i] = head === "mean" ? m / (scale * Math.max(heads.length, 1)) : m / scale;
+      }
+    } else {
+      var off = Number(head) * nn;
+      for (i = 0; i < nn; i++) out[i] = u8[off + i] / scale;
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------ labels and controls
+  /** @param {number} px @param {boolean=} bold @returns {string} the canvas font of the figures */
+  function font(px, bold) { return (bold ? "bold " : "") + px + "px " + FONT; }
+
+  /** "cat  #3 (special)": a token of an axis, as tooltips name it @param {Axis} side @param {number} i */
+  function tokenText(side, i) {
+    var label = side.labels[i];
+    var s = (label === "" ? "∅" : label) + "  #" + i;
+    if (side.special[i]) s += " " + t("special");
+    if (side.segments[i] === 1) s += " " + t("pair");
+    return s;
+  }
+
+  /** a select's value: an index, or a word (mean, max, all...) @param {string} v @returns {number|string} */
+  function parseChoice(v) { return /^-?\d+$/.test(v) ? parseInt(v, 10) : v; }
+
+  /** a labelled select in `into`; onChange gets the parsed choice
+   * @param {string} label @param {string} id @param {Array<[number|string, string]>} options
+   * @param {number|string|null} initial @param {(v: number|string) => void} onChange @param {Element} into */
+  function select(label, id, options, initial, onChange, into) {
+    var wrap = document.createElement("label");
+    wrap.className = "attnviz-control";
+    wrap.appendChild(document.createTextNode(label + " "));
+    var sel = document.createElement("select");
+    sel.id = id;
+    sel.setAttribute("aria-label", label);
+    options.forEach(function (o) {
+      var opt = document.createElement("option");
+      opt.value = String(o[0]);
+      opt.textContent = o[1];
+      if (String(o[0]) === String(initial)) opt.selected = true;
+      sel.appendChild(opt);
+    });
+    sel.addEventListener("change", function () { onChange(parseChoice(sel.value)); });
+    wrap.appendChild(sel);
+    into.appendChild(wrap);
+    return sel;
+  }
+
+  /** @param {number} L @param {boolean=} all @returns {Array<[number|string, string]>} */
+  function layerOptions(L, all) {
+    /** @type {Array<[number|string, string]>} */
+    var out = [];
+    for (var l = 0; l < L; l++) out.push([l, l === L - 1 ? t("last", { layer: l }) : String(l)]);
+    if (all) out.push(["all", t("all")]);
+    return out;
+  }
+  /** @param {number} H @param {string[]=} extra @returns {Array<[number|string, string]>} */
+  function headOptions(H, extra) {
+    /** @type {Array<[number|string, string]>} */
+    var out = [];
+    for (var h = 0; h < H; h++) out.push([h, String(h)]);
+    return out.concat((extra || ["mean", "max"]).map(function (x) { return /** @type {[string, string]} */ ([x, t(x)]); }));
+  }
+
+  /** the figure's title, in the header and the document @param {string} text */
+  function setTitle(text) {
+    var el = document.getElementById("attnviz-title");
+    if (el) { el.textContent = text; el.title = text; }
+    document.title = text;
+  }
+
+  // ----------------------------------------------------------------------------------- frame height
+  // The frame takes its content's height. The content is measured here; a parent of this origin (srcdoc, a site
+  // served over http) gets the height set on the iframe directly, and every parent (file://, another origin) is
+  // sent {attnviz: "height", height} for the embed snippet's listener.
+  var lastHeight = 0;
+  function contentHeight() {
+    var root = document.querySelector(".attnviz") || document.body;
+    return Math.ceil(root.getBoundingClientRect().height);
+  }
+  /** @param {boolean=} drawn the figure has drawn (the host page may release it once the reader is far away) */
+  function sendHeight(drawn) {
+    var h = contentHeight();
+    if (!h || (h === lastHeight && !drawn) || window.parent === window) return;
+    lastHeight = h;
+    try {
+      var frame = window.frameElement;
+      if (frame && frame instanceof HTMLElement) frame.style.height = h + "px";
+    } catch (e) { /* another origin: the message below does it */ }
+    try { window.parent.postMessage({ attnviz: "height", height: h, drawn: !!drawn }, "*"); } catch (e) { /* none */ }
+  }
+  var fitting = false;
+  function fit() {
+    if (fitting) return;
+    fitting = true;
+    var root = document.querySelector(".attnviz") || document.body;
+    if (typeof ResizeObserver !== "undefined") new ResizeObserver(function () { sendHeight(); }).observe(root);
+    window.addEventListener("load", function () { sendHeight(); });
+    sendHeight();
+  }
+
+  A.core = { theme: theme, downloads: downloads, bytes: bytes, side: side, forget: forget, fail: fail,
+             canDecode: canDecode, toCSV: toCSV, toJSON: toJSON, texts: texts, t: t, layerText: layerText,
+             headText: headText, describe: describe, turn: turn, done: done, bokeh: bokeh, payload: payload,
+             weight: weight, layer: layer, matrix: matrix, font: font, FONT: FONT, tokenText: tokenText,
+             parseChoice: parseChoice, select: select, layerOptions: layerOptions, headOptions: headOptions,
+             setTitle: setTitle, fit: fit };
+  fit();
 })();

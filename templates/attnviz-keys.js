@@ -1,23 +1,27 @@
-/* mkdocs-attnviz: a figure from the keyboard and for screen readers. Loaded after the view's script.
+// @ts-check
+/* mkdocs-attnviz: a figure from the keyboard and for screen readers. Loaded after the view's script; it adds
+ * nothing to the page but Attnviz.keys (what it is walking now: {kind: "cells" | "heads", at()}).
  *
- * The heatmap (window.attnviz.cell/layout, view-heatmap.js): a focusable element over the Bokeh plot
+ * The heatmap (Attnviz.cell / Attnviz.layout, view-heatmap.js): a focusable element over the Bokeh plot
  * (role="application", after the controls in the tab order); the arrow keys walk the cells (across the tiles of
  * small multiples), Home / End go to the first / last key of the row, Ctrl+Home / Ctrl+End to the first / last
  * cell; a frame marks the current cell and a live region says "query → key: weight". The picture redrawn (another
  * layer or head: the "attnviz:drawn" event) keeps the position and says the new weight.
  *
- * The model view and the head summary (window.attnvizModel / attnvizSummary: select, box): the same kind of
- * element over their grid of layers × heads; the arrow keys choose a head, Enter or Space enlarges / opens it. */
+ * The model view and the head summary (Attnviz.handle: select, state, box): the same kind of element over their
+ * grid of layers × heads; the arrow keys choose a head, Enter or Space enlarges / opens it. */
 (function () {
   "use strict";
 
-  var C = window.AttnvizCommon, A = window.attnviz;
+  var A = window.Attnviz, C = A && A.core;
   var root = document.querySelector(".attnviz");
-  if (!C || !A || !root) return;
+  if (!C || !A.data || !root) return;
   var t = C.t, data = A.data;
-  var heads = window.attnvizModel || window.attnvizSummary;
+  var heads = A.handle;
   if (heads && typeof heads.box === "function") { headGrid(heads); return; }
-  if (typeof A.cell !== "function") return;
+  if (typeof A.cell !== "function" || typeof A.layout !== "function") return;
+  var cellOf = A.cell, layoutOf = A.layout, frameOf = A.frame;
+  var axis = data.sets[data.set];
 
   var live = document.createElement("div");
   live.id = "attnviz-live";
@@ -40,14 +44,16 @@
   root.appendChild(live);
 
   var row = 0, col = 0;  // the current cell, counted over the tiles: row = tile row × n + query
+  A.keys = { kind: "cells", at: function () { var w = where(); return w && { tile: w.tile, q: w.q, k: w.k }; } };
 
-  function token(i) {
-    var label = data.labels[i];
+  /** @param {Axis} side @param {number} i */
+  function token(side, i) {
+    var label = side.labels[i];
     return (label === "" ? "∅" : label) + " #" + i;
   }
 
   function where() {  // {lay, tile, q, k} of the current cell, or null before the first draw
-    var lay = A.layout();
+    var lay = layoutOf();
     if (!lay) return null;
     var tile = Math.floor(row / lay.n) * lay.cols + Math.floor(col / lay.n);
     return { lay: lay, tile: tile, q: row % lay.n, k: col % lay.n };
@@ -61,9 +67,9 @@
   }
 
   function say() {
-    var at = where(), cell = at && A.cell(at.q, at.k, at.tile);
+    var at = where(), cell = at && cellOf(at.q, at.k, at.tile);
     if (!cell) return;
-    var text = t("cell_said", { query: token(cell.q), key: token(cell.k), weight: weightText(cell) });
+    var text = t("cell_said", { query: token(axis.q, cell.q), key: token(axis.k, cell.k), weight: weightText(cell) });
     if (at.lay.tiles > 1) {
       var head = typeof cell.head === "number" ? t("head_n", { head: cell.head }) : t(cell.head);
       text = t("layer_n", { layer: cell.layer }) + t("sep") + head + ": " + text;
@@ -72,7 +78,7 @@
   }
 
   function place() {
-    var f = A.frame(), at = where();
+    var f = frameOf ? frameOf() : null, at = where();
     if (!f || !at) return;  // not drawn yet: placed on focus
     grid.style.left = (f.x + window.scrollX) + "px";
     grid.style.top = (f.y + window.scrollY) + "px";
@@ -91,7 +97,7 @@
   }
 
   function move(r, c) {  // to (r, c) if it is a cell of a drawn tile
-    var lay = A.layout();
+    var lay = layoutOf();
     if (!lay) return;
     var rows = Math.ceil(lay.tiles / lay.cols) * lay.n, cols = lay.cols * lay.n;
     r = Math.max(0, Math.min(rows - 1, r));
@@ -102,14 +108,14 @@
   }
 
   grid.addEventListener("keydown", function (e) {
-    var lay = A.layout();
+    var lay = layoutOf();
     if (!lay) return;
     var last = lay.n - 1, rowStart = col - col % lay.n;
     var moves = {
       ArrowUp: [row - 1, col], ArrowDown: [row + 1, col], ArrowLeft: [row, col - 1], ArrowRight: [row, col + 1],
       Home: e.ctrlKey ? [0, 0] : [row, rowStart], End: e.ctrlKey ? [Infinity, Infinity] : [row, rowStart + last]
     };
-    var to = moves[e.key];
+    var to = has(moves, e.key) ? moves[e.key] : null;
     if (!to) return;
     e.preventDefault();
     if (e.ctrlKey && e.key === "End") {  // the last cell of the last tile
@@ -133,12 +139,15 @@
   window.addEventListener("resize", place);
 
   // -------------------------------------------------------------------- the model view, the head summary
+  /** @param {{select: (l: number, h: number) => any, state: {selected: number[] | null},
+   *   box: (l: number, h: number) => ({x: number, y: number, w: number, h: number} | null)}} P */
   function headGrid(P) {
     var L = data.num_layers, H = data.num_heads, l = L - 1, h = 0;
     var live = element("div", "attnviz-live", "attnviz-sr");
     live.setAttribute("aria-live", "polite");
     live.setAttribute("aria-atomic", "true");
     var grid = element("div", "attnviz-cells", "attnviz-cells");
+    A.keys = { kind: "heads", at: function () { return { layer: l, head: h }; } };
     grid.tabIndex = 0;
     grid.setAttribute("role", "application");
     grid.setAttribute("aria-label", t("heads_help"));
@@ -165,7 +174,7 @@
     function say() {
       var selected = P.state.selected, open = selected && selected[0] === l && selected[1] === h;
       live.textContent = t("layer_n", { layer: l }) + t("sep") + t("head_n", { head: h }) +
-        (open ? t("sep") + t(window.attnvizModel ? "enlarged" : "opened", { layer: l, head: h }) : "");
+        (open ? t("sep") + t(data.view === "model" ? "enlarged" : "opened", { layer: l, head: h }) : "");
     }
     grid.addEventListener("keydown", function (e) {
       var moves = { ArrowUp: [l - 1, h], ArrowDown: [l + 1, h], ArrowLeft: [l, h - 1], ArrowRight: [l, h + 1],
@@ -175,7 +184,7 @@
         Promise.resolve(P.select(l, h)).then(function () { place(); say(); });
         return;
       }
-      var to = moves[e.key];
+      var to = has(moves, e.key) ? moves[e.key] : null;
       if (!to) return;
       e.preventDefault();
       l = Math.max(0, Math.min(L - 1, to[0]));
@@ -188,6 +197,10 @@
     window.addEventListener("resize", place);
   }
 
+  /** @param {Object<string, any>} o @param {string} key */
+  function has(o, key) { return Object.prototype.hasOwnProperty.call(o, key); }
+
+  /** @param {string} tag @param {string} id @param {string} className */
   function element(tag, id, className) {
     var el = document.createElement(tag);
     if (id) el.id = id;

@@ -1,15 +1,16 @@
+// @ts-check
 /* mkdocs-attnviz: one labelled query × key matrix on a canvas (the head summary's enlarged head, the three
- * panels of a comparison). AttnvizMatrix.draw(cv, x0, y0, width, o) paints into an existing canvas and returns
+ * panels of a comparison). Attnviz.matrix.draw(cv, x0, y0, width, o) paints into an existing canvas and returns
  * its geometry (with at(event) → [q, k] or null). o: {nq, nk, value(q, k), low, high, colors(v) → "#rrggbb",
  * masked(q, k), qTicks, kTicks, title, bar}. */
 (function () {
   "use strict";
-  var V = window.AttnvizCanvas;
+  var V = window.Attnviz.canvas;
   if (!V) return;
-  var FONT = "system-ui, \"Noto Sans CJK JP\", sans-serif";
+  var font = V.font;
 
   function labelSpace(ctx, ticks, px) {
-    ctx.font = px + "px " + FONT;
+    ctx.font = font(px);
     var longest = 0;
     ticks.forEach(function (t) { longest = Math.max(longest, ctx.measureText(t).width); });
     return Math.min(120, Math.ceil(longest) + 8);
@@ -27,7 +28,7 @@
     var ctx = cv.ctx, c = V.common.theme.colors(), s = size(ctx, width, o), cell = s.cell;
     var gx = x0 + s.lab + 6, gy = y0 + 22, gw = cell * o.nk, gh = cell * o.nq;
     ctx.fillStyle = c.fg;
-    ctx.font = "bold 12px " + FONT;
+    ctx.font = font(12, true);
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
     ctx.fillText(o.title, x0 + 4, y0 + 10);
@@ -35,7 +36,7 @@
       ctx.fillStyle = o.masked && o.masked(q, k) ? "#d0d0d0" : o.colors(o.value(q, k));
       ctx.fillRect(gx + k * cell, gy + q * cell, cell + 0.5, cell + 0.5);
     }
-    ctx.font = Math.min(11, Math.max(7, cell - 2)) + "px " + FONT;
+    ctx.font = font(Math.min(11, Math.max(7, cell - 2)));
     var every = Math.ceil(10 / cell);
     ctx.fillStyle = c.fg;
     ctx.textAlign = "right";
@@ -55,7 +56,7 @@
         ctx.fillRect(bx, gy + gh * i / steps, 10, gh / steps + 0.5);
       }
       ctx.fillStyle = c.muted;
-      ctx.font = "10px " + FONT;
+      ctx.font = font(10);
       ctx.textAlign = "left";
       ctx.fillText(o.high.toFixed(2), bx + 13, gy + 5);
       ctx.fillText(o.low.toFixed(2), bx + 13, gy + gh - 5);
@@ -76,5 +77,5 @@
     };
   }
 
-  window.AttnvizMatrix = { draw: draw, size: size, scale: scale };
+  window.Attnviz.matrix = { draw: draw, size: size, scale: scale };
 })();

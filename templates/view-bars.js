@@ -1,8 +1,9 @@
+// @ts-check
 /* mkdocs-attnviz bar chart: the attention each token receives (mean over the queries of its column) or
  * that one query token gives (its row), for a layer and a head aggregation; bars or a line. */
 (function () {
   "use strict";
-  var V = window.AttnvizCanvas;
+  var V = window.Attnviz.canvas;
   if (!V) return;
   var data = V.data, H = V.H;
   var state = { set: data.set, layer: data.layer, head: data.head === "all" ? "mean" : data.head,
@@ -50,12 +51,12 @@
     state.values = Array.prototype.slice.call(vals);
     var width = V.plotWidth(), probe = (cv ? cv.ctx : document.createElement("canvas").getContext("2d"));
     var font = n > 80 ? 8 : n > 40 ? 9 : 11;
-    probe.font = font + "px system-ui, \"Noto Sans CJK JP\", sans-serif";
+    probe.font = V.font(font);
     var longest = 0;
     s.k.ticks.forEach(function (t) { longest = Math.max(longest, probe.measureText(t).width); });
     var left = 52, right = 12, top = 14, plotH = 300, bottom = Math.min(120, Math.ceil(longest * 0.72) + 26);
     var slot = (width - left - right) / n;
-    geo = { left: left, top: top, plotH: plotH, slot: slot, n: n };
+    geo = { left: left, top: top, plotH: plotH, slot: slot, n: n, yTop: 0 };
     var height = top + plotH + bottom;
     if (!cv) cv = V.canvas(width, height); else V.resize(cv, width, height);
     var ctx = cv.ctx, max = 0, i;
@@ -67,7 +68,7 @@
     // axes and grid
     ctx.strokeStyle = c.grid;
     ctx.fillStyle = c.muted;
-    ctx.font = "10px system-ui, sans-serif";
+    ctx.font = V.font(10);
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
     ctx.lineWidth = 1;
@@ -110,7 +111,7 @@
     }
     // token labels, rotated 45°
     ctx.fillStyle = c.fg;
-    ctx.font = font + "px system-ui, \"Noto Sans CJK JP\", sans-serif";
+    ctx.font = V.font(font);
     ctx.textAlign = "right";
     var every = Math.max(1, Math.ceil((font + 2) / slot / 1.2));
     for (i = 0; i < n; i += every) {
@@ -128,7 +129,7 @@
   }
 
   function load() {
-    window.attnvizReady = false;
+    V.busy();
     return V.guard(V.layer(state.set, state.layer).then(function (u8) { decoded = u8; draw(); }));
   }
 

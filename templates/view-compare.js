@@ -1,9 +1,10 @@
+// @ts-check
 /* mkdocs-attnviz comparison: A and B on one colour scale and A − B on a diverging scale (red: A larger, blue: B
  * larger), side by side; a layer and a head selector for each side; hover any panel for A, B and A − B. When the
  * two inputs have different tokens only A and B are drawn, each with its own tokens. */
 (function () {
   "use strict";
-  var V = window.AttnvizCanvas, M = window.AttnvizMatrix;
+  var V = window.Attnviz.canvas, M = window.Attnviz.matrix;
   if (!V || !M) return;
   var data = V.data, R = data.records;
   var state = { a: { layer: data.a.layer, head: data.a.head }, b: { layer: data.b.layer, head: data.b.head } };
@@ -32,23 +33,10 @@
     if (!cache[key]) cache[key] = V.common.bytes('script[data-set="' + name + '"][data-layer="' + l + '"]');
     return cache[key];
   }
-  function matrix(u8, r, head) {
-    var nn = r.n * r.n, out = new Float32Array(nn), i, h;
-    if (head === "mean" || head === "max") {
-      for (i = 0; i < nn; i++) {
-        var m = 0;
-        for (h = 0; h < r.num_heads; h++) { var v = u8[h * nn + i]; if (head === "mean") m += v; else if (v > m) m = v; }
-        out[i] = head === "mean" ? m / (255 * r.num_heads) : m / 255;
-      }
-    } else for (i = 0; i < nn; i++) out[i] = u8[head * nn + i] / 255;
-    return out;
-  }
-  function sideText(side) {
-    var r = rec(side), s = state[side], w = r.texts, L = r.num_layers;
-    var layer = t(s.layer === L - 1 ? "layer_of_last" : "layer_of", { layer: s.layer, total: L });
-    if (w.aggregate_layer) layer = w.aggregate_layer.replace("{layer}", layer);
-    var head = w.fused_heads || (typeof s.head === "number" ? t("head_of", { head: s.head, total: r.num_heads }) : w[s.head + "_heads"]);
-    return [r.who, layer, head].concat(w.notes || []).join(t("sep"));
+  function matrix(u8, r, head) { return V.common.matrix(u8, r.n * r.n, r.num_heads, head); }
+  function sideText(side) {  // each side in its own record's words
+    var r = rec(side), s = state[side];
+    return V.common.describe(r.who, s.layer, s.head, r.num_layers, r.num_heads, false, r.texts);
   }
 
   function draw() {
@@ -90,7 +78,7 @@
   }
 
   function update() {
-    window.attnvizReady = false;
+    V.busy();
     return V.guard(Promise.all([layerBytes(data.a.record, state.a.layer), layerBytes(data.b.record, state.b.layer)]).then(function (u8) {
       mats.a = matrix(u8[0], rec("a"), state.a.head);
       mats.b = matrix(u8[1], rec("b"), state.b.head);
@@ -127,5 +115,5 @@
     });
     cv.canvas.addEventListener("mouseleave", function () { V.tip(null); });
   });
-  window.attnvizCompare = { state: state, update: update, matrices: mats };
+  window.Attnviz.handle = { state: state, update: update, matrices: mats };
 })();

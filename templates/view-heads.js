@@ -1,3 +1,4 @@
+// @ts-check
 /* mkdocs-attnviz head view (after bertviz's): tokens in two columns, a line per (query, key) whose opacity
  * is the attention weight, coloured by head. Hover a token to see only its lines (and the weight each head
  * gives on the other side); click a head's swatch to toggle it, double-click to show it alone; switch
@@ -5,7 +6,7 @@
  * lines batched by head and opacity, so it stays fast at 200 tokens. */
 (function () {
   "use strict";
-  var V = window.AttnvizCanvas;
+  var V = window.Attnviz.canvas;
   if (!V) return;
   var data = V.data, H = V.H;
   var state = { set: data.set, layer: data.layer, filter: data.filter, hover: null, lines: 0,
@@ -39,7 +40,7 @@
     b.className = "attnviz-swatch";
     b.tabIndex = 0;
     b.setAttribute("role", "button");
-    b.setAttribute("data-head", h);
+    b.setAttribute("data-head", String(h));
     b.title = t("head_toggle", { head: h });
     var i = document.createElement("i");
     i.style.background = V.headColor(h);
@@ -64,7 +65,7 @@
     var s = set(), n = Math.max(s.nq, s.nk), row = rowPx(n), font = Math.max(6, Math.min(12, row - 3));
     var width = V.plotWidth(), top = 26;
     var probe = cv ? cv.ctx : document.createElement("canvas").getContext("2d");
-    probe.font = font + "px system-ui, sans-serif";
+    probe.font = V.font(font);
     var longest = 0;
     s.q.ticks.concat(s.k.ticks).forEach(function (t) { longest = Math.max(longest, probe.measureText(t).width); });
     var labelW = Math.min(170, Math.ceil(longest) + 10);
@@ -94,7 +95,7 @@
 
     // column headings
     ctx.fillStyle = c.muted;
-    ctx.font = "11px system-ui, sans-serif";
+    ctx.font = V.font(11);
     ctx.textBaseline = "middle";
     ctx.textAlign = "right";
     ctx.fillText(t(state.set === "cross" ? "target_queries" : "queries_attending"), geo.xL - 6, 12);
@@ -112,7 +113,7 @@
         if (hov && hov.side === "q" && hov.i !== q) continue;
         for (var k = 0; k < s.nk; k++) {
           if (hov && hov.side === "k" && hov.i !== k) continue;
-          var w = decoded[off + q * s.nk + k] / 255;
+          var w = V.weight(decoded[off + q * s.nk + k]);
           if (w < 0.01 || !passes(q, k)) continue;
           buckets[Math.round(w * steps)].push(q, k);
         }
@@ -139,7 +140,7 @@
       for (var j = 0; j < other; j++) {
         state.heads.forEach(function (h, hi) {
           var q = hov.side === "q" ? hov.i : j, k = hov.side === "q" ? j : hov.i;
-          var w = decoded[h * nn + q * s.nk + k] / 255;
+          var w = V.weight(decoded[h * nn + q * s.nk + k]);
           if (!passes(q, k) || w <= 0) return;
           ctx.globalAlpha = Math.min(1, 0.15 + w);
           ctx.fillStyle = V.headColor(h);
@@ -166,7 +167,7 @@
     }
 
     // the token labels
-    ctx.font = geo.font + "px system-ui, \"Noto Sans CJK JP\", sans-serif";
+    ctx.font = V.font(geo.font);
     var labelsOn = geo.row >= 8;
     [["q", s.q, s.nq, geo.xL - 6, "right"], ["k", s.k, s.nk, geo.xR + 6, "left"]].forEach(function (col) {
       ctx.textAlign = col[4];
@@ -174,7 +175,7 @@
         var active = hov && hov.side === col[0] && hov.i === i;
         if (!labelsOn && !active && i % Math.ceil(8 / geo.row) !== 0) continue;
         ctx.fillStyle = active ? c.accent : (col[1].special[i] ? c.muted : c.fg);
-        ctx.font = (active ? "bold " : "") + geo.font + "px system-ui, \"Noto Sans CJK JP\", sans-serif";
+        ctx.font = V.font(geo.font, active);
         var xoff = hov && hov.side !== col[0] ? (col[0] === "k" ? 1 : -1) * (Math.min(8, 60 / Math.max(state.heads.length, 1)) * state.heads.length + 2) : 0;
         ctx.fillText(col[1].ticks[i], col[3] + xoff, y(i));
       }
@@ -188,7 +189,7 @@
   }
 
   function load() {
-    window.attnvizReady = false;
+    V.busy();
     return V.guard(V.layer(state.set, state.layer).then(function (u8) { decoded = u8; draw(); }));
   }
 
@@ -215,7 +216,7 @@
     for (var j = 0; j < count; j++) {
       var q = hv.side === "q" ? hv.i : j, k = hv.side === "q" ? j : hv.i, sum = 0;
       if (!passes(q, k)) continue;
-      state.heads.forEach(function (h) { sum += decoded[h * nn + q * s.nk + k] / 255; });
+      state.heads.forEach(function (h) { sum += V.weight(decoded[h * nn + q * s.nk + k]); });
       scores.push([j, sum / Math.max(state.heads.length, 1)]);
     }
     scores.sort(function (a, b) { return b[1] - a[1]; });
@@ -244,5 +245,5 @@
     var last = V.plotWidth();
     window.addEventListener("resize", function () { if (V.plotWidth() !== last) { last = V.plotWidth(); draw(); } });
   });
-  window.attnvizHeads = { state: state, hover: function (side, i) { state.hover = side ? { side: side, i: i } : null; draw(); } };
+  window.Attnviz.handle = { state: state, hover: function (side, i) { state.hover = side ? { side: side, i: i } : null; draw(); } };
 })();

@@ -1,5 +1,7 @@
-/* mkdocs-attnviz heatmap page: decodes the packed attention (AttnvizCommon.bytes) and drives the Bokeh plot
- * (no server, no fetch). Loaded after attnviz-common.js.
+// @ts-check
+/* mkdocs-attnviz heatmap page: what only Bokeh needs. The client core (attnviz-common.js, loaded first) reads the
+ * payload, builds the controls, decodes the layers and writes the title; this script fills the Bokeh document (no
+ * server, no fetch) with the matrix chosen, its ticks, mask, values and tooltip.
  *
  * A long input (data.side) has no layer in the page: each layer and head (and the mean / max over the heads) is a
  * side file loaded when first shown (AttnvizCommon.side). Beyond a few thousand tokens the page first shows an
@@ -9,16 +11,33 @@
 (function () {
   "use strict";
 
-  var data = JSON.parse(document.getElementById("attnviz-data").textContent);
-  var n = data.n, L = data.num_layers, H = data.num_heads, gap = data.gap, long = data.side || null;
-  var layerSelect = document.getElementById("attnviz-layer");
-  var headSelect = document.getElementById("attnviz-head");
-  var titleEl = document.getElementById("attnviz-title");
-  var C = window.AttnvizCommon, fail = C.fail, t = C.t;
-  C.texts(data.i18n);
-  C.theme.init(data.theme);  // the page's colours before the plot draws
+  var A = window.Attnviz, C = A.core, fail = C.fail, t = C.t;
+  /** @type {Payload & {gap: number, values: boolean, boundary: number|null, bokehjs: any, doc?: any, side?: any}} */
+  var data = /** @type {any} */ (C.payload());
+  if (!data || !C.canDecode()) return;
+  var S = data.sets[data.set], axis = S.q;
+  var n = S.nq, L = data.num_layers, H = data.num_heads, gap = data.gap, long = data.side || null;
 
-  if (!C.canDecode()) return;
+  // the controls: a layer and a head (a long input: one at a time, and the tokens shown)
+  var controls = document.getElementById("attnviz-controls");
+  var layerSelect = C.select(t("layer"), "attnviz-layer", C.layerOptions(L, !long), data.layer, redraw, controls);
+  var headSelect = C.select(t("head"), "attnviz-head", C.headOptions(H, long ? ["mean", "max"] : ["mean", "max", "all"]),
+                            data.head, redraw, controls);
+  if (long) {
+    var zoomLabel = document.createElement("label");
+    zoomLabel.className = "attnviz-control attnviz-zoom";
+    zoomLabel.appendChild(document.createTextNode(t("tokens") + " "));
+    [["attnviz-from", 0, n - 1, 0, "first_token"], ["attnviz-to", 1, n, n, "last_token"]].forEach(function (z, i) {
+      var input = document.createElement("input");
+      input.id = String(z[0]);
+      input.type = "number";
+      input.min = String(z[1]); input.max = String(z[2]); input.step = "1"; input.value = String(z[3]);
+      input.setAttribute("aria-label", t(String(z[4])));
+      if (i) zoomLabel.appendChild(document.createTextNode("–"));
+      zoomLabel.appendChild(input);
+    });
+    controls.appendChild(zoomLabel);
+  }
 
   // The Bokeh document: in the page, or a file of the site shared by the heatmaps of one colour map, language and
   // pair/no pair (attnviz-doc-<id>.js), whose sentinel numbers become this figure's (data.doc.numbers).
@@ -34,40 +53,14 @@
   }
   function bokehDocument() {
     if (!data.doc) return JSON.parse(document.getElementById("attnviz-bokeh").textContent);
-    var doc = (window.AttnvizDocs || {})[data.doc.id];
+    var doc = (A.docs || {})[data.doc.id];
     if (!doc) throw new Error("attnviz-doc-" + data.doc.id + ".js did not load");
     return fill(doc, data.doc.numbers);
   }
 
   // ---------------------------------------------------------------- data: lazy per-layer decoding
-  function layerBytes(l) {
-    return C.bytes('script[type="application/octet-stream"][data-layer="' + l + '"]').then(function (u8) {
-      if (u8.length !== H * n * n) throw new Error("layer " + l + ": expected " + H * n * n + " bytes, got " + u8.length);
-      return u8;
-    });
-  }
-
-  // (n*n) Float32Array of one head, or the mean / max over the heads, of a decoded layer
-  function headMatrix(u8, head) {
-    var nn = n * n, out = new Float32Array(nn), i, h, off, s, m, v;
-    if (head === "mean") {
-      for (i = 0; i < nn; i++) {
-        s = 0;
-        for (h = 0, off = i; h < H; h++, off += nn) s += u8[off];
-        out[i] = s / (255 * H);
-      }
-    } else if (head === "max") {
-      for (i = 0; i < nn; i++) {
-        m = 0;
-        for (h = 0, off = i; h < H; h++, off += nn) { v = u8[off]; if (v > m) m = v; }
-        out[i] = m / 255;
-      }
-    } else {
-      off = head * nn;
-      for (i = 0; i < nn; i++) out[i] = u8[off + i] / 255;
-    }
-    return out;
-  }
+  function layerBytes(l) { return C.layer(S, data.set, l, H); }
+  function headMatrix(u8, head) { return C.matrix(u8, n * n, H, head); }
 
   // ------------------------------------------------------------------- layout of the small multiples
   function tilesFor(layer, head) {
@@ -87,7 +80,6 @@
   function headText(head) { return C.headText(head, H); }
   function describe(layer, head) { return C.describe(data.who, layer, head, L, H, data.hidden); }  // as the title
   function headName(h) { return typeof h === "number" ? String(h) : t(h); }
-  function parseChoice(v) { return /^\d+$/.test(v) ? parseInt(v, 10) : v; }
 
   // ------------------------------------------------------------------------------ the Bokeh models
   var models = null;   // filled once the document is embedded
@@ -102,12 +94,12 @@
   }
 
   var tickLabels = { x: new Map(), y: new Map() };
-  window.attnvizTickLabel = function (axis, tick) {
-    var label = tickLabels[axis].get(tick);
+  A.tickLabel = function (which, tick) {  // the tick formatter of the Bokeh document calls it
+    var label = tickLabels[which].get(tick);
     return label === undefined ? "" : label;
   };
 
-  function niceStep(needed) {  // 1, 2, 5, 10, 20, 50... (same rule as render._nice_step)
+  function niceStep(needed) {  // 1, 2, 5, 10, 20, 50... (the PNG's rule: toolkit.mpl.nice_step)
     for (var base = 1; ; base *= 10) {
       if (base >= needed) return base;
       if (2 * base >= needed) return 2 * base;
@@ -125,9 +117,9 @@
       var spanX = Math.abs(xr.end - xr.start) || n, spanY = Math.abs(yr.end - yr.start) || n;
       var wx = long ? visible(xr) : [0, n], wy = long ? visible(yr) : [0, n];
       step = niceStep(17 / Math.max(iw / spanX, 0.01));
-      for (i = Math.ceil(wx[0] / step) * step; i < wx[1]; i += step) { t = i + 0.5; xs.push(t); xl.set(t, data.ticks[i]); }
+      for (i = Math.ceil(wx[0] / step) * step; i < wx[1]; i += step) { t = i + 0.5; xs.push(t); xl.set(t, axis.ticks[i]); }
       step = niceStep(14 / Math.max(ih / spanY, 0.01));
-      for (i = Math.ceil(wy[0] / step) * step; i < wy[1]; i += step) { t = i + 0.5; ys.push(t); yl.set(t, data.ticks[i]); }
+      for (i = Math.ceil(wy[0] / step) * step; i < wy[1]; i += step) { t = i + 0.5; ys.push(t); yl.set(t, axis.ticks[i]); }
     } else if (view.grid.both) {
       step = niceStep(40 / Math.max(iw / view.grid.cols, 0.01));
       for (i = 0; i < view.grid.cols; i += step) { t = i * (n + gap) + n / 2; xs.push(t); xl.set(t, C.t("head_n", { head: i })); }
@@ -168,17 +160,17 @@
     return Promise.all(jobs).then(function (got) {
       var base = got[0], top = 0, i, r, c, img, W, Hh, x0 = 0, y0 = 0, scale = detail ? 1 : f;
       for (i = 0; i < base.length; i++) if (base[i] > top) top = base[i];
-      top /= 255;
+      top = C.weight(top);
       if (detail) {
         x0 = wx[0]; y0 = wy[0]; W = wx[1] - wx[0]; Hh = wy[1] - wy[0];
         img = new Float32Array(W * Hh);
-        for (r = 0; r < Hh; r++) for (c = 0; c < W; c++) img[r * W + c] = got[1][(y0 + r) * n + x0 + c] / 255;
+        for (r = 0; r < Hh; r++) for (c = 0; c < W; c++) img[r * W + c] = C.weight(got[1][(y0 + r) * n + x0 + c]);
       } else {
         W = Hh = f > 1 ? long.m : n;
         img = new Float32Array(W * Hh);
-        for (i = 0; i < W * Hh; i++) img[i] = base[i] / 255;
+        for (i = 0; i < W * Hh; i++) img[i] = C.weight(base[i]);
       }
-      if (data.causal) {  // blocks wholly in the future of a causal model: masked (hatched), not zero
+      if (S.causal) {  // blocks wholly in the future of a causal model: masked (hatched), not zero
         for (r = 0; r < Hh; r++) for (c = 0; c < W; c++) {
           if (x0 + c * scale > y0 + r * scale + scale - 1) img[r * W + c] = NaN;
         }
@@ -192,7 +184,7 @@
       }
       models.mapper.setv({ low: 0, high: top > 0 ? top : 1 });
       if (models.mask && first) {
-        var st = data.causal && n > 1 ? staircase(0, 0) : null;
+        var st = S.causal && n > 1 ? staircase(0, 0) : null;
         models.mask.data = st ? { xs: [st[0]], ys: [st[1]] } : { xs: [], ys: [] };
       }
       models.source.data = { image: [asImage(img, Hh, W)], x: [x0], y: [y0], dw: [W * scale], dh: [Hh * scale] };
@@ -202,10 +194,11 @@
 
   var zoomTimer = null;
   function onZoom() {  // keep the token inputs in step; past the overview's limit, redraw the visible cells
-    var w = visible(models.xrange), fromEl = document.getElementById("attnviz-from");
-    var toEl = document.getElementById("attnviz-to");
-    if (fromEl && document.activeElement !== fromEl) fromEl.value = w[0];
-    if (toEl && document.activeElement !== toEl) toEl.value = w[1];
+    var w = visible(models.xrange);
+    var fromEl = /** @type {HTMLInputElement} */ (document.getElementById("attnviz-from"));
+    var toEl = /** @type {HTMLInputElement} */ (document.getElementById("attnviz-to"));
+    if (fromEl && document.activeElement !== fromEl) fromEl.value = String(w[0]);
+    if (toEl && document.activeElement !== toEl) toEl.value = String(w[1]);
     if (long.factor === 1 || !view) return;
     clearTimeout(zoomTimer);
     zoomTimer = setTimeout(function () {
@@ -226,13 +219,10 @@
 
   // what every draw ends with: title, ticks, the state tests and benchmarks read
   function finish(layer, head) {
-    var text = describe(layer, head);
-    titleEl.textContent = text;
-    titleEl.title = text;
-    document.title = text;
+    C.setTitle(describe(layer, head));
     updateTicks();
     document.documentElement.setAttribute("data-attnviz-view", layer + "/" + head);
-    window.attnvizReady = true;
+    A.ready = true;
     document.dispatchEvent(new CustomEvent("attnviz:drawn"));  // attnviz-keys.js follows the picture
   }
 
@@ -261,7 +251,7 @@
             if (v > top) top = v;
           }
         }
-        if (data.causal && n > 1) {  // the future of a causal model: masked (hatched), not zero
+        if (S.causal && n > 1) {  // the future of a causal model: masked (hatched), not zero
           for (q = 0; q < n; q++) for (j = q + 1; j < n; j++) img[(y0 + q) * W + x0 + j] = NaN;
           var st = staircase(x0, y0);
           maskXs.push(st[0]); maskYs.push(st[1]);
@@ -291,7 +281,7 @@
     });
   }
 
-  // outline of the cells with key > query of the tile at (x0, y0) (same shape as render._staircase)
+  // outline of the cells with key > query of the tile at (x0, y0) (the PNG's shape: views.heatmap.staircase)
   function staircase(x0, y0) {
     var xs = [x0 + 1, x0 + n], ys = [y0, y0];
     for (var q = n - 2; q >= 0; q--) { xs.push(x0 + q + 2, x0 + q + 1); ys.push(y0 + q + 1, y0 + q + 1); }
@@ -328,7 +318,7 @@
     var out = [];
     for (var i = 0; i < count; i++) {
       var a = start + i * scale, b = Math.min(n, a + scale) - 1;
-      out.push(scale === 1 ? data.labels[a] : a + "–" + b);
+      out.push(scale === 1 ? axis.labels[a] : a + "–" + b);
     }
     return out;
   }
@@ -338,12 +328,12 @@
     var t = view.grid.tiles[0], single = view.grid.tiles.length === 1;
     return {
       name: "attention-layer" + t[0] + "-head" + t[1],
-      rows: long ? blockLabels(view.y0, view.Hh, view.scale) : data.labels,
-      cols: long ? blockLabels(view.x0, view.W, view.scale) : data.labels,
+      rows: long ? blockLabels(view.y0, view.Hh, view.scale) : axis.labels,
+      cols: long ? blockLabels(view.x0, view.W, view.scale) : axis.labels,
       value: function (r, c) { return view.img[r * view.W + c]; },
       meta: { who: data.who, model: data.model, text: data.text, pair: data.pair, layer: t[0], head: t[1],
               view: single ? "heatmap" : C.t("first_tile", { layers: layerText(view.layer), heads: headText(view.head) }),
-              rows_are: "query tokens", cols_are: "key tokens", causal: data.causal }
+              rows_are: "query tokens", cols_are: "key tokens", causal: S.causal }
     };
   }
 
@@ -356,7 +346,7 @@
       if (kk < 0 || qq < 0 || kk >= n || qq >= n) return null;
       var inside = cc >= 0 && rr >= 0 && cc < view.W && rr < view.Hh;
       return { q: qq, k: kk, layer: view.layer, head: view.head, w: inside ? view.img[rr * view.W + cc] : NaN,
-               masked: data.causal && kk > qq, block: view.scale };
+               masked: S.causal && kk > qq, block: view.scale };
     }
     var n1 = n + gap, c = 0, r = 0, xi = x, yi = y;
     if (view.grid.tiles.length > 1) {
@@ -365,17 +355,14 @@
     }
     var k = Math.floor(xi), q = Math.floor(yi), t = r * view.grid.cols + c;
     if (k < 0 || q < 0 || k >= n || q >= n || c < 0 || c >= view.grid.cols || t >= view.grid.tiles.length) return null;
-    if (data.causal && k > q) return { q: q, k: k, layer: view.grid.tiles[t][0], head: view.grid.tiles[t][1], w: NaN, masked: true };
+    if (S.causal && k > q) return { q: q, k: k, layer: view.grid.tiles[t][0], head: view.grid.tiles[t][1], w: NaN, masked: true };
     var ix = c * n1 + k, iy = r * n1 + q;
     return { q: q, k: k, layer: view.grid.tiles[t][0], head: view.grid.tiles[t][1], w: view.img[iy * view.W + ix] };
   }
 
-  function tokenText(i) {
-    var label = data.labels[i], raw = data.tokens[i];
-    var s = (label === "" ? "∅" : label) + "  #" + i;
-    if (data.special[i]) s += " " + t("special");
-    if (data.segments[i] === 1) s += " " + t("pair");
-    return { main: s, raw: raw !== label ? raw : null };
+  function tokenText(i) {  // the token as every view names it, and its raw form where the label differs
+    var raw = axis.tokens[i];
+    return { main: C.tokenText(axis, i), raw: raw !== axis.labels[i] ? raw : null };
   }
 
   function tooltip(_ds, vars) {
@@ -383,7 +370,7 @@
     if (!cell) return null;
     var box = document.createElement("div");
     box.className = "attnviz-tip";
-    box.style.cssText = "font:12px/1.35 system-ui,sans-serif;";
+    box.style.cssText = "font:12px/1.35 " + C.FONT + ";";
     var table = document.createElement("table");
     table.style.borderCollapse = "collapse";
     function row(name, value, extra) {
@@ -412,9 +399,10 @@
   }
 
   // --------------------------------------------------------------------------------------- start
-  function current() { return [parseChoice(layerSelect.value), parseChoice(headSelect.value)]; }
+  function current() { return [C.parseChoice(layerSelect.value), C.parseChoice(headSelect.value)]; }
 
   function redraw() {
+    if (!models) return Promise.resolve();  // the first draw comes once the Bokeh document is in the page
     var c = current();
     return draw(c[0], c[1]).catch(function (err) {
       console.error("attnviz:", err);
@@ -422,32 +410,29 @@
     });
   }
 
-  // A small read-only handle for tests and for the host page (e.g. screenshots of the plot area).
-  window.attnviz = {
-    data: data,
-    view: function () {
-      return view && { layer: view.layer, head: view.head, width: view.W, height: view.Hh, max: models.mapper.high,
-                       x0: view.x0 || 0, y0: view.y0 || 0, scale: view.scale || 1, detail: !!view.detail,
-                       ticks: models.xticker.ticks.length };
-    },
-    zoom: function (a, b) { zoomTo(a, b); },
-    // the cell of query q and key k in tile `tile` (attnviz-keys.js walks the cells): {q, k, layer, head, w, masked}
-    cell: function (q, k, tile) {
-      if (!view) return null;
-      var cols = view.grid.cols, n1 = n + gap;
-      return cellAt((long ? 0 : (tile % cols) * n1) + k + 0.5, (long ? 0 : Math.floor(tile / cols) * n1) + q + 0.5);
-    },
-    // the tiles drawn and the visible ranges of the plot (x: keys, y: queries, in cells)
-    layout: function () {
-      return view && { tiles: view.grid.tiles.length, cols: view.grid.cols, n: n, gap: long ? 0 : gap,
-                       x: [models.xrange.start, models.xrange.end], y: [models.yrange.start, models.yrange.end] };
-    },  // tokens a..b-1 on both axes (a long input's token inputs do this)
-    frame: function () {  // the heatmap's frame in viewport CSS px
-      var pv = models && typeof Bokeh !== "undefined" && Bokeh.index[models.figure.id];
-      if (!pv || !pv.frame) return null;
-      var host = pv.el.getBoundingClientRect(), b = pv.frame.bbox;
-      return { x: host.left + b.left, y: host.top + b.top, width: b.width, height: b.height };
-    }
+  // what the heatmap shows, for the host page (e.g. screenshots of the plot area) and the tests
+  A.view = function () {
+    return view && { layer: view.layer, head: view.head, width: view.W, height: view.Hh, max: models.mapper.high,
+                     x0: view.x0 || 0, y0: view.y0 || 0, scale: view.scale || 1, detail: !!view.detail,
+                     ticks: models.xticker.ticks.length };
+  };
+  A.zoom = function (a, b) { zoomTo(a, b); };  // tokens a..b-1 on both axes (a long input's token inputs do this)
+  // the cell of query q and key k in tile `tile` (attnviz-keys.js walks the cells): {q, k, layer, head, w, masked}
+  A.cell = function (q, k, tile) {
+    if (!view) return null;
+    var cols = view.grid.cols, n1 = n + gap;
+    return cellAt((long ? 0 : (tile % cols) * n1) + k + 0.5, (long ? 0 : Math.floor(tile / cols) * n1) + q + 0.5);
+  };
+  // the tiles drawn and the visible ranges of the plot (x: keys, y: queries, in cells)
+  A.layout = function () {
+    return view && { tiles: view.grid.tiles.length, cols: view.grid.cols, n: n, gap: long ? 0 : gap,
+                     x: [models.xrange.start, models.xrange.end], y: [models.yrange.start, models.yrange.end] };
+  };
+  A.frame = function () {  // the heatmap's frame in viewport CSS px
+    var pv = models && typeof Bokeh !== "undefined" && Bokeh.index[models.figure.id];
+    if (!pv || !pv.frame) return null;
+    var host = pv.el.getBoundingClientRect(), b = pv.frame.bbox;
+    return { x: host.left + b.left, y: host.top + b.top, width: b.width, height: b.height };
   };
 
   C.bokeh(data.bokehjs).then(function () {
@@ -472,8 +457,8 @@
     var onRange = function () { updateTicks(); if (long) onZoom(); };
     if (long) {
       var zoomInputs = function () {
-        zoomTo(parseInt(document.getElementById("attnviz-from").value, 10) || 0,
-               parseInt(document.getElementById("attnviz-to").value, 10) || n);
+        zoomTo(parseInt(/** @type {HTMLInputElement} */ (document.getElementById("attnviz-from")).value, 10) || 0,
+               parseInt(/** @type {HTMLInputElement} */ (document.getElementById("attnviz-to")).value, 10) || n);
       };
       document.getElementById("attnviz-from").addEventListener("change", zoomInputs);
       document.getElementById("attnviz-to").addEventListener("change", zoomInputs);
@@ -482,8 +467,6 @@
       r.properties.start.change.connect(onRange);
       r.properties.end.change.connect(onRange);
     });
-    layerSelect.addEventListener("change", redraw);
-    headSelect.addEventListener("change", redraw);
     // Bokeh sizes the frame after layout: recompute the tick thinning whenever the size changes.
     var lastSize = "";
     var checkSize = function () {

@@ -1,10 +1,11 @@
+// @ts-check
 /* mkdocs-attnviz model view (after bertviz's): a layers × heads grid of thumbnails (each one head's
  * query × key heatmap on its own colour scale, future positions of causal models in grey); click a
  * thumbnail to enlarge it below the grid with token labels and a hover tooltip. */
 (function () {
   "use strict";
-  var V = window.AttnvizCanvas;
-  if (!V) return;
+  var V = window.Attnviz.canvas, M = window.Attnviz.matrix;
+  if (!V || !M) return;
   var data = V.data, H = V.H, L = V.L;
   var state = { set: data.set, selected: null };
   var layers = null, grid = null, detail = null, geo = null, detailGeo = null;
@@ -32,7 +33,7 @@
     var c = document.createElement("canvas");
     c.width = s.nk; c.height = s.nq;
     c.getContext("2d").putImageData(img, 0, 0);
-    return { canvas: c, top: top / 255 };
+    return { canvas: c, top: V.weight(top) };
   }
 
   function drawGrid() {
@@ -47,7 +48,7 @@
     ctx.fillStyle = c.bg;
     ctx.fillRect(0, 0, w, h);
     ctx.fillStyle = c.muted;
-    ctx.font = "10px system-ui, sans-serif";
+    ctx.font = V.font(10);
     ctx.textBaseline = "middle";
     ctx.textAlign = "center";
     for (var hh = 0; hh < H; hh++) ctx.fillText(t("head_n", { head: hh }), left + hh * (tw + gap) + tw / 2, 9);
@@ -68,44 +69,23 @@
     }
   }
 
-  function drawDetail() {
+  function drawDetail() {  // the selected head, enlarged: one labelled matrix (attnviz-matrix.js)
     var s = set(), c = V.common.theme.colors();
     if (!state.selected) {
       if (detail) { detail.canvas.remove(); detail = null; }
       return;
     }
-    var l = state.selected[0], h = state.selected[1], img = headImage(l, h);
-    var width = V.plotWidth(), probe = grid.ctx;
-    probe.font = "11px system-ui, \"Noto Sans CJK JP\", sans-serif";
-    var longest = 0;
-    s.q.ticks.concat(s.k.ticks).forEach(function (t) { longest = Math.max(longest, probe.measureText(t).width); });
-    var lab = Math.min(130, Math.ceil(longest) + 10);
-    var cell = Math.max(3, Math.min(28, Math.floor(Math.min(width - lab - 30, 640) / s.nk)));
-    var gw = cell * s.nk, gh = cell * s.nq;
-    detailGeo = { x: lab + 8, y: 24, cell: cell, lab: lab };
-    var w = Math.max(width, detailGeo.x + gw + 10), hgt = detailGeo.y + gh + lab * 0.75 + 10;
-    if (!detail) detail = V.canvas(w, hgt); else V.resize(detail, w, hgt);
-    var ctx = detail.ctx;
-    ctx.fillStyle = c.bg;
-    ctx.fillRect(0, 0, w, hgt);
-    ctx.fillStyle = c.fg;
-    ctx.font = "bold 12px system-ui, sans-serif";
-    ctx.textAlign = "left";
-    ctx.textBaseline = "middle";
-    ctx.fillText(t("enlarged_head", { layer: l, head: h, weight: img.top.toFixed(3) }), 8, 11);
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(img.canvas, detailGeo.x, detailGeo.y, gw, gh);
-    ctx.font = Math.min(11, Math.max(7, cell - 2)) + "px system-ui, \"Noto Sans CJK JP\", sans-serif";
-    var every = Math.ceil(10 / cell);
-    ctx.textAlign = "right";
-    for (var q = 0; q < s.nq; q += every) { ctx.fillStyle = c.fg; ctx.fillText(s.q.ticks[q], detailGeo.x - 4, detailGeo.y + (q + 0.5) * cell); }
-    for (var k = 0; k < s.nk; k += every) {
-      ctx.save();
-      ctx.translate(detailGeo.x + (k + 0.5) * cell, detailGeo.y + gh + 4);
-      ctx.rotate(-Math.PI / 4);
-      ctx.fillText(s.k.ticks[k], 0, 0);
-      ctx.restore();
-    }
+    var l = state.selected[0], h = state.selected[1], img = headImage(l, h), m = V.headMatrix(layers[l], state.set, h);
+    var width = V.plotWidth(), top = img.top > 0 ? img.top : 1;
+    var o = { nq: s.nq, nk: s.nk, qTicks: s.q.ticks, kTicks: s.k.ticks, low: 0, high: top, bar: false,
+              value: function (q, k) { return m[q * s.nk + k]; }, colors: M.scale(data.palette, 0, top),
+              masked: function (q, k) { return s.causal && k > q; },
+              title: t("enlarged_head", { layer: l, head: h, weight: img.top.toFixed(3) }) };
+    var box = Math.min(width, 720), hgt = M.size(grid.ctx, box, o).height;
+    if (!detail) detail = V.canvas(width, hgt); else V.resize(detail, width, hgt);
+    detail.ctx.fillStyle = c.bg;
+    detail.ctx.fillRect(0, 0, width, hgt);
+    detailGeo = M.draw(detail, 0, 0, box, o);
   }
 
   function draw() {
@@ -118,7 +98,7 @@
   }
 
   function load() {
-    window.attnvizReady = false;
+    V.busy();
     var all = [];
     for (var l = 0; l < L; l++) all.push(V.layer(state.set, l));
     return V.guard(Promise.all(all).then(function (u8s) { layers = u8s; draw(); }));
@@ -157,15 +137,15 @@
     grid.canvas.addEventListener("mouseleave", function () { V.tip(null); });
     V.plot.addEventListener("mousemove", function (e) {
       if (!detail || e.target !== detail.canvas) return;
-      var s = set(), r = detail.canvas.getBoundingClientRect();
-      var k = Math.floor((e.clientX - r.left - detailGeo.x) / detailGeo.cell), q = Math.floor((e.clientY - r.top - detailGeo.y) / detailGeo.cell);
-      if (q < 0 || k < 0 || q >= s.nq || k >= s.nk) { V.tip(null); return; }
-      var w = layers[state.selected[0]][state.selected[1] * s.nq * s.nk + q * s.nk + k] / 255;
+      var s = set(), qk = detailGeo.at(e);
+      if (!qk) { V.tip(null); return; }
+      var q = qk[0], k = qk[1];
+      var w = V.weight(layers[state.selected[0]][state.selected[1] * s.nq * s.nk + q * s.nk + k]);
       V.tip(e, [[t("query"), V.tokenText(s.q, q)], [t("key"), V.tokenText(s.k, k)],
                 [t("weight"), s.causal && k > q ? t("masked_short") : w.toFixed(3)]]);
     });
   });
-  window.attnvizModel = { select: select, state: state,
+  window.Attnviz.handle = { select: select, state: state,
     box: function (l, h) {  // the viewport rectangle of a thumbnail (attnviz-keys.js)
       if (!grid || !geo) return null;
       var r = grid.canvas.getBoundingClientRect();

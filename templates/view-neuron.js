@@ -1,3 +1,4 @@
+// @ts-check
 /* mkdocs-attnviz neuron view (after bertviz's): for one layer, one head and one query token, the query vector q,
  * the key vectors of the key/value head it reads (grouped-query attention shares one among several query heads),
  * their element-wise product q × k, the dot product q · k, the bias (relative position bias, ALiBi) when there is
@@ -6,7 +7,7 @@
  * at build time (data.qk describes them; query/key/bias/mask blocks per layer). */
 (function () {
   "use strict";
-  var V = window.AttnvizCanvas;
+  var V = window.Attnviz.canvas;
   if (!V) return;
   var data = V.data, info = data.qk, d = info.d, scales = info.scale;
   var group = info.heads / info.kv_heads, caps = info.softcap, biasShape = info.bias;
@@ -56,14 +57,15 @@
       var score = dot * scale, b = bias(h, state.query, k), why = masked(state.query, k);
       if (cap) score = Math.tanh(score / cap) * cap;
       if (b !== null) score += b;
-      rows.push({ k: kvv, prod: prod, dot: dot, bias: b, score: score, masked: why !== "", why: why });
+      rows.push({ k: kvv, prod: prod, dot: dot, bias: b, score: score, masked: why !== "", why: why, e: 0, softmax: 0,
+                  attention: 0 });
       if (!why && score > max) max = score;
     }
     var sum = 0;
     rows.forEach(function (r) { r.e = r.masked ? 0 : Math.exp(r.score - max); sum += r.e; });
     rows.forEach(function (r, k) {
       r.softmax = r.e / sum;
-      r.attention = A[(h * nq + state.query) * nk + k] / 255;
+      r.attention = V.weight(A[(h * nq + state.query) * nk + k]);
     });
     return { q: q, rows: rows, kv: kv };
   }
@@ -86,7 +88,7 @@
     res.rows.forEach(function (r) { for (j = 0; j < d; j++) { m = Math.max(m, Math.abs(r.k[j])); mp = Math.max(mp, Math.abs(r.prod[j])); } });
     ctx.fillStyle = c.bg;
     ctx.fillRect(0, 0, width, height);
-    ctx.font = "11px system-ui, sans-serif";
+    ctx.font = V.font(11);
     ctx.textBaseline = "middle";
     ctx.fillStyle = c.muted;
     ctx.textAlign = "left";
@@ -99,7 +101,7 @@
     ctx.fillText("softmax", xm, top - 10);
     ctx.textAlign = "right";
     ctx.fillStyle = c.accent;
-    ctx.font = "bold 11px system-ui, \"Noto Sans CJK JP\", sans-serif";
+    ctx.font = V.font(11, true);
     ctx.fillText(s.q.ticks[state.query], xk - 6, 28);
     for (j = 0; j < d; j++) { ctx.fillStyle = cellColor(res.q[j], m); ctx.fillRect(xk + j * cell, 20, cell - (cell > 3 ? 1 : 0), 16); }
     ctx.strokeStyle = c.grid;
@@ -109,7 +111,7 @@
       ctx.globalAlpha = r.masked ? 0.3 : 1;
       ctx.textAlign = "right";
       ctx.fillStyle = s.square && k === state.query ? c.accent : c.fg;
-      ctx.font = "11px system-ui, \"Noto Sans CJK JP\", sans-serif";
+      ctx.font = V.font(11);
       ctx.fillText(s.k.ticks[k], xk - 6, y + row / 2);
       for (j = 0; j < d; j++) {
         ctx.fillStyle = cellColor(r.k[j], m); ctx.fillRect(xk + j * cell, y + 2, cell - (cell > 3 ? 1 : 0), row - 4);
@@ -138,7 +140,7 @@
   }
 
   function load() {
-    window.attnvizReady = false;
+    V.busy();
     var l = state.layer, lb = biasShape ? (biasShape[0] > 1 ? l : 0) : null, m = info.masks[l];
     return V.guard(Promise.all([V.vectors("query", l), V.vectors("key", l), V.layer(data.set, l),
                                 lb === null ? null : V.vectors("bias", lb),

@@ -1,10 +1,11 @@
+// @ts-check
 /* mkdocs-attnviz head summary: a layers × heads grid coloured by one statistic (entropy / log n, mean distance,
  * share to special tokens, to the previous token, to itself, to the next token, to the first token, within 2
  * tokens), numbers in the cells, the sink and local heads named below it; hover a cell for all the numbers of that
  * head, click it to open the head's heatmap below the grid. */
 (function () {
   "use strict";
-  var V = window.AttnvizCanvas, M = window.AttnvizMatrix;
+  var V = window.Attnviz.canvas, M = window.Attnviz.matrix;
   if (!V || !M) return;
   var data = V.data, S = data.summary, H = V.H, L = V.L, set = data.sets.self;
   var state = { metric: S.metrics[0], selected: S.selected };
@@ -44,7 +45,7 @@
     var ctx = cv.ctx, m = state.metric, hi = top(m), color = M.scale(data.palette, 0, hi);
     ctx.fillStyle = c.bg;
     ctx.fillRect(0, 0, w, h);
-    ctx.font = "10px system-ui, sans-serif";
+    ctx.font = V.font(10);
     ctx.textBaseline = "middle";
     ctx.textAlign = "center";
     ctx.fillStyle = c.muted;
@@ -84,10 +85,10 @@
     if (!state.selected) { if (detail) { detail.canvas.remove(); detail = null; } return; }
     var l = state.selected[0], h = state.selected[1], u8 = layers[l], n = set.nq, nn = n * n, off = h * nn, hi = 0, i;
     for (i = 0; i < nn; i++) if (u8[off + i] > hi) hi = u8[off + i];
-    hi = hi > 0 ? hi / 255 : 1;
+    hi = hi > 0 ? V.weight(hi) : 1;
     var width = V.plotWidth(), probe = cv.ctx;
     var o = { nq: n, nk: n, qTicks: set.q.ticks, kTicks: set.k.ticks, low: 0, high: hi, bar: true,
-              value: function (q, k) { return u8[off + q * n + k] / 255; }, colors: M.scale(data.palette, 0, hi),
+              value: function (q, k) { return V.weight(u8[off + q * n + k]); }, colors: M.scale(data.palette, 0, hi),
               masked: function (q, k) { return set.causal && k > q; },
               title: t("head_numbers", { layer: l, head: h, numbers: S.metrics.map(function (m) {
                 return t("statistic_value", { statistic: S.labels[m], value: fmt(m, values(m)[l][h]) }); }).join(t("sep")) }) };
@@ -120,7 +121,7 @@
   }
 
   function select(l, h) {
-    window.attnvizReady = false;
+    V.busy();
     state.selected = (state.selected && state.selected[0] === l && state.selected[1] === h) ? null : [l, h];
     return V.guard(draw());
   }
@@ -154,10 +155,10 @@
       if (!qk) { V.tip(null); return; }
       var l = state.selected[0], h = state.selected[1], n = set.nq;
       V.tip(e, [[t("query"), V.tokenText(set.q, qk[0])], [t("key"), V.tokenText(set.k, qk[1])],
-                [t("weight"), set.causal && qk[1] > qk[0] ? t("masked_short") : (layers[l][h * n * n + qk[0] * n + qk[1]] / 255).toFixed(3)]]);
+                [t("weight"), set.causal && qk[1] > qk[0] ? t("masked_short") : V.weight(layers[l][h * n * n + qk[0] * n + qk[1]]).toFixed(3)]]);
     });
   }));
-  window.attnvizSummary = { select: select, state: state,
+  window.Attnviz.handle = { select: select, state: state,
     box: function (l, h) {  // the viewport rectangle of a head's cell (attnviz-keys.js)
       if (!cv || !geo) return null;
       var r = cv.canvas.getBoundingClientRect();

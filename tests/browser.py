@@ -114,7 +114,7 @@ def drawn_in_frame(driver, frame, script: str = "return null", *, timeout: float
     driver.execute_script("arguments[0].scrollIntoView()", frame)
     driver.switch_to.frame(frame)
     try:
-        wait_for(driver, "window.attnvizReady === true", timeout=timeout)
+        wait_for(driver, "window.Attnviz?.ready === true", timeout=timeout)
         assert driver.execute_script("return document.getElementById('attnviz-message').hidden")
         return driver.execute_script(script)
     finally:

@@ -35,8 +35,10 @@ def spec(**options):
 
 def page_payload(page: str):
     data = json.loads(re.search(r'id="attnviz-data">(.*?)</script>', page, re.S).group(1))
-    layers = {int(m.group(1)): unpack_layer(m.group(2), data["num_heads"], data["n"])
+    axis = data["sets"][data["set"]]
+    layers = {int(m.group(1)): unpack_layer(m.group(2), data["num_heads"], axis["nq"])
               for m in re.finditer(r'data-layer="(\d+)">(.*?)</script>', page, re.S)}
+    data["labels"] = axis["q"]["labels"]  # the heatmap's one axis (query and key tokens are the same)
     return data, layers
 
 

@@ -185,6 +185,19 @@ def test_serve_paths(tmp_path):
     assert len(serve.targets(result)) == 1 and "second edit" in serve.report(result)
 
 
+def test_frame_memory_paths():
+    """The browser memory benchmark on pages of one and two figures: a build, Chromium's RSS, the report."""
+    if not browser.available():
+        pytest.skip("chromium or chromedriver missing")
+    from benchmarks import frame_memory
+
+    result = frame_memory.measure((1, 2))
+    pages = result["pages"]
+    assert [pages[n]["figures"] for n in (1, 2)] == [1, 2] and all(p["rss"] > 0 for p in pages.values())
+    assert "per additional figure" in frame_memory.report(result)
+    assert any("per additional figure" in t[0] for t in run.targets({"memory": result}))
+
+
 def test_gpu_writes_what_it_measured_or_that_there_was_no_gpu(tmp_path, monkeypatch):
     """``python -m benchmarks.gpu`` writes GPU.md itself: the commit, and either the table or a plain 'no GPU'."""
     import torch

@@ -35,7 +35,7 @@ def pages(tmp_path_factory, minilm_path):
 def open_page(driver, path):
     console_entries(driver)
     driver.get(path.as_uri())
-    wait_for(driver, "window.attnvizReady === true || !document.getElementById('attnviz-message').hidden")
+    wait_for(driver, "window.Attnviz?.ready === true || !document.getElementById('attnviz-message').hidden")
     assert driver.execute_script("return document.getElementById('attnviz-message').hidden"), \
         driver.execute_script("return document.getElementById('attnviz-message').textContent")
 
@@ -61,32 +61,32 @@ def hover(driver, css, x, y, index=0):
 
 def test_summary_grid_hover_click_and_metric(chromium, pages):
     open_page(chromium, pages["summary"])
-    assert chromium.execute_script("return window.attnvizState")["metric"] == "entropy"
+    assert chromium.execute_script("return window.Attnviz.state()")["metric"] == "entropy"
     before = canvas_sum(chromium)
     tip = hover(chromium, "#attnviz-plot canvas", 58 + 3 * 40 + 5, 22 + 2 * 30 + 5)
     assert tip and "Layer2" in tip.replace(" ", "") and "Entropy / log n" in tip and "To the previous token" in tip
-    chromium.execute_script("window.attnvizSummary.select(2, 3)")
-    wait_for(chromium, "window.attnvizReady === true && window.attnvizState.selected !== null")
+    chromium.execute_script("window.Attnviz.handle.select(2, 3)")
+    wait_for(chromium, "window.Attnviz?.ready === true && window.Attnviz.state().selected !== null")
     assert chromium.execute_script("return document.querySelectorAll('#attnviz-plot canvas').length") == 2
     assert "opened: layer 2, head 3" in chromium.execute_script("return document.title")
     sel = chromium.find_element("id", "attnviz-metric")
     chromium.execute_script("arguments[0].value = 'distance'; arguments[0].dispatchEvent(new Event('change'))", sel)
-    wait_for(chromium, "window.attnvizState.metric === 'distance'")
+    wait_for(chromium, "window.Attnviz.state().metric === 'distance'")
     assert canvas_sum(chromium) != before
     assert not errors(chromium)
 
 
 def test_compare_panels_share_a_scale_and_follow_the_selectors(chromium, pages):
     open_page(chromium, pages["compare"])
-    state = chromium.execute_script("return window.attnvizState")
+    state = chromium.execute_script("return window.Attnviz.state()")
     assert state["panels"] == 3 and state["same_tokens"] and state["a"]["layer"] == 5 and state["b"]["layer"] == 0
-    m = chromium.execute_script("var m = window.attnvizCompare.matrices; return [Array.from(m.a), Array.from(m.b)]")
+    m = chromium.execute_script("var m = window.Attnviz.handle.matrices; return [Array.from(m.a), Array.from(m.b)]")
     a, b = np.array(m[0]), np.array(m[1])
     assert abs(state["top"] - max(a.max(), b.max())) < 1e-6 and abs(state["dmax"] - np.abs(a - b).max()) < 1e-6
     before = canvas_sum(chromium)
     sel = chromium.find_element("id", "attnviz-b-layer")
     chromium.execute_script("arguments[0].value = '3'; arguments[0].dispatchEvent(new Event('change'))", sel)
-    wait_for(chromium, "window.attnvizReady === true && window.attnvizState.b.layer === 3")
+    wait_for(chromium, "window.Attnviz?.ready === true && window.Attnviz.state().b.layer === 3")
     assert canvas_sum(chromium) != before and "layer 3 of 6" in chromium.execute_script("return document.title")
     assert not errors(chromium)
 
@@ -97,6 +97,6 @@ def test_rollout_and_word_titles_on_canvas_views(chromium, pages):
     assert "rollout up to layer 5 of 6" in title and "residual" in title
     open_page(chromium, pages["word_heads"])
     assert "words from 18 tokens" in chromium.execute_script("return document.title")
-    labels = chromium.execute_script("return window.attnviz.data.sets.self.q.labels")
+    labels = chromium.execute_script("return window.Attnviz.data.sets.self.q.labels")
     assert "unbelievably" in labels
     assert not errors(chromium)

@@ -45,16 +45,17 @@ def payload(path):
     html = path.read_text(encoding="utf-8")
     data = json.loads(re.search(r'<script type="application/json" id="attnviz-data">(.*?)</script>', html, re.S)
                       .group(1))
-    layers = {int(m.group(1)): unpack_layer(m.group(2), data["num_heads"], data["n"])
-              for m in re.finditer(r'<script type="application/octet-stream" data-layer="(\d+)">(.*?)</script>',
-                                   html, re.S)}
+    n = data["sets"][data["set"]]["nq"]
+    layers = {int(m.group(1)): unpack_layer(m.group(2), data["num_heads"], n)
+              for m in re.finditer(r'<script type="application/octet-stream" data-set="\w+" data-layer="(\d+)">'
+                                   r'(.*?)</script>', html, re.S)}
     return data, layers
 
 
 def open_page(driver, path):
     console_entries(driver)
     driver.get(path.as_uri())
-    wait_for(driver, "window.attnvizReady === true")
+    wait_for(driver, "window.Attnviz.ready === true")
 
 
 def press(driver, *keys):
@@ -110,7 +111,7 @@ def said(driver) -> str:
 
 def expected(data, layers, layer, head, q, k) -> str:
     def token(i):
-        return (data["labels"][i] or "∅") + f" #{i}"
+        return (data["sets"][data["set"]]["q"]["labels"][i] or "∅") + f" #{i}"
     return f"{token(q)} → {token(k)}: {layers[layer][head, q, k]:.3f}"
 
 
@@ -118,7 +119,7 @@ def expected(data, layers, layer, head, q, k) -> str:
 def test_heatmap_from_the_keyboard(chromium, pages, theme):
     driver = chromium
     data, layers = payload(pages["heatmap"])
-    n = data["n"]
+    n = data["sets"][data["set"]]["nq"]
     open_page(driver, pages["heatmap"])
     driver.execute_script(f"location.hash = 'theme={theme}'")
     wait_for(driver, f"document.documentElement.getAttribute('data-theme') === '{theme}'")
@@ -127,15 +128,15 @@ def test_heatmap_from_the_keyboard(chromium, pages, theme):
     press(driver, Keys.TAB)
     assert active(driver) == "attnviz-layer"
     assert_visible_focus(driver)
-    driver.execute_script("window.attnvizReady = false")
+    driver.execute_script("window.Attnviz.ready = false")
     press(driver, Keys.ARROW_UP)
-    wait_for(driver, "window.attnvizReady === true && document.documentElement.dataset.attnvizView === '4/0'")
+    wait_for(driver, "window.Attnviz.ready === true && document.documentElement.dataset.attnvizView === '4/0'")
     press(driver, Keys.TAB)
     assert active(driver) == "attnviz-head"
     assert_visible_focus(driver)
-    driver.execute_script("window.attnvizReady = false")
+    driver.execute_script("window.Attnviz.ready = false")
     press(driver, Keys.ARROW_DOWN)
-    wait_for(driver, "window.attnvizReady === true && document.documentElement.dataset.attnvizView === '4/1'")
+    wait_for(driver, "window.Attnviz.ready === true && document.documentElement.dataset.attnvizView === '4/1'")
     for _ in range(2):
         press(driver, Keys.TAB)
         assert active(driver) == "attnviz-download"
@@ -172,7 +173,7 @@ def test_heatmap_from_the_keyboard(chromium, pages, theme):
     box = driver.execute_script("const r = document.querySelector('.attnviz-cursor').getBoundingClientRect();"
                                 "return {x: r.left, y: r.top, w: r.width, h: r.height, hidden: "
                                 "document.querySelector('.attnviz-cursor').hidden}")
-    frame = driver.execute_script("return window.attnviz.frame()")
+    frame = driver.execute_script("return window.Attnviz.frame()")
     assert not box["hidden"]
     assert abs(box["x"] + box["w"] - (frame["x"] + frame["width"])) < 2
     assert abs(box["y"] + box["h"] - (frame["y"] + frame["height"])) < 2
@@ -199,7 +200,7 @@ def test_heatmap_from_the_keyboard(chromium, pages, theme):
 def test_small_multiples_are_walked_tile_by_tile(chromium, pages):
     driver = chromium
     data, layers = payload(pages["tiles"])
-    n = data["n"]
+    n = data["sets"][data["set"]]["nq"]
     open_page(driver, pages["tiles"])
     tab_to(driver, "attnviz-cells")
     assert said(driver) == "layer 5, head 0: " + expected(data, layers, 5, 0, 0, 0)
@@ -214,18 +215,18 @@ def test_canvas_view_controls_from_the_keyboard(chromium, pages):
     open_page(driver, pages["heads"])
     tab_to(driver, "attnviz-layer")
     assert_visible_focus(driver)
-    driver.execute_script("window.attnvizReady = false")
+    driver.execute_script("window.Attnviz.ready = false")
     press(driver, Keys.ARROW_UP)
-    wait_for(driver, "window.attnvizReady === true && window.attnviz.state().layer === 4")
+    wait_for(driver, "window.Attnviz.ready === true && window.Attnviz.state().layer === 4")
     for _ in range(20):  # every stop on the way to the first head's swatch shows its focus
         press(driver, Keys.TAB)
         assert_visible_focus(driver)
         if active(driver).startswith("attnviz-swatch"):
             break
     assert active(driver).startswith("attnviz-swatch")
-    before = len(driver.execute_script("return window.attnviz.state().heads"))
+    before = len(driver.execute_script("return window.Attnviz.state().heads"))
     press(driver, Keys.SPACE)
-    wait_for(driver, f"window.attnviz.state().heads.length === {before - 1}")
+    wait_for(driver, f"window.Attnviz.state().heads.length === {before - 1}")
 
 
 def media_rules(driver, condition: str) -> list[str]:
@@ -275,8 +276,8 @@ def test_forced_colors_and_reduced_motion(chromium, pages):
         driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
 
-@pytest.mark.parametrize("view, handle, done", [("model", "attnvizModel", "enlarged: layer 4, head 2"),
-                                                ("summary", "attnvizSummary", "opened: layer 4, head 2")])
+@pytest.mark.parametrize("view, handle, done", [("model", "Attnviz.handle", "enlarged: layer 4, head 2"),
+                                                ("summary", "Attnviz.handle", "opened: layer 4, head 2")])
 def test_model_and_summary_heads_are_chosen_from_the_keyboard(chromium, pages, view, handle, done):
     driver = chromium
     open_page(driver, pages[view])
@@ -289,8 +290,8 @@ def test_model_and_summary_heads_are_chosen_from_the_keyboard(chromium, pages, v
     cursor = driver.execute_script("const r = document.querySelector('.attnviz-cursor').getBoundingClientRect();"
                                    "return {x: r.left, y: r.top, w: r.width, h: r.height}")
     assert abs(cursor["x"] - box["x"]) < 1 and abs(cursor["y"] - box["y"]) < 1 and abs(cursor["w"] - box["w"]) < 1
-    driver.execute_script("window.attnvizReady = false")
+    driver.execute_script("window.Attnviz.ready = false")
     press(driver, Keys.ENTER)
-    wait_for(driver, f"window.attnvizReady === true && JSON.stringify(window.{handle}.state.selected) === '[4,2]'")
+    wait_for(driver, f"window.Attnviz.ready === true && JSON.stringify(window.{handle}.state.selected) === '[4,2]'")
     wait_for(driver, f"document.getElementById('attnviz-live').textContent === 'layer 4, head 2, {done}'")
     assert done in driver.execute_script("return document.title")

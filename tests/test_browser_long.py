@@ -59,7 +59,7 @@ def open_page(driver, path):
     console_errors(driver)
     requested_urls(driver)
     driver.get(path.as_uri())
-    wait_for(driver, "window.attnvizReady === true || !document.getElementById('attnviz-message').hidden")
+    wait_for(driver, "window.Attnviz?.ready === true || !document.getElementById('attnviz-message').hidden")
     assert driver.execute_script("return document.getElementById('attnviz-message').hidden"), \
         driver.execute_script("return document.getElementById('attnviz-message').textContent")
 
@@ -72,34 +72,34 @@ def test_long_heatmap_paints_from_one_side_file_and_zooms(chromium, long_site):
     key = long_site["key"]
     open_page(chromium, long_site["page"])
     assert side_requests(chromium, key) == [f"{key}.l1.mean.o.js"]  # the overview of the initial layer and heads
-    view = chromium.execute_script("return attnviz.view()")
+    view = chromium.execute_script("return Attnviz.view()")
     assert view["scale"] > 1 and not view["detail"]
     assert screenshot_array(chromium).std() > 10
     # zoom with the token inputs: the visible cells, one by one, and only the visible tokens' labels
     chromium.execute_script("""
         var a = document.getElementById('attnviz-from'), b = document.getElementById('attnviz-to');
         a.value = 3; b.value = 12; b.dispatchEvent(new Event('change'));""")
-    wait_for(chromium, "attnviz.view().detail === true")
-    view = chromium.execute_script("return attnviz.view()")
+    wait_for(chromium, "Attnviz.view().detail === true")
+    view = chromium.execute_script("return Attnviz.view()")
     assert (view["x0"], view["y0"], view["width"], view["height"], view["scale"]) == (3, 3, 9, 9, 1)
     assert view["ticks"] == 9
     assert side_requests(chromium, key) == [f"{key}.l1.mean.js"]
     # switching heads keeps the zoom and loads that head's files only
     chromium.execute_script("var s = document.getElementById('attnviz-head'); s.value = '2';"
                             "s.dispatchEvent(new Event('change'));")
-    wait_for(chromium, "attnviz.view().head === 2")
-    assert chromium.execute_script("return attnviz.view().detail") is True
+    wait_for(chromium, "Attnviz.view().head === 2")
+    assert chromium.execute_script("return Attnviz.view().detail") is True
     assert side_requests(chromium, key) == [f"{key}.l1.2.js", f"{key}.l1.2.o.js"]
-    chromium.execute_script("attnviz.zoom(0, 1000)")  # back out: the overview again
-    wait_for(chromium, "attnviz.view().detail === false")
+    chromium.execute_script("Attnviz.zoom(0, 1000)")  # back out: the overview again
+    wait_for(chromium, "Attnviz.view().detail === false")
     assert console_errors(chromium) == []
 
 
 def test_long_heatmap_as_one_file(chromium, long_site):
     open_page(chromium, long_site["alone"])
     assert [u for u in requested_urls(chromium) if u.endswith(".js") and "bokeh" not in u] == []
-    chromium.execute_script("attnviz.zoom(0, 10)")
-    wait_for(chromium, "attnviz.view().detail === true")
+    chromium.execute_script("Attnviz.zoom(0, 10)")
+    wait_for(chromium, "Attnviz.view().detail === true")
     assert console_errors(chromium) == []
 
 
@@ -116,7 +116,7 @@ def test_neuron_view_softmax_in_the_page(chromium, tmp_path, models_dir, kind, o
     page.write_text(draw.figure_page(att, build_spec({"model": "m", "view": "neuron", **options}, TEXT)),
                     encoding="utf-8")
     open_page(chromium, page)
-    state = chromium.execute_script("return window.attnvizState")
+    state = chromium.execute_script("return window.Attnviz.state()")
     assert state["kv_head"] == checks["kv_head"]
     np.testing.assert_allclose(state["softmax"], state["attention"], atol=1 / 255)
     assert ("window" in state["masked"]) is checks["window"]

@@ -30,7 +30,8 @@ STATE = """
 return Array.from(document.querySelectorAll("iframe.attnviz-frame")).map(function (f) {
   var w = null;
   try { w = f.contentWindow; } catch (e) {}
-  return { ready: !!(w && w.attnvizReady === true), at: w && w.__drawnAt || null,
+  return { ready: !!(w && w.Attnviz && w.Attnviz.ready === true), at: w && w.__drawnAt || null,
+           away: f.hasAttribute("data-attnviz-away"),  // released far from the reader (attnviz-host.js)
            theme: w && w.document && w.document.documentElement  // null while the frame starts loading
                   && w.document.documentElement.getAttribute("data-theme") };
 });
@@ -40,7 +41,7 @@ return Array.from(document.querySelectorAll("iframe.attnviz-frame")).map(functio
 STAMP = """
 (function () {
   var ready = false;
-  Object.defineProperty(window, "attnvizReady", { configurable: true,
+  Object.defineProperty(window.Attnviz = window.Attnviz || {}, "ready", { configurable: true,
     get: function () { return ready; },
     set: function (v) { ready = v; if (v && !window.__drawnAt) window.__drawnAt = performance.timeOrigin + performance.now(); } });
 })();
@@ -122,11 +123,14 @@ def states(driver) -> list[dict]:
 
 
 def read_to_the_end(driver, count: int) -> list[dict]:
-    """Scroll down a viewport at a time, as a reader does, until every figure has drawn."""
+    """Scroll down a viewport at a time, as a reader does, until every figure has drawn (a figure the reader has
+    left far behind may have been released since: it drew)."""
     deadline = time.monotonic() + 60
+    drawn: set[int] = set()
     while time.monotonic() < deadline:
         found = states(driver)
-        if len(found) == count and all(s["ready"] for s in found):
+        drawn |= {i for i, s in enumerate(found) if s["ready"] or s["away"]}  # only a drawn figure is released
+        if len(found) == count and len(drawn) == count:
             return found
         driver.execute_script("window.scrollBy(0, window.innerHeight * 0.8)")
         time.sleep(0.2)
@@ -137,8 +141,11 @@ def switch(driver, index: int, select: str, value: str) -> None:
     """Pick ``value`` in the figure's ``select`` and wait until the figure says it shows it."""
     frame = driver.find_elements("css selector", "iframe.attnviz-frame")[index]
     driver.execute_script("arguments[0].scrollIntoView()", frame)
+    # a figure released while the reader was far away loads again: wait until it has drawn
+    wait_for(driver, f"!document.querySelectorAll('iframe.attnviz-frame')[{index}].hasAttribute('data-attnviz-away')")
     driver.switch_to.frame(frame)
     try:
+        wait_for(driver, "window.Attnviz && window.Attnviz.ready === true")
         before = driver.execute_script("return document.documentElement.getAttribute('data-attnviz-view')")
         driver.execute_script(f"var s = document.getElementById({select!r}); s.value = {value!r};"
                               "s.dispatchEvent(new Event('change', {bubbles: true}));")
@@ -154,9 +161,11 @@ def off_site(driver, base: str) -> list[str]:
 def test_six_figures_take_turns_draw_switch_and_stay_on_the_site(reader, served):
     reader.get(served + "long/")
     found = read_to_the_end(reader, len(SIX))
-    turns = reader.execute_script("return window.__attnvizTurns && {busy: !!window.__attnvizTurns.busy, "
-                                  "waiting: window.__attnvizTurns.waiting.length}")
-    assert turns == {"busy": False, "waiting": 0}  # the figures took turns through the host page, and are done
+    # the figures took turns through the host page, and are done (the last one hands its turn back just after it
+    # says it is ready)
+    turns = wait_for(reader, "window.__attnvizTurns && !window.__attnvizTurns.busy && "
+                             "!window.__attnvizTurns.waiting.length && window.__attnvizTurns", timeout=10)
+    assert turns
     # a heatmap and the head view switch layer and head after all six are drawn
     switch(reader, 0, "attnviz-layer", "5")
     switch(reader, 4, "attnviz-head", "2")
@@ -186,7 +195,9 @@ def test_the_figures_nearest_the_reader_draw_first(reader, served):
     time.sleep(1)  # farther frames the browser chose to load get a moment too
     drawn = [(s["at"], d) for s, d in zip(states(reader), distance) if s["ready"]]
     assert len(near) >= 2 and all(states(reader)[i]["ready"] for i in near), (distance, drawn)
-    assert len(drawn) >= 3, drawn  # the figures near the end load (lazily) and draw
+    # the figures near the end load (lazily) and draw; a farther one the browser loaded may draw too, or be released
+    # again by the host page (attnviz-host.js: more than two viewports away)
+    assert len(drawn) >= 2, drawn
     in_order = [d for _at, d in sorted(drawn)]
     assert in_order == sorted(in_order), drawn  # one at a time, the nearest first
     assert console_errors(reader) == []
@@ -206,9 +217,9 @@ def test_instant_navigation_and_dark_mode(reader, served):
     reader.find_element("css selector", "label.md-header__button[for='__palette_1']").click()
     wait_for(reader, "document.body.getAttribute('data-md-color-scheme') === 'slate'")
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and {s["theme"] for s in states(reader)} != {"dark"}:
+    while time.monotonic() < deadline and {s["theme"] for s in states(reader) if not s["away"]} != {"dark"}:
         time.sleep(0.05)
-    assert {s["theme"] for s in states(reader)} == {"dark"}
+    assert {s["theme"] for s in states(reader) if not s["away"]} == {"dark"}  # released ones open dark when back
     # and back, by instant navigation, to a page whose figures open dark
     reader.execute_script("window.scrollTo(0, document.body.scrollHeight)")
     reader.find_element("css selector", "article a[href$='short/']").click()

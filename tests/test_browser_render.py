@@ -29,7 +29,7 @@ def open_page(driver, path):
     console_entries(driver)  # drop what earlier pages logged
     requested_urls(driver)
     driver.get(path.as_uri())
-    wait_for(driver, "window.attnvizReady === true || document.getElementById('attnviz-message').hidden === false")
+    wait_for(driver, "window.Attnviz?.ready === true || document.getElementById('attnviz-message').hidden === false")
     assert driver.execute_script("return document.getElementById('attnviz-message').hidden"), \
         driver.execute_script("return document.getElementById('attnviz-message').textContent")
     driver.execute_script("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
@@ -37,7 +37,7 @@ def open_page(driver, path):
 
 def frame_pixels(driver):
     """Screenshot of the heatmap frame only (RGB uint8)."""
-    box = driver.execute_script("return window.attnviz.frame()")
+    box = driver.execute_script("return window.Attnviz.frame()")
     shot = screenshot_array(driver)
     x0, y0 = int(box["x"]) + 1, int(box["y"]) + 1
     return shot[y0:y0 + int(box["height"]) - 2, x0:x0 + int(box["width"]) - 2]
@@ -47,8 +47,8 @@ def set_select(driver, which, value):
     """Pick an option the way a user does (the page listens to 'change') and wait for the redraw."""
     driver.execute_script(
         "const s = document.getElementById(arguments[0]); s.value = arguments[1];"
-        "window.attnvizReady = false; s.dispatchEvent(new Event('change'));", f"attnviz-{which}", value)
-    wait_for(driver, "window.attnvizReady === true")
+        "window.Attnviz.ready = false; s.dispatchEvent(new Event('change'));", f"attnviz-{which}", value)
+    wait_for(driver, "window.Attnviz?.ready === true")
     driver.execute_script("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
@@ -74,7 +74,7 @@ def test_page_draws_switches_and_stays_safe(chromium, tmp_path):
     header = chromium.find_element("id", "attnviz-title").text
     assert header == draw.describe(att, s)
 
-    view = chromium.execute_script("return window.attnviz.view()")
+    view = chromium.execute_script("return window.Attnviz.view()")
     assert view["layer"] == 2 and view["head"] == 0 and view["width"] == len(labels)
     expected_max = float(np.round(att.weights[2, 0] * 255).max() / 255)
     assert view["max"] == pytest.approx(expected_max, abs=1e-6)
@@ -84,7 +84,7 @@ def test_page_draws_switches_and_stays_safe(chromium, tmp_path):
     assert before.shape[0] > 150 and before.shape[1] > 150
 
     set_select(chromium, "head", "2")
-    view = chromium.execute_script("return window.attnviz.view()")
+    view = chromium.execute_script("return window.Attnviz.view()")
     assert view["head"] == 2
     after = frame_pixels(chromium)
     assert after.shape == before.shape
@@ -93,11 +93,11 @@ def test_page_draws_switches_and_stays_safe(chromium, tmp_path):
 
     # tick labels are the tokens, drawn as text (the hostile ones included, never as markup)
     ticks = chromium.execute_script(
-        "return window.attnviz.data.ticks.map((_, i) => window.attnvizTickLabel('y', i + 0.5))")
+        "return window.Attnviz.data.sets[window.Attnviz.data.set].q.ticks.map((_, i) => window.Attnviz.tickLabel('y', i + 0.5))")
     assert "word" in ticks
 
     # hover over the second row/column: the tooltip names the tokens as plain text
-    box = chromium.execute_script("return window.attnviz.frame()")
+    box = chromium.execute_script("return window.Attnviz.frame()")
     n = len(labels)
     hover_at(chromium, box["x"] + (1.5 / n) * box["width"], box["y"] + (1.5 / n) * box["height"])
     tips = wait_for(chromium, "(() => { const out = []; const walk = (r) => { r.querySelectorAll('.attnviz-tip')"
@@ -111,7 +111,7 @@ def test_page_draws_switches_and_stays_safe(chromium, tmp_path):
     # all layers x all heads: one mosaic in the same image glyph
     set_select(chromium, "layer", "all")
     set_select(chromium, "head", "all")
-    view = chromium.execute_script("return window.attnviz.view()")
+    view = chromium.execute_script("return window.Attnviz.view()")
     g = gap(n)
     assert (view["width"], view["height"]) == (4 * n + 3 * g, 3 * n + 2 * g)
     assert frame_pixels(chromium).std() > 20
@@ -151,7 +151,7 @@ def test_large_page_and_local_only_requests(chromium, tmp_path):
     assert frame_pixels(chromium).std() > 15
     set_select(chromium, "layer", "1")
     set_select(chromium, "head", "max")
-    ticks = chromium.execute_script("return window.attnviz.data.ticks.length")
+    ticks = chromium.execute_script("return window.Attnviz.data.sets[window.Attnviz.data.set].q.ticks.length")
     assert ticks == 60
     assert console_errors(chromium) == []
     assert [u for u in requested_urls(chromium) if not u.startswith("data:")] == []  # switching views reads the page's own data blocks only

@@ -58,7 +58,7 @@ def test_figure_draws_switches_and_stays_on_site(chromium, served_site):
     driver.execute_script("document.querySelector('iframe.attnviz-frame').scrollIntoView()")
     frame = wait_for(driver, "document.querySelector('iframe.attnviz-frame')")
     driver.switch_to.frame(frame)
-    wait_for(driver, "window.attnvizReady === true")
+    wait_for(driver, "window.Attnviz?.ready === true")
     # the heatmap canvas is drawn: many distinct colours in the plot area
     wait_for(driver, "document.querySelector('#attnviz-plot') !== null")
     driver.switch_to.default_content()

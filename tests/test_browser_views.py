@@ -69,7 +69,7 @@ def server(pages):
 def open_view(driver, path, fragment=""):
     console_entries(driver)
     driver.get(path.as_uri() + fragment)
-    wait_for(driver, "window.attnvizReady === true || !document.getElementById('attnviz-message').hidden")
+    wait_for(driver, "window.Attnviz?.ready === true || !document.getElementById('attnviz-message').hidden")
     assert driver.execute_script("return document.getElementById('attnviz-message').hidden"), \
         driver.execute_script("return document.getElementById('attnviz-message').textContent")
     settle(driver)
@@ -89,8 +89,8 @@ def canvas_pixels(driver):
 
 def change(driver, select_id, value):
     driver.execute_script("const s = document.getElementById(arguments[0]); s.value = arguments[1];"
-                          "window.attnvizReady = false; s.dispatchEvent(new Event('change'));", select_id, value)
-    wait_for(driver, "window.attnvizReady === true")
+                          "window.Attnviz.ready = false; s.dispatchEvent(new Event('change'));", select_id, value)
+    wait_for(driver, "window.Attnviz?.ready === true")
     settle(driver)
 
 
@@ -105,7 +105,7 @@ def differs(a, b, threshold=2.0):
 
 def test_heads_view_draws_filters_toggles_and_hovers(chromium, pages):
     open_view(chromium, pages["heads"])
-    state = chromium.execute_script("return window.attnviz.state()")
+    state = chromium.execute_script("return window.Attnviz.state()")
     assert state["layer"] == 5 and len(state["heads"]) == 12 and state["lines"] > 50
     before = canvas_pixels(chromium)
     assert before.std() > 20
@@ -114,27 +114,27 @@ def test_heads_view_draws_filters_toggles_and_hovers(chromium, pages):
     assert differs(before, after)
     # toggle a head off with a click, then solo one with a double click
     chromium.find_element("css selector", '.attnviz-swatch[data-head="0"]').click()
-    wait_for(chromium, "window.attnviz.state().heads.length === 11")
+    wait_for(chromium, "window.Attnviz.state().heads.length === 11")
     from selenium.webdriver.common.action_chains import ActionChains
 
     ActionChains(chromium).double_click(chromium.find_element("css selector", '.attnviz-swatch[data-head="3"]')).perform()
-    wait_for(chromium, "window.attnviz.state().heads.length === 1 && window.attnviz.state().heads[0] === 3")
-    solo = chromium.execute_script("return window.attnviz.state().lines")
+    wait_for(chromium, "window.Attnviz.state().heads.length === 1 && window.Attnviz.state().heads[0] === 3")
+    solo = chromium.execute_script("return window.Attnviz.state().lines")
     # hovering a token shows only its lines
-    chromium.execute_script("window.attnvizHeads.hover('q', 2)")
-    hovered = chromium.execute_script("return window.attnviz.state()")
+    chromium.execute_script("window.Attnviz.handle.hover('q', 2)")
+    hovered = chromium.execute_script("return window.Attnviz.state()")
     assert hovered["hover"] == {"side": "q", "i": 2} and 0 < hovered["lines"] <= solo
     assert errors(chromium) == []
 
 
 def test_heads_view_segment_filter(chromium, pages):
     open_view(chromium, pages["pairheads"])
-    all_lines = chromium.execute_script("return window.attnviz.state().lines")
+    all_lines = chromium.execute_script("return window.Attnviz.state().lines")
     before = canvas_pixels(chromium)
     counts = {}
     for f in ("aa", "ab", "ba", "bb"):
         change(chromium, "attnviz-filter", f)
-        counts[f] = chromium.execute_script("return window.attnviz.state().lines")
+        counts[f] = chromium.execute_script("return window.Attnviz.state().lines")
     assert sum(counts.values()) == all_lines and all(counts.values())
     assert differs(before, canvas_pixels(chromium))
     assert errors(chromium) == []
@@ -142,24 +142,24 @@ def test_heads_view_segment_filter(chromium, pages):
 
 def test_bars_view_switches_query_head_and_chart(chromium, pages):
     open_view(chromium, pages["bars"])
-    received = chromium.execute_script("return window.attnviz.state().values")
+    received = chromium.execute_script("return window.Attnviz.state().values")
     assert len(received) == 13 and abs(sum(received) - 1.0) < 0.05  # column means of row-stochastic rows
     before = canvas_pixels(chromium)
     assert before.std() > 20
     change(chromium, "attnviz-query", "8")
-    given = chromium.execute_script("return window.attnviz.state().values")
+    given = chromium.execute_script("return window.Attnviz.state().values")
     assert abs(sum(given) - 1.0) < 13 / 255 and given != received
     assert differs(before, canvas_pixels(chromium))
     change(chromium, "attnviz-head", "3")
     change(chromium, "attnviz-chart", "line")
-    assert chromium.execute_script("return window.attnviz.state().chart") == "line"
+    assert chromium.execute_script("return window.Attnviz.state().chart") == "line"
     assert errors(chromium) == []
 
 
 def test_model_view_enlarges_a_thumbnail(chromium, pages):
     open_view(chromium, pages["model"])
     before = screenshot_array(chromium).astype(int)
-    assert chromium.execute_script("return window.attnviz.state().selected") is None
+    assert chromium.execute_script("return window.Attnviz.state().selected") is None
     canvas = chromium.find_element("css selector", "#attnviz-plot canvas")
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -168,8 +168,8 @@ def test_model_view_enlarges_a_thumbnail(chromium, pages):
     thumb = (geo[0] - 54 - 6) / 12
     ActionChains(chromium).move_to_element_with_offset(canvas, int(54 + 2.5 * thumb - geo[0] / 2),
                                                        int(20 + 1.5 * thumb - geo[1] / 2)).click().perform()
-    wait_for(chromium, "window.attnviz.state().selected !== null")
-    assert chromium.execute_script("return window.attnviz.state().selected") == [1, 2]
+    wait_for(chromium, "window.Attnviz.state().selected !== null")
+    assert chromium.execute_script("return window.Attnviz.state().selected") == [1, 2]
     settle(chromium)
     assert chromium.execute_script("return document.querySelectorAll('#attnviz-plot canvas').length") == 2
     assert differs(before, screenshot_array(chromium).astype(int), 1.0)
@@ -178,13 +178,13 @@ def test_model_view_enlarges_a_thumbnail(chromium, pages):
 
 def test_neuron_view_softmax_matches_the_attention(chromium, pages):
     open_view(chromium, pages["neuron"])
-    state = chromium.execute_script("return window.attnviz.state()")
+    state = chromium.execute_script("return window.Attnviz.state()")
     assert state["query"] == 8 and state["head"] == 0
     np.testing.assert_allclose(state["softmax"], state["attention"], atol=1 / 255 + 1e-4)
     before = canvas_pixels(chromium)
     change(chromium, "attnviz-head", "5")
     change(chromium, "attnviz-query", "2")
-    state = chromium.execute_script("return window.attnviz.state()")
+    state = chromium.execute_script("return window.Attnviz.state()")
     np.testing.assert_allclose(state["softmax"], state["attention"], atol=1 / 255 + 1e-4)
     assert differs(before, canvas_pixels(chromium))
     assert errors(chromium) == []
@@ -196,7 +196,7 @@ def test_heatmap_values_causal_mask_and_downloads(chromium, pages):
         "const d = Bokeh.documents[0].get_model_by_name('attnviz-values').data; return d.text.length")
     assert n_values == 13 * 13
     chromium.find_element("css selector", 'button.attnviz-download[data-format="csv"]').click()
-    csv = chromium.execute_script("return window.attnvizLastDownload")
+    csv = chromium.execute_script("return window.Attnviz.lastDownload")
     lines = csv["text"].strip().split("\r\n")
     assert csv["name"].endswith(".csv") and len(lines) == 14 and lines[0].startswith("query \\ key,[CLS],The,cat")
     row = [float(x) for x in lines[1].split(",")[1:]]
@@ -204,7 +204,7 @@ def test_heatmap_values_causal_mask_and_downloads(chromium, pages):
     chromium.find_element("css selector", 'button.attnviz-download[data-format="json"]').click()
     import json
 
-    payload = json.loads(chromium.execute_script("return window.attnvizLastDownload.text"))
+    payload = json.loads(chromium.execute_script("return window.Attnviz.lastDownload.text"))
     assert payload["layer"] == 5 and len(payload["matrix"]) == 13 and payload["rows"][1] == "The"
     assert errors(chromium) == []
 
@@ -226,7 +226,7 @@ def test_theme_follows_the_embedding_page(chromium, pages, server):
     chromium.get(server + "host.html")
     chromium.switch_to.frame(chromium.find_element("id", "f"))
     try:
-        wait_for(chromium, "window.attnvizReady === true")
+        wait_for(chromium, "window.Attnviz?.ready === true")
         assert chromium.execute_script("return document.documentElement.getAttribute('data-theme')") == "light"
         chromium.execute_script("window.parent.document.body.setAttribute('data-md-color-scheme', 'slate')")
         wait_for(chromium, "document.documentElement.getAttribute('data-theme') === 'dark'")

@@ -200,7 +200,7 @@ def test_single_file_report_draws_offline_in_chromium(tmp_path, capsys, minilm_p
         frames = chromium.find_elements("css selector", "iframe.attnviz-frame")
         assert len(frames) == 2
         for frame in frames:
-            view = drawn_in_frame(chromium, frame, "return window.attnviz.view()")
+            view = drawn_in_frame(chromium, frame, "return window.Attnviz.view()")
             assert view["width"] > 5 and view["max"] > 0
             # the heatmap is really painted: the frame shows many colours (viridis), not a blank page
             shot = imread(io.BytesIO(frame.screenshot_as_png), format="png")[..., :3]

@@ -108,9 +108,9 @@ def test_missing_model_message_says_how_to_fix(make_md, caplog):
     assert len(messages) == 1, messages
     assert messages[0].startswith("attnviz: page.md:1: option 'model': model 'someone/unknown-model' is not "
                                   "available: it is not in the local Hugging Face cache"), messages[0]
-    # the three ways out, each named
-    assert "under `models:` in the site config (e.g. models: {someone/unknown-model: path/to/folder})" in messages[0]
-    assert "`huggingface-cli download someone/unknown-model`" in messages[0] and "cache_only" in messages[0]
+    # the three ways out, each named (a plain Markdown extension's folder map is its models= argument)
+    assert "give the extension models={'someone/unknown-model': 'path/to/folder'}" in messages[0]
+    assert "`hf download someone/unknown-model`" in messages[0] and "cache_only" in messages[0]
 
 
 def test_on_error_fail_raises_through_superfences(make_md):
@@ -133,7 +133,7 @@ def test_same_sentence_shares_one_forward_pass(make_md):
         One forward pass for both of these figures.
         ```
         ''')
-    assert html.count("attnviz-frame") == 2
+    assert html.count('<iframe class="attnviz-frame"') == 2
     assert extract.STATS["forwards"] - before == 1
 
 

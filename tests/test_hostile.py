@@ -143,7 +143,7 @@ def test_ten_thousand_characters_are_truncated_with_a_warning(md_for, world, tmp
     assert messages[0].startswith("attnviz: page.md:3: option 'max_tokens': the input has ")
     assert words in messages[0]
     data = figure_data(_figure_page(tmp_path, html))
-    assert data["n"] == limit and data["text"] == " ".join(LONG.split())
+    assert data["sets"][data["set"]]["nq"] == limit and data["text"] == " ".join(LONG.split())
 
 
 UNICODE = {
@@ -179,9 +179,10 @@ def test_any_script_gives_a_correct_figure(md_for, tmp_path, caplog, world, mode
         assert messages == []
     data = figure_data(_figure_page(tmp_path, html))
     assert data["text"] == sentence
-    shown = "".join(label.lstrip("·") for label, sp in zip(data["labels"], data["special"]) if not sp)
+    axis = data["sets"][data["set"]]["q"]
+    shown = "".join(label.lstrip("·") for label, sp in zip(axis["labels"], axis["special"]) if not sp)
     for char in sentence.replace(" ", ""):  # every character is shown by some token label
-        assert char in shown, (char, data["labels"])
+        assert char in shown, (char, axis["labels"])
     assert sentence in parse_html(html).all("iframe")[0].attrs["title"]
 
 
@@ -267,8 +268,11 @@ def test_injection_is_escaped_in_page_attributes_and_alt_text(injected_site):
     assert len(figures) == len(INJECTIONS)
     for (name, payload), fig in zip(INJECTIONS.items(), figures):
         parsed = parse_html(fig)
-        assert {e.tag for e in parsed.elements} <= {"figure", "iframe", "noscript", "img", "figcaption", "span", "a"}
-        assert not parsed.event_handlers() and not parsed.all("script")
+        assert {e.tag for e in parsed.elements} <= {"figure", "iframe", "noscript", "img", "figcaption", "span", "a",
+                                                    "script"}
+        # one script: ours, the same in every snippet (the host page's side of its figures, attnviz-host.js)
+        assert [x.text for x in parsed.all("script")] == [str(assets.host_script())]
+        assert not parsed.event_handlers()
         imgs = parsed.all("img")
         assert len(imgs) == 2 and all(re.fullmatch(r"[./]*assets/attnviz/[0-9a-f]{32}\.png", i.attrs["src"])
                                       for i in imgs)

@@ -44,10 +44,10 @@ def test_no_injected_script_runs_and_the_figure_draws(chromium, built):
 
     src = iframe_srcs(index.read_text(encoding="utf-8"))[0]
     chromium.get((built / src).as_uri())
-    wait_for(chromium, "window.attnvizReady === true || document.getElementById('attnviz-message').hidden === false")
+    wait_for(chromium, "window.Attnviz?.ready === true || document.getElementById('attnviz-message').hidden === false")
     assert chromium.execute_script("return document.getElementById('attnviz-message').hidden")
-    assert chromium.execute_script("return window.attnvizReady") is True  # the figure drew
-    box = chromium.execute_script("return window.attnviz.frame()")
+    assert chromium.execute_script("return window.Attnviz?.ready") is True  # the figure drew
+    box = chromium.execute_script("return window.Attnviz.frame()")
     shot = screenshot_array(chromium)
     pixels = shot[int(box["y"]) + 1:int(box["y"] + box["height"]) - 1, int(box["x"]) + 1:int(box["x"] + box["width"]) - 1]
     assert pixels.size and pixels.std() > 20  # a real heatmap, not a blank frame

@@ -17,7 +17,7 @@ from mkdocs_attnviz.errors import AttnvizError
 from mkdocs_attnviz.i18n import LANGUAGES, LOCALE_DIR, normalize
 from mkdocs_attnviz.settings import build_settings, with_site_language
 from mkdocs_attnviz.spec import build_spec
-from mkdocs_attnviz.texts import SCRIPT_TEXTS, Texts
+from mkdocs_attnviz.texts import Texts, script_words
 
 pytest_plugins = ("sphinx.testing.fixtures",)
 
@@ -80,9 +80,9 @@ def test_every_word_the_scripts_use_is_in_the_catalogue_and_every_one_is_used():
     code = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "templates").glob("*.js")))
     called = set(re.findall(r"\bt\(\s*\"(\w+)\"", code))
     given = set(Texts("en").script_texts(6, 12, {"aggregate": "rollout", "fusion": "mean", "num_heads": 12}))
-    assert called - given == set(), "keys the scripts ask for that texts.SCRIPT_TEXTS lacks"
-    unused = {key for key in SCRIPT_TEXTS if f'"{key}"' not in code and key not in ("all", "mean", "max")}
-    assert unused == set(), "keys of texts.SCRIPT_TEXTS no script uses"
+    assert called - given == set(), "keys the scripts ask for that no view and not texts.SCRIPT_TEXTS declares"
+    unused = {key for key in script_words() if f'"{key}"' not in code and key not in ("all", "mean", "max")}
+    assert unused == set(), "script words (texts.SCRIPT_TEXTS, View.words) no script uses"
 
 
 def test_languages_are_resolved_from_tags_and_refused_clearly():
@@ -123,7 +123,7 @@ def test_the_language_is_part_of_the_figure_key(tmp_path):
 # ---------------------------------------------------------------------------------- built sites, looked at
 
 #: every Latin word of the English interface (a figure in another language shows none of them)
-ENGLISH = {w.lower() for message in SCRIPT_TEXTS.values() for w in re.findall(r"[A-Za-z]{3,}", message)} | {
+ENGLISH = {w.lower() for message in script_words().values() for w in re.findall(r"[A-Za-z]{3,}", message)} | {
     "model", "layer", "head", "heads", "mean", "tokens", "sentence", "interactive", "figure", "needs", "open",
     "attention", "weight", "query", "key", "last"} - {"softmax", "bokehjs", "decompressionstream", "log", "nats"}
 ENGLISH -= {"ctrl", "home", "end", "enter", "space"}  # the names on the keys, as the keyboard help writes them
@@ -155,7 +155,7 @@ def look(chromium, pages: list[Path], lang: str) -> None:
     assert len(pages) == 2
     for page in pages:
         chromium.get(page.as_uri())
-        wait_for(chromium, "window.attnvizReady === true")
+        wait_for(chromium, "window.Attnviz?.ready === true")
         assert chromium.execute_script("return document.documentElement.lang") == lang
         shown = chromium.execute_script(
             "var s = [document.title, document.body.innerText];"

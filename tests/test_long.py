@@ -118,7 +118,7 @@ def test_long_heatmap_pages_load_side_files(tmp_path, llama, long):
     out = tmp_path / "site"
     b.publish(out)
     page = (out / f"{fig.key}.html").read_text(encoding="utf-8")
-    assert '<script type="application/octet-stream" data-layer="' not in page and 'value="all"' not in page and 'id="attnviz-from"' in page
+    assert 'data-layer="' not in page and '"side":' in page
     data = json.loads(re.search(r'id="attnviz-data">(.*?)</script>', page).group(1))
     factor = longinput.overview_factor(n)
     assert data["side"] == {"prefix": fig.key, "factor": factor, "m": -(-n // factor), "detail": 12}

@@ -36,7 +36,7 @@ def decode_figure(html: str) -> np.ndarray:
     """Decode the packed attention of a figure page: per layer, base64 of zlib of uint8 (heads, n, n)."""
     blocks = re.findall(r'<script type="application/octet-stream"[^>]*data-layer="(\d+)"[^>]*>([^<]*)</script>', html)
     meta = json.loads(re.search(r'<script type="application/json"[^>]*>(.*?)</script>', html, re.S).group(1))
-    n = len(meta["labels"] if "labels" in meta else meta["tokens"])
+    n = meta["sets"][meta["set"]]["nq"]
     layers = [np.frombuffer(zlib.decompress(base64.b64decode(b.strip())), np.uint8) for _, b in sorted(
         blocks, key=lambda x: int(x[0]))]
     return np.stack([a.reshape(-1, n, n) for a in layers]).astype(np.float32) / 255.0

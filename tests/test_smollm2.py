@@ -87,19 +87,16 @@ def inflate(text: str) -> bytes:
     return zlib.decompress(base64.b64decode(text.strip()))
 
 
-def blocks(html: str, attr: str) -> dict[str, str]:
-    return dict(re.findall(rf'<script type="application/octet-stream" {attr}="([^"]+)"[^>]*>(.*?)</script>',
-                           html, re.S))
-
-
 def test_published_heatmap_equals_eager_within_one_step(built, eager):
     html = page_of(built, "heat")
     data = page_data(html)
     tokens, reference = eager_attentions(eager, TEXT)
-    assert data["tokens"] == tokens and 28 <= len(tokens) <= 40
-    layers, heads, n = data["num_layers"], data["num_heads"], data["n"]
+    shown_set = data["sets"][data["set"]]  # the page contract (mkdocs_attnviz.contract)
+    assert shown_set["q"]["tokens"] == tokens and 28 <= len(tokens) <= 40
+    layers, heads, n = data["num_layers"], data["num_heads"], shown_set["nq"]
     assert (layers, heads, n) == (30, 9, len(tokens))
-    packed = blocks(html, "data-layer")
+    packed = dict(re.findall(rf'<script type="application/octet-stream" data-set="{data["set"]}" '
+                             r'data-layer="(\d+)">(.*?)</script>', html, re.S))
     assert sorted(map(int, packed)) == list(range(layers))
     shown = np.stack([np.frombuffer(inflate(packed[str(i)]), dtype=np.uint8).reshape(heads, n, n)
                       for i in range(layers)]).astype(np.float64) / data["scale"]
@@ -141,7 +138,7 @@ def test_generation_matches_model_generate(built, eager):
         out = model.generate(ids, max_new_tokens=NEW, do_sample=False)
     expected = tok.convert_ids_to_tokens(out[0])
     data = page_data(page_of(built, "gen"))
-    assert data["tokens"] == expected
+    assert data["sets"][data["set"]]["q"]["tokens"] == expected
     assert "Paris" in tok.decode(out[0][ids.shape[1]:])
 
 

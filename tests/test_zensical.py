@@ -250,7 +250,7 @@ def test_figures_draw_in_chromium_from_the_page_alone(chromium, served):
                                   "  tab.closest('.tabbed-set').querySelectorAll('input')[i].click(); }"
                                   "f.scrollIntoView();", frame)
             driver.switch_to.frame(frame)
-            wait_for(driver, "window.attnvizReady === true")
+            wait_for(driver, "window.Attnviz?.ready === true")
             heatmap = driver.execute_script("return document.getElementById('attnviz-bokeh') !== null")
             if heatmap:  # BokehJS came from the host page's one inert copy
                 assert driver.execute_script("return typeof window.Bokeh === 'object'")

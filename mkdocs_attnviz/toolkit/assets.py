@@ -18,16 +18,21 @@ from typing import Any, Iterable
 from ..i18n import LANGUAGES
 from .page import asset_text, environment, markup, script_json, script_text, style_text, templates_dir
 
-__all__ = ["SHARED", "texts_name", "content", "version", "tags", "render_page", "files"]
+__all__ = ["SHARED", "TYPES", "HOST", "host_script", "texts_name", "content", "version", "tags", "render_page", "files"]
 
-#: the words of one language, for the scripts (``window.AttnvizTexts``)
+#: the page contract's JSDoc types: for ``tsc``, never loaded by a page
+TYPES = "attnviz-types.js"
+#: the host page's script (frames that fit, frames released far from the reader): in every embed snippet
+HOST = "attnviz-host.js"
+#: the words of one language, for the scripts (``Attnviz.words``)
 _TEXTS = "attnviz-texts.{lang}.js"
 _TEXTS_RE = re.compile(r"^attnviz-texts\.([a-z]{2})\.js$")
 
 
 def _shared() -> tuple[str, ...]:
     folder = templates_dir()
-    return tuple(sorted(p.name for p in folder.iterdir() if p.suffix in (".js", ".css") and p.name != "attnviz.css"))
+    return tuple(sorted(p.name for p in folder.iterdir()
+                        if p.suffix in (".js", ".css") and p.name not in ("attnviz.css", TYPES, HOST)))
 
 
 #: the stylesheets and scripts of the figure pages (``attnviz.css`` is the host page's own, published apart)
@@ -46,7 +51,7 @@ def content(name: str) -> str:
     if m:
         from ..texts import Texts
 
-        return "window.AttnvizTexts = " + script_json(Texts(m.group(1)).static_texts()) + ";\n"
+        return "(window.Attnviz = window.Attnviz || {}).words = " + script_json(Texts(m.group(1)).static_texts()) + ";\n"
     if name not in SHARED:
         raise ValueError(f"not a shared file of the figure pages: {name!r}")
     return asset_text(name)
@@ -76,6 +81,16 @@ def tags(css: tuple[str, ...], scripts: tuple[str, ...], *, inline_them: bool,
                 markup("<script>\n" + script_text("\n".join(text(name) for name in names)) + "\n</script>"))
     return (markup("\n".join(f'<link rel="stylesheet" href="{name}?v={version(name)}">' for name in css)),
             markup("\n".join(f'<script src="{name}?v={tag_version(name)}"></script>' for name in names)))
+
+
+@functools.lru_cache(maxsize=None)
+def host_script():
+    """The host page's script (:data:`HOST`) as an embed snippet carries it: comments and indentation out, safe
+    inside ``<script>``."""
+    code = re.sub(r"/\*.*?\*/", "", asset_text(HOST), flags=re.S)
+    code = "\n".join(line.strip() for line in code.splitlines()
+                     if line.strip() and not line.strip().startswith("//"))
+    return markup(script_text(code))
 
 
 def render_page(template: str, *, css: tuple[str, ...], scripts: tuple[str, ...], lang: str, inline: bool = False,

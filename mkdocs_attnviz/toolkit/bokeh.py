@@ -86,7 +86,7 @@ def document(n: int, plot_height: int, colormap: str, boundary: int | None,
         axis.ticker = FixedTicker(ticks=[], minor_ticks=[], name=f"attnviz-{which}ticker")
         # tick labels come from the page's token data (never from the Bokeh document)
         axis.formatter = CustomJSTickFormatter(
-            code=f"const f = window.attnvizTickLabel; return f ? f({which!r}, tick) : '';")
+            code=f"const A = window.Attnviz; return A && A.tickLabel ? A.tickLabel({which!r}, tick) : '';")
         axis.major_label_text_font_size = "11px"
         axis.axis_label_text_font_size = "12px"
         axis.axis_label_text_font_style = "normal"
@@ -158,7 +158,7 @@ class SharedDocument(NamedTuple):
     """A Bokeh document as a file the heatmaps of a site share (:func:`shared_document`)."""
 
     id: str  # a hash of the template
-    script: str  # ``(window.AttnvizDocs = ...)[id] = template;``
+    script: str  # ``(Attnviz.docs = ...)[id] = template;``
 
     @property
     def name(self) -> str:
@@ -174,7 +174,8 @@ def shared_document(n: int, plot_height: int, colormap: str, boundary: int | Non
     if template is None:
         return None
     digest = hashlib.sha256(template.encode("utf-8")).hexdigest()[:12]
-    return SharedDocument(digest, f'(window.AttnvizDocs = window.AttnvizDocs || {{}})["{digest}"] = {template};\n')
+    return SharedDocument(digest, f'((window.Attnviz = window.Attnviz || {{}}).docs = window.Attnviz.docs || {{}})'
+                                  f'["{digest}"] = {template};\n')
 
 
 def sentinel_numbers(n: int, plot_height: int, boundary: int | None) -> dict[str, int]:

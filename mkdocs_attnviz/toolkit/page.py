@@ -25,11 +25,13 @@ __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_
            "HEADER_PX", "TICK_CHARS", "RENDER_VERSION"]
 
 #: bump whenever a page or picture changes; part of every figure's cache key
-RENDER_VERSION = "10"  # part of every figure's key: bumped whenever a figure's files change (10: the keyboard and
-# screen readers (attnviz-keys.js, focus rings, text alternatives); 9: PNG titles and legends measured to fit, in every
-# language; 8: a long input's PNG in its language's fonts; 7: shared scripts and styles linked, not inlined; 6: neuron
-# view on every attention-interface model, long inputs' side files; 5: every word through the catalogues (lang); 4: one
-# view registry)
+RENDER_VERSION = "11"  # part of every figure's key: bumped whenever a figure's files change (11: main's keyboard,
+# alternatives and notebook themes on the page contract (Attnviz.keys, one client core); 10: the keyboard and screen
+# readers (attnviz-keys.js, focus rings, text alternatives); 9: one page contract (every view's payload, the heatmap's
+# controls by the client core), frames that fit and are released far from the reader, PNG titles and legends measured
+# to fit, in every language; 8: a long input's PNG in its language's fonts; 7: shared scripts and styles linked, not
+# inlined; 6: neuron view on every attention-interface model, long inputs' side files; 5: every word through the
+# catalogues (lang); 4: one view registry)
 #: height of a figure page's header line (title + selectors), in CSS px
 HEADER_PX = 40
 #: axis labels longer than this are shortened with an ellipsis (the tooltip shows all)
@@ -117,15 +119,15 @@ def pack_f32(a: np.ndarray) -> str:
     return base64.b64encode(zlib.compress(np.ascontiguousarray(a, dtype="<f4").tobytes(), 9)).decode("ascii")
 
 
-_SIDE = re.compile(r'^attnvizSide\("([A-Za-z0-9._-]+)","([A-Za-z0-9+/=]*)"\);\n?$')
+_SIDE = re.compile(r'^Attnviz\.side\("([A-Za-z0-9._-]+)","([A-Za-z0-9+/=]*)"\);\n?$')
 
 
 def side_script(ident: str, blob: bytes) -> bytes:
-    """A side file: ``attnvizSide("ID","BASE64");`` — a script the page adds with a ``<script src>`` (which works
+    """A side file: ``Attnviz.side("ID","BASE64");`` — a script the page adds with a ``<script src>`` (which works
     from ``file://``, unlike fetch), handing ``blob`` (zlib-compressed bytes) to the page's callback."""
     if not re.fullmatch(r"[A-Za-z0-9._-]+", ident):
         raise ValueError(f"bad side file id {ident!r}")
-    return f'attnvizSide("{ident}","{base64.b64encode(blob).decode("ascii")}");\n'.encode("ascii")
+    return f'Attnviz.side("{ident}","{base64.b64encode(blob).decode("ascii")}");\n'.encode("ascii")
 
 
 def side_payload(text: str) -> tuple[str, str]:

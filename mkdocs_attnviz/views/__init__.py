@@ -17,7 +17,11 @@ compare    (``compare=``, not a ``view=`` value) A, B and A − B side by side.
 
 Each view is one module of this package holding one :class:`~mkdocs_attnviz.views.base.View` (``VIEW``) and one
 script ``templates/view-<name>.js``; :data:`REGISTRY` is the one list of them. The option parser's list of views
-(:data:`NAMES`) and each page's scripts derive from it. Adding a view is one module, one script and one line here.
+(:data:`NAMES`), each page's scripts and the words of the figures derive from it: a view declares its title (the alt
+text's first words) and its script's words with it (``View.title``, ``View.words``: messages that ``pybabel
+extract`` collects into the catalogues; :func:`mkdocs_attnviz.texts.view_titles` and
+:func:`~mkdocs_attnviz.texts.script_words` read them from here). Adding a view is one module, one script and one
+line here.
 """
 
 from __future__ import annotations

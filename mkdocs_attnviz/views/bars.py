@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 from ..analysis import dequantize, head_matrix, quantize
+from ..i18n import N_
 from ..prepare import Prepared
 from ..toolkit import mpl
 from ..toolkit import page as kit
@@ -21,6 +22,20 @@ def query_text(fig: Prepared, index: int) -> str:
 class Bars(View):
     name = "bars"
     scripts = CANVAS_SCRIPTS + ("view-bars.js",)
+    title = N_("Attention bar chart")
+    words = {
+        "token": N_("Token"),
+        "chart": N_("Chart"),
+        "bars": N_("bars"),
+        "line": N_("line"),
+        "received": N_("Attention received (mean over queries)"),
+        "attention_weight": N_("Attention weight"),
+        "all_received": N_("all (received)"),
+        "masked_later": N_("masked: later tokens"),
+        "attention_received": N_("attention received (mean over queries)"),
+        "attention_given": N_("attention given by {query}"),
+        "title_bars": N_("Bar chart: {description}"),
+    }
     uses_query = True
 
     def describe(self, fig: Prepared) -> str:

@@ -6,10 +6,11 @@ pipeline worked out once for this render: the title, the height, how BokehJS is 
 its page (standalone HTML for an ``<iframe>``, no network request but BokehJS, works from ``file://``) and its
 picture (PNG, or SVG inside :func:`mkdocs_attnviz.toolkit.mpl.image_format`).
 
-The canvas views' page (``view.html.jinja``): ``<script type="application/json" id="attnviz-data">`` with the
-model, sentence, initial choices and ``sets`` (per attention set: its query and key tokens, sizes, causal), and
+Every view's page carries one :class:`~mkdocs_attnviz.contract.Payload` (:func:`payload`): the model, sentence,
+initial choices and ``sets`` (per attention set: its query and key tokens, sizes, causal), and
 ``<script type="application/octet-stream" data-set="S" data-layer="L">`` blocks with the weights of each layer
-packed like the heatmap's (:func:`mkdocs_attnviz.toolkit.page.pack_layer`).
+(:func:`mkdocs_attnviz.toolkit.page.pack_layer`). The canvas views' shell is ``view.html.jinja``
+(:func:`canvas_page`); the heatmap's is ``figure.html.jinja`` (Bokeh).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from typing import Any, Iterator
 
 from .. import alternative
 from ..attention import Attention
+from ..contract import SCALE, VERSION, AttentionSet, Axis, Payload
 from ..prepare import Part, Prepared, Side
 from ..spec import FigureSpec
 from ..toolkit import assets
 from ..toolkit import page as kit
 
-__all__ = ["View", "Frame", "canvas_page", "canvas_data", "initial_layer", "pair_boundary", "side_json", "set_json", "pack_sets", "CANVAS_SCRIPTS", "CANVAS_CSS"]
+__all__ = ["View", "Frame", "canvas_page", "canvas_data", "payload", "initial_layer", "pair_boundary", "side_json", "set_json", "pack_sets", "CANVAS_SCRIPTS", "CANVAS_CSS"]
 
 #: what every canvas view's page loads before its own script
 CANVAS_SCRIPTS = ("attnviz-common.js", "attnviz-canvas.js")
@@ -54,6 +56,8 @@ class View:
 
     name: str = ""
     scripts: tuple[str, ...] = ()  # templates/ scripts of its page, in order
+    title: str = ""  # what the alt text calls the figure (a message: ``N_("Attention heatmap")``)
+    words: dict[str, str] = {}  # its script's own words by key (messages, extracted into the catalogues by pybabel)
     record_level: bool = False  # shows a whole record: special tokens are hidden from the record, not per set
     uses_query: bool = False  # resolves ``query=``
     captures: tuple[str, ...] = ()  # what the extraction must capture besides the attention (``qk``: q/k vectors)
@@ -92,7 +96,7 @@ class View:
         layer and head it opens on (:func:`mkdocs_attnviz.alternative.summary`)."""
         spec = fig.spec
         sentence = spec.text if spec.pair is None else f"{spec.text} / {spec.pair}"
-        return " ".join(filter(None, [fig.tx.alt(self.name, description, shorten(sentence)),
+        return " ".join(filter(None, [fig.tx.alt(self.title, description, shorten(sentence)),
                                       alternative.summary(fig)]))
 
 
@@ -105,20 +109,20 @@ def shorten(text: str, limit: int = ALT_SENTENCE) -> str:
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
-def side_json(side: Side) -> dict[str, Any]:
+def side_json(side: Side) -> Axis:
     """One axis of a set for the page: labels, shortened tick labels, raw tokens, special and segment flags."""
-    return {"labels": side.labels, "ticks": [kit.display_label(x) for x in side.labels], "tokens": side.tokens,
-            "special": side.special, "segments": side.segments}
+    return Axis(labels=list(side.labels), ticks=[kit.display_label(x) for x in side.labels], tokens=list(side.tokens),
+                special=[bool(s) for s in side.special], segments=[int(s) for s in side.segments])
 
 
-def set_json(p: Part) -> dict[str, Any]:
-    return {"nq": len(p.q.labels), "nk": len(p.k.labels), "q": side_json(p.q), "k": side_json(p.k),
-            "causal": bool(p.causal), "square": p.square}
+def set_json(p: Part) -> AttentionSet:
+    return AttentionSet(nq=len(p.q.labels), nk=len(p.k.labels), q=side_json(p.q), k=side_json(p.k),
+                        causal=bool(p.causal), square=bool(p.square))
 
 
-def pack_sets(sets: dict[str, Part]) -> tuple[dict[str, Any], list[tuple[str, int, str]]]:
-    """``(sets JSON, blobs)``: each set's tokens and sizes, and its weights packed layer by layer."""
-    data: dict[str, Any] = {}
+def pack_sets(sets: dict[str, Part]) -> tuple[dict[str, AttentionSet], list[tuple[str, int, str]]]:
+    """``(sets, blobs)``: each set's tokens and sizes, and its weights packed layer by layer."""
+    data: dict[str, AttentionSet] = {}
     blobs: list[tuple[str, int, str]] = []
     for name, p in sets.items():
         data[name] = set_json(p)
@@ -132,20 +136,32 @@ def canvas_data(fig: Prepared, frame: Frame, sets: dict[str, Part], *, query: in
     """The JSON of a canvas view's page (model, sentence, initial choices, the sets' tokens) and its packed layers.
 
     The initial layer is the figure's (``all`` opens on the last); the initial head the figure's."""
+    record = fig.record
+    sets_json, blobs = pack_sets(sets)
+    data = payload(fig, frame, sets_json, layer=initial_layer(fig), query=query,
+                   who=fig.tx.who(record.model, data=record.meta.get("source") == "data"),  # the set is said apart
+                   hidden=fig.hide_each and any(record.special))
+    return data, blobs
+
+
+def payload(fig: Prepared, frame: Frame, sets: dict[str, AttentionSet], *, layer: int | str, head: int | str | None = None,
+            query: int | None = None, who: str | None = None, hidden: bool = False, set_name: str | None = None,
+            extra: dict[str, Any] | None = None, num_layers: int | None = None, num_heads: int | None = None,
+            analysis: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The page's JSON (a :class:`~mkdocs_attnviz.contract.Payload`) for ``fig``: the common fields from the
+    figure, the view's own ``extra`` keys beside them."""
     from ..toolkit.colors import palette
 
     spec, record = fig.spec, fig.record
-    sets_json, blobs = pack_sets(sets)
-    data = {
-        "format": 1, "view": fig.view.name, "title": frame.title, "model": record.model,
-        "who": fig.tx.who(record.model, data=record.meta.get("source") == "data"),  # the set is said apart
-        "text": spec.text, "pair": spec.pair, "theme": spec.theme, "num_layers": fig.num_layers,
-        "num_heads": fig.num_heads, "layer": initial_layer(fig), "head": fig.head, "query": query,
-        "filter": spec.filter, "set": fig.part.name, "sets": sets_json, "palette": palette(spec.colormap),
-        "scale": 255, "hidden": fig.hide_each and any(record.special),
-        "i18n": fig.tx.figure_texts(fig.num_layers, fig.num_heads, fig.analysis),
-    }
-    return data, blobs
+    num_layers = fig.num_layers if num_layers is None else num_layers
+    num_heads = fig.num_heads if num_heads is None else num_heads
+    return Payload(
+        version=VERSION, view=fig.view.name, title=frame.title, model=record.model, who=fig.who if who is None else who,
+        text=spec.text, pair=spec.pair, theme=spec.theme, num_layers=num_layers, num_heads=num_heads, layer=layer,
+        head=fig.head if head is None else head, query=query, filter=spec.filter,
+        set=fig.part.name if set_name is None else set_name, sets=sets, palette=palette(spec.colormap), scale=SCALE,
+        hidden=bool(hidden), i18n=fig.tx.figure_texts(num_layers, num_heads, fig.analysis if analysis is None else analysis),
+        extra=extra or {}).json()
 
 
 def pair_boundary(segments: list[int]) -> int | None:

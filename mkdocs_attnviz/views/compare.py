@@ -16,20 +16,24 @@ says why there is no difference panel. ``aggregate=``, ``granularity=`` and ``sp
 from __future__ import annotations
 
 import dataclasses
+
+import dataclasses
 from typing import Any
 
-import numpy as np
+from ..lazy import np
 
 from ..analysis import dequantize, head_matrix, quantize
 from ..attention import Attention
+from ..contract import AttentionSet
 from ..errors import AttnvizError
+from ..i18n import N_
 from ..prepare import Part, Prepared, resolve_head, resolve_layer
 from ..spec import FigureSpec
 from ..texts import Texts
 from ..toolkit import mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import DIVERGING, colormap, palette
-from .base import CANVAS_SCRIPTS, Frame, View, canvas_page, side_json
+from .base import CANVAS_SCRIPTS, Frame, View, canvas_page, payload, side_json
 
 __all__ = ["VIEW", "Compare", "sides", "Side"]
 
@@ -119,7 +123,7 @@ def _matrix(side: Side) -> np.ndarray:
 
 def _record(side: Side, name: str) -> tuple[dict[str, Any], list[tuple[str, int, str]]]:
     p, f = side.part, side.fig
-    data = {"n": side.n, "num_layers": f.num_layers, "num_heads": f.num_heads, "side": side_json(p.q),
+    data = {"n": side.n, "num_layers": f.num_layers, "num_heads": f.num_heads, "side": dataclasses.asdict(side_json(p.q)),
             "causal": bool(p.causal), "who": f.who,
             "texts": f.tx.figure_texts(f.num_layers, f.num_heads, f.analysis)}
     return data, [(name, index, kit.pack_layer(p.weights[index])) for index in range(f.num_layers)]
@@ -128,6 +132,15 @@ def _record(side: Side, name: str) -> tuple[dict[str, Any], list[tuple[str, int,
 class Compare(View):
     name = "compare"
     scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-compare.js")
+    title = N_("Attention comparison")
+    words = {
+        "fused": N_("fused"),
+        "side_layer": N_("{side} layer"),
+        "side_head": N_("{side} head"),
+        "compare_legend": N_("A and B share one colour scale; A − B: red where A is larger, blue where B is larger."),
+        "title_compare": N_("Comparison: A = {a}; B = {b}; {difference}"),
+        "panel_title": N_("{side}: layer {layer}, {head}"),
+    }
     record_level = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
@@ -161,22 +174,19 @@ class Compare(View):
             records["b"] = rec_b
             blobs += more
         same = _same_tokens(a, b)
-        data: dict[str, Any] = {
-            "format": 1, "view": "compare", "title": frame.title, "text": spec.text,
-            "theme": spec.theme, "kind": spec.compare[0], "records": records,
+        axis = side_json(a.part.q)
+        extra: dict[str, Any] = {
+            "kind": spec.compare[0], "records": records,
             "a": {"record": "a", "layer": a.layer, "head": a.head},
             "b": {"record": "a" if same_record else "b", "layer": b.layer, "head": b.head},
             "same_tokens": same, "mismatch": None if same else _mismatch(a, b, fig.tx),
             "diff_ticks": [kit.display_label(x) for x in _diff_labels(a, b)] if same else None,
-            "diff_text": _diff_text(a, b, fig.tx) if same else None,
-            "palette": palette(spec.colormap), "diverging": palette(DIVERGING),
-            "scale": 255,
-            # attnviz-canvas.js reads these (the compare page draws with its own selectors)
-            "num_layers": a.fig.num_layers, "num_heads": a.fig.num_heads, "who": rec_a["who"],
-            "sets": {"self": {"nq": a.n, "nk": a.n, "q": rec_a["side"], "k": rec_a["side"],
-                              "causal": rec_a["causal"], "square": True}},
-            "i18n": fig.tx.figure_texts(a.fig.num_layers, a.fig.num_heads, a.fig.analysis),
+            "diff_text": _diff_text(a, b, fig.tx) if same else None, "diverging": palette(DIVERGING),
         }
+        data = payload(fig, frame, {"a": AttentionSet(nq=a.n, nk=a.n, q=axis, k=axis, causal=bool(a.part.causal),
+                                                       square=True)},
+                       layer=a.layer, head=a.head, who=rec_a["who"], set_name="a", extra=extra,
+                       num_layers=a.fig.num_layers, num_heads=a.fig.num_heads, analysis=a.fig.analysis)
         return canvas_page(fig, frame, self, data, blobs)
 
     def picture(self, fig: Prepared, frame: Frame) -> bytes:

@@ -4,9 +4,10 @@ initial layer with every head shown."""
 
 from __future__ import annotations
 
-import numpy as np
+from ..lazy import np
 
 from ..analysis import dequantize, quantize
+from ..i18n import N_
 from ..prepare import Prepared
 from ..toolkit import mpl
 from ..toolkit import page as kit
@@ -24,6 +25,22 @@ def row_px(n: int) -> int:
 class Heads(View):
     name = "heads"
     scripts = CANVAS_SCRIPTS + ("view-heads.js",)
+    title = N_("Head view")
+    words = {
+        "filter": N_("Filter"),
+        "heads_label": N_("Heads:"),
+        "head_toggle": N_("Head {head}: click to toggle, double-click to show it alone"),
+        "title_heads": N_("Head view: {description}"),
+        "heads_shown": N_("{count} of {total} heads"),
+        "mean_of_all": N_("mean of all {total}"),
+        "mean_of_list": N_("mean of {heads}"),
+        "target_queries": N_("Target (queries)"),
+        "queries_attending": N_("Queries (attending)"),
+        "source_keys": N_("Source (keys)"),
+        "keys_attended": N_("Keys (attended to)"),
+        "attends_to": N_("Attends to"),
+        "attended_by": N_("Attended by"),
+    }
 
     def describe(self, fig: Prepared) -> str:
         return fig.describe(layer=initial_layer(fig), head=fig.head if isinstance(fig.head, int) else "all")

@@ -8,12 +8,12 @@ scale as the page's initial view. ``layer="all"`` and/or ``head="all"`` give *sm
 scale (layers as rows and heads as columns when both are ``all``). A causal model's future is hatched, a pair's
 boundary dashed, and ``values`` writes the numbers in the cells.
 
-The page (``figure.html.jinja`` + ``view-heatmap.js``) holds ``<script type="application/json"
-id="attnviz-data">`` (model, sentence, sizes, labels, raw tokens, special and segment flags, the initial
-layer/head, the scale 255), one ``<script type="application/octet-stream" data-layer="L">`` per layer (``uint8``
-``round(w * 255)`` of shape ``(heads, n, n)``, zlib, base64: :func:`~mkdocs_attnviz.toolkit.page.pack_layer`,
-decoded in the browser only when first shown; a weight read back as ``q / 255`` is within ``1/510``) and the
-Bokeh document (:mod:`mkdocs_attnviz.toolkit.bokeh`). ``style="classic"`` draws the PNG with the literal
+The page (``figure.html.jinja`` + ``view-heatmap.js``) holds the page contract every view's page holds
+(:class:`~mkdocs_attnviz.contract.Payload`: model, sentence, the attention set's tokens, the initial layer/head, the
+scale), one ``<script type="application/octet-stream" data-set="S" data-layer="L">`` per layer (``uint8``
+``round(w * scale)`` of shape ``(heads, n, n)``, zlib, base64: :func:`~mkdocs_attnviz.toolkit.page.pack_layer`,
+decoded in the browser only when first shown; a weight read back is within ``1/510``), its controls built by the
+script like every view's, and the Bokeh document (:mod:`mkdocs_attnviz.toolkit.bokeh`). ``style="classic"`` draws the PNG with the literal
 matplotlib recipe people copy.
 """
 
@@ -22,19 +22,20 @@ from __future__ import annotations
 import math
 from typing import Iterator
 
-import numpy as np
+from ..lazy import np
 
 from .. import alternative
 from ..analysis import dequantize, head_matrix, quantize
 from ..attention import Attention
 from ..errors import AttnvizError
+from ..i18n import N_
 from ..prepare import Prepared
 from ..spec import FigureSpec
 from ..toolkit import assets, bokeh, mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import colormap
 from . import longinput
-from .base import Frame, View, pair_boundary
+from .base import Frame, View, pair_boundary, payload, set_json
 
 __all__ = ["VIEW", "Heatmap", "tiles", "gap", "VALUES_MAX_TOKENS"]
 
@@ -93,6 +94,21 @@ def staircase(n: int) -> list[tuple[float, float]]:
 class Heatmap(View):
     name = "heatmap"
     scripts = ("attnviz-common.js", "view-heatmap.js", "attnviz-keys.js")
+    title = N_("Attention heatmap")
+    words = {
+        "tokens": N_("Tokens"),
+        "first_token": N_("first token shown"),
+        "last_token": N_("last token shown"),
+        "masked": N_("masked (a later token: the model cannot see it)"),
+        "key_tokens": N_("Key tokens"),
+        "query_tokens": N_("Query tokens"),
+        "key_tokens_heads": N_("Key tokens (tiles: heads)"),
+        "query_tokens_layers": N_("Query tokens (tiles: layers)"),
+        "key_tokens_tile": N_("Key tokens (per tile)"),
+        "query_tokens_tile": N_("Query tokens (per tile)"),
+        "block_max": N_("{value} (the largest in a block of {size} × {size} tokens)"),
+        "first_tile": N_("first tile of {layers}, {heads}"),
+    }
     long_inputs = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
@@ -135,36 +151,30 @@ class Heatmap(View):
         n, plot_px, boundary, labels = self._numbers(fig)
         long = record.layered
         tag = bokeh.script_tag(frame.resources, frame.bokeh_src)
-        data = {
-            "format": 1, "model": record.model, "revision": record.revision, "text": spec.text, "pair": spec.pair,
-            "num_layers": fig.num_layers, "num_heads": fig.num_heads, "n": n, "labels": list(p.q.labels),
-            "ticks": [kit.display_label(lab) for lab in p.q.labels], "tokens": list(p.q.tokens),
-            "special": [bool(s) for s in p.q.special], "segments": [int(s) for s in p.q.segments],
-            "causal": bool(p.causal), "hidden": fig.hidden, "layer": fig.layer, "head": fig.head, "gap": gap(n),
-            "scale": 255, "who": fig.who, "values": values_on(spec, n), "boundary": boundary, "theme": spec.theme,
-            "view": "heatmap", "i18n": fig.tx.figure_texts(fig.num_layers, fig.num_heads, fig.analysis),
+        extra = {
+            "revision": record.revision, "gap": gap(n), "values": values_on(spec, n), "boundary": boundary,
             # BokehJS, loaded when the figure's turn comes (view-heatmap.js); None: it is in the page
             "bokehjs": None if tag["inline"] else {"src": tag["src"], "integrity": tag["integrity"]},
         }
         shared = self._shared_document(fig, frame)
         if shared:  # the Bokeh document is a file of the site: the page says which, and its own numbers
-            data["doc"] = {"id": shared.id, "numbers": bokeh.sentinel_numbers(n, plot_px, boundary)}
+            extra["doc"] = {"id": shared.id, "numbers": bokeh.sentinel_numbers(n, plot_px, boundary)}
         if long:
-            data["side"] = longinput.side_data(fig, frame.name)
-            layers = []
+            extra["side"] = longinput.side_data(fig, frame.name)
+            blobs = []
         else:
             weights = p.f32
-            layers = [(index, kit.pack_layer(weights[index])) for index in range(fig.num_layers)]
+            blobs = [(p.name, index, kit.pack_layer(weights[index])) for index in range(fig.num_layers)]
+        data = payload(fig, frame, {p.name: set_json(p)}, layer=fig.layer, hidden=fig.hidden, extra=extra)
         return assets.render_page(
             "figure.html.jinja", css=("figure.css",), scripts=self.scripts, inline=frame.self_contained,
             own=((shared.name, shared.script),) if shared else (),
             title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
-            layer=fig.layer, head=fig.head, num_layers=fig.num_layers, num_heads=fig.num_heads,
-            plot_height=plot_px, header_px=kit.HEADER_PX, bokeh=tag, theme=spec.theme,
+            plot_height=plot_px, header_px=kit.HEADER_PX, bokeh=tag,
             data_json=kit.markup(kit.script_json(data)),
             bokeh_json=None if shared else kit.markup(bokeh.document_json(n, plot_px, spec.colormap, boundary,
                                                                           labels)),
-            layers=layers, long=long, num_tokens=n, side=longinput.inline_blocks(fig) if long and frame.inline else [],
+            blobs=blobs, side=longinput.inline_blocks(fig) if long and frame.inline else [],
             render_version=kit.RENDER_VERSION, alternative=alternative.context(fig), lang=fig.tx.lang, _=fig.tx._)
 
     # ------------------------------------------------------------------------------------------- picture

@@ -2,7 +2,7 @@
 weights, one side file per layer and head, and a legible picture.
 
 Side files (:func:`files`), named ``<figure>.l<layer>.<head>.js`` (``<head>``: an index, ``mean`` or ``max``, the
-last two computed while the model ran), each ``attnvizSide("l<layer>.<head>", "<base64>")`` (a script tag loads it,
+last two computed while the model ran), each ``Attnviz.side("l<layer>.<head>", "<base64>")`` (a script tag loads it,
 from ``file://`` too): the ``uint8`` (n, n) matrix exactly as the cache keeps it (zlib, ``floor(w·255 + ½)``).
 Beyond :data:`FULL_TOKENS` tokens each also has an *overview*, ``<figure>.l<layer>.<head>.o.js``: the largest
 weight of each ``f × f`` block (f = :func:`overview_factor`, at most :data:`OVERVIEW_CELLS` blocks a side), which
@@ -20,7 +20,7 @@ import math
 import zlib
 from typing import Any, Iterator
 
-import numpy as np
+from ..lazy import np
 
 from ..errors import AttnvizError
 from ..layers import pool_max

@@ -3,9 +3,10 @@ largest weight); click one on the page to enlarge it. The PNG is the same grid."
 
 from __future__ import annotations
 
-import numpy as np
+from ..lazy import np
 
 from ..analysis import dequantize, quantize
+from ..i18n import N_
 from ..prepare import Prepared
 from ..toolkit import mpl
 from ..toolkit import page as kit
@@ -17,7 +18,16 @@ __all__ = ["VIEW", "Model"]
 
 class Model(View):
     name = "model"
-    scripts = CANVAS_SCRIPTS + ("view-model.js", "attnviz-keys.js")
+    scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-model.js", "attnviz-keys.js")
+    title = N_("Model view")
+    words = {
+        "model_legend": N_("Rows: layers, columns: heads. Each thumbnail has its own colour scale "
+                           "(0 to its largest weight). Click one to enlarge it."),
+        "enlarged_head": N_("Layer {layer}, head {head} (largest weight {weight})"),
+        "enlarged": N_("enlarged: layer {layer}, head {head}"),
+        "title_model": N_("Model view: {description}"),
+        "click_enlarge": N_("click to enlarge"),
+    }
 
     def describe(self, fig: Prepared) -> str:
         an, tx = fig.analysis, fig.tx

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from ..lazy import np
 
 from ..attention import Attention
 from ..errors import AttnvizError
+from ..i18n import N_
 from ..prepare import Prepared
 from ..spec import FigureSpec
 from ..toolkit import mpl
@@ -79,6 +80,25 @@ def row(att: Attention, name: str, layer: int, head: int, q: int) -> dict[str, A
 class Neuron(View):
     name = "neuron"
     scripts = CANVAS_SCRIPTS + ("view-neuron.js",)
+    title = N_("Neuron view")
+    words = {
+        "neuron_legend": N_("blue: positive, orange: negative; score = q · k × {scale}; softmax "
+                            "over the keys = the attention weight"),
+        "neuron_legend_bias": N_("blue: positive, orange: negative; score = q · k × {scale} + bias; "
+                                 "softmax over the keys = the attention weight"),
+        "neuron_legend_softcap": N_("blue: positive, orange: negative; score = {cap} · tanh(q · k × "
+                                    "{scale} / {cap}), plus the bias if there is one; softmax over the "
+                                    "keys = the attention weight"),
+        "bias": N_("bias"),
+        "kv_shared": N_("key/value head {kv} is shared by query heads {first}–{last}"),
+        "masked_window": N_("masked (outside this layer's attention window)"),
+        "query_q": N_("query q"),
+        "keys_k": N_("keys k"),
+        "score": N_("score"),
+        "masked_word": N_("masked"),
+        "title_neuron": N_("Neuron view: {description}"),
+        "query_of": N_("query {query}"),
+    }
     uses_query = True
     captures = CAPTURES["neuron"]
 

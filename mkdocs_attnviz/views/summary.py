@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
+from ..lazy import np
 
 from .. import analysis
 from ..attention import Attention
+from ..contract import AttentionSet
 from ..errors import AttnvizError
 from ..i18n import N_
 from ..prepare import Prepared
 from ..spec import FigureSpec
 from ..toolkit import mpl
 from ..toolkit import page as kit
-from ..toolkit.colors import colormap, palette
-from .base import CANVAS_SCRIPTS, Frame, View, canvas_page, side_json
+from ..toolkit.colors import colormap
+from .base import CANVAS_SCRIPTS, Frame, View, canvas_page, payload, side_json
 
 __all__ = ["VIEW", "Summary", "LABELS"]
 
@@ -77,6 +78,19 @@ def _selected(fig: Prepared) -> list[int] | None:
 class Summary(View):
     name = "summary"
     scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-summary.js", "attnviz-keys.js")
+    title = N_("Head summary")
+    words = {
+        "statistic": N_("Statistic"),
+        "summary_legend": N_("{description}. Hover a head for its numbers; click it to open its heatmap."),
+        "log_n": N_("(log n = {value} nats)"),
+        "head_numbers": N_("Layer {layer}, head {head}: {numbers}"),
+        "statistic_value": N_("{statistic} {value}"),
+        "opened": N_("opened: layer {layer}, head {head}"),
+        "title_summary": N_("Head summary: {description}"),
+        "entropy_nats": N_("Entropy (nats)"),
+        "of_log_n": N_("{value} of log n = {log_n}"),
+        "click_open": N_("click to open its heatmap"),
+    }
     record_level = True
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
@@ -101,19 +115,15 @@ class Summary(View):
         stats = _stats(fig)
         side = side_json(fig.part.q)
         n = record.num_tokens
-        data: dict[str, Any] = {
-            "format": 1, "view": "summary", "title": frame.title, "model": record.model, "who": fig.who,
-            "text": spec.text, "pair": spec.pair, "theme": spec.theme, "num_layers": record.num_layers,
-            "num_heads": record.num_heads, "layer": record.num_layers - 1, "head": "mean", "set": "self",
-            "sets": {"self": {"nq": n, "nk": n, "q": side, "k": side, "causal": bool(record.causal), "square": True}},
-            "palette": palette(spec.colormap), "scale": 255, "hidden": False,
-            "i18n": fig.tx.figure_texts(record.num_layers, record.num_heads, fig.analysis),
-            "summary": {"metrics": list(LABELS), "labels": {k: _(v) for k, v in LABELS.items()},
-                        "descriptions": {k: _(v) for k, v in DESCRIPTIONS.items()},
-                        "log_n": float(np.log(n)) if n > 1 else 0.0,
-                        "values": {k: np.round(v, 5).tolist() for k, v in stats.items()},
-                        "named": named_lines(fig, stats), "selected": _selected(fig)},
-        }
+        data = payload(fig, frame, {"self": AttentionSet(nq=n, nk=n, q=side, k=side, causal=bool(record.causal),
+                                                         square=True)},
+                       layer=record.num_layers - 1, head="mean", set_name="self", num_layers=record.num_layers,
+                       num_heads=record.num_heads, extra={"summary": {
+                           "metrics": list(LABELS), "labels": {k: _(v) for k, v in LABELS.items()},
+                           "descriptions": {k: _(v) for k, v in DESCRIPTIONS.items()},
+                           "log_n": float(np.log(n)) if n > 1 else 0.0,
+                           "values": {k: np.round(v, 5).tolist() for k, v in stats.items()},
+                           "named": named_lines(fig, stats), "selected": _selected(fig)}})
         blobs = [("self", index, kit.pack_layer(record.weights[index])) for index in range(record.num_layers)]
         return canvas_page(fig, frame, self, data, blobs)
 

@@ -1,0 +1,136 @@
+"""Frames that fit: on a page with every view, each figure's frame takes its content's height at a phone's, a
+tablet's and a desktop's width, in Material and in MkDocs' own theme, read from file:// (the figure pages are of
+another origin there: the height travels by postMessage to the embed snippet's listener) and over http (the
+figure page sets its frame's height itself)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+
+import pytest
+
+from browser import chromium, drawn_in_frame, until, wait_for  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (380, 820, 1400)
+
+PAGE = '''
+# Every view
+
+```attnviz layer="last" head="mean"
+The cat sat on the mat because it was tired.
+```
+
+```attnviz view="bars" layer="1"
+The river bank was muddy after the rain.
+```
+
+```attnviz view="heads" layer="2"
+The animal did not cross the street because it was too tired.
+```
+
+```attnviz view="model"
+Time flies like an arrow.
+```
+
+```attnviz view="neuron" layer="2" head="3" query="4"
+The cat sat on the mat.
+```
+
+```attnviz view="summary"
+Time flies like an arrow.
+```
+
+```attnviz layer="2" head="mean" compare="layer:4"
+The cat sat on the mat because it was tired.
+```
+
+```attnviz model="gemma2" view="neuron" layer="0" head="1" query="7"
+The cat sat on the mat because it was tired.
+```
+'''
+
+#: the height of every figure's iframe in the host page
+HEIGHTS = """
+return Array.from(document.querySelectorAll("iframe.attnviz-frame")).map(function (f) {
+  return f.getBoundingClientRect().height;
+});
+"""
+
+
+@pytest.fixture(scope="module", params=["material", "mkdocs"])
+def every_view(request, tmp_path_factory, minilm_path):
+    from conftest import Site
+    from models import make_tiny_llm
+
+    site = Site(tmp_path_factory.mktemp("fit-" + request.param) / "project", minilm_path)
+    make_tiny_llm("gemma2", site.root / "gemma2")
+    site.page("index.md", PAGE)
+    theme = "theme:\n  name: material\n  font: false" if request.param == "material" else "theme:\n  name: mkdocs"
+    site.config(extra=theme, use_directory_urls="false")
+    site.build(strict=True)
+    return site
+
+
+def served(folder):
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def fitted(driver, url: str, width: int) -> list[tuple[float, float]]:
+    """``(frame height, content height)`` of every figure of the page at ``url``, ``width`` px wide."""
+    driver.set_window_size(width, 900)
+    driver.get(url)
+    frames = wait_for(driver, "document.querySelectorAll('iframe.attnviz-frame').length === 8 && "
+                              "Array.from(document.querySelectorAll('iframe.attnviz-frame'))")
+    content = [drawn_in_frame(driver, f, "return Math.ceil(document.querySelector('.attnviz')"
+                                         ".getBoundingClientRect().height)") for f in frames]
+    # the host page applies what the figures sent (a message each, as they draw): give it up to a second
+    until(lambda: all(abs(f - c) <= 1 for f, c in zip(driver.execute_script(HEIGHTS), content)), timeout=1.0)
+    return list(zip(driver.execute_script(HEIGHTS), content))
+
+
+@pytest.mark.parametrize("how", ["file", "http"])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_frame_takes_its_contents_height(chromium, every_view, how, width, tmp_path):
+    if how == "file":
+        url = (every_view.site / "index.html").as_uri()
+        pairs = fitted(chromium, url, width)
+    else:
+        server = served(every_view.site)
+        try:
+            pairs = fitted(chromium, f"http://127.0.0.1:{server.server_address[1]}/index.html", width)
+        finally:
+            server.shutdown()
+    assert len(pairs) == 8
+    for index, (frame, content) in enumerate(pairs):
+        assert content > 100, (index, pairs)
+        assert abs(frame - content) <= 1, (width, how, index, pairs)  # no content cut, no empty band
+    if how == "file" and width == 820:
+        chromium.save_screenshot(str(tmp_path / "fit.png"))
+
+
+def test_figures_far_from_the_reader_are_released_and_come_back(chromium, every_view):
+    """Memory that does not grow with the page: scrolled far past, a figure's document is released (its height
+    kept); scrolled back, it loads and draws again."""
+    chromium.set_window_size(820, 700)
+    chromium.get((every_view.site / "index.html").as_uri())
+    frames = wait_for(chromium, "document.querySelectorAll('iframe.attnviz-frame').length === 8 && "
+                                "Array.from(document.querySelectorAll('iframe.attnviz-frame'))")
+    drawn_in_frame(chromium, frames[0])
+    height = chromium.execute_script("return arguments[0].getBoundingClientRect().height", frames[0])
+    drawn_in_frame(chromium, frames[-1])  # far below: the first figure is more than two viewports away
+    wait_for(chromium, "document.querySelector('iframe.attnviz-frame').hasAttribute('data-attnviz-away')", timeout=5)
+    assert chromium.execute_script("return arguments[0].getAttribute('src')", frames[0]) == "about:blank"
+    assert chromium.execute_script("return arguments[0].getBoundingClientRect().height", frames[0]) == height
+    chromium.execute_script("window.scrollTo(0, 0)")
+    wait_for(chromium, "!document.querySelector('iframe.attnviz-frame').hasAttribute('data-attnviz-away')", timeout=5)
+    assert drawn_in_frame(chromium, frames[0], "return document.title").startswith("model ")  # drawn again
