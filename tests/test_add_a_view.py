@@ -106,7 +106,7 @@ def test_a_new_view_is_one_module_one_script_one_line(with_diag, site, chromium)
         from mkdocs_attnviz import texts, views
         print(json.dumps([mkdocs_attnviz.__file__, views.NAMES, texts.view_titles()["diag"],
                           texts.Texts("ja").static_texts()["title_diag"]]))
-        ''')], env=env, capture_output=True, text=True, timeout=120)
+        ''')], env=env, cwd=site.root, capture_output=True, text=True, timeout=120)  # not in a checkout: its '' wins
     assert probe.returncode == 0, probe.stderr
     where, names, title, words = json.loads(probe.stdout)
     assert where.startswith(str(with_diag)) and "diag" in names

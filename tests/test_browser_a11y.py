@@ -3,17 +3,15 @@ page around it, for every view on a Material site, in light and dark."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
 
 from browser import chromium, drawn_in_frame, wait_for  # noqa: F401
 from conftest import Site
+from serving import serve_folder
 from mkdocs_attnviz import attention
 from mkdocs_attnviz.views import longinput
 
@@ -71,21 +69,11 @@ def build_site(root: Path, minilm_path: str) -> Path:
     return site.site
 
 
-def serve(folder: Path):
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, minilm_path):
     if not AXE.is_file():
         pytest.skip(f"{AXE} is missing (npm ci)")
-    httpd = serve(build_site(tmp_path_factory.mktemp("a11y"), minilm_path))
+    httpd = serve_folder(build_site(tmp_path_factory.mktemp("a11y"), minilm_path))
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     finally:

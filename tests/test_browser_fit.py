@@ -5,13 +5,11 @@ figure page sets its frame's height itself)."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 
 import pytest
 
 from browser import chromium, drawn_in_frame, until, wait_for  # noqa: F401
+from serving import serve_folder
 
 pytestmark = pytest.mark.browser
 
@@ -75,16 +73,6 @@ def every_view(request, tmp_path_factory, minilm_path):
     return site
 
 
-def served(folder):
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def fitted(driver, url: str, width: int) -> list[tuple[float, float]]:
     """``(frame height, content height)`` of every figure of the page at ``url``, ``width`` px wide."""
     driver.set_window_size(width, 900)
@@ -105,7 +93,7 @@ def test_every_frame_takes_its_contents_height(chromium, every_view, how, width,
         url = (every_view.site / "index.html").as_uri()
         pairs = fitted(chromium, url, width)
     else:
-        server = served(every_view.site)
+        server = serve_folder(every_view.site)
         try:
             pairs = fitted(chromium, f"http://127.0.0.1:{server.server_address[1]}/index.html", width)
         finally:

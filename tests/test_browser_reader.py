@@ -4,15 +4,13 @@ instant navigation from page to page, and the site's dark mode followed by every
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
 import time
 
 import pytest
 
 from browser import chromium, console_errors, drawn_in_frame, requested_urls, wait_for  # noqa: F401
 from conftest import Site
+from serving import serve_folder
 
 pytestmark = pytest.mark.browser
 
@@ -90,16 +88,7 @@ def served(built, tmp_path_factory):
     (root / "project").mkdir(parents=True)
     (root / "project" / "sub").symlink_to(built, target_is_directory=True)
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def end_headers(self):
-            self.send_header("Cache-Control", "max-age=600")  # as GitHub Pages
-            super().end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_folder(root, cache_control="max-age=600")  # as GitHub Pages
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/project/sub/"
     finally:

@@ -1,13 +1,10 @@
 """A built MkDocs site in real headless Chromium, served under a GitHub-Pages-like sub-path."""
 
-import functools
-import http.server
-import threading
-
 import numpy as np
 import pytest
 
 from browser import chromium, console_errors, requested_urls, screenshot_array, wait_for  # noqa: F401
+from serving import serve_folder
 
 pytestmark = pytest.mark.browser
 
@@ -29,14 +26,7 @@ def served_site(site):
     root = site.root / "www"
     (root / "project").mkdir(parents=True)
     (root / "project" / "sub").symlink_to(site.site, target_is_directory=True)
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = serve_folder(root)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/project/sub/"
     finally:

@@ -3,16 +3,14 @@ theme follows the embedding page, the CSV/JSON downloads hold the matrix shown, 
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
-import threading
 
 import numpy as np
 import pytest
 
 from browser import chromium, console_entries, screenshot_array, wait_for  # noqa: F401
+from serving import serve_folder
 from mkdocs_attnviz import draw, extract
 from mkdocs_attnviz.toolkit.bokeh import bokehjs_files
 from mkdocs_attnviz.spec import build_spec
@@ -54,14 +52,7 @@ def pages(tmp_path_factory, minilm_path, tiny_gpt2):
 
 @pytest.fixture(scope="module")
 def server(pages):
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(pages["folder"]))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    httpd = serve_folder(pages["folder"])
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
 

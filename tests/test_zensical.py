@@ -21,7 +21,7 @@ import sys
 import pytest
 
 from browser import chromium, console_errors, requested_urls, wait_for  # noqa: F401
-from serving import free_port, wait_until
+from serving import free_port, serve_folder, wait_until
 from zensical_support import (ATTNVIZ_TABLE, EXTENSIONS, FIGURES, Project, check_page, check_site, environment,
                               figures_of)
 
@@ -219,16 +219,7 @@ def test_a_cache_inside_zensicals_cache_is_warned_about(tmp_path, minilm_path, s
 
 @pytest.fixture
 def served(project):
-    import functools
-    import http.server
-    import threading
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(project.site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_folder(project.site)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
