@@ -68,6 +68,8 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
         cold = t["cold"]["min"] / t["bare"]["min"]
         mods = b["checks"].get("warm_modules", {})
         add(f"warm rebuild ≤ 1.2 × text-only site ({b['figures']} figures)", f"{warm:.2f}", warm <= 1.2)
+        add(f"warm rebuild ≤ 1.15 × text-only site ({b['figures']} figures; the issues name ten) [issues 17, 19]",
+            f"{warm:.2f}", warm <= 1.15)
         add("warm rebuild never imports torch", f"torch imported: {mods.get('torch')}, transformers: "
             f"{mods.get('transformers')}", mods.get("torch") is False and mods.get("transformers") is False)
         add(f"cold build ≤ 2.0 × bare load + forward script ({b['figures']} figures) [issue 19]",

@@ -1,10 +1,14 @@
 """Frames that fit: on a page with every view, each figure's frame takes its content's height at a phone's, a
 tablet's and a desktop's width, in Material and in MkDocs' own theme, read from file:// (the figure pages are of
 another origin there: the height travels by postMessage to the embed snippet's listener) and over http (the
-figure page sets its frame's height itself)."""
+figure page sets its frame's height itself); in Sphinx's Alabaster theme, the head view inside a note."""
 
 from __future__ import annotations
 
+
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -122,3 +126,92 @@ def test_figures_far_from_the_reader_are_released_and_come_back(chromium, every_
     chromium.execute_script("window.scrollTo(0, 0)")
     wait_for(chromium, "!document.querySelector('iframe.attnviz-frame').hasAttribute('data-attnviz-away')", timeout=5)
     assert drawn_in_frame(chromium, frames[0], "return document.title").startswith("model ")  # drawn again
+
+
+#: the same eight figures as a Sphinx page (reStructuredText), the head view inside a note
+RST = """
+Every view
+==========
+
+.. attnviz::
+   :layer: last
+   :head: mean
+
+   The cat sat on the mat because it was tired.
+
+.. attnviz::
+   :view: bars
+   :layer: 1
+
+   The river bank was muddy after the rain.
+
+.. note::
+
+   .. attnviz::
+      :view: heads
+      :layer: 2
+
+      The animal did not cross the street because it was too tired.
+
+.. attnviz::
+   :view: model
+
+   Time flies like an arrow.
+
+.. attnviz::
+   :view: neuron
+   :layer: 2
+   :head: 3
+   :query: 4
+
+   The cat sat on the mat.
+
+.. attnviz::
+   :view: summary
+
+   Time flies like an arrow.
+
+.. attnviz::
+   :layer: 2
+   :head: mean
+   :compare: layer:4
+
+   The cat sat on the mat because it was tired.
+
+.. attnviz:: gemma2
+   :view: neuron
+   :layer: 0
+   :head: 1
+   :query: 7
+
+   The cat sat on the mat because it was tired.
+"""
+
+
+@pytest.fixture(scope="module")
+def sphinx_every_view(tmp_path_factory, minilm_path):
+    from models import make_tiny_llm
+
+    root = tmp_path_factory.mktemp("fit-sphinx")
+    make_tiny_llm("gemma2", root / "gemma2")
+    (root / "conf.py").write_text(textwrap.dedent(f"""\
+        project = "Fit"
+        extensions = ["mkdocs_attnviz.sphinx"]
+        html_theme = "alabaster"
+        attnviz_models = {{"minilm": {str(minilm_path)!r}, "gemma2": "gemma2"}}
+        attnviz_defaults = {{"model": "minilm"}}
+        """), encoding="utf-8")
+    (root / "index.rst").write_text(RST, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(root), str(root / "_build")],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    return root / "_build"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_frame_fits_in_sphinx(chromium, sphinx_every_view, width):
+    pairs = fitted(chromium, (sphinx_every_view / "index.html").as_uri(), width)
+    assert len(pairs) == 8
+    for index, (frame, content) in enumerate(pairs):
+        assert content > 100, (index, pairs)
+        assert abs(frame - content) <= 1, (width, index, pairs)
