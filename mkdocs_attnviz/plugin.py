@@ -2,6 +2,8 @@
 
 ``plugins: [attnviz]`` is all a site needs. The plugin
 
+* ``on_startup`` (``mkdocs serve``): begins the background warm-up (:class:`~mkdocs_attnviz.modelrefs.Warmup`):
+  torch and transformers beside the first build, then the models that build named (``on_post_build``);
 * ``on_config``: resolves its settings and the cache folder (relative to ``mkdocs.yml``), adds
   ``pymdownx.superfences`` if the site lacks it, registers the ``attnviz`` custom fence and the
   :class:`~mkdocs_attnviz.fence.AttnvizExtension`, and puts its stylesheet *first* in ``extra_css`` so the
