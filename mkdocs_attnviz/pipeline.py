@@ -185,7 +185,7 @@ class FigureBuilder:
             if isinstance(exc, AttnvizError) and exc.kind == "unavailable":  # said where this host's settings live
                 exc.message += f" To map it to a folder, {models_advice(self.settings, spec.model)}."
                 exc.kind = "model"
-            if isinstance(exc, AttnvizError):  # the log says it as the page does: folders as the site config writes them
+            if isinstance(exc, AttnvizError):  # the log says it as the page: folders as the site config writes them
                 exc.message = without_machine_paths(exc.message, self.project_roots())
             raise
         self.used[figure.key] = figure
