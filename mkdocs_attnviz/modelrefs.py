@@ -1,12 +1,17 @@
 """The models of a site's figures: each name resolved to its weights' fingerprint (once a build; remembered in the
 cache for builds that cannot read the weights), the hashes of model files kept across builds (in this machine's
-folder, :func:`mkdocs_attnviz.machine.hash_memo_path`, never in the cache folder), and preloading."""
+folder, :func:`mkdocs_attnviz.machine.hash_memo_path`, never in the cache folder), preloading, and a server's
+background warm-up (:class:`Warmup`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import queue
+import threading
+import time
 from pathlib import Path
+from typing import Callable
 
 from . import extract as _extract
 from . import logs, machine
@@ -16,7 +21,7 @@ from .settings import Settings
 from .spec import FigureSpec
 from .toolkit import fonts
 
-__all__ = ["ModelRefs"]
+__all__ = ["ModelRefs", "Warmup"]
 
 
 class ModelRefs:
@@ -102,3 +107,46 @@ class ModelRefs:
         """Keep the hashes of the model files read in this build for the next one (a warm build reads no weights)."""
         if self.cache.writable:
             _extract.save_hash_memo(self.hash_memo)
+
+
+class Warmup:
+    """A server's background warm-up (``mkdocs serve``): one thread, started with the server, so that the first edit
+    of a sentence waits little. It imports torch and transformers (with what every model class is built on) at once,
+    beside the first build, which does not know the site's models yet; once a build has named them (:meth:`load`),
+    it loads them, then what drawing a figure imports, and says so. One thread does it all, in that order: models
+    are loaded once the libraries are in. Problems are left to the build that needs the model."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        #: set once torch and transformers are imported (or could not be)
+        self.imported = threading.Event()
+        self.asked = False
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="attnviz-warmup", daemon=True)
+        self.thread.start()
+
+    def load(self, preload: Callable[[list], None], refs: list) -> None:
+        """Load ``refs`` (the models a build used) with ``preload`` once the libraries are in; the first call that
+        names a model only."""
+        if refs and not self.asked:
+            self.asked = True
+            self._jobs.put((preload, refs))
+
+    def stop(self) -> None:
+        """Leave the models unloaded if they were not asked for yet (the server stops)."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        try:
+            _extract.import_libraries()
+        except ImportError as exc:  # the build that needs them reports it where it belongs
+            logs.logger.debug("attnviz: importing torch and transformers in the background failed: %s", exc)
+        finally:
+            self.imported.set()
+        job = self._jobs.get()
+        if job is None:
+            return
+        preload, refs = job
+        preload(refs)
+        logs.logger.info("attnviz: %s loaded in the background in %.1f s: an edited sentence renders without waiting "
+                         "for it", ", ".join(ref.name for ref in refs), time.perf_counter() - self.started)

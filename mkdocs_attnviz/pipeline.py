@@ -24,7 +24,7 @@ from .cache import Cache
 from .errors import AttnvizError
 from .figure import Figure, file_name
 from .keys import Keys, compare_spec, extraction_inputs
-from .locations import confined_file
+from .locations import confined_file, without_machine_paths
 from .modelrefs import ModelRefs
 from .publishing import ASSETS_CSS
 from .settings import Settings, models_advice
@@ -185,6 +185,8 @@ class FigureBuilder:
             if isinstance(exc, AttnvizError) and exc.kind == "unavailable":  # said where this host's settings live
                 exc.message += f" To map it to a folder, {models_advice(self.settings, spec.model)}."
                 exc.kind = "model"
+            if isinstance(exc, AttnvizError):  # the log says it as the page: folders as the site config writes them
+                exc.message = without_machine_paths(exc.message, self.project_roots())
             raise
         self.used[figure.key] = figure
         return figure
@@ -257,5 +259,9 @@ class FigureBuilder:
 
     def error_html(self, error: AttnvizError) -> str:
         """The error box a page shows in place of a figure: paths relative to the project, never the machine's."""
+        return embedding.error_html(error, self.settings.language, roots=self.project_roots())
+
+    def project_roots(self) -> list[str | None]:
+        """The folders a message names paths relative to (:func:`~mkdocs_attnviz.locations.without_machine_paths`)."""
         s = self.settings
-        return embedding.error_html(error, s.language, roots=[s.base_dir, s.allowed_root, s.docs_dir])
+        return [s.base_dir, s.allowed_root, s.docs_dir]

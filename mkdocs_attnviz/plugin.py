@@ -2,6 +2,8 @@
 
 ``plugins: [attnviz]`` is all a site needs. The plugin
 
+* ``on_startup`` (``mkdocs serve``): begins the background warm-up (:class:`~mkdocs_attnviz.modelrefs.Warmup`):
+  torch and transformers beside the first build, then the models that build named (``on_post_build``);
 * ``on_config``: resolves its settings and the cache folder (relative to ``mkdocs.yml``), adds
   ``pymdownx.superfences`` if the site lacks it, registers the ``attnviz`` custom fence and the
   :class:`~mkdocs_attnviz.fence.AttnvizExtension`, and puts its stylesheet *first* in ``extra_css`` so the
@@ -18,8 +20,6 @@ It never writes into ``docs_dir``. Because it defines ``on_startup``, MkDocs kee
 from __future__ import annotations
 
 import os
-import threading
-import time
 
 from mkdocs.config import base
 from mkdocs.config import config_options as opt
@@ -36,6 +36,7 @@ from . import logs
 from .errors import AttnvizError, did_you_mean
 from .fence import FENCE, AttnvizExtension, scan
 from .locations import front_matter_lines, relative_page_name
+from .modelrefs import Warmup
 from .pipeline import ASSETS_CSS, FigureBuilder
 from .settings import SETTINGS, Setting, Settings, build_settings, with_site_language
 
@@ -99,12 +100,10 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
     def on_startup(self, *, command: str, dirty: bool) -> None:
         # Defining this hook keeps the plugin (and its loaded models) alive across `mkdocs serve` rebuilds.
         self.command = command
-        self._preloading: threading.Thread | None = None
+        #: `mkdocs serve`'s warm-up, begun before the first build: torch and transformers, then the site's models
+        self.warmup: Warmup | None = None
         if command == "serve" and self.config.enabled and not self.config.cache_only:
-            # torch and transformers are most of loading a model: import them from the start, beside the first
-            # build, so that a sentence edited as soon as the site is served waits little (the models themselves
-            # are known, and loaded, once the first build has seen the blocks)
-            threading.Thread(target=_import_libraries, name="attnviz-import", daemon=True).start()
+            self.warmup = Warmup()
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
         if self.config.enabled and self.builder is not None:  # how many blocks: "N left" in the progress lines
@@ -172,38 +171,17 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         except AttnvizError as exc:
             raise PluginError(f"attnviz: {exc}") from None
         log.info(self.builder.summary())
-        if getattr(self, "command", None) == "serve" and getattr(self, "_preloading", None) is None:
-            # load the site's models in the background once the first build is done: the first edit of a sentence
-            # then does not wait for torch and the weights
-            self._preloading = threading.Thread(target=_preload, args=(self.builder, self.builder.models_used()),
-                                                name="attnviz-preload", daemon=True)
-            self._preloading.start()
+        if getattr(self, "warmup", None) is not None:  # the first build named the site's models: load them next
+            self.warmup.load(self.builder.preload, self.builder.models_used())
 
     def on_shutdown(self) -> None:
         from . import extract
 
+        if getattr(self, "warmup", None) is not None:
+            self.warmup.stop()
         extract.clear_models()
         self.builder = None
         if self._log_handler is not None:
             logs.detach(self._log_handler)
             self._log_handler = None
 
-
-def _import_libraries() -> None:
-    from . import extract
-
-    try:
-        extract.import_libraries()
-    except ImportError as exc:  # the build that needs them reports it where it belongs
-        log.debug("attnviz: importing torch and transformers in the background failed: %s", exc)
-
-
-def _preload(builder: FigureBuilder, refs: list) -> None:
-    """``mkdocs serve``, after its first build: load the site's models, and say when edits no longer wait for them."""
-    if not refs or builder.settings.cache_only:
-        return
-    started = time.perf_counter()
-    builder.preload(refs)
-    names = ", ".join(ref.name for ref in refs)
-    logs.logger.info("attnviz: %s loaded in the background in %.1f s: an edited sentence renders without waiting "
-                     "for it", names, time.perf_counter() - started)

@@ -185,6 +185,24 @@ def test_serve_paths(tmp_path):
     assert len(serve.targets(result)) == 1 and "second edit" in serve.report(result)
 
 
+def test_serve_times_an_edit_by_the_summary_line_that_came_after_it():
+    """A summary line already waiting when the page is written (a second rebuild of the write before) is not the
+    edit's: the serve benchmark once read one and timed an edit at -0.64 s, 0 figures rendered."""
+    import io
+    import time
+
+    from benchmarks import serve
+
+    summary = "attnviz: 6 figures (6 from cache, 0 rendered, 0 model runs, 0 errors) in 0.1 s\n"
+    lines = serve.Lines(io.StringIO(summary))
+    time.sleep(0.2)  # the line is read and queued
+    t0 = time.perf_counter()
+    with pytest.raises(TimeoutError):
+        lines.wait(serve.SUMMARY, timeout=0.5, after=t0)
+    lines = serve.Lines(io.StringIO(summary))
+    assert serve.plugin_summary(lines.wait(serve.SUMMARY, timeout=5)[1])["figures"] == 6
+
+
 def test_frame_memory_paths():
     """The browser memory benchmark on pages of one and two figures: a build, Chromium's RSS, the report."""
     if not browser.available():

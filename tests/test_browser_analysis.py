@@ -100,3 +100,28 @@ def test_rollout_and_word_titles_on_canvas_views(chromium, pages):
     labels = chromium.execute_script("return window.Attnviz.data.sets.self.q.labels")
     assert "unbelievably" in labels
     assert not errors(chromium)
+
+
+#: the text width of each option of a select in its own font, and the room the select gives its chosen option
+OPTION_ROOM = """
+var sel = arguments[0], cs = getComputedStyle(sel), ctx = document.createElement("canvas").getContext("2d");
+ctx.font = cs.font;
+var room = sel.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 16;  // 16: the arrow
+return Array.from(sel.options).map(function (o) { return [o.textContent, ctx.measureText(o.textContent).width, room]; });
+"""
+
+
+@pytest.mark.parametrize("width", [380, 1000])
+def test_the_summary_statistic_select_shows_each_label_whole(chromium, pages, width):
+    """The "Statistic" select is as wide as its longest label (it was cut at 7em: "Mean distance (to…")."""
+    chromium.set_window_size(width, 900)
+    try:
+        open_page(chromium, pages["summary"])
+        sel = chromium.find_element("id", "attnviz-metric")
+        rows = chromium.execute_script(OPTION_ROOM, sel)
+        assert len(rows) == 8
+        cut = [(text, round(need), round(room)) for text, need, room in rows if need > room]
+        assert not cut, cut
+        assert chromium.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    finally:
+        chromium.set_window_size(1000, 900)

@@ -29,7 +29,7 @@ EXPECTED = {
     "gpt_neox": (4, [(None, 0), (None, 0)], False, None),
     "opt": (4, [(None, 0), (None, 0)], False, None),
     "bloom": (4, [(None, 0), (None, 0)], True, None),  # ALiBi, replayed (BLOOM computes attention itself)
-    "falcon": (1, [(None, 0), (None, 0)], False, None),  # multi-query, replayed
+    "falcon": (1, [(None, 0), (None, 0)], False, None),  # multi-query, through the interface (transformers 5)
     "modernbert": (4, [(None, None), (2, 2)], False, None),  # global, then local (|q − k| ≤ 2)
     "t5": (4, [(None, None), (None, None)], True, None),  # relative position bias
     "bart": (4, [(None, None), (None, None)], False, None),
@@ -140,6 +140,25 @@ def test_neuron_view_on_todays_architectures(built, kind):
         data = json.loads(re.search(r'id="attnviz-data">(.*?)</script>', page).group(1))
         assert data["set"] == "cross" and data["sets"]["cross"]["nk"] == att.num_tokens
         assert draw.figure_png(att, spec(view="neuron", attention="cross", query="1"))[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("kind, replayed", [("bloom", True), ("falcon", False), ("llama", False)])
+def test_only_bloom_is_replayed_as_docs_views_llms_says(built, kind, replayed, monkeypatch):
+    """docs/views/llms.md names the architectures whose q and k the neuron view replays from the attention modules'
+    inputs (they compute their attention outside transformers' interface): BLOOM only. Falcon goes through the
+    interface, like every other architecture on that page."""
+    from pathlib import Path
+
+    from mkdocs_attnviz.extract import run
+
+    replays = []
+    original = run.capture_replay
+    monkeypatch.setattr(run, "capture_replay", lambda *a, **k: replays.append(kind) or original(*a, **k))
+    att = extract.extract(ref_of(built, kind), SENTENCE, qk=True, device="cpu")
+    assert bool(replays) is replayed and att.meta["qk"]["self"]["heads"] == 4
+    doc = (Path(__file__).parents[1] / "docs" / "views" / "llms.md").read_text(encoding="utf-8")
+    assert "BLOOM computes its attention in its own code; for the neuron view attnviz replays its q and k" in doc
+    assert "Falcon, multi-query, goes through the\ninterface like the others" in doc
 
 
 def test_windows_are_masked_in_the_neuron_view(built):

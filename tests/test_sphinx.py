@@ -331,3 +331,32 @@ def test_sphinx_refuses_cache_dir_inside_outdir_or_static_path(make_app, tmp_pat
     with pytest.raises(SphinxError, match=r"attnviz_cache_dir' \(_static/c\) is inside html_static_path \(_static\)"):
         make_app("html", srcdir=tmp_path / "src", builddir=tmp_path / "build",
                  confoverrides={"attnviz_cache_dir": "_static/c", "html_static_path": ["_static"]}).build()
+
+
+CUT = """Cut
+===
+
+.. attnviz:: sentence-transformers/all-MiniLM-L6-v2
+   :max_tokens: 5
+
+   The cat sat on the mat because it was tired.
+"""
+
+
+@pytest.mark.parametrize("suppress", [None, ["attnviz.max_tokens"]])
+def test_a_cut_sentence_warns_with_the_type_of_its_option(build, tmp_path, suppress):
+    """A sentence cut at max_tokens is a built figure with something to say, typed by the option it names
+    (``attnviz.max_tokens``, as docs/sphinx.md lists it), and silenced by that type alone."""
+    src = tmp_path / "cut"
+    shutil.copytree(ROOTS / "test-attnviz-basic", src)
+    (src / "cut.rst").write_text(CUT, encoding="utf-8")
+    (src / "index.rst").write_text((src / "index.rst").read_text(encoding="utf-8") + "   cut\n", encoding="utf-8")
+    overrides = {"suppress_warnings": suppress} if suppress else {}
+    app = build("attnviz-basic", "html", srcname="cut", **overrides)
+    text = warnings_of(app)
+    if suppress:
+        assert text == ""
+    else:
+        assert re.search(r"cut\.rst:4: WARNING: attnviz: option 'max_tokens': the input has 13 tokens; only "
+                         r"the first 5 are shown \(max_tokens=5\) \[attnviz\.max_tokens\]", text), text
+    assert len(iframes((Path(app.outdir) / "cut.html").read_text(encoding="utf-8"))) == 1

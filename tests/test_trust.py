@@ -126,6 +126,37 @@ def test_error_boxes_and_cache_hold_no_build_machine_path(site, minilm_path):
     assert str(site.root).encode() not in committed and str(site.root.resolve()).encode() not in committed
 
 
+def test_log_lines_name_model_folders_as_the_site_config_does(site, caplog):
+    """The build's log is not published, but a message there names a model folder as mkdocs.yml writes it (relative
+    to the project), as the error box does, not by the build machine's absolute path."""
+    import logging
+
+    (site.root / "models" / "broken").mkdir(parents=True)
+    (site.root / "models" / "broken" / "config.json").write_text("{", encoding="utf-8")
+    site.page("index.md", f'''
+        # Models
+
+        ```attnviz model="gone"
+        {SENTENCE}
+        ```
+
+        ```attnviz model="broken"
+        {SENTENCE}
+        ```
+        ''')
+    config = site.config()
+    text = config.read_text(encoding="utf-8").replace(
+        "      models:\n", "      models:\n        gone: .models/gone\n        broken: models/broken\n")
+    config.write_text(text, encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        site.build()
+    lines = [r.getMessage() for r in caplog.records if "attnviz" in r.getMessage()]
+    assert any("model folder '.models/gone' (for 'gone') does not exist" in line for line in lines), lines
+    assert any("config.json of model 'broken' in 'models/broken' is unreadable" in line for line in lines), lines
+    for machine_path in {str(site.root), str(site.root.resolve())}:
+        assert not [line for line in lines if machine_path in line], lines
+
+
 # -- 4. cache_dir inside a folder the host publishes ----------------------------------------------------------------
 
 @pytest.mark.parametrize("cache_dir, where", [("docs/cache", "docs_dir (docs)"),

@@ -25,7 +25,7 @@ Modules, by concern (data flows down the list; none imports one above it):
 * :mod:`.run` — one forward pass: through our attention function, or the model's own ``output_attentions``;
 * :mod:`.interface` — our attention function in transformers' ``AttentionInterface``: chunked, to sinks;
 * :mod:`.stream` — long inputs: each layer quantised and compressed while the model runs;
-* :mod:`.qk` — what the neuron view draws (q, k, scale, soft cap, bias, mask), BLOOM/Falcon replayed, refusals;
+* :mod:`.qk` — what the neuron view draws (q, k, scale, soft cap, bias, mask), BLOOM replayed, refusals;
 * :mod:`.checks` — finite weights, rows summing to 1, the future masked;
 * :mod:`.tokens` — display labels, segments and word ids of the tokens;
 * :mod:`.load` — device choice, loading once per process, :func:`clear_models`, loader errors;

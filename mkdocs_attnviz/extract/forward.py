@@ -23,7 +23,7 @@ from .. import attention
 from ..attention import Attention
 from ..errors import AttnvizError
 from .generate import greedy_continuation
-from .load import load_model, pick_device
+from .load import import_libraries, load_model, pick_device
 from .qk import pack as pack_qk
 from .resolve import ModelRef
 from .run import accepts, check_qk, self_attention
@@ -56,6 +56,7 @@ def extract(ref: ModelRef, text: str, pair: str | None = None, *, max_tokens: in
     sentence, then runs one teacher-forced pass over prompt + generated tokens; the generated tokens are
     segment 1 and ``meta["generated"] = {"prompt": n_prompt, "new": N_made, "text": ...}``.
     """
+    import_libraries()  # waits for them if another thread is importing them (mkdocs serve's warm-up)
     import torch
     import transformers
 

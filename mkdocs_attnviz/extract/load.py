@@ -61,6 +61,7 @@ class Loaded:
 _MODELS: dict[tuple, Loaded] = {}
 _OFFLOAD: list[str] = []  # the folder accelerate offloads weights to on device "map" (one per process)
 _LOCK = threading.RLock()
+_IMPORTING = threading.Lock()  # held while torch and transformers are first imported (:func:`import_libraries`)
 
 
 def clear_models() -> None:
@@ -264,15 +265,20 @@ def load_model(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
 
 
 def import_libraries() -> None:
-    """Import torch and transformers' model classes now (most of a first model load), before any model is known:
-    ``mkdocs serve`` does this in the background from its start."""
-    import torch  # noqa: F401
-    from transformers import AutoConfig, AutoModel, AutoTokenizer  # noqa: F401
+    """Import torch and transformers with what every model class is built on (most of a first model load), before
+    any model is known: ``mkdocs serve`` does this in the background from its start. Every loader calls it first:
+    one thread imports them while the others wait (transformers replaces its module in ``sys.modules`` as it
+    finishes importing, so a ``from transformers import ...`` beside a first import can fail)."""
+    with _IMPORTING:
+        import torch  # noqa: F401
+        import transformers.modeling_utils  # noqa: F401 - PreTrainedModel: every model class imports it
+        from transformers import AutoConfig, AutoModel, AutoTokenizer  # noqa: F401
 
 
 def preload(ref: ModelRef, device: str, trust_remote_code: bool) -> None:
     """Load ``ref`` now (torch, transformers, the weights), so that the next extraction does not wait for it
     (``mkdocs serve`` does this in the background for the models a site uses)."""
+    import_libraries()
     load_model(ref, pick_device(device), trust_remote_code)
 
 
@@ -285,6 +291,7 @@ def _causal_lm(ref: ModelRef, trust_remote_code: bool, kw: dict[str, Any]) -> tu
 def _load(ref: ModelRef, device: str, trust_remote_code: bool) -> Loaded:
     check_remote_code(ref, trust_remote_code)
     logger.info("attnviz: loading model %s (%s)", ref.name, device)
+    import_libraries()
     import torch
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 

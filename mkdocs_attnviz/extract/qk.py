@@ -1,10 +1,11 @@
 """What the neuron view draws, per layer: q, k, the scale, the soft cap, the additive bias and the mask.
 
 :func:`layer_qk` turns what one attention call saw into a :class:`QK` (the attention function of :mod:`.interface`
-calls it for every architecture that routes through transformers' attention interface). Two architectures that
-compute their attention in their own code and add ALiBi are replayed instead (:func:`capture_replay`): a hook on
-each attention module takes its inputs and recomputes q and k with the module's own projection and head split
-(BLOOM; Falcon, with its rotary embedding), the ALiBi term being the bias. Any other architecture outside the
+calls it for every architecture that routes through transformers' attention interface, Falcon included under
+transformers 5). An architecture that computes its attention in its own code and adds ALiBi is replayed instead
+(:func:`capture_replay`): a hook on each attention module takes its inputs and recomputes q and k with the module's
+own projection and head split (BLOOM; Falcon too, with its rotary embedding, where a transformers before 5 keeps its
+attention in its own code), the ALiBi term being the bias. Any other architecture outside the
 interface is refused with the reason (:func:`refusal`): DeBERTa's scores add disentangled position terms that are
 not one bias per (query, key), MPNet's relative position bias is computed inside its own attention code.
 
