@@ -65,6 +65,8 @@
  * @property {() => any} [state] what the figure shows now
  * @property {any} [handle] the view's own handle (select a head, hover a token...)
  * @property {{name: string, text: string}} [lastDownload] the last CSV/JSON saved
+ * @property {() => Promise<any>} [reload] the view draws the payload's sets again (a live figure changed them)
+ * @property {{state: () => Object<string, any>}} [live] a live figure's box (attnviz-live.js): what it did
  * @property {(axis: string, tick: number) => string} [tickLabel] the heatmap's tick labels (Bokeh calls it)
  * @property {() => any} [view] the heatmap's view
  * @property {() => any} [frame] the heatmap's plot frame in viewport px
