@@ -322,6 +322,11 @@
     return Promise.resolve(A.reload ? A.reload() : null);
   }
 
+  /** after the browser has painted what was drawn (the frame after next) */
+  function painted() {
+    return new Promise(function (resolve) { requestAnimationFrame(function () { requestAnimationFrame(function () { resolve(); }); }); });
+  }
+
   var busy = false, pending = null;
   function submit(text) {
     if (busy) { pending = text; return; }
@@ -336,8 +341,8 @@
       say(t("live_running"), "busy");
       return run(m, text);
     }).then(function (got) {
-      return show(got, text).then(function () {
-        var ms = performance.now() - t0;
+      return show(got, text).then(painted).then(function () {
+        var ms = performance.now() - t0;  // from the reader's Enter to the frame that shows the redrawn figure
         state.runs += 1;
         if (state.first_ms === null) state.first_ms = ms;
         state.last_ms = ms;
