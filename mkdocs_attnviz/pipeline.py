@@ -17,9 +17,10 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from . import embedding, publishing, rendering, views
+from . import embedding, live, publishing, rendering, views
 from . import extract as _extract
 from .buildstats import BuildStats
+from .contract import LiveInfo
 from .cache import Cache
 from .errors import AttnvizError
 from .figure import Figure, file_name
@@ -203,7 +204,26 @@ class FigureBuilder:
         other = self.attention(other_spec)[1] if other_spec is not None else None
         from .prepare import prepare
 
-        return prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
+        fig = prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
+        if spec.live:
+            refused = live.refusal(spec, fig.view, att)
+            if refused is not None:  # a warning (option 'live'); the box says why, where the view has one
+                fig.derived["live_refused"] = live.REFUSALS[refused]
+                if refused != "view":
+                    fig.live = LiveInfo(manifest="", runtime="", reason=fig.tx._(live.REFUSALS[refused]))
+            else:
+                fig.live = self.live_info(spec, fig.tx._)
+        return fig
+
+    def live_info(self, spec: FigureSpec, translate) -> LiveInfo:
+        """A live figure's manifest and runtime (its model exported into the cache now if it is not there yet), or the
+        reason this site cannot carry it (``translate``: the figure's language)."""
+        s = self.settings
+        if s.resources == "inline":  # a page that carries everything in itself: no folder to publish the model into
+            return LiveInfo(manifest="", runtime="", reason=translate(live.LIVE_INLINE))
+        key = live.ensure(self.cache, self.model_ref(spec), [(spec.text, spec.pair)],
+                          trust_remote_code=s.trust_remote_code, cache_only=s.cache_only)
+        return LiveInfo(manifest=live.manifest_url(key), runtime=live.runtime_url(), reason=None)
 
     def _frame(self, fig: Prepared, name: str = "figure") -> Frame:
         from . import draw
@@ -228,6 +248,10 @@ class FigureBuilder:
                       alt=entry["alt"], files=tuple(entry["files"]), cached=cached,
                       warnings=rendering.warnings_from_entry(entry))
 
+    def live_key(self, spec: FigureSpec) -> str:
+        """The key of the live export of ``spec``'s model (:func:`mkdocs_attnviz.live.live_key`)."""
+        return live.live_key(self.model_ref(spec))
+
     # -- publishing ----------------------------------------------------------------------------
     def bokehjs_name(self) -> str:
         """File name of BokehJS next to the figure pages (relative URL used by every figure)."""
@@ -242,6 +266,10 @@ class FigureBuilder:
         figures published."""
         written = publishing.publish(out_dir, self.used, self.cache, self.settings, keys, side_only=side_only,
                                      languages=languages)
+        lives = [self.live_key(fig.spec) for key, fig in self.used.items()
+                 if fig.spec.live and (keys is None or key in keys) and self.settings.resources != "inline"
+                 and not any(w.option == "live" for w in fig.warnings)]  # a refused figure has no export
+        written += live.publish(Path(out_dir), lives, self.cache)
         self.save_hash_memo()
         return written
 

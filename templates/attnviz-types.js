@@ -47,6 +47,15 @@
  * @property {number} scale a packed weight is round(w * scale)
  * @property {boolean} hidden
  * @property {Object<string, any>} i18n
+ * @property {LiveInfo|null} live a live figure's manifest and runtime (null unless the figure is live)
+ */
+
+/**
+ * A live figure's way to the model (attnviz-live.js fetches nothing until the reader asks).
+ * @typedef {Object} LiveInfo
+ * @property {string} manifest the URL of the export's live.json, relative to the figure page
+ * @property {string} runtime the URL of the runtime folder (onnxruntime-web, tokenizers), ending in "/"
+ * @property {string|null} reason null, or why this page cannot go live (in the figure's language)
  */
 
 /**
