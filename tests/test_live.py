@@ -10,7 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ import pytest
 from mkdocs_attnviz import live
 from mkdocs_attnviz.cache import Cache
 from mkdocs_attnviz.extract import resolve_model
+from test_mkdocs import WARM_CHECK  # the warm build run in a fresh process; prints the heavy modules it imported
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -126,19 +126,7 @@ def test_a_warm_build_reuses_the_export_and_imports_no_torch_or_onnx(site):
         assert (out / live.RUNTIME_DIR / name).stat().st_size > 0, name
     first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    check = textwrap.dedent('''
-        import sys, logging
-        from mkdocs.config import load_config
-        from mkdocs.commands.build import build
-        logging.basicConfig(level=logging.INFO)
-        cfg = load_config(sys.argv[1], strict=True)
-        cfg.plugins.on_startup(command="build", dirty=False)
-        build(cfg)
-        cfg.plugins.on_shutdown()
-        print("HEAVY=" + ",".join(sorted(m for m in sys.modules if m.split(".")[0] in
-              ("torch", "transformers", "onnx", "onnxruntime", "onnxscript", "numpy"))))
-    ''')
-    proc = subprocess.run([sys.executable, "-c", check, str(cfg)], capture_output=True, text=True, cwd=site.root,
+    proc = subprocess.run([sys.executable, "-c", WARM_CHECK, str(cfg)], capture_output=True, text=True, cwd=site.root,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY=\n" in proc.stdout, proc.stdout
