@@ -149,7 +149,11 @@ def test_the_reader_s_sentence_runs_in_the_page_and_equals_pytorch(chromium, liv
     author = drawn(driver)
     author_q = driver.execute_script("return Attnviz.data.sets[Attnviz.data.set].q")
 
+    assert driver.execute_script("return !document.getElementById('attnviz-table').hidden")
+
     state = submit(driver, READER, 1)
+    # the table alternative is the author's matrix: hidden while the reader's sentence is shown
+    assert driver.execute_script("return document.getElementById('attnviz-table').hidden")
     ids, reference = eager(READER)
     assert state["ids"] == ids
     # the bound the page states: the export's (checked at build: int8 ≤ 0.02, float32 one 8-bit step) plus the
@@ -194,6 +198,7 @@ def test_the_reader_s_sentence_runs_in_the_page_and_equals_pytorch(chromium, liv
     assert driver.execute_script("return Attnviz.data.text") == AUTHOR
     assert driver.execute_script("return Attnviz.data.sets[Attnviz.data.set].q") == author_q
     assert np.array_equal(drawn(driver), author)
+    assert driver.execute_script("return !document.getElementById('attnviz-table').hidden")
     assert driver.find_element("id", "attnviz-live-back").get_attribute("hidden") is not None
 
     driver.switch_to.default_content()
@@ -255,6 +260,23 @@ def test_a_page_opened_from_a_file_says_why_and_draws_as_before(chromium, live_s
     assert not driver.find_element("id", "attnviz-live-text").is_enabled()
     assert driver.execute_script("return document.documentElement.getAttribute('data-attnviz-view')")
     assert not [u for u in requested_urls(driver) if "/live/" in u or "/runtime/" in u]
+
+
+def test_a_browser_without_webassembly_is_told_why(chromium, live_site):
+    from mkdocs_attnviz.i18n import translations
+
+    driver = chromium
+    _site, url = live_site
+    added = driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.WebAssembly;"})
+    try:
+        open_frame(driver, url, 0)
+        state = driver.execute_script("return Attnviz.live.state()")
+        assert state["phase"] == "unavailable"
+        assert state["reason"] == translations("en").gettext("This browser cannot run the model (it has no WebAssembly).")
+        assert driver.execute_script("return document.documentElement.getAttribute('data-attnviz-view')") == "all/all"
+    finally:
+        driver.switch_to.default_content()
+        driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": added["identifier"]})
 
 
 @pytest.mark.parametrize("scheme", ["default", "slate"])
