@@ -219,3 +219,35 @@ def test_the_vendored_runtime_is_node_modules_copy_at_the_pinned_versions():
         text = (live.VENDOR_DIR / name).read_text(encoding="utf-8")
         assert "Permission is hereby granted" in text or "Apache License" in text, name
     assert set(live.runtime_files()) == {p.name for p in live.VENDOR_DIR.iterdir()}
+
+
+@pytest.mark.parametrize("options, reason", [
+    ({}, None), ({"pair": "A second sentence."}, "pair"), ({"granularity": "word"}, "transform"),
+    ({"aggregate": "rollout"}, "transform"), ({"special_tokens": "hide"}, "transform"),
+    ({"special_tokens": "hide-raw"}, "transform"), ({"generate": "3"}, "generate"), ({"view": "summary"}, "view"),
+    ({"view": "neuron"}, "view"), ({"view": "bars"}, None), ({"view": "heads"}, None), ({"view": "model"}, None),
+])
+def test_which_figures_can_show_another_sentence(options, reason):
+    from types import SimpleNamespace
+
+    from mkdocs_attnviz import views
+    from mkdocs_attnviz.spec import build_spec
+
+    spec = build_spec({"model": "m", "live": "true", **options}, AUTHOR)
+    record = SimpleNamespace(meta={}, layered=False)
+    assert live.refusal(spec, views.get(views.name_for(spec)), record) == reason
+    assert live.refusal(build_spec({"model": "m"}, AUTHOR), views.get("heatmap"),
+                        SimpleNamespace(meta={"is_encoder_decoder": True}, layered=False)) == "generate"
+    assert live.refusal(build_spec({"model": "m"}, AUTHOR), views.get("heatmap"),
+                        SimpleNamespace(meta={}, layered=True)) == "long"
+
+
+def test_a_site_of_self_contained_pages_says_why_it_cannot_go_live(site):
+    site.page("index.md", f'```attnviz live="true"\n{AUTHOR}\n```\n')
+    site.config(plugin="resources: inline")
+    site.build(strict=True)
+    out = site.site / "assets/attnviz"
+    assert not (out / live.LIVE_DIR).exists() and not (out / live.RUNTIME_DIR).exists()
+    page = next(out.glob("*.html")).read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="attnviz-data"[^>]*>(.*?)</script>', page, re.S).group(1))
+    assert data["live"]["reason"] == live.LIVE_INLINE and not data["live"]["manifest"]
