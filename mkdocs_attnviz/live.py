@@ -30,7 +30,7 @@ from .logs import logger as log
 if TYPE_CHECKING:
     from .extract import ModelRef
 
-__all__ = ["REFUSALS", "refusal", "LIVE_INLINE", "LIVE_FORMAT", "LIVE_DIR", "RUNTIME_DIR", "RUNTIME", "VENDOR_DIR", "live_key", "ensure", "manifest_url",
+__all__ = ["REFUSALS", "refusal", "LIVE_INLINE", "LIVE_SPHINX", "host_reason", "LIVE_FORMAT", "LIVE_DIR", "RUNTIME_DIR", "RUNTIME", "VENDOR_DIR", "live_key", "ensure", "manifest_url",
            "runtime_url", "publish", "runtime_files"]
 
 #: bump when the export's recipe (inputs, output, quantisation) or the manifest's meaning changes
@@ -60,6 +60,9 @@ REFUSALS = {
     "generate": N_("A figure with generated text cannot show another sentence."),
     "long": N_("A figure of a long input cannot show another sentence."),
 }
+#: why a Sphinx page cannot go live: its figures are rendered by several processes and published without the model
+LIVE_SPHINX = N_("This site's builder (Sphinx) does not publish the model with its figures yet, so this page cannot "
+                 "run your sentence.")
 #: the packages whose versions make an export (read from their metadata: nothing is imported)
 _EXPORTERS = ("torch", "onnx", "onnxruntime", "onnxscript", "transformers")
 
@@ -92,6 +95,17 @@ def refusal(spec: Any, view: Any, record: Any) -> str | None:
         return "generate"
     if getattr(record, "layered", False):
         return "long"
+    return None
+
+
+def host_reason(settings: Any) -> str | None:
+    """Why no figure of this site can go live (a message to translate), or None: pages that carry everything in
+    themselves (``resources = "inline"``, Zensical, notebooks) have no folder to publish the model into, and Sphinx
+    does not publish it yet."""
+    if settings.resources == "inline" or settings.host in ("zensical", "notebook"):
+        return LIVE_INLINE
+    if settings.host == "sphinx":
+        return LIVE_SPHINX
     return None
 
 

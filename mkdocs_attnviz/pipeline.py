@@ -219,8 +219,9 @@ class FigureBuilder:
         """A live figure's manifest and runtime (its model exported into the cache now if it is not there yet), or the
         reason this site cannot carry it (``translate``: the figure's language)."""
         s = self.settings
-        if s.resources == "inline":  # a page that carries everything in itself: no folder to publish the model into
-            return LiveInfo(manifest="", runtime="", reason=translate(live.LIVE_INLINE))
+        why = live.host_reason(s)  # a host that publishes no model
+        if why is not None:
+            return LiveInfo(manifest="", runtime="", reason=translate(why))
         key = live.ensure(self.cache, self.model_ref(spec), [(spec.text, spec.pair)],
                           trust_remote_code=s.trust_remote_code, cache_only=s.cache_only)
         return LiveInfo(manifest=live.manifest_url(key), runtime=live.runtime_url(), reason=None)
@@ -267,7 +268,7 @@ class FigureBuilder:
         written = publishing.publish(out_dir, self.used, self.cache, self.settings, keys, side_only=side_only,
                                      languages=languages)
         lives = [self.live_key(fig.spec) for key, fig in self.used.items()
-                 if fig.spec.live and (keys is None or key in keys) and self.settings.resources != "inline"
+                 if fig.spec.live and (keys is None or key in keys) and live.host_reason(self.settings) is None
                  and not any(w.option == "live" for w in fig.warnings)]  # a refused figure has no export
         written += live.publish(Path(out_dir), lives, self.cache)
         self.save_hash_memo()

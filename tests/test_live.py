@@ -251,3 +251,21 @@ def test_a_site_of_self_contained_pages_says_why_it_cannot_go_live(site):
     page = next(out.glob("*.html")).read_text(encoding="utf-8")
     data = json.loads(re.search(r'id="attnviz-data"[^>]*>(.*?)</script>', page, re.S).group(1))
     assert data["live"]["reason"] == live.LIVE_INLINE and not data["live"]["manifest"]
+
+
+@pytest.mark.parametrize("host, resources, reason", [("sphinx", "local", live.LIVE_SPHINX),
+                                                     ("zensical", "local", live.LIVE_INLINE),
+                                                     ("notebook", "inline", live.LIVE_INLINE)])
+def test_hosts_that_publish_no_model_say_why(tmp_path, minilm_path, host, resources, reason):
+    from mkdocs_attnviz.pipeline import FigureBuilder
+    from mkdocs_attnviz.settings import build_settings
+    from mkdocs_attnviz.spec import build_spec
+
+    settings = build_settings({"cache_dir": str(tmp_path / "cache"), "models": {"minilm": minilm_path},
+                               "resources": resources}, tmp_path, host=host)
+    builder = FigureBuilder(settings)
+    figure = builder.build(build_spec({"model": "minilm", "live": "true"}, AUTHOR))
+    page = builder.figure_file(figure.key, ".html").decode("utf-8")
+    data = json.loads(re.search(r'id="attnviz-data"[^>]*>(.*?)</script>', page, re.S).group(1))
+    assert data["live"] == {"manifest": "", "runtime": "", "reason": reason}
+    assert not (tmp_path / "cache" / "live").exists()  # nothing exported for a page that cannot use it
