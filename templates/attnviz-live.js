@@ -45,7 +45,7 @@
     if (text) el.textContent = text;
     return el;
   }
-  var form = element("form", { "class": "attnviz-live", id: "attnviz-live", novalidate: "" });
+  var form = element("form", { "class": "attnviz-live", id: "attnviz-live-box", novalidate: "" });
   var label = element("label", { "for": "attnviz-live-text" }, t("live_label"));
   var input = element("input", { type: "text", id: "attnviz-live-text", name: "sentence", autocomplete: "off",
                                  spellcheck: "false", placeholder: data.text, "aria-describedby": "attnviz-live-status" });

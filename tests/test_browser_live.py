@@ -177,6 +177,14 @@ def test_the_reader_s_sentence_runs_in_the_page_and_equals_pytorch(chromium, liv
     assert q == ref["sets"][ref["set"]]["q"]
     assert "[UNK]" in q["tokens"] and "Héllo" in q["labels"] and "✓" in q["labels"]
 
+    # the keyboard walks the reader's cells and says the reader's tokens (attnviz-keys.js)
+    from selenium.webdriver.common.keys import Keys
+
+    driver.find_element("id", "attnviz-cells").send_keys(Keys.ARROW_RIGHT)
+    said = wait_for(driver, "(document.getElementById('attnviz-live').textContent.indexOf('Héllo') >= 0) && "
+                            "document.getElementById('attnviz-live').textContent")
+    assert "[CLS] #0 → Héllo #1" in said, said
+
     # the downloads hold the reader's sentence
     driver.execute_script("document.querySelector(\"button.attnviz-download[data-format='json']\").click()")
     saved = json.loads(wait_for(driver, "Attnviz.lastDownload && Attnviz.lastDownload.text"))
@@ -234,8 +242,8 @@ def test_the_box_speaks_the_figure_s_language(chromium, live_site):
     _site, url = live_site
     open_frame(driver, url, 2)
     ja = translations("ja").gettext
-    words = driver.execute_script("return [document.querySelector('#attnviz-live label').textContent,"
-                                  "document.querySelector('#attnviz-live .attnviz-live-go').textContent,"
+    words = driver.execute_script("return [document.querySelector('#attnviz-live-box label').textContent,"
+                                  "document.querySelector('#attnviz-live-box .attnviz-live-go').textContent,"
                                   "document.getElementById('attnviz-live-back').textContent]")
     assert words == [ja("Your sentence"), ja("Run the model"), ja("Back to the author's sentence")]
     assert words[0] != "Your sentence"
@@ -293,7 +301,7 @@ def test_axe_finds_no_serious_violation_in_the_live_box(chromium, live_site, sch
     try:
         wait_for(driver, "window.Attnviz && window.Attnviz.ready === true && !!window.Attnviz.live", timeout=60)
         found = []
-        bad = run_axe(driver, within="#attnviz-live")
+        bad = run_axe(driver, within="#attnviz-live-box")
         if bad:
             found.append(report(f"live box before a sentence ({scheme})", bad))
         submit(driver, SECOND, driver.execute_script("return Attnviz.live.state().runs") + 1)
