@@ -58,7 +58,8 @@ def measure(url: str, sentences: Sequence[str], *, driver=None, timeout: float =
     """Submit ``sentences`` one after the other in the live figure at ``url`` (served over http).
 
     Returns ``first_s`` (Enter → redrawn, first sentence: loads the runtime and the model), ``later_s`` (the
-    others, one each), ``bytes_before`` (what the figure page fetched before the reader asked), ``bytes_first_use``
+    others, one each), ``model_s`` and ``draw_s`` (per sentence: onnxruntime-web's run alone, and the view's redraw
+    up to the painted frame), ``bytes_before`` (what the figure page fetched before the reader asked), ``bytes_first_use``
     and ``files_first_use`` (what the first sentence fetched), ``offsite`` (URLs of another origin: none expected)
     and ``state`` (``Attnviz.live.state()`` at the end). ``driver``: a Selenium Chromium to use (its cache is then
     the caller's business); none: a fresh headless one, closed at the end."""
@@ -83,6 +84,7 @@ def measure(url: str, sentences: Sequence[str], *, driver=None, timeout: float =
         before = {name: (size, kind) for name, size, kind in driver.execute_script(ENTRIES)}
         box = driver.find_element(By.ID, "attnviz-live-text")
         times: list[float] = []
+        parts: list[tuple[float, float]] = []  # per sentence: the model alone, the view's redraw
         files: dict[str, int] = {}
         for i, sentence in enumerate(sentences):
             box.clear()
@@ -93,11 +95,13 @@ def measure(url: str, sentences: Sequence[str], *, driver=None, timeout: float =
             if state["phase"] == "error":
                 raise RuntimeError(f"the page could not run the model: {state['error']}")
             times.append(state["last_ms"] / 1000.0)
+            parts.append((state["model_ms"] / 1000.0, state["draw_ms"] / 1000.0))
             if i == 0:
                 files = {name: size for name, size, _ in driver.execute_script(ENTRIES) if name not in before}
         origin = driver.execute_script("return location.origin")
         every = [name for name, _, _ in driver.execute_script(ENTRIES)]
         return {"first_s": times[0] if times else None, "later_s": times[1:],
+                "model_s": [p[0] for p in parts], "draw_s": [p[1] for p in parts],
                 "bytes_before": sum(size for size, _ in before.values()),
                 "bytes_first_use": sum(files.values()), "files_first_use": files,
                 "offsite": [u for u in every if not u.startswith((origin + "/", "data:", "blob:"))],

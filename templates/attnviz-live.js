@@ -31,7 +31,8 @@
   // ------------------------------------------------------------------------------------------- state
   /** @type {Object<string, any>} */
   var state = { phase: "idle", reason: null, text: null, tokens: null, ids: null, labels: null, special: null,
-                bound: null, quant: null, measured: null, first_ms: null, last_ms: null, runs: 0, error: null };
+                bound: null, quant: null, measured: null, first_ms: null, last_ms: null, model_ms: null,
+                draw_ms: null, runs: 0, error: null };
   A.live = { state: function () { return JSON.parse(JSON.stringify(state)); } };
 
   // -------------------------------------------------------------------------------------------- the box
@@ -277,7 +278,9 @@
       if (!values) throw new Error("live.json: unknown input " + name);
       feeds[name] = new ort.Tensor("int64", BigInt64Array.from(values.map(function (v) { return BigInt(v); })), [1, n]);
     });
+    var t0 = performance.now();
     return m.session.run(feeds).then(function (out) {
+      state.model_ms = performance.now() - t0;  // the model alone (onnxruntime-web)
       var att = out[m.manifest.output || "attentions"], dims = att.dims, w = att.data;
       var L = data.num_layers, H = data.num_heads, per = H * n * n;
       if (dims.length !== 4 || dims[0] !== L || dims[1] !== H || dims[2] !== n || dims[3] !== n) {
@@ -341,7 +344,9 @@
       say(t("live_running"), "busy");
       return run(m, text);
     }).then(function (got) {
+      var drawing = performance.now();
       return show(got, text).then(painted).then(function () {
+        state.draw_ms = performance.now() - drawing;  // the view's redraw, up to the painted frame
         var ms = performance.now() - t0;  // from the reader's Enter to the frame that shows the redrawn figure
         state.runs += 1;
         if (state.first_ms === null) state.first_ms = ms;
