@@ -30,7 +30,7 @@ from .logs import logger as log
 if TYPE_CHECKING:
     from .extract import ModelRef
 
-__all__ = ["REFUSALS", "refusal", "LIVE_INLINE", "LIVE_SPHINX", "host_reason", "LIVE_FORMAT", "LIVE_DIR", "RUNTIME_DIR", "RUNTIME", "VENDOR_DIR", "live_key", "ensure", "manifest_url",
+__all__ = ["check", "REFUSALS", "refusal", "LIVE_INLINE", "LIVE_SPHINX", "host_reason", "LIVE_FORMAT", "LIVE_DIR", "RUNTIME_DIR", "RUNTIME", "VENDOR_DIR", "live_key", "ensure", "manifest_url",
            "runtime_url", "publish", "runtime_files"]
 
 #: bump when the export's recipe (inputs, output, quantisation) or the manifest's meaning changes
@@ -150,6 +150,45 @@ def ensure(cache: Cache, ref: ModelRef, sentences: list[tuple[str, str | None]],
     log.info("attnviz: %s exported for live figures (%s, max |Δ| %.4f ≤ %.4f)", ref.name, done.quant, done.measured,
              done.bound)
     return key
+
+
+#: float16 rounding of the cached attention a figure is drawn from (values ≤ 1: half a unit in the last place, 2⁻¹¹)
+CACHED_ROUNDING = 2 ** -11
+
+
+def check(cache: Cache, key: str, record: Any, text: str, pair: str | None, sessions: dict) -> float | None:
+    """Run the export ``key`` on this figure's sentence (tokenized by the export's own ``tokenizer.json``, as the
+    browser does) and compare it with the figure's attention (``record``: the model's eager attention, as cached).
+    Returns the max |Δ|, or None where it cannot be compared (onnxruntime or tokenizers not installed: a build from a
+    committed cache; a truncated input). Raises :class:`AttnvizError` (option ``live``) beyond the export's bound.
+    ``sessions``: the build's sessions by key, reused across figures."""
+    try:
+        import numpy as np
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+    except ImportError:
+        return None
+    if key not in sessions:
+        files = cache.get_live(key)
+        if files is None:
+            raise AttnvizError(f"the live export {key} disappeared from the cache during the build", option="live")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        sessions[key] = (manifest(files), Tokenizer.from_str(files["tokenizer.json"].decode("utf-8")),
+                         ort.InferenceSession(files["model.onnx"], options, providers=["CPUExecutionProvider"]))
+    meta, tokenizer, session = sessions[key]
+    enc = tokenizer.encode(text, pair) if pair is not None else tokenizer.encode(text)
+    given = {"input_ids": enc.ids, "attention_mask": enc.attention_mask, "token_type_ids": enc.type_ids}
+    feed = {name: np.asarray([given[name]], dtype=np.int64) for name in meta["inputs"]}
+    want = np.asarray(record.weights, dtype=np.float32)
+    if want.shape[-1] != len(enc.ids):  # truncated by max_tokens: another input than the sentence
+        return None
+    got = session.run([meta["output"]], feed)[0]
+    worst = float(np.abs(got - want).max())
+    if worst > meta["bound"] + CACHED_ROUNDING:
+        raise AttnvizError(f"the model's export for live figures differs from the model by {worst:.4f} on this "
+                           f"sentence (allowed: {meta['bound']:.4f}): it cannot go live", option="live")
+    return worst
 
 
 def runtime_files() -> dict[str, Path]:

@@ -53,6 +53,7 @@ class FigureBuilder:
         self.keying = Keys(settings, self.models)
         self.tally = BuildStats()
         self.memo: dict = {}  # rollout/flow results by the weights' digest, shared by this build's figures
+        self.live_sessions: dict = {}  # live exports loaded to check figures (live.check), by key
         self.used: dict[str, Figure] = {}  # key -> figure, everything this build embeds
         self._resolved_data: set[str] = set()  # data= paths already checked by resolve_inputs
         self.reset_stats()
@@ -212,10 +213,10 @@ class FigureBuilder:
                 if refused != "view":
                     fig.live = LiveInfo(manifest="", runtime="", reason=fig.tx._(live.REFUSALS[refused]))
             else:
-                fig.live = self.live_info(spec, fig.tx._)
+                fig.live = self.live_info(spec, fig.tx._, att)
         return fig
 
-    def live_info(self, spec: FigureSpec, translate) -> LiveInfo:
+    def live_info(self, spec: FigureSpec, translate, record: Attention) -> LiveInfo:
         """A live figure's manifest and runtime (its model exported into the cache now if it is not there yet), or the
         reason this site cannot carry it (``translate``: the figure's language)."""
         s = self.settings
@@ -224,6 +225,8 @@ class FigureBuilder:
             return LiveInfo(manifest="", runtime="", reason=translate(why))
         key = live.ensure(self.cache, self.model_ref(spec), [(spec.text, spec.pair)],
                           trust_remote_code=s.trust_remote_code, cache_only=s.cache_only)
+        # the export was checked on the sentence it was made with; each figure checks it on its own
+        live.check(self.cache, key, record, spec.text, spec.pair, self.live_sessions)
         return LiveInfo(manifest=live.manifest_url(key), runtime=live.runtime_url(), reason=None)
 
     def _frame(self, fig: Prepared, name: str = "figure") -> Frame:

@@ -269,3 +269,27 @@ def test_hosts_that_publish_no_model_say_why(tmp_path, minilm_path, host, resour
     data = json.loads(re.search(r'id="attnviz-data"[^>]*>(.*?)</script>', page, re.S).group(1))
     assert data["live"] == {"manifest": "", "runtime": "", "reason": reason}
     assert not (tmp_path / "cache" / "live").exists()  # nothing exported for a page that cannot use it
+
+
+def test_each_figure_checks_the_export_on_its_own_sentence(exported, tmp_path):
+    """The export is made once per model; a figure of another sentence runs it on that sentence (tokenized by the
+    export's tokenizer.json, as the browser does) against its own attention, and fails beyond the bound."""
+    from types import SimpleNamespace
+
+    folder, done, loaded = exported
+    cache = Cache(tmp_path / "cache")
+    key = "cd" * 16
+    cache.put_live(key, {name: (folder / name).read_bytes() for name in ("model.onnx", "tokenizer.json")},
+                   {"inputs": done.inputs, "output": "attentions", "bound": done.bound})
+    sessions: dict = {}
+    for text in OTHERS[:2]:
+        want, _ = eager(loaded, text)
+        worst = live.check(cache, key, SimpleNamespace(weights=want.astype(np.float16)), text, None, sessions)
+        assert worst is not None and 1e-4 < worst <= done.bound + live.CACHED_ROUNDING, (text, worst)
+    want, _ = eager(loaded, OTHERS[0])
+    from mkdocs_attnviz.errors import AttnvizError
+
+    with pytest.raises(AttnvizError, match="differs from the model by") as info:
+        live.check(cache, key, SimpleNamespace(weights=np.clip(want + 0.05, 0, 1)), OTHERS[0], None, sessions)
+    assert info.value.option == "live"
+    assert live.check(cache, key, SimpleNamespace(weights=want[..., :3, :3]), OTHERS[0], None, sessions) is None
