@@ -170,7 +170,8 @@ class Cache:
         """
         cutoff = time.time() - STALE_TMP_SECONDS
         try:
-            candidates = list(self.root.glob("*/*/.tmp-*"))  # type: ignore[union-attr]
+            candidates = [path for pattern in ("*/*/.tmp-*", "live/*/*/.tmp-*")  # a live export is a folder of files
+                          for path in self.root.glob(pattern)]  # type: ignore[union-attr]
         except OSError:
             return
         for path in candidates:

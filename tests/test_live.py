@@ -293,3 +293,17 @@ def test_each_figure_checks_the_export_on_its_own_sentence(exported, tmp_path):
         live.check(cache, key, SimpleNamespace(weights=np.clip(want + 0.05, 0, 1)), OTHERS[0], None, sessions)
     assert info.value.option == "live"
     assert live.check(cache, key, SimpleNamespace(weights=want[..., :3, :3]), OTHERS[0], None, sessions) is None
+
+
+def test_cache_only_without_the_export_fails_clearly(site, caplog):
+    site.page("index.md", f'```attnviz\n{AUTHOR}\n```\n')
+    site.config()
+    site.build(strict=True)  # the attention is cached, no export
+    site.page("index.md", f'```attnviz live="true"\n{AUTHOR}\n```\n')
+    site.config(plugin="cache_only: true")
+    from mkdocs.exceptions import Abort
+
+    with pytest.raises(Abort):
+        site.build(strict=True)
+    assert ("docs/index.md:1: option 'live': the model's export for live figures is not in the cache and "
+            "cache_only is on") in caplog.text
