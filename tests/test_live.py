@@ -73,7 +73,8 @@ def test_the_export_equals_eager_attention_within_its_bound(exported):
         worst[text] = float(np.abs(got - want).max())
         assert np.allclose(got.sum(-1), 1, atol=1e-3), text  # rows are still distributions
     assert max(worst.values()) <= done.bound, worst
-    assert worst[AUTHOR] == pytest.approx(done.measured, abs=1e-6)
+    # measured: the worst over the author's sentence and the export's probes (onnx_export.PROBES)
+    assert worst[AUTHOR] <= done.measured + 1e-6
     # the check can fail: the int8 file is not the float model (a bound of zero would be broken)
     assert min(worst.values()) > 1e-4, worst
 
