@@ -91,6 +91,8 @@ def test_the_export_is_int8_and_a_third_of_the_float_weights(exported):
     assert "MatMulNBits" in ops and "DynamicQuantizeLinear" not in ops  # weights only: activations stay float32
     tables = [i for i in model.graph.initializer if i.name.endswith("_q8")]
     assert tables and all(t.data_type == onnx.TensorProto.INT8 for t in tables)
+    halves = [i for i in model.graph.initializer if i.name.endswith("_f16")]  # query/key projections, positions
+    assert len(halves) == 2 * 6 + 1 and all(t.data_type == onnx.TensorProto.FLOAT16 for t in halves)
 
 
 def test_the_export_names_no_path_of_the_build_machine(exported):

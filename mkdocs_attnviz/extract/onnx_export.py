@@ -8,19 +8,20 @@ weights are made 8-bit where that keeps the figure faithful:
 
 * every ``MatMul`` with a constant weight but the query and key projections: onnxruntime's weight-only quantiser
   (``MatMulNBits``, 8 bits, blocks of :data:`BLOCK` along the input dimension, asymmetric); activations stay
-  float32. The query and key projections stay float32 (:func:`_query_key_matmuls` finds them): the softmax of
-  their product is where 8-bit weights move the attention most, and a reader's sentence is never checked — with
-  them in 8 bits, MiniLM's attention moved by 0.0227 on a sentence with accents, ``[UNK]`` and CJK (0.0179 so);
-* the token embedding table (the largest weight of a small encoder): 8 bits per block of :data:`BLOCK` values of
-  each row, dequantised after the lookup with standard ONNX operators (``Gather`` + ``Mul``). onnxruntime's
+  float32. The query and key projections are kept out of 8 bits (:func:`_query_key_matmuls` finds them), stored as
+  float16 and widened to float32 (:func:`_half`): the softmax of their product is where 8-bit weights move the
+  attention most, and a reader's sentence is never checked — with them in 8 bits, MiniLM's attention moved by
+  0.0227 on a sentence with accents, ``[UNK]`` and CJK (0.0179 with them float32, 0.0177 float16);
+* the token embedding table (the largest weight of a small encoder): 8 bits per block of :data:`EMBEDDING_BLOCK`
+  values of each row, dequantised after the lookup with standard ONNX operators (``Gather`` + ``Mul``); smaller
+  tables (positions) as float16. onnxruntime's
   quantisers offer this table only per tensor (``quantize_dynamic``: one scale for the whole table, max |Δ| 0.03–0.05
   on MiniLM's attention) or in 4 bits.
 
 ``quantize_dynamic`` (8-bit activations too) moves MiniLM's attention by up to 0.35 and is not used.
 
 The export is checked against the eager PyTorch model on the author's sentence and :data:`PROBES`: the 8-bit file
-is kept when its
-max |Δ| is within :data:`INT8_BOUND`, else the float32 file when within :data:`FLOAT_BOUND` (one 8-bit step of the
+is kept when its max |Δ| is within :data:`INT8_BOUND`, else the float32 file when within :data:`FLOAT_BOUND` (one 8-bit step of the
 page's packed weights), else the export is refused. Imports torch, onnx and onnxruntime: only when an export runs.
 """
 
@@ -47,6 +48,8 @@ BLOCK = 16
 EMBEDDING_BLOCK = 64
 #: an embedding table larger than this many values is stored in 8 bits
 EMBEDDING_VALUES = 1_000_000
+#: a smaller table of at least this many values (position embeddings) is stored as float16
+HALF_VALUES = 100_000
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 #: sentences every export is also checked on, beside the author's: a reader types anything, so the bound must hold
 #: beyond the author's sentence (capitals and accents, a character the vocabulary lacks, CJK, digits and
@@ -78,7 +81,8 @@ def recipe() -> dict[str, Any]:
     """What makes an export besides the weights and the exporter's versions (part of the live key)."""
     return {"int8": INT8_BOUND, "float32": FLOAT_BOUND, "block": BLOCK, "embedding_block": EMBEDDING_BLOCK,
             "embedding_values": EMBEDDING_VALUES, "inputs": list(INPUTS), "output": "attentions",
-            "probes": list(PROBES), "float": "query and key projections"}
+            "probes": list(PROBES), "float16": ["query and key projections", "position embeddings"],
+            "half_values": HALF_VALUES, "tokenizer": "compact"}
 
 
 def _wrapper(model: Any, inputs: Sequence[str]) -> Any:
@@ -315,7 +319,45 @@ def _quantize(src: Path, dst: Path, keep: Sequence[str] = ()) -> None:
         quantizer.process()
     finally:
         quiet.setLevel(level)
-    onnx.save(quantizer.model.model, str(dst))
+    model = quantizer.model.model
+    inits = {init.name: init for init in model.graph.initializer}
+    tables = [node.name for node in model.graph.node  # the embedding tables left float32 (positions): float16
+              if node.op_type == "Gather" and node.input[0] in inits and inits[node.input[0]].data_type == 1
+              and _size(inits[node.input[0]]) >= HALF_VALUES]
+    _half(model, [*keep, *tables])
+    onnx.save(model, str(dst))
+
+
+def _size(init: Any) -> int:
+    size = 1
+    for d in init.dims:
+        size *= int(d)
+    return size
+
+
+def _half(model: Any, nodes: Sequence[str]) -> None:
+    """The constant weights of the MatMuls ``nodes`` (kept out of 8 bits) stored as float16 and widened to float32
+    by a ``Cast`` in front of each: half the bytes, the computation still float32 (float16 keeps 11 significant
+    bits, where 8-bit blocks keep 8)."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {init.name: init for init in graph.initializer}
+    wanted = set(nodes)
+    for node in list(graph.node):
+        if node.name not in wanted:
+            continue
+        for name in node.input:
+            init = inits.get(name)
+            if init is None or init.data_type != 1:  # float32 initializers only
+                continue
+            graph.initializer.remove(init)
+            graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16),
+                                                             name + "_f16"))
+            graph.node.insert(list(graph.node).index(node),
+                              helper.make_node("Cast", [name + "_f16"], [name], to=1, name=name + "_widen"))
+            del inits[name]
 
 
 def _versions() -> dict[str, str]:
@@ -406,7 +448,7 @@ def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, 
     os.replace(keep, folder / "model.onnx")
     for leftover in (raw, quant):
         leftover.unlink(missing_ok=True)
-    backend.save(str(folder / "tokenizer.json"))
+    backend.save(str(folder / "tokenizer.json"), pretty=False)  # the browser fetches it: no indentation
     return Exported(tokenizer_config=_tokenizer_config(tokenizer, folder),quant=kind, bound=bound, measured=measured, measured_int8=measured_int8, layers=layers,
                     heads=heads, max_tokens=limit, inputs=list(inputs), special=_special(tokenizer),
                     causal=bool(loaded.causal), versions=_versions())
