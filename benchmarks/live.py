@@ -180,7 +180,8 @@ def report(res: dict[str, Any]) -> str:
     rows = [[name, human(size)] for name, size in res["files"].items()]
     rows.append(["**all**", human(sum(res["files"].values()))])
     text = [f"Export: {m['quant']} weights, max |Δ| {m['measured']:.4f} against transformers' eager attention on the "
-            f"author's sentence and the export's probe sentences (bound {m['bound']:.4f}); {m['layers']} layers × {m['heads']} heads, up to "
+            f"author's sentence and the export's probe sentences (bound {m['bound']:.4f}); {m['layers']} layers × "
+            f"{m['heads']} heads, up to "
             f"{m['max_tokens']} tokens. Cold build (export included) {res['cold_s']:.1f} s, warm "
             f"{res['warm_s']:.1f} s.", "", table(["file of first use", "bytes"], rows)]
     r = res.get("reader")
@@ -190,8 +191,9 @@ def report(res: dict[str, Any]) -> str:
                  f"{human(r['bytes_first_use'])} and was drawn {r['first_s']:.2f} s after Enter; the later ones "
                  + ", ".join(f"{t * 1000:.0f}" for t in r["later_s"]) + " ms."]
         if r.get("model_s") and r.get("draw_s"):  # each sentence's time split: onnxruntime-web's run, the redraw
-            text[-1] += (" Of each sentence's time, the model's run: " + ", ".join(f"{t * 1000:.0f}" for t in r["model_s"])
-                         + " ms; the view's redraw: " + ", ".join(f"{t * 1000:.0f}" for t in r["draw_s"]) + " ms.")
+            text[-1] += (" Of each sentence's time, the model's run: "
+                         + ", ".join(f"{t * 1000:.0f}" for t in r["model_s"]) + " ms; the view's redraw: "
+                         + ", ".join(f"{t * 1000:.0f}" for t in r["draw_s"]) + " ms.")
     return "\n".join(text)
 
 

@@ -30,8 +30,9 @@ from .logs import logger as log
 if TYPE_CHECKING:
     from .extract import ModelRef
 
-__all__ = ["check", "REFUSALS", "refusal", "LIVE_INLINE", "LIVE_SPHINX", "host_reason", "LIVE_FORMAT", "LIVE_DIR", "RUNTIME_DIR", "RUNTIME", "VENDOR_DIR", "live_key", "ensure", "manifest_url",
-           "runtime_url", "publish", "runtime_files"]
+__all__ = ["check", "REFUSALS", "refusal", "LIVE_INLINE", "LIVE_SPHINX", "host_reason", "LIVE_FORMAT", "LIVE_DIR",
+           "RUNTIME_DIR", "RUNTIME", "VENDOR_DIR", "live_key", "ensure", "manifest_url", "runtime_url", "publish",
+           "runtime_files"]
 
 #: bump when the export's recipe (inputs, output, quantisation) or the manifest's meaning changes
 LIVE_FORMAT = 3

@@ -21,8 +21,9 @@ weights are made 8-bit where that keeps the figure faithful:
 ``quantize_dynamic`` (8-bit activations too) moves MiniLM's attention by up to 0.35 and is not used.
 
 The export is checked against the eager PyTorch model on the author's sentence and :data:`PROBES`: the 8-bit file
-is kept when its max |Δ| is within :data:`INT8_BOUND`, else the float32 file when within :data:`FLOAT_BOUND` (one 8-bit step of the
-page's packed weights), else the export is refused. Imports torch, onnx and onnxruntime: only when an export runs.
+is kept when its max |Δ| is within :data:`INT8_BOUND`, else the float32 file when within :data:`FLOAT_BOUND` (one
+8-bit step of the page's packed weights), else the export is refused. Imports torch, onnx and onnxruntime: only
+when an export runs.
 """
 
 from __future__ import annotations
@@ -185,7 +186,8 @@ def _quantize_embeddings(model: Any) -> None:
         if node.op_type != "Gather" or node.input[0] not in inits:
             continue
         table = numpy_helper.to_array(inits[node.input[0]])
-        if table.ndim != 2 or table.size < EMBEDDING_VALUES or table.shape[1] % EMBEDDING_BLOCK or table.dtype != np.float32:
+        if (table.ndim != 2 or table.size < EMBEDDING_VALUES or table.shape[1] % EMBEDDING_BLOCK
+                or table.dtype != np.float32):
             continue
         rows, dim = table.shape
         block = EMBEDDING_BLOCK
@@ -195,7 +197,8 @@ def _quantize_embeddings(model: Any) -> None:
         zero = np.round(-lo / scale) - 128  # value = q * scale + shift, shift = -zero * scale
         shift = (-zero * scale).astype(np.float16)
         # q chosen against the float16 shift actually stored
-        q = np.clip(np.round((blocks - shift.astype(np.float32)[..., None]) / scale[..., None]), -128, 127).astype(np.int8)
+        q = np.round((blocks - shift.astype(np.float32)[..., None]) / scale[..., None])
+        q = np.clip(q, -128, 127).astype(np.int8)
         base = node.input[0]
         graph.initializer.remove(inits[base])
         graph.initializer.extend([numpy_helper.from_array(q.reshape(rows, dim), base + "_q8"),
@@ -271,7 +274,8 @@ def _query_key_matmuls(graph: Any) -> list[list[str]]:
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    constant = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    constant = ({i.name for i in graph.initializer}
+                | {o for n in graph.node if n.op_type == "Constant" for o in n.output})
 
     def weighted(node: Any) -> bool:
         return node.op_type == "MatMul" and any(i in constant for i in node.input)
@@ -279,7 +283,8 @@ def _query_key_matmuls(graph: Any) -> list[list[str]]:
     def to_softmax(node: Any, depth: int = 0) -> bool:
         if depth > 4:
             return False
-        return any(c.op_type == "Softmax" or to_softmax(c, depth + 1) for out in node.output for c in consumers.get(out, ()))
+        return any(c.op_type == "Softmax" or to_softmax(c, depth + 1)
+                   for out in node.output for c in consumers.get(out, ()))
 
     def projection(name: str, depth: int = 0) -> str | None:
         node = producer.get(name)
@@ -449,6 +454,7 @@ def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, 
     for leftover in (raw, quant):
         leftover.unlink(missing_ok=True)
     backend.save(str(folder / "tokenizer.json"), pretty=False)  # the browser fetches it: no indentation
-    return Exported(tokenizer_config=_tokenizer_config(tokenizer, folder),quant=kind, bound=bound, measured=measured, measured_int8=measured_int8, layers=layers,
+    return Exported(quant=kind, bound=bound, measured=measured, measured_int8=measured_int8, layers=layers,
                     heads=heads, max_tokens=limit, inputs=list(inputs), special=_special(tokenizer),
-                    causal=bool(loaded.causal), versions=_versions())
+                    causal=bool(loaded.causal), versions=_versions(),
+                    tokenizer_config=_tokenizer_config(tokenizer, folder))
