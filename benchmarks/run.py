@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import browser, builds, frame_memory, long_context, page_weight, reader, scaling, serve, smollm2
+from . import browser, builds, frame_memory, live, long_context, page_weight, reader, scaling, serve, smollm2
 from .common import BERT12, MINILM, ROOT, extract_attention, human, log, machine, model_paths, table, timed
 from .text import long_text
 
 SHORT = {MINILM: "MiniLM", BERT12: "BERT 12×12"}
-ALL = ("weight", "builds", "browser", "scaling", "long", "reader", "serve", "memory", "smollm2")
+ALL = ("weight", "builds", "browser", "scaling", "long", "reader", "serve", "memory", "smollm2", "live")
 #: what the field trials measured before issue 14 (../shared/notes/field-trials.md), shown beside our numbers
 BEFORE = {"six_first": "2.6 s", "six_all": "3.2 s", "one": "0.8 s", "own": "50 KiB (8 tokens)", "single": "8.4 MiB",
           "cold": "2.1–3.2", "edit": "13.8 s"}
@@ -117,6 +117,8 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
             f"{per:.1f} MiB (before: 24.7 MiB)", per <= 5)
     for name, value, ok in smollm2.targets(res.get("smollm2")):
         add(name + " [issue 18]", value, ok)
+    for name, value, ok in live.targets(res.get("live")):
+        add(name + " [issue 22]", value, ok)
     sv = res.get("serve")
     if sv:
         for name, value, ok in serve.targets(sv):
@@ -200,6 +202,9 @@ def write_results(res: dict[str, Any], args: argparse.Namespace, seconds: float,
     if "memory" in res:
         parts += ["## 9. Browser memory: a page of many figures", "", prose(frame_memory.__doc__.split("\n\n", 1)[1]),
                   "", frame_memory.report(res["memory"]), ""]
+    if "live" in res:
+        parts += ["## 10. Live figures: the reader's sentence in the browser", "",
+                  prose(live.__doc__.split("\n\n", 1)[1]), "", live.report(res["live"]), ""]
     parts += ["## Reading", "", "Sentences marked *(reasoning)* explain the design; every number in this file comes "
               "from this run.", "", *reading(res), ""]
     text = "\n".join(parts)
@@ -376,6 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         res["memory"] = frame_memory.measure((1, 10, 30))
     if "smollm2" in only:
         res["smollm2"] = smollm2.measure(work / "smollm2", loads=p["loads"], switches=p["switches"])
+    if "live" in only:
+        res["live"] = live.measure(work / "live")
 
     seconds = time.perf_counter() - started
     text = write_results(res, args, seconds, Path(args.out))

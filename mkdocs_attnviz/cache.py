@@ -170,7 +170,8 @@ class Cache:
         """
         cutoff = time.time() - STALE_TMP_SECONDS
         try:
-            candidates = list(self.root.glob("*/*/.tmp-*"))  # type: ignore[union-attr]
+            candidates = [path for pattern in ("*/*/.tmp-*", "live/*/*/.tmp-*")  # a live export is a folder of files
+                          for path in self.root.glob(pattern)]  # type: ignore[union-attr]
         except OSError:
             return
         for path in candidates:
@@ -399,3 +400,43 @@ class Cache:
 
     def read_render_file(self, key: str, suffix: str) -> bytes | None:
         return self._read(self._rel("render", key, suffix))
+
+    # -- live figures: a model exported for the browser ---------------------------------------------
+    def put_live(self, key: str, files: Mapping[str, bytes], manifest: dict[str, Any]) -> dict[str, Any]:
+        """Store an export (``{"model.onnx": ..., "tokenizer.json": ...}``) and its manifest (``live.json``, which
+        gets each file's size and sha256). Each file is written whole; the manifest last, signed with this
+        machine's key (kept beside it, never published): an entry is found only once it is complete."""
+        for name, body in files.items():
+            self._write(self._rel("live", key, "/" + name), body)
+        manifest = dict(manifest, files={name.split(".")[0]: {"name": name, "bytes": len(body), "sha256": _sha(body)}
+                                         for name, body in files.items()})
+        data = json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8")
+        self._write(self._rel("live", key, "/live.mac"), machine.sign(data + key.encode()).encode())
+        self._write(self._rel("live", key, "/live.json"), data)
+        return manifest
+
+    def get_live(self, key: str) -> dict[str, bytes] | None:
+        """The files of export ``key`` (``live.json`` included), checked: the manifest's MAC and every file's size and
+        sha256. None when absent; a broken or foreign entry is reported and None."""
+        rel = self._rel("live", key, "/live.json")
+        data = self._read(rel)
+        if data is None:
+            return None
+        mac = self._read(self._rel("live", key, "/live.mac"))
+        if mac is None or not machine.verify(data + key.encode(), mac.decode("ascii", "replace")):
+            self.unverified.append(rel)
+            return None
+        try:
+            manifest = json.loads(data.decode("utf-8"))
+            listed = manifest["files"].values()
+            out = {"live.json": data}
+            for item in listed:
+                body = self._read(self._rel("live", key, "/" + item["name"]))
+                if body is None or len(body) != item["bytes"] or _sha(body) != item["sha256"]:
+                    self._problem(f"cache entry {rel} names {item['name']}, which is missing or changed")
+                    return None
+                out[item["name"]] = body
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self._problem(f"cache entry {rel} cannot be read: {exc}")
+            return None
+        return out

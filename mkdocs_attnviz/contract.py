@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["VERSION", "SCALE", "Axis", "AttentionSet", "Payload", "fields"]
+__all__ = ["VERSION", "SCALE", "Axis", "AttentionSet", "LiveInfo", "Payload", "fields"]
 
 #: the version of the page contract; the scripts know exactly this one (``Attnviz.VERSION`` in attnviz-common.js)
 VERSION = 2
@@ -52,6 +52,16 @@ class AttentionSet:
 
 
 @dataclasses.dataclass(frozen=True)
+class LiveInfo:
+    """A live figure's (``live="true"``) way to the model: ``templates/attnviz-live.js`` fetches nothing until the
+    reader asks."""
+
+    manifest: str  # the URL of the export's live.json, relative to the figure page
+    runtime: str  # the URL of the runtime folder (onnxruntime-web, tokenizers), relative to the figure page, ending "/"
+    reason: str | None  # None, or why this page cannot go live, in the figure's language
+
+
+@dataclasses.dataclass(frozen=True)
 class Payload:
     """What every figure page carries (``#attnviz-data``)."""
 
@@ -75,12 +85,14 @@ class Payload:
     scale: int  # SCALE: a packed weight is round(w * scale)
     hidden: bool  # special tokens are hidden (said in the title)
     i18n: dict[str, Any]  # the figure's own words (counts, notes): texts.Texts.figure_texts
+    live: LiveInfo | None = None  # a live figure's manifest and runtime (None unless the figure is live)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # what only this view draws
 
     def json(self) -> dict[str, Any]:
         """The JSON object of the page: the payload's fields, then the view's ``extra`` keys."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         out["sets"] = {name: dataclasses.asdict(s) for name, s in self.sets.items()}
+        out["live"] = dataclasses.asdict(self.live) if self.live is not None else None
         clash = set(out) & set(self.extra)
         if clash:
             raise ValueError(f"a view's extra keys may not replace the payload's own: {sorted(clash)}")

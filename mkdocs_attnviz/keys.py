@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import attention, i18n, views
+from . import attention, i18n, live, views
 from . import extract as _extract
 from .cache import CACHE_FORMAT, digest
 from .modelrefs import ModelRefs
@@ -101,6 +101,8 @@ class Keys:
             options["font"] = fonts.identity(spec.font)
         # the model's name, as the block writes it: two names for one folder share the attention, not the label
         named = {} if spec.data is not None else {"model": spec.model}
+        if spec.live and spec.data is None:  # the page names its model's export: a new export, a new page
+            named["live"] = live.live_key(self.models.ref(spec))
         return digest({"kind": "figure", "attention": extraction_key, "options": options, **named,
                        **self.render_salt})
 

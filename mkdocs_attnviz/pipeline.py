@@ -17,9 +17,10 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from . import embedding, publishing, rendering, views
+from . import embedding, live, publishing, rendering, views
 from . import extract as _extract
 from .buildstats import BuildStats
+from .contract import LiveInfo
 from .cache import Cache
 from .errors import AttnvizError
 from .figure import Figure, file_name
@@ -52,6 +53,7 @@ class FigureBuilder:
         self.keying = Keys(settings, self.models)
         self.tally = BuildStats()
         self.memo: dict = {}  # rollout/flow results by the weights' digest, shared by this build's figures
+        self.live_sessions: dict = {}  # live exports loaded to check figures (live.check), by key
         self.used: dict[str, Figure] = {}  # key -> figure, everything this build embeds
         self._resolved_data: set[str] = set()  # data= paths already checked by resolve_inputs
         self.reset_stats()
@@ -205,7 +207,29 @@ class FigureBuilder:
         other = self.attention(other_spec)[1] if other_spec is not None else None
         from .prepare import prepare
 
-        return prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
+        fig = prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
+        if spec.live:
+            refused = live.refusal(spec, fig.view, att)
+            if refused is not None:  # a warning (option 'live'); the box says why, where the view has one
+                fig.derived["live_refused"] = live.REFUSALS[refused]
+                if refused != "view":
+                    fig.live = LiveInfo(manifest="", runtime="", reason=fig.tx._(live.REFUSALS[refused]))
+            else:
+                fig.live = self.live_info(spec, fig.tx._, att)
+        return fig
+
+    def live_info(self, spec: FigureSpec, translate, record: Attention) -> LiveInfo:
+        """A live figure's manifest and runtime (its model exported into the cache now if it is not there yet), or the
+        reason this site cannot carry it (``translate``: the figure's language)."""
+        s = self.settings
+        why = live.host_reason(s)  # a host that publishes no model
+        if why is not None:
+            return LiveInfo(manifest="", runtime="", reason=translate(why))
+        key = live.ensure(self.cache, self.model_ref(spec), [(spec.text, spec.pair)],
+                          trust_remote_code=s.trust_remote_code, cache_only=s.cache_only)
+        # the export was checked on the sentence it was made with; each figure checks it on its own
+        live.check(self.cache, key, record, spec.text, spec.pair, self.live_sessions)
+        return LiveInfo(manifest=live.manifest_url(key), runtime=live.runtime_url(), reason=None)
 
     def _frame(self, fig: Prepared, name: str = "figure") -> Frame:
         from . import draw
@@ -230,6 +254,10 @@ class FigureBuilder:
                       alt=entry["alt"], files=tuple(entry["files"]), cached=cached,
                       warnings=rendering.warnings_from_entry(entry))
 
+    def live_key(self, spec: FigureSpec) -> str:
+        """The key of the live export of ``spec``'s model (:func:`mkdocs_attnviz.live.live_key`)."""
+        return live.live_key(self.model_ref(spec))
+
     # -- publishing ----------------------------------------------------------------------------
     def bokehjs_name(self) -> str:
         """File name of BokehJS next to the figure pages (relative URL used by every figure)."""
@@ -244,6 +272,10 @@ class FigureBuilder:
         figures published."""
         written = publishing.publish(out_dir, self.used, self.cache, self.settings, keys, side_only=side_only,
                                      languages=languages)
+        lives = [self.live_key(fig.spec) for key, fig in self.used.items()
+                 if fig.spec.live and (keys is None or key in keys) and live.host_reason(self.settings) is None
+                 and not any(w.option == "live" for w in fig.warnings)]  # a refused figure has no export
+        written += live.publish(Path(out_dir), lives, self.cache)
         self.save_hash_memo()
         return written
 

@@ -99,6 +99,7 @@ class Prepared:
     hide_each: bool  # step 3 hid the special tokens of each set (a plain special_tokens="hide")
     tx: Texts = dataclasses.field(default_factory=Texts)  # the figure's words, in its language
     other: "Prepared | None" = None  # the second input of compare="text:..." / "model:..."
+    live: Any = None  # a live figure's contract.LiveInfo (live="true"), set by the pipeline
     derived: dict[str, Any] = dataclasses.field(default_factory=dict, repr=False)  # see derive
 
     def derive(self, name: str, compute: Callable[[], Any]) -> Any:

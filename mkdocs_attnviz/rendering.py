@@ -34,6 +34,10 @@ def render(cache: Cache, key: str, fig: Prepared, frame: Frame, *, png: bool, fo
         if png:
             files[".png"] = view.picture(fig, frame)
     warnings, options = warnings_of(record, fig.spec, missing, font_warning(font, base_dir) if png else None)
+    refused = fig.derived.get("live_refused")  # live="true" on a figure that cannot show another sentence
+    if refused:
+        warnings.append(f"cannot go live: {refused}")
+        options.append("live")
     meta = {"height": frame.height, "description": frame.title, "alt": view.alt(fig, frame.title),
             "tokens": record.num_tokens, "warnings": warnings, "warning_options": options}
     # a long input's side files are written to the cache one by one as the view makes them

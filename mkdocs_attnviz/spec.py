@@ -74,10 +74,13 @@ def _id(value: str, name: str) -> str:
     return value
 
 
-def _values(value: str, name: str) -> str:
+def _yes_no(value: str) -> str:
     v = str(value).strip().lower()
-    v = {"yes": "true", "on": "true", "1": "true", "no": "false", "off": "false", "0": "false"}.get(v, v)
-    return parse_choice(v, name, VALUES)
+    return {"yes": "true", "on": "true", "1": "true", "no": "false", "off": "false", "0": "false"}.get(v, v)
+
+
+def _values(value: str, name: str) -> str:
+    return parse_choice(_yes_no(value), name, VALUES)
 
 
 def _query(value: str, name: str) -> int | str:
@@ -115,6 +118,10 @@ def _font(value: str, name: str) -> str:
     if not font or any(ord(c) < 32 for c in font) or len(font) > 200:
         raise AttnvizError(f"not a font family or file: {value!r}", option=name)
     return font
+
+
+def _bool(value: str, name: str) -> bool:
+    return parse_choice(_yes_no(value), name, ("true", "false")) == "true"
 
 
 def _filter(value: str, name: str) -> str:
@@ -241,6 +248,10 @@ OPTIONS: dict[str, Option] = {
                        "int | None", values="causal language models: greedily generate this many tokens (1–256) "
                        "after the sentence, then show prompt + generated text (one teacher-forced pass)", key_omit=(None,),
                        model_only=True),
+    "live": Option("'true' or 'false': a sentence box; the model runs in the reader's browser", "BOOL", R, _bool,
+                   "bool", False, "`true`: the figure gets a sentence box — the reader's own sentence, the model run in "
+                   "the reader's browser (see [Live figures](live.md)); `false`", "`false`", key_omit=(False,),
+                   model_only=True),
 }
 del E, R
 

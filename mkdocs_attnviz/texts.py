@@ -42,6 +42,23 @@ SCRIPT_TEXTS = {
                      "of the row, Ctrl+Home and Ctrl+End to the first and last cell."),
     "cell_said": N_("{query} → {key}: {weight}"),
     "heads_help": N_("Layers and heads. The arrow keys choose a head, Enter or Space shows it."),
+    # a live figure's sentence box (attnviz-live.js)
+    "live_label": N_("Your sentence"), "live_run": N_("Run the model"),
+    "live_back": N_("Back to the author's sentence"),
+    "live_file": N_("Your own sentence needs the page served over http(s): a page opened from a file cannot load "
+                    "the model."),
+    "live_no_wasm": N_("This browser cannot run the model (it has no WebAssembly)."),
+    "live_long": N_("A figure of a long input cannot show another sentence."),
+    "live_loading": N_("Loading the model…"), "live_loading_model": N_("Loading the model: {done} of {total} MB…"),
+    "live_starting": N_("Starting the model…"), "live_running": N_("Running the model on your sentence…"),
+    "live_fetch_failed": N_("Could not load {file} (HTTP {status})."),
+    "live_corrupt": N_("{file} is not the file this page was built with."),
+    "live_tokenizer": N_("Could not split the sentence into tokens as the build does."),
+    "live_too_long": N_("Your sentence has {tokens} tokens; this figure takes up to {max}."),
+    "live_shown": N_("Showing your sentence “{sentence}” ({tokens} tokens, {seconds} s). Weights within {bound} of "
+                     "PyTorch's ({quant} weights)."),
+    "live_failed": N_("Could not run the model: {error}"), "live_empty": N_("Type a sentence first."),
+    "live_restored": N_("Showing the author's sentence again."),
 }
 
 

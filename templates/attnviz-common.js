@@ -20,6 +20,7 @@
  *   turn / done   the figures of one host page (iframes of one origin share a thread) draw one at a time, the one
  *                 nearest the reader first; a figure alone, or under a parent of another origin, draws at once
  *   bokeh         Promise of BokehJS: in the page, the host page's copy (mkdocs_attnviz.inline), or data.bokehjs
+ *   provide / restore  a live figure's sets and layers (the reader's sentence) in place of the page's, and back
  *   fit           the frame takes its content's height: measured here (ResizeObserver) and sent to the host
  *                 page (postMessage {attnviz: "height"}; the embed snippet's listener sets the iframe's height),
  *                 and set directly where the parent is of this origin (srcdoc, http)
@@ -449,11 +450,26 @@
   /** layer l of attention set s: Promise<Uint8Array> of (heads, nq, nk), its size checked
    * @param {AttentionSet} set @param {string} s @param {number} l @param {number} H @returns {Promise<Uint8Array>} */
   function layer(set, s, l, H) {
-    return bytes('script[data-set="' + s + '"][data-layer="' + l + '"]').then(function (u8) {
+    var own = provided && provided[s + "/" + l];
+    return (own ? Promise.resolve(own) : bytes('script[data-set="' + s + '"][data-layer="' + l + '"]')).then(function (u8) {
       var size = H * set.nq * set.nk;
       if (u8.length !== size) throw new Error("layer " + l + ": expected " + size + " bytes, got " + u8.length);
       return u8;
     });
+  }
+
+  // A live figure (attnviz-live.js) shows the reader's sentence: its sets replace the payload's, its layers (packed
+  // as the page's: round(w * scale) as uint8, not compressed) the page's blocks, until restore().
+  var provided = null, authorSets = null;
+  /** @param {Object<string, AttentionSet>} sets @param {Object<string, Uint8Array>} layers by "set/layer" */
+  function provide(sets, layers) {
+    if (!authorSets) authorSets = A.data.sets;
+    provided = layers;
+    A.data.sets = sets;
+  }
+  function restore() {
+    if (authorSets) A.data.sets = authorSets;
+    provided = null;
   }
 
   /** (nn) floats of one head, or the mean / max over the heads (or over the heads in `only`)
@@ -575,6 +591,6 @@
              headText: headText, describe: describe, turn: turn, done: done, bokeh: bokeh, payload: payload,
              weight: weight, layer: layer, matrix: matrix, font: font, FONT: FONT, tokenText: tokenText,
              parseChoice: parseChoice, select: select, layerOptions: layerOptions, headOptions: headOptions,
-             setTitle: setTitle, fit: fit };
+             setTitle: setTitle, fit: fit, provide: provide, restore: restore };
   fit();
 })();

@@ -21,7 +21,6 @@
   if (heads && typeof heads.box === "function") { headGrid(heads); return; }
   if (typeof A.cell !== "function" || typeof A.layout !== "function") return;
   var cellOf = A.cell, layoutOf = A.layout, frameOf = A.frame;
-  var axis = data.sets[data.set];
 
   var live = document.createElement("div");
   live.id = "attnviz-live";
@@ -69,6 +68,7 @@
   function say() {
     var at = where(), cell = at && cellOf(at.q, at.k, at.tile);
     if (!cell) return;
+    var axis = data.sets[data.set];  // read each time: a live figure (attnviz-live.js) may have replaced it
     var text = t("cell_said", { query: token(axis.q, cell.q), key: token(axis.k, cell.k), weight: weightText(cell) });
     if (at.lay.tiles > 1) {
       var head = typeof cell.head === "number" ? t("head_n", { head: cell.head }) : t(cell.head);

@@ -47,6 +47,15 @@
  * @property {number} scale a packed weight is round(w * scale)
  * @property {boolean} hidden
  * @property {Object<string, any>} i18n
+ * @property {LiveInfo|null} live a live figure's manifest and runtime (null unless the figure is live)
+ */
+
+/**
+ * A live figure's way to the model (attnviz-live.js fetches nothing until the reader asks).
+ * @typedef {Object} LiveInfo
+ * @property {string} manifest the URL of the export's live.json, relative to the figure page
+ * @property {string} runtime the URL of the runtime folder (onnxruntime-web, tokenizers), ending in "/"
+ * @property {string|null} reason null, or why this page cannot go live (in the figure's language)
  */
 
 /**
@@ -65,6 +74,8 @@
  * @property {() => any} [state] what the figure shows now
  * @property {any} [handle] the view's own handle (select a head, hover a token...)
  * @property {{name: string, text: string}} [lastDownload] the last CSV/JSON saved
+ * @property {() => Promise<any>} [reload] the view draws the payload's sets again (a live figure changed them)
+ * @property {{state: () => Object<string, any>}} [live] a live figure's box (attnviz-live.js): what it did
  * @property {(axis: string, tick: number) => string} [tickLabel] the heatmap's tick labels (Bokeh calls it)
  * @property {() => any} [view] the heatmap's view
  * @property {() => any} [frame] the heatmap's plot frame in viewport px

@@ -144,6 +144,8 @@
                      query: state.query, cols_are: "key tokens" } };
   });
 
+  // a live figure (attnviz-live.js) replaced the payload's sets: the query list and the bars again
+  window.Attnviz.reload = function () { state.set = data.set; buildQuery(); return load(); };
   load().then(function () {
     cv.canvas.addEventListener("mousemove", function (e) {
       var r = cv.canvas.getBoundingClientRect(), i = Math.floor((e.clientX - r.left - geo.left) / geo.slot);

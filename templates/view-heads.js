@@ -239,6 +239,8 @@
                      cols_are: "key tokens" } };
   });
 
+  // a live figure (attnviz-live.js) replaced the payload's sets: the lines again
+  window.Attnviz.reload = function () { state.set = data.set; state.hover = null; buildFilter(); return load(); };
   load().then(function () {
     cv.canvas.addEventListener("mousemove", onMove);
     cv.canvas.addEventListener("mouseleave", function () { if (state.hover) { state.hover = null; draw(); } V.tip(null); });

@@ -416,6 +416,12 @@
                      x0: view.x0 || 0, y0: view.y0 || 0, scale: view.scale || 1, detail: !!view.detail,
                      ticks: models.xticker.ticks.length };
   };
+  // a live figure (attnviz-live.js) replaced the payload's sets (Attnviz.core.provide/restore): draw them
+  A.reload = function () {
+    S = data.sets[data.set]; axis = S.q; n = S.nq;
+    view = null;
+    return redraw();
+  };
   A.zoom = function (a, b) { zoomTo(a, b); };  // tokens a..b-1 on both axes (a long input's token inputs do this)
   // the cell of query q and key k in tile `tile` (attnviz-keys.js walks the cells): {q, k, layer, head, w, masked}
   A.cell = function (q, k, tile) {

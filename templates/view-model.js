@@ -127,6 +127,8 @@
                      rows_are: "query tokens", cols_are: "key tokens" } };
   });
 
+  // a live figure (attnviz-live.js) replaced the payload's sets: every layer's thumbnails again
+  window.Attnviz.reload = function () { state.set = data.set; return load(); };
   load().then(function () {
     grid.canvas.style.cursor = "pointer";
     grid.canvas.addEventListener("click", function (e) { var th = thumbAt(e); if (th) select(th[0], th[1]); });

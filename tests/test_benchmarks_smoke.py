@@ -231,3 +231,24 @@ def test_gpu_writes_what_it_measured_or_that_there_was_no_gpu(tmp_path, monkeypa
            "bound": "one step (1/255)", "ok": True, "device_s": 1.0, "cpu_s": 2.0}
     measured = gpu.write([row], {"commit": "abc", "date": "today", "cpu": "x", "cores": "2"}, "H100", "cmd")
     assert "| 2,048 | 12×12 | quantised layers, streamed" in measured and "No GPU" not in measured
+
+
+def test_live_targets_and_report_paths():
+    from benchmarks import live
+
+    mib = 2 ** 20
+    res = {"cold_s": 60.0, "warm_s": 1.5,
+           "files": {"live.json": 1400, "model.onnx": 24 * mib, "tokenizer.json": 700_000,
+                     "ort-wasm-simd-threaded.wasm": 14 * mib, "ort.wasm.bundle.min.mjs": 77_000,
+                     "tokenizers.min.mjs": 37_000},
+           "manifest": {"quant": "int8", "measured": 0.015, "bound": 0.02, "layers": 6, "heads": 12, "max_tokens": 512},
+           "plain": {"bytes": 1_000_000, "names": ["figure.html"]},
+           "live": {"bytes": 1_020_000, "names": ["figure.html", "attnviz-live.js"]},
+           "reader": {"first_s": 6.0, "later_s": [0.2, 0.3], "bytes_first_use": 39 * mib, "offsite": []}}
+    got = {name: ok for name, _, ok in live.targets(res)}
+    assert got["live: Enter → redrawn figure, first sentence ≤ 5 s"] is False  # a target can be missed
+    assert got["live: page when nobody asks — no byte of the model or the runtime"] is True
+    res["live"]["names"].append("model.onnx")
+    assert {name: ok for name, _, ok in live.targets(res)}[
+        "live: page when nobody asks — no byte of the model or the runtime"] is False
+    assert "model.onnx" in live.report(res) and live.targets(None) == []

@@ -55,7 +55,8 @@ BAD = {"model": " ", "revision": "a b", "layer": "first", "head": "twelve", "pai
        "id": "1st", "max_tokens": "1", "special_tokens": "maybe", "view": "pie", "values": "some",
        "colormap": "rainbow", "style": "fancy", "query": " ", "target": "\x01", "max_new_tokens": "0",
        "attention": "self", "data": "matrix.txt", "tokens": "a b", "theme": "sepia", "lang": "klingon", "font": " ", "filter": "AB",
-       "aggregate": "sum", "granularity": "char", "compare": "nothing", "generate": "0"}
+       "aggregate": "sum", "granularity": "char", "compare": "nothing", "generate": "0",
+       "live": "maybe"}
 
 
 def test_bad_values_have_the_words_of_the_block(capsys, tmp_path):

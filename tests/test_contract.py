@@ -34,7 +34,7 @@ def typedefs(text: str) -> dict[str, list[str]]:
 
 def test_the_scripts_types_name_the_contracts_fields():
     declared = typedefs((templates_dir() / assets.TYPES).read_text(encoding="utf-8"))
-    for cls in (contract.Payload, contract.AttentionSet, contract.Axis):
+    for cls in (contract.Payload, contract.AttentionSet, contract.Axis, contract.LiveInfo):
         assert declared[cls.__name__] == contract.fields(cls), cls.__name__
 
 

@@ -131,7 +131,8 @@ WARM_CHECK = textwrap.dedent('''
     build(cfg)
     cfg.plugins.on_shutdown()
     heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "numpy", "bokeh",
-                                                                   "matplotlib", "PIL"))
+                                                                   "matplotlib", "PIL", "onnx", "onnxruntime",
+                                                                   "onnxscript"))
     print("HEAVY=" + ",".join(heavy))
 ''')
 

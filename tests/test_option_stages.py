@@ -28,7 +28,7 @@ CASES: dict[str, tuple[dict[str, str], str]] = {
     "max_new_tokens": ({}, "5"), "attention": ({}, "cross"), "data": ({"data": "a.npy"}, "b.npy"),
     "tokens": ({"data": "a.npy"}, "w x y z"), "theme": ({}, "dark"), "lang": ({}, "ja"), "font": ({}, "DejaVu Sans"),
     "filter": ({"pair": "A second sentence."}, "AB"), "aggregate": ({}, "rollout"), "granularity": ({}, "word"),
-    "compare": ({}, "layer:0"), "generate": ({}, "3"),
+    "compare": ({}, "layer:0"), "generate": ({}, "3"), "live": ({}, "true"),
 }
 
 

@@ -22,6 +22,10 @@ def test_wheel_contains_templates_and_entry_point(tmp_path):
     assert "[mkdocs.plugins]" in text and "attnviz = mkdocs_attnviz.plugin:AttnvizPlugin" in text
     assert "[console_scripts]" in text and "attnviz = mkdocs_attnviz.cli:main" in text
     assert {"mkdocs_attnviz/cli/__init__.py", "mkdocs_attnviz/cli/__main__.py"} <= names  # python -m works too
+    from mkdocs_attnviz import live
+
+    # the runtime of live figures and its licences travel inside the package (no CDN)
+    assert {f"mkdocs_attnviz/vendor/runtime/{name}" for name in live.runtime_files()} <= names
 
 
 def test_templates_found_from_this_checkout():

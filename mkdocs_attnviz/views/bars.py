@@ -22,6 +22,7 @@ def query_text(fig: Prepared, index: int) -> str:
 class Bars(View):
     name = "bars"
     scripts = CANVAS_SCRIPTS + ("view-bars.js",)
+    live = True
     title = N_("Attention bar chart")
     words = {
         "token": N_("Token"),

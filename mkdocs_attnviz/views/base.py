@@ -62,6 +62,11 @@ class View:
     uses_query: bool = False  # resolves ``query=``
     captures: tuple[str, ...] = ()  # what the extraction must capture besides the attention (``qk``: q/k vectors)
     long_inputs: bool = False  # draws a long input's record, kept one layer at a time (``Attention.layered``)
+    live: bool = False  # redraws the reader's own sentence (``live="true"``; templates/attnviz-live.js)
+
+    def page_scripts(self, fig: Prepared) -> tuple[str, ...]:
+        """The scripts of ``fig``'s page: the view's, and the live box's when the figure is live."""
+        return self.scripts + (("attnviz-live.js",) if self.live and fig.live is not None else ())
 
     def check(self, att: Attention, spec: FigureSpec) -> None:
         """Refuse what does not apply to this view (``AttnvizError`` naming the option); runs first."""
@@ -161,7 +166,7 @@ def payload(fig: Prepared, frame: Frame, sets: dict[str, AttentionSet], *, layer
         head=fig.head if head is None else head, query=query, filter=spec.filter,
         set=fig.part.name if set_name is None else set_name, sets=sets, palette=palette(spec.colormap), scale=SCALE,
         hidden=bool(hidden), i18n=fig.tx.figure_texts(num_layers, num_heads, fig.analysis if analysis is None else analysis),
-        extra=extra or {}).json()
+        live=fig.live, extra=extra or {}).json()
 
 
 def pair_boundary(segments: list[int]) -> int | None:
@@ -179,7 +184,7 @@ def canvas_page(fig: Prepared, frame: Frame, view: View, data: dict[str, Any], b
     """A canvas view's page: ``view.html.jinja`` with the view's data, packed blocks and scripts."""
     spec = fig.spec
     return assets.render_page(
-        "view.html.jinja", css=CANVAS_CSS, scripts=view.scripts, inline=frame.self_contained,
+        "view.html.jinja", css=CANVAS_CSS, scripts=view.page_scripts(fig), inline=frame.self_contained,
         title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
         view=view.name, header_px=kit.HEADER_PX, plot_height=frame.height - kit.HEADER_PX - 6,
         data_json=kit.markup(kit.script_json(data)), blobs=blobs, qk=list(qk), render_version=kit.RENDER_VERSION,

@@ -25,6 +25,7 @@ def row_px(n: int) -> int:
 class Heads(View):
     name = "heads"
     scripts = CANVAS_SCRIPTS + ("view-heads.js",)
+    live = True
     title = N_("Head view")
     words = {
         "filter": N_("Filter"),

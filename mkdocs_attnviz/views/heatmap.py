@@ -94,6 +94,7 @@ def staircase(n: int) -> list[tuple[float, float]]:
 class Heatmap(View):
     name = "heatmap"
     scripts = ("attnviz-common.js", "view-heatmap.js", "attnviz-keys.js")
+    live = True
     title = N_("Attention heatmap")
     words = {
         "tokens": N_("Tokens"),
@@ -167,7 +168,7 @@ class Heatmap(View):
             blobs = [(p.name, index, kit.pack_layer(weights[index])) for index in range(fig.num_layers)]
         data = payload(fig, frame, {p.name: set_json(p)}, layer=fig.layer, hidden=fig.hidden, extra=extra)
         return assets.render_page(
-            "figure.html.jinja", css=("figure.css",), scripts=self.scripts, inline=frame.self_contained,
+            "figure.html.jinja", css=("figure.css",), scripts=self.page_scripts(fig), inline=frame.self_contained,
             own=((shared.name, shared.script),) if shared else (),
             title=frame.title, caption=spec.caption, figure_id=spec.id, text=spec.text, pair=spec.pair,
             plot_height=plot_px, header_px=kit.HEADER_PX, bokeh=tag,

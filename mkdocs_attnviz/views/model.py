@@ -19,6 +19,7 @@ __all__ = ["VIEW", "Model"]
 class Model(View):
     name = "model"
     scripts = CANVAS_SCRIPTS + ("attnviz-matrix.js", "view-model.js", "attnviz-keys.js")
+    live = True
     title = N_("Model view")
     words = {
         "model_legend": N_("Rows: layers, columns: heads. Each thumbnail has its own colour scale "
