@@ -134,12 +134,12 @@ def test_figures_far_from_the_reader_are_released_and_come_back(chromium, every_
     assert drawn_in_frame(chromium, frames[0], "return document.title").startswith("model ")  # drawn again
 
 
-#: inside the head view's page: [x, y] of every pixel of its canvas's two outermost columns on each side, over the
-#: column headings (the top 24 px), that differs from the canvas's top-left pixel (its background)
+#: inside a canvas view's page: [x, y] of every pixel of its canvas's two outermost columns on each side, in its top
+#: ``arguments[0]`` rows (null: all), that differs from the canvas's top-left pixel (its background)
 EDGE_INK = """
-var cv = document.querySelector("#attnviz-plot canvas"), w = cv.width, out = [];
-var px = cv.getContext("2d").getImageData(0, 0, w, 24).data, bg = [px[0], px[1], px[2]];
-for (var y = 0; y < 24; y++) [0, 1, w - 2, w - 1].forEach(function (x) {
+var cv = document.querySelector("#attnviz-plot canvas"), w = cv.width, h = arguments[0] || cv.height, out = [];
+var px = cv.getContext("2d").getImageData(0, 0, w, h).data, bg = [px[0], px[1], px[2]];
+for (var y = 0; y < h; y++) [0, 1, w - 2, w - 1].forEach(function (x) {
   var i = 4 * (y * w + x);
   if (Math.abs(px[i] - bg[0]) + Math.abs(px[i + 1] - bg[1]) + Math.abs(px[i + 2] - bg[2]) > 24) out.push([x, y]);
 });
@@ -155,7 +155,30 @@ def test_the_head_views_column_headings_are_not_cut_on_a_phone(chromium, every_v
     frames = wait_for(chromium, "document.querySelectorAll('iframe.attnviz-frame').length === 8 && "
                                 "Array.from(document.querySelectorAll('iframe.attnviz-frame'))")
     assert drawn_in_frame(chromium, frames[2], "return document.title").startswith("Head view")
-    assert drawn_in_frame(chromium, frames[2], EDGE_INK) == []
+    chromium.switch_to.frame(frames[2])
+    try:
+        assert chromium.execute_script(EDGE_INK, 24) == []  # over the column headings
+    finally:
+        chromium.switch_to.default_content()
+
+
+def test_the_neuron_views_last_column_is_not_cut_on_a_phone(chromium, every_view):
+    """At 380 px the neuron view's canvas was wider than its frame (a token column of 110 px, cells of at least
+    2 px): the softmax numbers were cut at the right edge. Narrow frames get narrower columns."""
+    chromium.set_window_size(380, 900)
+    chromium.get((every_view.site / "index.html").as_uri())
+    frames = wait_for(chromium, "document.querySelectorAll('iframe.attnviz-frame').length === 8 && "
+                                "Array.from(document.querySelectorAll('iframe.attnviz-frame'))")
+    for index in (4, 7):  # MiniLM's (head size 32) and the grouped-query model's
+        title = drawn_in_frame(chromium, frames[index], "return document.title")
+        assert title.startswith("Neuron view"), title
+        chromium.switch_to.frame(frames[index])
+        try:
+            assert chromium.execute_script("return document.querySelector('#attnviz-plot canvas').width <= "
+                                           "document.getElementById('attnviz-plot').clientWidth"), title
+            assert chromium.execute_script(EDGE_INK, None) == [], title
+        finally:
+            chromium.switch_to.default_content()
 
 
 #: each frame: its src, why it was released (attnviz-host.js) and how far below the viewport it is
