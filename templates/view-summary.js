@@ -28,7 +28,8 @@
 
   function drawGrid() {
     var c = V.common.theme.colors(), width = V.plotWidth(), left = 58, topPad = 22;
-    var cw = Math.max(26, Math.min(64, Math.floor((width - left - 70) / H))), ch = 30;
+    // cells of 12 px at the least (a phone): narrower than 26 px they show no number (hover or the table does)
+    var cw = Math.max(12, Math.min(64, Math.floor((width - left - 70) / H))), ch = 30;
     geo = { left: left, top: topPad, cw: cw, ch: ch };
     var w = Math.max(width, left + H * cw + 70), h = topPad + L * ch + 8;
     if (!cv) cv = V.canvas(w, h); else V.resize(cv, w, h);
@@ -49,7 +50,11 @@
     ctx.textBaseline = "middle";
     ctx.textAlign = "center";
     ctx.fillStyle = c.muted;
-    for (var hh = 0; hh < H; hh++) ctx.fillText(t("head_n", { head: hh }), left + hh * cw + cw / 2, 10);
+    // "head 11" over each column where it fits; else the numbers alone, every step-th where even they do not
+    var full = ctx.measureText(t("head_n", { head: H - 1 })).width + 4 <= cw;
+    var step = full ? 1 : Math.max(1, Math.ceil((ctx.measureText(String(H - 1)).width + 4) / cw));
+    for (var hh = 0; hh < H; hh += step)
+      ctx.fillText(full ? t("head_n", { head: hh }) : String(hh), left + hh * cw + cw / 2, 10);
     for (var l = 0; l < L; l++) {
       ctx.textAlign = "right";
       ctx.fillStyle = c.muted;

@@ -162,16 +162,17 @@ def test_the_head_views_column_headings_are_not_cut_on_a_phone(chromium, every_v
         chromium.switch_to.default_content()
 
 
-def test_the_neuron_views_last_column_is_not_cut_on_a_phone(chromium, every_view):
+def test_the_neuron_view_and_head_summary_are_not_cut_on_a_phone(chromium, every_view):
     """At 380 px the neuron view's canvas was wider than its frame (a token column of 110 px, cells of at least
-    2 px): the softmax numbers were cut at the right edge. Narrow frames get narrower columns."""
+    2 px): the softmax numbers were cut at the right edge; the head summary's cells were 26 px at the least, so its
+    last heads and its colour bar were cut. Narrow frames get narrower columns and cells."""
     chromium.set_window_size(380, 900)
     chromium.get((every_view.site / "index.html").as_uri())
     frames = wait_for(chromium, "document.querySelectorAll('iframe.attnviz-frame').length === 8 && "
                                 "Array.from(document.querySelectorAll('iframe.attnviz-frame'))")
-    for index in (4, 7):  # MiniLM's (head size 32) and the grouped-query model's
+    for index in (4, 7, 5):  # MiniLM's (head size 32) and the grouped-query model's neuron view, the summary
         title = drawn_in_frame(chromium, frames[index], "return document.title")
-        assert title.startswith("Neuron view"), title
+        assert title.startswith("Head summary" if index == 5 else "Neuron view"), title
         chromium.switch_to.frame(frames[index])
         try:
             assert chromium.execute_script("return document.querySelector('#attnviz-plot canvas').width <= "
