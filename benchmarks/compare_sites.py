@@ -95,6 +95,9 @@ def run(before: Path, after: Path, out: Path, width: int = 1100) -> list[dict[st
     with tempfile.TemporaryDirectory(prefix="attnviz-compare-") as tmp:
         driver = make_driver(Path(tmp) / "profile", width=width)
         try:
+            driver.set_window_size(width, 900)  # below 500 px, --window-size gives a wider viewport than asked
+            driver.get("about:blank")
+            assert driver.execute_script("return innerWidth") == width, "the browser would not take that width"
             for page in pages_with_figures(before):
                 if not (after / page).exists():
                     rows.append({"page": page, "index": None, "missing": True})

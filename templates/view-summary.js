@@ -28,7 +28,7 @@
 
   function drawGrid() {
     var c = V.common.theme.colors(), width = V.plotWidth(), left = 58, topPad = 22;
-    // cells of 12 px at the least (a phone): narrower than 26 px they show no number (hover or the table does)
+    // cells of 12 px at the least (a phone): a cell too narrow for its number shows none (hover or the table does)
     var cw = Math.max(12, Math.min(64, Math.floor((width - left - 70) / H))), ch = 30;
     geo = { left: left, top: topPad, cw: cw, ch: ch };
     var w = Math.max(width, left + H * cw + 70), h = topPad + L * ch + 8;
@@ -65,7 +65,8 @@
         ctx.fillStyle = col;
         ctx.fillRect(x, y, cw - 2, ch - 2);
         ctx.fillStyle = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]) > 140 ? "#000000" : "#ffffff";
-        if (cw >= 26) ctx.fillText(fmt(m, v), x + (cw - 2) / 2, y + (ch - 2) / 2);
+        var number = fmt(m, v);
+        if (ctx.measureText(number).width <= cw - 5) ctx.fillText(number, x + (cw - 2) / 2, y + (ch - 2) / 2);
         if (state.selected && state.selected[0] === l && state.selected[1] === hh) {
           ctx.strokeStyle = c.accent;
           ctx.lineWidth = 2.5;
