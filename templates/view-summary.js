@@ -27,11 +27,17 @@
   function fmt(m, v) { return m === "distance" ? v.toFixed(1) : v.toFixed(2); }
 
   function drawGrid() {
-    var c = V.common.theme.colors(), width = V.plotWidth(), left = 58, topPad = 22;
-    // cells of 12 px at the least (a phone): a cell too narrow for its number shows none (hover or the table does)
-    var cw = Math.max(12, Math.min(64, Math.floor((width - left - 70) / H))), ch = 30;
+    var c = V.common.theme.colors(), width = V.plotWidth(), left = 58, right = 70, topPad = 22;
+    if (left + 26 * H + right > width) {  // a narrow frame (a phone): margins as wide as their words
+      var probe = cv ? cv.ctx : document.createElement("canvas").getContext("2d");
+      probe.font = V.font(10);
+      left = Math.min(left, Math.ceil(probe.measureText(t("layer_n", { layer: L - 1 })).width) + 12);
+      right = Math.min(right, 25 + Math.ceil(probe.measureText(fmt(state.metric, top(state.metric))).width) + 6);
+    }
+    // cells of 12 px at the least: a cell too narrow for its number shows none (hover or the table does)
+    var cw = Math.max(12, Math.min(64, Math.floor((width - left - right) / H))), ch = 30;
     geo = { left: left, top: topPad, cw: cw, ch: ch };
-    var w = Math.max(width, left + H * cw + 70), h = topPad + L * ch + 8;
+    var w = Math.max(width, left + H * cw + right), h = topPad + L * ch + 8;
     if (!cv) cv = V.canvas(w, h); else V.resize(cv, w, h);
     if (!named) {  // the sink heads and the local heads, named with their shares
       named = document.createElement("div");
