@@ -72,7 +72,7 @@
         ctx.fillRect(x, y, cw - 2, ch - 2);
         ctx.fillStyle = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]) > 140 ? "#000000" : "#ffffff";
         var number = fmt(m, v);
-        if (ctx.measureText(number).width <= cw - 5) ctx.fillText(number, x + (cw - 2) / 2, y + (ch - 2) / 2);
+        if (ctx.measureText(number).width <= cw - 3) ctx.fillText(number, x + (cw - 2) / 2, y + (ch - 2) / 2);
         if (state.selected && state.selected[0] === l && state.selected[1] === hh) {
           ctx.strokeStyle = c.accent;
           ctx.lineWidth = 2.5;
