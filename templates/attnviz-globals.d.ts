@@ -2,6 +2,7 @@
 interface Window {
   Attnviz: AttnvizNS;
   __attnvizTurns?: any;  // a host page's queue of figures waiting to draw (attnviz-common.js, turns)
-  __attnvizHost?: boolean;  // the host page has its figures' script (attnviz-host.js)
+  // the host page has its figures' script (attnviz-host.js); each later figure hands it its frame (seen)
+  __attnvizHost?: { seen: (figure: ParentNode) => void } | true;
 }
 declare var Bokeh: any;

@@ -93,14 +93,17 @@
     ctx.fillRect(0, 0, geo.width, geo.height);
     swatches.forEach(function (b, h) { b.setAttribute("aria-pressed", state.heads.indexOf(h) >= 0 ? "true" : "false"); });
 
-    // column headings
+    // column headings, over the token columns, kept inside the canvas (a narrow frame: moved in, then smaller)
+    var headL = t(state.set === "cross" ? "target_queries" : "queries_attending");
+    var headR = t(state.set === "cross" ? "source_keys" : "keys_attended"), px = 11;
+    ctx.font = V.font(px);
+    while (px > 7 && ctx.measureText(headL).width + ctx.measureText(headR).width + 16 > geo.width) ctx.font = V.font(--px);
     ctx.fillStyle = c.muted;
-    ctx.font = V.font(11);
     ctx.textBaseline = "middle";
     ctx.textAlign = "right";
-    ctx.fillText(t(state.set === "cross" ? "target_queries" : "queries_attending"), geo.xL - 6, 12);
+    ctx.fillText(headL, Math.max(geo.xL - 6, Math.ceil(ctx.measureText(headL).width) + 4), 12);
     ctx.textAlign = "left";
-    ctx.fillText(t(state.set === "cross" ? "source_keys" : "keys_attended"), geo.xR + 6, 12);
+    ctx.fillText(headR, Math.min(geo.xR + 6, geo.width - Math.ceil(ctx.measureText(headR).width) - 4), 12);
 
     // the lines: batched per head and per opacity step
     var hov = state.hover, steps = 20;

@@ -78,8 +78,21 @@
   function draw() {
     if (!Q) return;
     var c = V.common.theme.colors(), res = compute(), width = V.plotWidth(), extra = B ? 58 : 0;
-    var lab = 110, cell = Math.max(2, Math.min(10, Math.floor((width - lab - 260 - extra) / (2 * d + 2)))), row = 18, top = 58;
-    var xk = lab + 8, xp = xk + d * cell + 14, xs = xp + d * cell + 14, xb = xs + 58, xc = xb + extra, xm = xc + 58;
+    var lab = 110, sp = 58, bar = 70, row = 18, top = 58;
+    var cell = Math.max(2, Math.min(10, Math.floor((width - lab - 260 - extra) / (2 * d + 2))));
+    if (lab + 8 + 2 * d * cell + 28 + 2 * sp + extra + bar + 40 > width) {
+      // a narrow frame (a phone): the token column as wide as its longest token, the number columns and the
+      // softmax bars narrower, the vectors' cells down to 1 px, so the last column is not cut at the right edge
+      var probe = cv ? cv.ctx : document.createElement("canvas").getContext("2d"), longest = 0;
+      probe.font = V.font(11, true);
+      s.k.ticks.concat([s.q.ticks[state.query]]).forEach(function (tick) { longest = Math.max(longest, probe.measureText(tick).width); });
+      lab = Math.min(lab, Math.ceil(longest) + 12);
+      sp = 46;
+      bar = 40;
+      extra = B ? sp : 0;
+      cell = Math.max(1, Math.min(cell, Math.floor((width - lab - 8 - 28 - 2 * sp - extra - bar - 40) / (2 * d))));
+    }
+    var xk = lab + 8, xp = xk + d * cell + 14, xs = xp + d * cell + 14, xb = xs + sp, xc = xb + extra, xm = xc + sp;
     geo = { lab: lab, cell: cell, row: row, top: top, xk: xk, xp: xp, xs: xs };
     var height = top + nk * row + 8;
     if (!cv) cv = V.canvas(width, height); else V.resize(cv, width, height);
@@ -123,9 +136,9 @@
       if (B) ctx.fillText(r.masked ? "" : r.bias.toFixed(2), xb, y + row / 2);
       ctx.fillText(r.masked ? "" : r.score.toFixed(2), xc, y + row / 2);
       ctx.fillStyle = c.accent;
-      ctx.fillRect(xm, y + 4, 70 * r.softmax, row - 8);
+      ctx.fillRect(xm, y + 4, bar * r.softmax, row - 8);
       ctx.fillStyle = c.fg;
-      ctx.fillText(r.softmax.toFixed(3), xm + 74, y + row / 2);
+      ctx.fillText(r.softmax.toFixed(3), xm + bar + 4, y + row / 2);
       ctx.globalAlpha = 1;
     });
     legend.textContent = legendText();

@@ -27,10 +27,17 @@
   function fmt(m, v) { return m === "distance" ? v.toFixed(1) : v.toFixed(2); }
 
   function drawGrid() {
-    var c = V.common.theme.colors(), width = V.plotWidth(), left = 58, topPad = 22;
-    var cw = Math.max(26, Math.min(64, Math.floor((width - left - 70) / H))), ch = 30;
+    var c = V.common.theme.colors(), width = V.plotWidth(), left = 58, right = 70, topPad = 22;
+    if (left + 26 * H + right > width) {  // a narrow frame (a phone): margins as wide as their words
+      var probe = cv ? cv.ctx : document.createElement("canvas").getContext("2d");
+      probe.font = V.font(10);
+      left = Math.min(left, Math.ceil(probe.measureText(t("layer_n", { layer: L - 1 })).width) + 12);
+      right = Math.min(right, 25 + Math.ceil(probe.measureText(fmt(state.metric, top(state.metric))).width) + 6);
+    }
+    // cells of 12 px at the least: a cell too narrow for its number shows none (hover or the table does)
+    var cw = Math.max(12, Math.min(64, Math.floor((width - left - right) / H))), ch = 30;
     geo = { left: left, top: topPad, cw: cw, ch: ch };
-    var w = Math.max(width, left + H * cw + 70), h = topPad + L * ch + 8;
+    var w = Math.max(width, left + H * cw + right), h = topPad + L * ch + 8;
     if (!cv) cv = V.canvas(w, h); else V.resize(cv, w, h);
     if (!named) {  // the sink heads and the local heads, named with their shares
       named = document.createElement("div");
@@ -49,7 +56,11 @@
     ctx.textBaseline = "middle";
     ctx.textAlign = "center";
     ctx.fillStyle = c.muted;
-    for (var hh = 0; hh < H; hh++) ctx.fillText(t("head_n", { head: hh }), left + hh * cw + cw / 2, 10);
+    // "head 11" over each column where it fits; else the numbers alone, every step-th where even they do not
+    var full = ctx.measureText(t("head_n", { head: H - 1 })).width + 4 <= cw;
+    var step = full ? 1 : Math.max(1, Math.ceil((ctx.measureText(String(H - 1)).width + 4) / cw));
+    for (var hh = 0; hh < H; hh += step)
+      ctx.fillText(full ? t("head_n", { head: hh }) : String(hh), left + hh * cw + cw / 2, 10);
     for (var l = 0; l < L; l++) {
       ctx.textAlign = "right";
       ctx.fillStyle = c.muted;
@@ -60,7 +71,8 @@
         ctx.fillStyle = col;
         ctx.fillRect(x, y, cw - 2, ch - 2);
         ctx.fillStyle = (0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]) > 140 ? "#000000" : "#ffffff";
-        if (cw >= 26) ctx.fillText(fmt(m, v), x + (cw - 2) / 2, y + (ch - 2) / 2);
+        var number = fmt(m, v);
+        if (ctx.measureText(number).width <= cw - 3) ctx.fillText(number, x + (cw - 2) / 2, y + (ch - 2) / 2);
         if (state.selected && state.selected[0] === l && state.selected[1] === hh) {
           ctx.strokeStyle = c.accent;
           ctx.lineWidth = 2.5;

@@ -1,7 +1,8 @@
 """Frames that fit: on a page with every view, each figure's frame takes its content's height at a phone's, a
 tablet's and a desktop's width, in Material and in MkDocs' own theme, read from file:// (the figure pages are of
 another origin there: the height travels by postMessage to the embed snippet's listener) and over http (the
-figure page sets its frame's height itself); in Sphinx's Alabaster theme, the head view inside a note."""
+figure page sets its frame's height itself); in Sphinx's Alabaster and Furo themes, the head view inside a note; in
+Zensical (every figure carried in its page, ``srcdoc``), the head view inside an admonition."""
 
 from __future__ import annotations
 
@@ -90,6 +91,14 @@ def fitted(driver, url: str, width: int) -> list[tuple[float, float]]:
     return list(zip(driver.execute_script(HEIGHTS), content))
 
 
+def assert_fit(pairs: list[tuple[float, float]], *where) -> None:
+    """Eight figures, each drawn, each frame as tall as its content: no content cut, no empty band."""
+    assert len(pairs) == 8
+    for index, (frame, content) in enumerate(pairs):
+        assert content > 100, (index, pairs)
+        assert abs(frame - content) <= 1, (*where, index, pairs)
+
+
 @pytest.mark.parametrize("how", ["file", "http"])
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_frame_takes_its_contents_height(chromium, every_view, how, width, tmp_path):
@@ -102,10 +111,7 @@ def test_every_frame_takes_its_contents_height(chromium, every_view, how, width,
             pairs = fitted(chromium, f"http://127.0.0.1:{server.server_address[1]}/index.html", width)
         finally:
             server.shutdown()
-    assert len(pairs) == 8
-    for index, (frame, content) in enumerate(pairs):
-        assert content > 100, (index, pairs)
-        assert abs(frame - content) <= 1, (width, how, index, pairs)  # no content cut, no empty band
+    assert_fit(pairs, width, how)
     if how == "file" and width == 820:
         chromium.save_screenshot(str(tmp_path / "fit.png"))
 
@@ -126,6 +132,81 @@ def test_figures_far_from_the_reader_are_released_and_come_back(chromium, every_
     chromium.execute_script("window.scrollTo(0, 0)")
     wait_for(chromium, "!document.querySelector('iframe.attnviz-frame').hasAttribute('data-attnviz-away')", timeout=5)
     assert drawn_in_frame(chromium, frames[0], "return document.title").startswith("model ")  # drawn again
+
+
+#: inside a canvas view's page: [x, y] of every pixel of its canvas's two outermost columns on each side, in its top
+#: ``arguments[0]`` rows (null: all), that differs from the canvas's top-left pixel (its background)
+EDGE_INK = """
+var cv = document.querySelector("#attnviz-plot canvas"), w = cv.width, h = arguments[0] || cv.height, out = [];
+var px = cv.getContext("2d").getImageData(0, 0, w, h).data, bg = [px[0], px[1], px[2]];
+for (var y = 0; y < h; y++) [0, 1, w - 2, w - 1].forEach(function (x) {
+  var i = 4 * (y * w + x);
+  if (Math.abs(px[i] - bg[0]) + Math.abs(px[i + 1] - bg[1]) + Math.abs(px[i + 2] - bg[2]) > 24) out.push([x, y]);
+});
+return out;
+"""
+
+
+def test_the_head_views_column_headings_are_not_cut_on_a_phone(chromium, every_view):
+    """At 380 px the head view's headings ("Queries (attending)", "Keys (attended)") were drawn past both edges of
+    its canvas (half cut): they are moved in, and made smaller if they must, to stay whole."""
+    chromium.set_window_size(380, 900)
+    chromium.get((every_view.site / "index.html").as_uri())
+    frames = wait_for(chromium, "document.querySelectorAll('iframe.attnviz-frame').length === 8 && "
+                                "Array.from(document.querySelectorAll('iframe.attnviz-frame'))")
+    assert drawn_in_frame(chromium, frames[2], "return document.title").startswith("Head view")
+    chromium.switch_to.frame(frames[2])
+    try:
+        assert chromium.execute_script(EDGE_INK, 24) == []  # over the column headings
+    finally:
+        chromium.switch_to.default_content()
+
+
+def test_the_neuron_view_and_head_summary_are_not_cut_on_a_phone(chromium, every_view):
+    """At 380 px the neuron view's canvas was wider than its frame (a token column of 110 px, cells of at least
+    2 px): the softmax numbers were cut at the right edge; the head summary's cells were 26 px at the least, so its
+    last heads and its colour bar were cut. Narrow frames get narrower columns and cells."""
+    chromium.set_window_size(380, 900)
+    chromium.get((every_view.site / "index.html").as_uri())
+    frames = wait_for(chromium, "document.querySelectorAll('iframe.attnviz-frame').length === 8 && "
+                                "Array.from(document.querySelectorAll('iframe.attnviz-frame'))")
+    for index in (4, 7, 5):  # MiniLM's (head size 32) and the grouped-query model's neuron view, the summary
+        title = drawn_in_frame(chromium, frames[index], "return document.title")
+        assert title.startswith("Head summary" if index == 5 else "Neuron view"), title
+        chromium.switch_to.frame(frames[index])
+        try:
+            assert chromium.execute_script("return document.querySelector('#attnviz-plot canvas').width <= "
+                                           "document.getElementById('attnviz-plot').clientWidth"), title
+            assert chromium.execute_script(EDGE_INK, None) == [], title
+        finally:
+            chromium.switch_to.default_content()
+
+
+#: each frame: its src, why it was released (attnviz-host.js) and how far below the viewport it is
+LAZY = """
+return Array.from(document.querySelectorAll("iframe.attnviz-frame")).map(function (f) {
+  return [f.getAttribute("src"), f.getAttribute("data-attnviz-why"), f.getBoundingClientRect().top - innerHeight];
+});
+"""
+
+
+def test_frames_far_below_load_only_when_the_reader_comes_near(chromium, every_view):
+    """From file:// Chromium loads every frame at once (loading="lazy" is ignored there): the host script releases
+    the frames more than two viewports below before they load, and loads each when the reader comes near."""
+    chromium.set_window_size(820, 700)
+    chromium.get((every_view.site / "index.html").as_uri())
+    wait_for(chromium, "document.querySelectorAll('iframe.attnviz-frame').length === 8")
+    drawn_in_frame(chromium, chromium.find_elements("css selector", "iframe.attnviz-frame")[0])
+    chromium.execute_script("window.scrollTo(0, 0)")
+    states = chromium.execute_script(LAZY)
+    far = [i for i, (_src, _why, below) in enumerate(states) if below > 2 * 700]
+    assert far and far[-1] == 7, states
+    for i in far:
+        assert states[i][:2] == ["about:blank", "lazy"], (i, states)
+    assert states[0][0].endswith(".html") and states[0][1] is None, states
+    last = chromium.find_elements("css selector", "iframe.attnviz-frame")[7]
+    assert drawn_in_frame(chromium, last, "return document.title").startswith("Neuron view: model gemma2")  # near
+    assert chromium.execute_script(LAZY)[7][0].endswith(".html")
 
 
 #: the same eight figures as a Sphinx page (reStructuredText), the head view inside a note
@@ -188,16 +269,18 @@ Every view
 """
 
 
-@pytest.fixture(scope="module")
-def sphinx_every_view(tmp_path_factory, minilm_path):
+@pytest.fixture(scope="module", params=["alabaster", "furo"])
+def sphinx_every_view(request, tmp_path_factory, minilm_path):
     from models import make_tiny_llm
 
-    root = tmp_path_factory.mktemp("fit-sphinx")
+    if request.param != "alabaster":
+        pytest.importorskip(request.param)
+    root = tmp_path_factory.mktemp("fit-sphinx-" + request.param)
     make_tiny_llm("gemma2", root / "gemma2")
     (root / "conf.py").write_text(textwrap.dedent(f"""\
         project = "Fit"
         extensions = ["mkdocs_attnviz.sphinx"]
-        html_theme = "alabaster"
+        html_theme = {request.param!r}
         attnviz_models = {{"minilm": {str(minilm_path)!r}, "gemma2": "gemma2"}}
         attnviz_defaults = {{"model": "minilm"}}
         """), encoding="utf-8")
@@ -211,7 +294,38 @@ def sphinx_every_view(tmp_path_factory, minilm_path):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_every_frame_fits_in_sphinx(chromium, sphinx_every_view, width):
     pairs = fitted(chromium, (sphinx_every_view / "index.html").as_uri(), width)
-    assert len(pairs) == 8
-    for index, (frame, content) in enumerate(pairs):
-        assert content > 100, (index, pairs)
-        assert abs(frame - content) <= 1, (width, index, pairs)
+    assert_fit(pairs, width)
+
+
+#: the same eight figures on a Zensical page, the head view inside an admonition
+ZENSICAL_PAGE = PAGE.replace('''```attnviz view="heads" layer="2"
+The animal did not cross the street because it was too tired.
+```''', '''!!! note "The head view in a note"
+    ```attnviz view="heads" layer="2"
+    The animal did not cross the street because it was too tired.
+    ```''')
+
+
+@pytest.fixture(scope="module")
+def zensical_every_view(tmp_path_factory, minilm_path):
+    pytest.importorskip("zensical")
+    from models import make_tiny_llm
+    from zensical_support import EXTENSIONS, MODEL, Project
+
+    table = f'''
+[project.markdown_extensions.attnviz]
+models = {{ "{MODEL}" = "models/minilm", "gemma2" = "gemma2" }}
+defaults = {{ model = "{MODEL}" }}
+'''
+    project = Project(tmp_path_factory.mktemp("fit-zensical") / "project", minilm_path, table=table,
+                      extensions=EXTENSIONS, pages={"index.md": ZENSICAL_PAGE})
+    make_tiny_llm("gemma2", project.root / "gemma2")
+    proc = project.build()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return project.site
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_frame_fits_in_zensical(chromium, zensical_every_view, width):
+    pairs = fitted(chromium, (zensical_every_view / "index.html").as_uri(), width)
+    assert_fit(pairs, width)
