@@ -65,6 +65,7 @@ class FigureBuilder:
     def reset_stats(self) -> None:
         self.tally.reset()
         self.models.reset()  # each model resolved once a build (its files hashed once)
+        self.cache.release()
         self.used = {}
 
     def expect(self, blocks: int) -> None:
