@@ -126,7 +126,9 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if self._log_handler is None:
             self._log_handler = logs.attach(log)
         if self.builder is None or settings != self._settings:
-            self.builder = FigureBuilder(settings)
+            if self.builder is not None:
+                self.builder.close()
+            self.builder = FigureBuilder(settings, pictures_aside=True)  # PNGs drawn while the model runs
             self._settings = settings
         self.builder.reset_stats()
         self.extension = AttnvizExtension(builder=self.builder)
@@ -179,10 +181,16 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
                                                 name="attnviz-preload", daemon=True)
             self._preloading.start()
 
+    def on_build_error(self, *, error: Exception) -> None:
+        if self.builder is not None:
+            self.builder.close()  # the PNGs not drawn yet are not waited for
+
     def on_shutdown(self) -> None:
         from . import extract
 
         extract.clear_models()
+        if self.builder is not None:
+            self.builder.close()
         self.builder = None
         if self._log_handler is not None:
             logs.detach(self._log_handler)
