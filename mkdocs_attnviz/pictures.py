@@ -12,9 +12,12 @@ PNG and metadata are stored in one go (:func:`mkdocs_attnviz.rendering.store`), 
 (:meth:`mkdocs_attnviz.pipeline.FigureBuilder.finish`). A worker that fails, or dies, is an
 :class:`~mkdocs_attnviz.errors.AttnvizError` naming the figure's page and line: never a figure without its PNG.
 
-The workers are fresh interpreters (``spawn``): never a copy of the host's threads (``mkdocs serve`` runs several).
-They draw exactly what the build would (the same record, the same spec, prepared the same way), so the bytes are the
-same either way.
+On Linux, in a process that runs no other thread and has not imported torch (``mkdocs build``: the workers start before
+the model loads), the workers are forked: a copy of the build, nothing imported twice, nothing run again. Elsewhere
+(``mkdocs serve`` runs threads; macOS and Windows never fork) they are fresh interpreters (``spawn``), which import
+the main script as Python's ``multiprocessing`` does: a script that builds a site must keep its work under
+``if __name__ == "__main__":``. Either way they draw exactly what the build would (the same record, the same spec,
+prepared the same way), so the bytes are the same.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from .spec import FigureSpec
     from .views.base import Frame
 
-__all__ = ["PictureWorkers", "draw", "worker_count", "MAX_WORKERS"]
+__all__ = ["PictureWorkers", "draw", "worker_count", "start_method", "MAX_WORKERS"]
 
 #: at most this many worker processes (the build itself keeps one core busy)
 MAX_WORKERS = 4
@@ -42,6 +45,16 @@ def worker_count() -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, min(MAX_WORKERS, cores - 1))
+
+
+def start_method() -> str:
+    """``fork`` where a copy of this process is safe (see the module's text), else ``spawn``."""
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux") and threading.active_count() == 1 and "torch" not in sys.modules:
+        return "fork"
+    return "spawn"
 
 
 def _warm_up() -> int:
@@ -92,7 +105,7 @@ class PictureWorkers:
             from concurrent.futures import ProcessPoolExecutor
 
             self._pool = ProcessPoolExecutor(max_workers=worker_count(),
-                                             mp_context=multiprocessing.get_context("spawn"))
+                                             mp_context=multiprocessing.get_context(start_method()))
             self.started += 1
             self.warm = [self._pool.submit(_warm_up) for _ in range(worker_count())]
 
@@ -102,7 +115,8 @@ class PictureWorkers:
         return self._pool.submit(draw, *args)  # type: ignore[union-attr]
 
     def close(self) -> None:
-        """Stop the workers (what they have not begun is dropped)."""
+        """Stop the workers: what they have not begun is dropped, a PNG being drawn is waited for (a pool left
+        running makes Python's own exit handler fail on its closed pipe)."""
         if self._pool is not None:
             pool, self._pool = self._pool, None
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)

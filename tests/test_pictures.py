@@ -88,3 +88,42 @@ def test_a_worker_that_dies_is_an_error_naming_the_block_and_nothing_half_stored
     again = builder(tmp_path, "killed", minilm_path, aside=False)
     [figure] = build(again, BLOCKS[ASIDE_AFTER:ASIDE_AFTER + 1])
     assert not figure.cached and ".png" in again.cache.get_render(figure.key)["files"]
+
+
+def test_mkdocs_build_draws_its_pngs_in_forked_workers_the_bytes_drawn_in_place(tmp_path, minilm_path):
+    """``mkdocs build`` (one thread, no torch yet: the workers are forked) publishes the PNGs drawn in place."""
+    import subprocess
+    import sys
+    import textwrap
+
+    root = tmp_path / "project"
+    (root / "docs").mkdir(parents=True)
+    body = "\n".join(f"```attnviz\n{text}\n```\n" for options, text in BLOCKS if not options)
+    (root / "docs" / "index.md").write_text(f"# Figures\n\n{body}", encoding="utf-8")
+    (root / "mkdocs.yml").write_text(textwrap.dedent(f"""\
+        site_name: Test
+        plugins:
+          - attnviz:
+              models:
+                {MINILM}: {minilm_path}
+              defaults:
+                model: {MINILM}
+              cache_dir: {tmp_path / "forked"}
+        """), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1",
+           "NO_MKDOCS_2_WARNING": "1"}
+    code = ("import sys, mkdocs_attnviz.pictures as p\n"
+            "start = p.start_method\n"
+            "p.start_method = lambda: print('workers:', start(), file=sys.stderr) or start()\n"
+            "from mkdocs.__main__ import cli\n"
+            "if __name__ == '__main__':\n    cli(['build', '--strict'])\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "workers: fork" in proc.stderr
+    here = builder(tmp_path, "here", minilm_path, aside=False)
+    build(here, [b for b in BLOCKS if not b[0]])
+    forked = {p.name: p.read_bytes() for p in sorted((tmp_path / "forked" / "render").glob("*/*"))}
+    assert forked == render_files(here) and len([n for n in forked if n.endswith(".png")]) == len(BLOCKS) - 1
+    published = {p.name: p.read_bytes() for p in (root / "site" / "assets" / "attnviz").glob("*.png")}
+    assert published == {n: b for n, b in forked.items() if n.endswith(".png")}
