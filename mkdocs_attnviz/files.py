@@ -10,8 +10,8 @@ nothing); the cache replaces its files, never rewrites them, so a published file
 cache file changed through its link fails its hash check on the next read and is rendered again.
 
 Files get the mode an ordinary ``open()`` would give them (``0o666`` less the umask: 0644 under the usual umask
-022; the temporary file is made with it, never 0600), so a web server running as another user can serve a site. Folders are
-made with ``Path.mkdir``, which gives ``0o777`` less the umask (0755), parents included.
+022; the temporary file is made with it, never 0600), so a web server running as another user can serve a site.
+Folders are made with ``Path.mkdir``, which gives ``0o777`` less the umask (0755), parents included.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .spec import FigureSpec
     from .views.base import Frame
 
-__all__ = ["PictureWorkers", "draw", "worker_count", "start_method", "MAX_WORKERS"]
+__all__ = ["PictureWorkers", "draw", "worker_count", "start_method", "MAX_WORKERS", "NICENESS"]
 
 #: at most this many worker processes (the build itself keeps one core busy)
 MAX_WORKERS = 4
@@ -57,9 +57,19 @@ def start_method() -> str:
     return "spawn"
 
 
+#: the workers' niceness: they take the cores the build leaves idle, never the model's (torch's threads wait for
+#: each other at every operation: a worker that took a core from one of them would slow every forward pass)
+NICENESS = 10
+
+
 def _warm_up() -> int:
     """What every picture needs, imported (and the machine's fonts found) before the first one is asked for; the
-    worker's process id."""
+    worker's process id. The worker lowers its priority first (:data:`NICENESS`)."""
+    if hasattr(os, "nice"):
+        try:
+            os.nice(NICENESS)
+        except OSError:
+            pass
     import matplotlib.backends.backend_agg  # noqa: F401
     import matplotlib.figure  # noqa: F401
 
