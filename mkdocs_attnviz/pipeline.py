@@ -47,8 +47,10 @@ PROGRESS_SECONDS = 5.0
 #: with ``pictures_aside``, the workers start at the first figure rendered while no model is loaded yet (they start
 #: while it loads), or at this many figures rendered in one build
 ASIDE_AFTER = 3
-#: a record is handed to a worker up to this size (weights, bytes); a larger one's PNG is drawn in place
+#: a record is handed to a worker up to this size (weights, bytes), and while the records waiting for the workers
+#: hold at most ``ASIDE_PENDING_BYTES``; else its PNG is drawn in place (the build helps the workers with their queue)
 ASIDE_BYTES = 64 * 1024 * 1024
+ASIDE_PENDING_BYTES = 512 * 1024 * 1024
 
 
 @dataclasses.dataclass
@@ -64,6 +66,7 @@ class _Pending:
     png: "Future"
     font: str | None
     where: tuple[str | None, int | None]
+    size: int  # bytes of the records it holds
 
 
 class FigureBuilder:
@@ -296,13 +299,16 @@ class FigureBuilder:
         """Whether ``fig``'s PNG is drawn by a worker (they run; a record small enough to hand over)."""
         if not (self.workers and self.workers.running) or fig.record.layered:
             return False
-        size = fig.record.weights.nbytes + sum(getattr(a, "nbytes", 0) for a in fig.record.arrays.values())
-        return size <= ASIDE_BYTES
+        size = _size(fig)
+        waiting = sum(job.size for job in self._pending.values() if not job.png.done())
+        return size <= ASIDE_BYTES and waiting + size <= ASIDE_PENDING_BYTES
 
     def _draw_aside(self, rkey: str, spec: FigureSpec, fig: Prepared, frame: Frame,
                     records: tuple[Attention, Attention | None], font: str | None,
                     where: tuple[str | None, int | None]) -> Figure:
-        """Render ``fig``'s page here and hand its PNG to a worker; its entry is stored by :meth:`finish`."""
+        """Render ``fig``'s page here and hand its PNG to a worker; its entry is stored once the PNG is back (by a
+        later figure, or by :meth:`finish`)."""
+        self._store_drawn()
         page = fig.view.page(fig, frame)
         side = list(fig.view.files(fig, frame))
         png = self.workers.submit(*records, spec, views.name_for(spec), frame)  # type: ignore[union-attr]
@@ -312,7 +318,7 @@ class FigureBuilder:
                         alt=fig.view.alt(fig, frame.title), files=(".html", ".png", *(s for s, _ in side)),
                         cached=False, warnings=rendering.warnings_from_entry(
                             {"warnings": warnings, "warning_options": options}))
-        self._pending[rkey] = _Pending(figure, fig, frame, page, side, png, font, where)
+        self._pending[rkey] = _Pending(figure, fig, frame, page, side, png, font, where, _size(fig))
         return figure
 
     def finish(self) -> None:
@@ -320,22 +326,32 @@ class FigureBuilder:
         characters no font has) at its page and line. A worker that failed is an :class:`AttnvizError` naming the
         block; the figures not stored then are rendered again by the next build (nothing of them was written)."""
         while self._pending:
-            rkey, job = next(iter(self._pending.items()))
-            try:
-                png, missing = job.png.result()
-            except AttnvizError as exc:  # what the author asked for cannot be drawn: said as the block's error
-                self.close()
-                raise exc.located(*job.where) from None
-            except Exception as exc:  # noqa: BLE001 - a bug in the drawing, or a worker that died
-                self.close()
-                raise AttnvizError(f"the PNG of this figure could not be drawn: {_failure(exc)}",
-                                   kind="render").located(*job.where) from None
-            del self._pending[rkey]
-            entry = rendering.store(self.cache, rkey, job.fig, job.frame, job.page, png, missing, font=job.font,
-                                    base_dir=self.settings.base_dir, files=job.side)
-            for warning in rendering.warnings_from_entry(entry):
-                if warning not in job.figure.warnings:
-                    logs.logger.warning("attnviz: %s", warning.located(*job.where))
+            self._store(next(iter(self._pending)))
+
+    def _store_drawn(self) -> None:
+        """Store the figures whose PNGs are back already (what they hold is freed); a failure waits for
+        :meth:`finish`, which fails the build naming its block."""
+        for rkey in [k for k, job in self._pending.items()
+                     if job.png.done() and not job.png.cancelled() and job.png.exception() is None]:
+            self._store(rkey)
+
+    def _store(self, rkey: str) -> None:
+        job = self._pending[rkey]
+        try:
+            png, missing = job.png.result()
+        except AttnvizError as exc:  # what the author asked for cannot be drawn: said as the block's error
+            self.close()
+            raise exc.located(*job.where) from None
+        except Exception as exc:  # noqa: BLE001 - a bug in the drawing, or a worker that died
+            self.close()
+            raise AttnvizError(f"the PNG of this figure could not be drawn: {_failure(exc)}",
+                               kind="render").located(*job.where) from None
+        del self._pending[rkey]
+        entry = rendering.store(self.cache, rkey, job.fig, job.frame, job.page, png, missing, font=job.font,
+                                base_dir=self.settings.base_dir, files=job.side)
+        for warning in rendering.warnings_from_entry(entry):
+            if warning not in job.figure.warnings:
+                logs.logger.warning("attnviz: %s", warning.located(*job.where))
 
     def close(self) -> None:
         """Stop the PNG workers; figures still waiting for theirs are dropped (never stored)."""
@@ -385,3 +401,8 @@ def _failure(exc: BaseException) -> str:
     if isinstance(exc, BrokenProcessPool):
         return f"the process drawing it stopped ({exc})"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _size(fig: Prepared) -> int:
+    """Bytes of the weights and arrays of ``fig``'s record (what a worker is handed)."""
+    return int(fig.record.weights.nbytes + sum(getattr(a, "nbytes", 0) for a in fig.record.arrays.values()))
