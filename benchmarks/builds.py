@@ -133,7 +133,11 @@ BUCKETS = [  # (label, module file suffix or package folder, function name): cum
     ("import torch + transformers, load model", "mkdocs_attnviz/extract/load.py", "_load"),
     ("forward passes (extract)", "mkdocs_attnviz/extract/forward.py", "extract"),
     ("figure pages (Bokeh JSON, zlib, Jinja)", "mkdocs_attnviz/views/", "page"),
-    ("PNG (matplotlib)", "mkdocs_attnviz/views/", "picture"),
+    ("PNG drawn in the build's own process (matplotlib)", "mkdocs_attnviz/views/", "picture"),
+    # MkDocs draws most PNGs in worker processes (mkdocs_attnviz.pictures) while the model runs: cProfile sees
+    # only the time the build waits for them at its end (the workers inherit the profiler and run slower)
+    ("PNG workers: waiting for them at the end of the build, storing their figures", "mkdocs_attnviz/pipeline.py",
+     "finish"),
     ("render cache writes", "mkdocs_attnviz/cache.py", "put_render"),
     ("attention cache writes", "mkdocs_attnviz/cache.py", "put_attention"),
 ]

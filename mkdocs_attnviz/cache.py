@@ -67,6 +67,10 @@ CACHE_FORMAT = 4  # 2: named extra arrays (decoder/cross attention, query/key ve
 #: a ``.tmp-*`` file older than this (seconds) is left over from a killed build and is deleted
 STALE_TMP_SECONDS = 3600
 
+#: the files of render entries verified (or written) in this build are kept in memory, up to this many bytes, until
+#: they are published: publishing then writes the very bytes that were checked, without reading them again
+KEEP_BYTES = 64 * 1024 * 1024
+
 
 def digest(obj: Any) -> str:
     """sha256 (128 bits, hex) of the canonical JSON of ``obj``."""
@@ -158,6 +162,8 @@ class Cache:
         self.unverified: list[str] = []  # render entries this machine did not sign (rendered again)
         self.swept: list[Path] = []  # stale temporary files removed when the cache was opened
         self._model_index: dict[str, Any] | None = None  # models.json, read on first use
+        self._kept: dict[str, bytes] = {}  # relative path -> bytes of a render entry's file, checked, not yet published
+        self._kept_bytes = 0
         if self.enabled:
             self._sweep_stale_temporaries()
 
@@ -377,29 +383,61 @@ class Cache:
                       "again from its extraction entry", rel)
             self.unverified.append(rel)
             return None
+        bodies = {}
         for suffix, sha in entry["files"].items():
-            body = self._read(self._rel("render", key, suffix))
+            rel = self._rel("render", key, suffix)
+            body = self._read(rel)  # always what the disk holds now: that is what is published
             if body is None or _sha(body) != sha:
-                self._problem(f"cache entry {self._rel('render', key, suffix)} is missing or damaged")
+                self._problem(f"cache entry {rel} is missing or damaged")
                 return None
+            bodies[rel] = body
+        self._keep(bodies)
         return RenderEntry(entry)
+
+    def release(self) -> None:
+        """Forget the files kept for publishing (a new build starts)."""
+        self._kept, self._kept_bytes = {}, 0
+
+    def _keep(self, bodies: Mapping[str, bytes]) -> None:
+        """Keep the checked (or written) files of one entry for :meth:`read_render_file`, within :data:`KEEP_BYTES`."""
+        size = sum(len(b) for b in bodies.values()) - sum(len(self._kept.get(rel, b"")) for rel in bodies)
+        if self._kept_bytes + size <= KEEP_BYTES:
+            self._kept.update(bodies)
+            self._kept_bytes += size
 
     def put_render(self, key: str, files: Mapping[str, bytes] | Iterable[tuple[str, bytes]],
                    meta: dict[str, Any]) -> RenderEntry:
         """Store the files of one figure (``{".html": ..., ".png": ...}``, or pairs — side files come one by one and
         are written as they come); the JSON is written last."""
-        shas = {}
+        shas, bodies = {}, {}
         for suffix, body in (files.items() if isinstance(files, Mapping) else files):
-            self._write(self._rel("render", key, suffix), body)
+            rel = self._rel("render", key, suffix)
+            self._write(rel, body)
             shas[suffix] = _sha(body)
+            if suffix in (".html", ".png") or suffix.startswith("@"):  # not a long input's many side files
+                bodies[rel] = body
+        self._keep(bodies)
         entry = RenderEntry(meta)
         entry.update({"format": CACHE_FORMAT, "key": key, "files": shas})
         entry["mac"] = machine.sign(_signed(entry))
         self._write(self._rel("render", key, ".json"), json.dumps(entry, ensure_ascii=False, indent=1).encode("utf-8"))
         return entry
 
+    def render_file_path(self, key: str, suffix: str) -> Path | None:
+        """Where one file of a render entry lies on disk (None: the cache keeps it in memory, or has no folder)."""
+        rel = self._rel("render", key, suffix)
+        if not self.enabled or rel in self._memory:
+            return None
+        return self.root / rel  # type: ignore[operator]
+
     def read_render_file(self, key: str, suffix: str) -> bytes | None:
-        return self._read(self._rel("render", key, suffix))
+        """One file of a render entry: the bytes checked (or written) in this build, once, else read again."""
+        rel = self._rel("render", key, suffix)
+        body = self._kept.pop(rel, None)
+        if body is not None:
+            self._kept_bytes -= len(body)
+            return body
+        return self._read(rel)
 
     # -- live figures: a model exported for the browser ---------------------------------------------
     def put_live(self, key: str, files: Mapping[str, bytes], manifest: dict[str, Any]) -> dict[str, Any]:

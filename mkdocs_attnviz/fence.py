@@ -329,7 +329,7 @@ def formatter(source: str, language: str, css_class: str, options: dict[str, Any
         spec = build_spec(header, source, defaults=builder.settings.defaults)
         building = True
         with ext.lock:
-            figure = builder.build(spec, page_dir=ext.page_dir)
+            figure = builder.build(spec, page_dir=ext.page_dir, where=(ext.page, line))
             if ext.inline:  # no publish() to keep the file hashes for the next build
                 builder.save_hash_memo()
         for warning in figure.warnings:

@@ -28,7 +28,7 @@ __all__ = ["STATE_ENV", "state_dir", "secret", "sign", "verify", "hash_memo_path
 #: "another machine")
 STATE_ENV = "ATTNVIZ_STATE_DIR"
 
-_KEYS: dict[str, bytes] = {}  # folder -> key, read once per process
+_KEYS: dict = {}  # folder, or the variables naming it -> key, read once per process
 
 
 def state_dir() -> Path:
@@ -80,11 +80,16 @@ def _make_key(folder: Path) -> bytes:
 
 
 def secret() -> bytes:
-    """This machine's key (read or made once per process and folder)."""
-    folder = state_dir()
-    key = _KEYS.get(str(folder))
+    """This machine's key (read or made once per process and folder; every figure entry asks for it, so the folder
+    is looked up again only when the variables that name it change)."""
+    names = (os.environ.get(STATE_ENV), os.environ.get("XDG_CACHE_HOME"), os.environ.get("HOME"))
+    key = _KEYS.get(names)
     if key is None:
-        key = _KEYS[str(folder)] = _make_key(folder)
+        folder = state_dir()
+        key = _KEYS.get(str(folder))
+        if key is None:
+            key = _KEYS[str(folder)] = _make_key(folder)
+        _KEYS[names] = key  # type: ignore[index]
     return key
 
 

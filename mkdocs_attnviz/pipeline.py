@@ -17,7 +17,7 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
-from . import embedding, live, publishing, rendering, views
+from . import embedding, live, logs, publishing, rendering, views
 from . import extract as _extract
 from .buildstats import BuildStats
 from .contract import LiveInfo
@@ -33,7 +33,10 @@ from .spec import FigureSpec
 from .toolkit import fonts
 
 if TYPE_CHECKING:  # drawing (numpy, matplotlib, Bokeh) is imported when a figure is rendered: a warm build does not
+    from concurrent.futures import Future
+
     from .attention import Attention
+    from .pictures import PictureWorkers
     from .prepare import Prepared
     from .views.base import Frame
 
@@ -42,12 +45,41 @@ __all__ = ["FigureBuilder", "Figure", "file_name", "ASSETS_CSS", "extraction_inp
 #: a cold build says how far it is at most this often (seconds)
 PROGRESS_SECONDS = 5.0
 
+#: with ``pictures_aside``, the workers start at the first figure rendered while no model is loaded yet (they start
+#: while it loads), or at this many figures rendered in one build
+ASIDE_AFTER = 3
+#: a record is handed to a worker up to this size (weights, bytes), and while the records waiting for the workers
+#: hold at most ``ASIDE_PENDING_BYTES``; else its PNG is drawn in place (the build helps the workers with their queue)
+ASIDE_BYTES = 64 * 1024 * 1024
+ASIDE_PENDING_BYTES = 512 * 1024 * 1024
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A figure whose PNG a worker draws: everything :func:`~mkdocs_attnviz.rendering.store` needs, and where its
+    block is (for its late warnings and errors)."""
+
+    figure: Figure
+    fig: "Prepared"
+    frame: "Frame"
+    page: str
+    side: list
+    png: "Future"
+    font: str | None
+    where: tuple[str | None, int | None]
+    size: int  # bytes of the records it holds
+
 
 class FigureBuilder:
     """Builds figures for one site; keeps the cache, statistics and the list of files to publish."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, pictures_aside: bool = False) -> None:
         self.settings = settings
+        #: draw PNGs in worker processes (:mod:`.pictures`), stored before :meth:`publish`: for a host that publishes
+        #: once its pages are done (MkDocs)
+        self.pictures_aside = pictures_aside
+        self.workers: PictureWorkers | None = None
+        self._pending: dict[str, _Pending] = {}  # render key -> a figure whose PNG is being drawn aside
         self.cache = Cache(settings.cache_dir, enabled=settings.cache)
         self.models = ModelRefs(settings, self.cache)
         self.keying = Keys(settings, self.models)
@@ -67,6 +99,7 @@ class FigureBuilder:
     def reset_stats(self) -> None:
         self.tally.reset()
         self.models.reset()  # each model resolved once a build (its files hashed once)
+        self.cache.release()
         self.used = {}
 
     def expect(self, blocks: int) -> None:
@@ -175,13 +208,15 @@ class FigureBuilder:
         # the record is shared by every name of the same weights: it speaks of the model by this block's name
         return key, dataclasses.replace(att, model=ref.name) if att.model != ref.name else att
 
-    def build(self, spec: FigureSpec, *, page_dir: str | None = None) -> Figure:
+    def build(self, spec: FigureSpec, *, page_dir: str | None = None,
+              where: tuple[str | None, int | None] = (None, None)) -> Figure:
         """Render ``spec`` (or take it from the cache). Raises :class:`AttnvizError` on bad input.
 
-        ``page_dir``: folder of the page holding the block (``data=`` files are looked up there first)."""
+        ``page_dir``: folder of the page holding the block (``data=`` files are looked up there first); ``where``:
+        its page and line, for what is said about it after :meth:`build` returns (a PNG drawn aside)."""
         self.stats["figures"] += 1
         try:
-            figure = self._build(self.resolve_inputs(spec, page_dir))
+            figure = self._build(self.resolve_inputs(spec, page_dir), where)
         except Exception as exc:  # AttnvizError, or a bug a host reports as "unexpected": a failed block either way
             self.stats["errors"] += 1
             if isinstance(exc, AttnvizError) and exc.kind == "unavailable":  # said where this host's settings live
@@ -202,9 +237,15 @@ class FigureBuilder:
 
     def prepared(self, spec: FigureSpec) -> Prepared:
         """The figure ``spec`` asks for, prepared once (its attention from the cache or the model)."""
+        return self._prepare(spec, *self._records(spec))
+
+    def _records(self, spec: FigureSpec) -> tuple[Attention, Attention | None]:
+        """The attention of ``spec`` and of a comparison's second input (None without one)."""
         _, att = self.attention(spec)
         other_spec = compare_spec(spec)
-        other = self.attention(other_spec)[1] if other_spec is not None else None
+        return att, (self.attention(other_spec)[1] if other_spec is not None else None)
+
+    def _prepare(self, spec: FigureSpec, att: Attention, other: Attention | None) -> Prepared:
         from .prepare import prepare
 
         fig = prepare(att, spec, views.get(views.name_for(spec)), other=other, memo=self.memo)
@@ -237,17 +278,31 @@ class FigureBuilder:
         return draw.frame(fig, resources=self.settings.resources, bokeh_src=self.bokehjs_name(),
                           font=self.settings.font, name=name)
 
-    def _build(self, spec: FigureSpec) -> Figure:
+    def _build(self, spec: FigureSpec, where: tuple[str | None, int | None] = (None, None)) -> Figure:
         rkey = self.keys(spec)[1]
+        pending = self._pending.get(rkey)
+        if pending is not None:  # asked for again while its PNG is drawn: as from the cache
+            self.stats["hits"] += 1
+            return dataclasses.replace(pending.figure, spec=spec, cached=True)
         entry = self.cache.get_render(rkey)
         cached = entry is not None
         if entry is None:
-            fig = self.prepared(spec)
+            if self._start_workers(spec):
+                self.workers.start()  # type: ignore[union-attr]
+            att, other = self._records(spec)
+            fig = self._prepare(spec, att, other)
             # the frame's description checks the layer, head and query against the model
-            entry = rendering.render(self.cache, rkey, fig, self._frame(fig, rkey), png=self.settings.fallback_png,
-                                     font=spec.font or self.settings.font, base_dir=self.settings.base_dir)
+            frame = self._frame(fig, rkey)
+            font = spec.font or self.settings.font
+            if self._aside(fig):
+                figure = self._draw_aside(rkey, spec, fig, frame, (att, other), font, where)
+            else:
+                entry = rendering.render(self.cache, rkey, fig, frame, png=self.settings.fallback_png, font=font,
+                                         base_dir=self.settings.base_dir)
             self.stats["renders"] += 1
             self.tally.progress(PROGRESS_SECONDS)
+            if entry is None:
+                return figure
         else:
             self.stats["hits"] += 1
         return Figure(key=rkey, spec=spec, height=int(entry["height"]), description=entry["description"],
@@ -257,6 +312,83 @@ class FigureBuilder:
     def live_key(self, spec: FigureSpec) -> str:
         """The key of the live export of ``spec``'s model (:func:`mkdocs_attnviz.live.live_key`)."""
         return live.live_key(self.model_ref(spec))
+
+    # -- PNGs drawn aside ------------------------------------------------------------------------
+    def _start_workers(self, spec: FigureSpec) -> bool:
+        """Whether the figure about to be rendered starts the PNG workers (see :data:`ASIDE_AFTER`)."""
+        if not (self.pictures_aside and self.settings.fallback_png) or (self.workers and self.workers.running):
+            return False
+        if self.workers is None:
+            from .pictures import PictureWorkers
+
+            self.workers = PictureWorkers()
+        loading = spec.data is None and _extract.STATS["loads"] == 0 and not self.settings.cache_only
+        return loading or self.stats["renders"] >= ASIDE_AFTER
+
+    def _aside(self, fig: Prepared) -> bool:
+        """Whether ``fig``'s PNG is drawn by a worker (they run; a record small enough to hand over)."""
+        if not (self.workers and self.workers.running) or fig.record.layered:
+            return False
+        size = _size(fig)
+        waiting = sum(job.size for job in self._pending.values() if not job.png.done())
+        return size <= ASIDE_BYTES and waiting + size <= ASIDE_PENDING_BYTES
+
+    def _draw_aside(self, rkey: str, spec: FigureSpec, fig: Prepared, frame: Frame,
+                    records: tuple[Attention, Attention | None], font: str | None,
+                    where: tuple[str | None, int | None]) -> Figure:
+        """Render ``fig``'s page here and hand its PNG to a worker; its entry is stored once the PNG is back (by a
+        later figure, or by :meth:`finish`)."""
+        self._store_drawn()
+        page = fig.view.page(fig, frame)
+        side = list(fig.view.files(fig, frame))
+        png = self.workers.submit(*records, spec, views.name_for(spec), frame)  # type: ignore[union-attr]
+        warnings, options = rendering.warnings_of(fig.record, spec, set(),
+                                                  rendering.font_warning(font, self.settings.base_dir),
+                                                  live_refused=fig.derived.get("live_refused"))
+        figure = Figure(key=rkey, spec=spec, height=int(frame.height), description=frame.title,
+                        alt=fig.view.alt(fig, frame.title), files=(".html", ".png", *(s for s, _ in side)),
+                        cached=False, warnings=rendering.warnings_from_entry(
+                            {"warnings": warnings, "warning_options": options}))
+        self._pending[rkey] = _Pending(figure, fig, frame, page, side, png, font, where, _size(fig))
+        return figure
+
+    def finish(self) -> None:
+        """Store every figure whose PNG a worker draws, once drawn (waiting for them), and say its late warnings (the
+        characters no font has) at its page and line. A worker that failed is an :class:`AttnvizError` naming the
+        block; the figures not stored then are rendered again by the next build (nothing of them was written)."""
+        while self._pending:
+            self._store(next(iter(self._pending)))
+
+    def _store_drawn(self) -> None:
+        """Store the figures whose PNGs are back already (what they hold is freed); a failure waits for
+        :meth:`finish`, which fails the build naming its block."""
+        for rkey in [k for k, job in self._pending.items()
+                     if job.png.done() and not job.png.cancelled() and job.png.exception() is None]:
+            self._store(rkey)
+
+    def _store(self, rkey: str) -> None:
+        job = self._pending[rkey]
+        try:
+            png, missing = job.png.result()
+        except AttnvizError as exc:  # what the author asked for cannot be drawn: said as the block's error
+            self.close()
+            raise exc.located(*job.where) from None
+        except Exception as exc:  # noqa: BLE001 - a bug in the drawing, or a worker that died
+            self.close()
+            raise AttnvizError(f"the PNG of this figure could not be drawn: {_failure(exc)}",
+                               kind="render").located(*job.where) from None
+        del self._pending[rkey]
+        entry = rendering.store(self.cache, rkey, job.fig, job.frame, job.page, png, missing, font=job.font,
+                                base_dir=self.settings.base_dir, files=job.side)
+        for warning in rendering.warnings_from_entry(entry):
+            if warning not in job.figure.warnings:
+                logs.logger.warning("attnviz: %s", warning.located(*job.where))
+
+    def close(self) -> None:
+        """Stop the PNG workers; figures still waiting for theirs are dropped (never stored)."""
+        self._pending = {}
+        if self.workers is not None:
+            self.workers.close()
 
     # -- publishing ----------------------------------------------------------------------------
     def bokehjs_name(self) -> str:
@@ -270,6 +402,7 @@ class FigureBuilder:
         ``out_dir``. ``side_only``: of the figures, only their side files (a page written elsewhere under another
         name still finds them next to it). The scripts' words are published in ``languages``, by default those of the
         figures published."""
+        self.finish()
         written = publishing.publish(out_dir, self.used, self.cache, self.settings, keys, side_only=side_only,
                                      languages=languages)
         lives = [self.live_key(fig.spec) for key, fig in self.used.items()
@@ -281,6 +414,7 @@ class FigureBuilder:
 
     def figure_file(self, key: str, suffix: str) -> bytes:
         """One file (``.html``, ``.png``) of a figure built in this build, from the cache."""
+        self.finish()
         return publishing.figure_file(self.cache, key, suffix)
 
     # -- HTML for the host page ----------------------------------------------------------------
@@ -297,3 +431,17 @@ class FigureBuilder:
         """The folders a message names paths relative to (:func:`~mkdocs_attnviz.locations.without_machine_paths`)."""
         s = self.settings
         return [s.base_dir, s.allowed_root, s.docs_dir]
+
+
+def _failure(exc: BaseException) -> str:
+    """What went wrong in a PNG worker, said plainly."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    if isinstance(exc, BrokenProcessPool):
+        return f"the process drawing it stopped ({exc})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _size(fig: Prepared) -> int:
+    """Bytes of the weights and arrays of ``fig``'s record (what a worker is handed)."""
+    return int(fig.record.weights.nbytes + sum(getattr(a, "nbytes", 0) for a in fig.record.arrays.values()))

@@ -125,7 +125,9 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if self._log_handler is None:
             self._log_handler = logs.attach(log)
         if self.builder is None or settings != self._settings:
-            self.builder = FigureBuilder(settings)
+            if self.builder is not None:
+                self.builder.close()
+            self.builder = FigureBuilder(settings, pictures_aside=True)  # PNGs drawn while the model runs
             self._settings = settings
         self.builder.reset_stats()
         self.extension = AttnvizExtension(builder=self.builder)
@@ -174,12 +176,18 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         if getattr(self, "warmup", None) is not None:  # the first build named the site's models: load them next
             self.warmup.load(self.builder.preload, self.builder.models_used())
 
+    def on_build_error(self, *, error: Exception) -> None:
+        if self.builder is not None:
+            self.builder.close()  # the PNGs not drawn yet are not waited for
+
     def on_shutdown(self) -> None:
         from . import extract
 
         if getattr(self, "warmup", None) is not None:
             self.warmup.stop()
         extract.clear_models()
+        if self.builder is not None:
+            self.builder.close()
         self.builder = None
         if self._log_handler is not None:
             logs.detach(self._log_handler)

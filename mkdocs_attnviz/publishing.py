@@ -9,7 +9,7 @@ from typing import Iterable, Mapping
 from .cache import Cache
 from .errors import AttnvizError
 from .figure import Figure
-from .files import write_if_changed
+from .files import file_mode, write_if_changed
 from .settings import Settings
 from .toolkit import assets, bokeh
 from .toolkit.page import templates_dir
@@ -42,6 +42,8 @@ def publish(out_dir: str | Path, figures: Mapping[str, Figure], cache: Cache, se
     out.mkdir(parents=True, exist_ok=True)
     written = []
     used_languages = set()  # reading a catalogue costs ~7 ms: only the languages of the figures
+    shared: set[str] = set()  # the files several figures share (a Bokeh document): written once
+    mode = file_mode()
     for key, fig in figures.items():
         if keys is not None and key not in keys:
             continue
@@ -49,7 +51,14 @@ def publish(out_dir: str | Path, figures: Mapping[str, Figure], cache: Cache, se
         for suffix in fig.files:
             if side_only and suffix in (".html", ".png"):
                 continue
-            written.append(write_if_changed(out / fig.filename(suffix), figure_file(cache, key, suffix)))
+            name = fig.filename(suffix)
+            if suffix.startswith("@"):  # named after its content (file_name): the same name is the same bytes
+                if name in shared:
+                    continue
+                shared.add(name)
+            # the cache's file, checked in this build, becomes the published one (a hard link) where it can
+            written.append(write_if_changed(out / name, figure_file(cache, key, suffix), mode=mode,
+                                            same_as=cache.render_file_path(key, suffix)))
     if settings.resources == "local":
         for name, src in bokeh.bokehjs_files().items():
             written.append(write_if_changed(out / name, Path(src).read_bytes()))

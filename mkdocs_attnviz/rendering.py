@@ -4,7 +4,7 @@ warnings a host reports about it (each with the option it is about)."""
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from .cache import Cache, RenderEntry
 from .errors import AttnvizWarning
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # drawing (numpy, matplotlib) is imported when a figure is re
     from .prepare import Prepared
     from .views.base import Frame
 
-__all__ = ["render", "warnings_of", "warnings_from_entry", "ignored_options", "font_warning"]
+__all__ = ["render", "store", "warnings_of", "warnings_from_entry", "ignored_options", "font_warning"]
 
 
 def render(cache: Cache, key: str, fig: Prepared, frame: Frame, *, png: bool, font: str | None = None,
@@ -28,26 +28,36 @@ def render(cache: Cache, key: str, fig: Prepared, frame: Frame, *, png: bool, fo
     warning never names)."""
     from .toolkit.mpl import missing_glyphs
 
-    view, record = fig.view, fig.record
-    files: dict[str, bytes] = {".html": view.page(fig, frame).encode("utf-8")}
+    page = fig.view.page(fig, frame)
     with missing_glyphs() as missing:
-        if png:
-            files[".png"] = view.picture(fig, frame)
-    warnings, options = warnings_of(record, fig.spec, missing, font_warning(font, base_dir) if png else None)
-    refused = fig.derived.get("live_refused")  # live="true" on a figure that cannot show another sentence
-    if refused:
-        warnings.append(f"cannot go live: {refused}")
-        options.append("live")
+        picture = fig.view.picture(fig, frame) if png else None
+    return store(cache, key, fig, frame, page, picture, missing, font=font, base_dir=base_dir)
+
+
+def store(cache: Cache, key: str, fig: Prepared, frame: Frame, page: str, picture: bytes | None,
+          missing: Iterable[str], *, font: str | None = None, base_dir: str | None = None,
+          files: Iterable[tuple[str, bytes]] | None = None) -> RenderEntry:
+    """Store ``fig``'s page and ``picture`` (None: no PNG; ``missing``: the characters it could not draw) as the
+    entry ``key`` of ``cache``, with the view's side files (``files``: made already) and the warnings."""
+    view, record = fig.view, fig.record
+    drawn: dict[str, bytes] = {".html": page.encode("utf-8")}
+    if picture is not None:
+        drawn[".png"] = picture
+    warnings, options = warnings_of(record, fig.spec, set(missing),
+                                    font_warning(font, base_dir) if picture is not None else None,
+                                    live_refused=fig.derived.get("live_refused"))
     meta = {"height": frame.height, "description": frame.title, "alt": view.alt(fig, frame.title),
             "tokens": record.num_tokens, "warnings": warnings, "warning_options": options}
     # a long input's side files are written to the cache one by one as the view makes them
-    return cache.put_render(key, itertools.chain(files.items(), view.files(fig, frame)), meta)
+    side = view.files(fig, frame) if files is None else files
+    return cache.put_render(key, itertools.chain(drawn.items(), side), meta)
 
 
-def warnings_of(record: Attention, spec: FigureSpec, missing: set[str],
-                unusable_font: str | None = None) -> tuple[list[str], list[str | None]]:
+def warnings_of(record: Attention, spec: FigureSpec, missing: set[str], unusable_font: str | None = None, *,
+                live_refused: str | None = None) -> tuple[list[str], list[str | None]]:
     """The warnings about a figure of ``record`` (truncation, the record's own, a font that cannot draw here
-    (:func:`font_warning`), glyphs no font has) and the option each is about."""
+    (:func:`font_warning`), glyphs no font has, ``live="true"`` on a figure that cannot show another sentence) and
+    the option each is about."""
     warnings = []
     truncated = record.meta.get("truncated")
     if truncated:
@@ -70,6 +80,9 @@ def warnings_of(record: Attention, spec: FigureSpec, missing: set[str],
     for option, warning in ignored_options(spec, record.meta):
         warnings.append(warning)
         options.append(option)
+    if live_refused:
+        warnings.append(f"cannot go live: {live_refused}")
+        options.append("live")
     return warnings, options
 
 

@@ -322,12 +322,12 @@ def test_read_only_filled_cache(tmp_path, minilm_path, reference, caplog, monkey
     shutil.copytree(reference["cache"], cache_dir)
     before = tree_snapshot(cache_dir)
 
-    real_mkstemp = files_module.tempfile.mkstemp
+    real_open = files_module.os.open
 
-    def mkstemp(*args, **kwargs):  # only the cache folder is on the read-only file system
-        if str(kwargs.get("dir", "")).startswith(str(cache_dir)):
-            raise OSError(errno.EROFS, "Read-only file system")
-        return real_mkstemp(*args, **kwargs)
+    def create(path, flags, *args, **kwargs):  # only the cache folder is on the read-only file system
+        if flags & os.O_CREAT and str(path).startswith(str(cache_dir)):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args, **kwargs)
 
     real_mkdir = Path.mkdir
 
@@ -336,7 +336,7 @@ def test_read_only_filled_cache(tmp_path, minilm_path, reference, caplog, monkey
             raise OSError(errno.EROFS, "Read-only file system", str(self))
         return real_mkdir(self, *args, **kwargs)
 
-    monkeypatch.setattr(files_module.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(files_module.os, "open", create)
     monkeypatch.setattr(Path, "mkdir", mkdir)
     pages = dict(PAGES, **{"new.md": "# New\n\n```attnviz\nA sentence the cache has never seen.\n```\n\n"
                                      "```attnviz head=\"max\"\nA sentence the cache has never seen.\n```\n"})

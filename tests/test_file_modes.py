@@ -62,6 +62,16 @@ def test_write_if_changed_fixes_the_mode_of_an_unchanged_file(tmp_path, umask):
     assert mode(path) == 0o644 and path.read_bytes() == b"new"
 
 
+def test_a_file_published_from_the_cache_is_a_link_only_with_the_mode_open_would_give(tmp_path, umask):
+    umask(0o022)
+    cached = write_atomic(tmp_path / "cache.png", b"png")
+    published = write_if_changed(tmp_path / "site.png", b"png", same_as=cached)
+    assert os.path.samefile(published, cached) and mode(published) == 0o644  # nothing copied
+    os.chmod(cached, 0o600)  # a cache file an older version left unreadable to others: copied, readable
+    other = write_if_changed(tmp_path / "other.png", b"png", same_as=cached)
+    assert not os.path.samefile(other, cached) and mode(other) == 0o644 and other.read_bytes() == b"png"
+
+
 SENTENCE = "The cat sat on the mat because it was tired."
 
 

@@ -85,6 +85,25 @@ def test_damaged_render_entry_is_named_and_rebuilt(site, caplog, damage):
     assert "Model " in (site.site / "two/index.html").read_text(encoding="utf-8")
 
 
+def test_a_published_file_changed_in_place_is_rendered_again(site, caplog):
+    """A published figure file is a hard link to the cache's (nothing copied): a tool that rewrites it in place
+    changes the cache's file too, which then fails its hash check and is rendered again, never published."""
+    site.page("index.md", f"# One\n\n```attnviz\n{SENTENCE}\n```\n")
+    site.config()
+    site.build(strict=True)
+    [page] = (site.site / "assets/attnviz").glob("*.html")
+    clean = page.read_bytes()
+    [cached] = (site.root / ".cache/plugin/attnviz/render").glob(f"*/{page.name}")
+    assert cached.samefile(page)
+    with open(page, "r+b") as fh:  # in place: the same file
+        fh.write(b"<script>alert(1)</script>")
+    caplog.clear()
+    site.build()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(f"render/{cached.parent.name}/{cached.name} is missing or damaged" in m for m in messages), messages
+    assert page.read_bytes() == clean and cached.read_bytes() == clean
+
+
 # -- 8. no build-machine path published or committed ----------------------------------------------------------------
 
 def test_error_boxes_and_cache_hold_no_build_machine_path(site, minilm_path):

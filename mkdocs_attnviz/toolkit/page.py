@@ -40,8 +40,10 @@ HEADER_PX = 40
 TICK_CHARS = 14
 
 
+@functools.lru_cache(maxsize=None)
 def templates_dir() -> pathlib.Path:
-    """The folder holding the page templates and their CSS/JS (installed wheel first, then the checkout)."""
+    """The folder holding the page templates and their CSS/JS (installed wheel first, then the checkout); looked
+    for once a process (every figure and embed snippet asks for it)."""
     package = pathlib.Path(__file__).resolve().parent.parent
     for candidate in (package / "templates", package.parent / "templates"):
         if (candidate / "figure.html.jinja").is_file():
