@@ -120,6 +120,10 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
                         ("per_figure_peak", "peak while scrolling"), ("per_figure_load", "at load")) if key in mem)
         add("browser memory ≤ 5 MiB per additional figure at 30 figures, kept after a garbage collection [issue 20]",
             f"{per:.1f} MiB{also} (before: {BEFORE['memory']})", per <= 5)
+        if "per_figure_peak" in mem:  # the same target on the sums garbage included: what a reader's machine holds
+            peak = mem["per_figure_peak"] / 2 ** 20
+            add("browser memory ≤ 5 MiB per additional figure at 30 figures, peak while scrolling (garbage not yet "
+                "collected) [issue 20]", f"{peak:.1f} MiB", peak <= 5)
     for name, value, ok in smollm2.targets(res.get("smollm2")):
         add(name + " [issue 18]", value, ok)
     for name, value, ok in live.targets(res.get("live")):
@@ -266,7 +270,7 @@ def reading(res: dict[str, Any]) -> list[str]:
     if b:
         p = b.get("profile", {}).get("buckets", {})
         render_s = sum(v for k, v in p.items() if k.startswith(("figure page", "PNG")))
-        out.append(f"* **Builds.** *(reasoning, with this run's profile)* A warm rebuild only reads the render cache (JSON + file hashes) and copies files; "
+        out.append(f"* **Builds.** *(reasoning, with this run's profile)* A warm rebuild only reads the render cache (JSON + file hashes) and publishes its files (hard links to the checked cache files where the system allows, else copies); "
                    "torch and transformers are never imported. A cold build pays what the bare script pays "
                    "(importing torch and transformers, loading the model, the forward passes) plus rendering: in "
                    f"the profile above rendering is {render_s:.1f} s for {b['figures']} figures, most of it the "
