@@ -200,17 +200,20 @@ KILLER = textwrap.dedent('''
     """Run `mkdocs build` and SIGKILL ourselves at one point of the second figure."""
     import os, signal, sys
     mode, config = sys.argv[1], sys.argv[2]
+    main = os.getpid()  # the build: a PNG may be drawn in a worker process, which kills the build, not itself
     from mkdocs_attnviz import extract as X
     from mkdocs_attnviz.views.heatmap import Heatmap
-    seen = {"n": 0}
+    counter = os.path.join(os.path.dirname(config), ".calls")  # counted across the build and its PNG workers
 
     def second():
-        seen["n"] += 1
-        return seen["n"] == 2
+        fd = os.open(counter, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, b"x")
+        os.close(fd)
+        return os.path.getsize(counter) == 2
 
     def die():
         sys.stdout.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(main, signal.SIGKILL)
 
     if mode == "extraction":  # inside the forward pass of the second sentence: nothing of it stored yet
         original_extract = X.extract
@@ -240,7 +243,7 @@ KILLER = textwrap.dedent('''
     cli(["build", "-q", "-f", config])
 ''')
 
-#: what each kill leaves in the cache: (attention entries, figure entries, .html files, temporaries)
+#: what each kill leaves in the cache, drawing in place: (attention entries, figure entries, .html files, temporaries)
 LEFT = {"extraction": (1, 1, 1, 0), "extraction-write": (1, 1, 1, 1), "rendering": (2, 1, 1, 0),
         "rendering-write": (2, 1, 2, 1)}
 
@@ -260,7 +263,14 @@ def test_build_killed_leaves_no_partial_entry_and_next_build_is_correct(tmp_path
     npz, js = entries(cache_dir, "extract", ".npz"), entries(cache_dir, "render", ".json")
     html = entries(cache_dir, "render", ".html")
     left = temporaries(cache_dir)
-    assert (len(npz), len(js), len(html), len(left)) == LEFT[mode]
+    # PNGs are drawn in a worker process while the build goes on (pictures.py): a figure is stored only once its
+    # PNG is back, so how far the build got is a matter of timing; what it had to have done, and the temporary the
+    # kill interrupted, are not
+    most_npz, most_js, most_html, n_left = LEFT[mode]
+    least_npz = 1 if mode.startswith("extraction") else 2
+    assert least_npz <= len(npz) <= (most_npz if mode.startswith("extraction") else 3), npz
+    assert len(js) <= most_js + (len(npz) - least_npz) and len(js) <= len(html) <= len(js) + 1, (js, html)
+    assert len(left) == n_left, left
     assert_cache_intact_partial(cache_dir)
     assert tree_snapshot(root / "docs") == docs
 
