@@ -86,8 +86,35 @@
   var view = null;     // what is drawn now: {layer, head, grid, W, Hh, img}
   var ndarray = null;
 
-  function asImage(flat, height, width) {
-    if (ndarray) return ndarray(flat, { dtype: "float32", shape: [height, width] });
+  // The document's image is RGBA: the page maps weights to colours itself, by Bokeh's LinearColorMapper rule on the
+  // mapper's own palette, low and high (so the cells and the colour bar agree); a NaN (a masked cell, a gap between
+  // tiles) is transparent, as the mapper's nan_color was. Bokeh's mapping took most of a switch to many tiles.
+  var paletteRGBA = null;
+  function colours(img, high) {
+    if (!paletteRGBA) {
+      var pal = models.mapper.palette, bytes = new Uint8Array(pal.length * 4);
+      for (var p = 0; p < pal.length; p++) {
+        var hex = String(pal[p]);
+        bytes[4 * p] = parseInt(hex.slice(1, 3), 16); bytes[4 * p + 1] = parseInt(hex.slice(3, 5), 16);
+        bytes[4 * p + 2] = parseInt(hex.slice(5, 7), 16); bytes[4 * p + 3] = 255;
+      }
+      paletteRGBA = new Uint32Array(bytes.buffer);  // the bytes R, G, B, A in memory: Bokeh's layout on any machine
+    }
+    var P = paletteRGBA, maxKey = P.length - 1, low = 0, norm = 1 / (high - low), interval = 1 / P.length;
+    var out = new Uint32Array(img.length);
+    for (var i = 0; i < img.length; i++) {
+      var d = img[i];
+      if (d !== d) continue;  // NaN: 0, transparent
+      if (d === high) { out[i] = P[maxKey]; continue; }
+      var key = Math.floor(((d - low) * norm) / interval);
+      out[i] = key < 0 ? P[0] : key > maxKey ? P[maxKey] : P[key];
+    }
+    return out;
+  }
+
+  function asImage(img, height, width, high) {
+    var flat = colours(img, high);
+    if (ndarray) return ndarray(flat, { dtype: "uint32", shape: [height, width] });
     var rows = [];
     for (var r = 0; r < height; r++) rows.push(Array.prototype.slice.call(flat.subarray(r * width, (r + 1) * width)));
     return rows;
@@ -182,12 +209,13 @@
         models.xrange.setv({ start: 0, end: n, reset_start: 0, reset_end: n });
         models.yrange.setv({ start: n, end: 0, reset_start: n, reset_end: 0 });
       }
-      models.mapper.setv({ low: 0, high: top > 0 ? top : 1 });
+      var high = top > 0 ? top : 1;
+      models.mapper.setv({ low: 0, high: high });
       if (models.mask && first) {
         var st = S.causal && n > 1 ? staircase(0, 0) : null;
         models.mask.data = st ? { xs: [st[0]], ys: [st[1]] } : { xs: [], ys: [] };
       }
-      models.source.data = { image: [asImage(img, Hh, W)], x: [x0], y: [y0], dw: [W * scale], dh: [Hh * scale] };
+      models.source.data = { image: [asImage(img, Hh, W, high)], x: [x0], y: [y0], dw: [W * scale], dh: [Hh * scale] };
       finish(layer, head);
     });
   }
@@ -270,11 +298,12 @@
       yr.setv({ start: Hh, end: 0, reset_start: Hh, reset_end: 0 });
       xr.setv({ bounds: [0, W] });
       yr.setv({ bounds: [0, Hh] });
-      models.mapper.setv({ low: 0, high: top > 0 ? top : 1 });
+      var high = top > 0 ? top : 1;
+      models.mapper.setv({ low: 0, high: high });
       models.tiles.data = { x: labelsX, y: labelsY, text: labelsText };
       if (models.mask) models.mask.data = { xs: maskXs, ys: maskYs };
       if (models.values) models.values.data = single && data.values ? cellValues(img, top) : { x: [], y: [], text: [], color: [] };
-      models.source.data = { image: [asImage(img, Hh, W)], x: [0], y: [0], dw: [W], dh: [Hh] };
+      models.source.data = { image: [asImage(img, Hh, W, high)], x: [0], y: [0], dw: [W], dh: [Hh] };
       models.xaxis.axis_label = C.t(single ? "key_tokens" : (grid.both ? "key_tokens_heads" : "key_tokens_tile"));
       models.yaxis.axis_label = C.t(single ? "query_tokens" : (grid.both ? "query_tokens_layers" : "query_tokens_tile"));
       finish(layer, head);

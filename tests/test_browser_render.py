@@ -155,3 +155,32 @@ def test_large_page_and_local_only_requests(chromium, tmp_path):
     assert ticks == 60
     assert console_errors(chromium) == []
     assert [u for u in requested_urls(chromium) if not u.startswith("data:")] == []  # switching views reads the page's own data blocks only
+
+
+@pytest.mark.parametrize("colormap", ["viridis", "magma"])
+def test_cells_take_the_colour_bars_colours(chromium, tmp_path, colormap):
+    """The page colours the cells itself (the document's image is RGBA): every cell has the colour Bokeh's linear
+    colour mapper gives its weight on the colour bar's palette, low 0, high the largest weight shown."""
+    from mkdocs_attnviz.toolkit.colors import palette
+
+    n = 8
+    att = make_attention(n=n, layers=1, heads=1, peaked=False)
+    levels = np.arange(n * n, dtype=np.float32).reshape(n, n) * 3 / 255  # 0, 3/255, ... distinct 8-bit steps
+    att.weights = (levels / levels.max() * 0.8)[None, None].astype(np.float32)  # the largest weight 0.8
+    page = write_page(tmp_path, f"colours-{colormap}", att, spec(layer=0, head=0, values="false",
+                                                                 colormap=colormap))
+    open_page(chromium, page)
+    view = chromium.execute_script("return window.Attnviz.view()")
+    px = frame_pixels(chromium).astype(int)
+    h, w_ = px.shape[:2]
+    colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in palette(colormap)]
+    high = view["max"]
+    worst = 0
+    for q in range(n):
+        for k in range(n):
+            d = chromium.execute_script("return window.Attnviz.cell(arguments[0], arguments[1], 0).w", q, k)
+            key = 255 if d == high else min(255, max(0, int(np.floor((d * (1 / high)) / (1 / 256)))))
+            got = px[int((q + 0.5) * h / n), int((k + 0.5) * w_ / n)]
+            worst = max(worst, int(np.abs(got - colours[key]).max()))
+    assert worst <= 2, worst
+    assert console_errors(chromium) == []

@@ -102,7 +102,7 @@ def test_page_has_one_image_glyph_and_the_required_decorations():
     names = [o["name"] for o in objs]
     renderers = [o for o in objs if o["name"] == "GlyphRenderer"]
     glyphs = [r["attributes"]["glyph"]["name"] for r in renderers]
-    assert glyphs.count("Image") == 1  # one image glyph for the whole matrix (not one rect per cell)
+    assert glyphs.count("ImageRGBA") == 1  # one image for the whole matrix (not one rect per cell), coloured by the page
     assert "Rect" not in names and "Quad" not in names
     mapper = next(o for o in objs if o["name"] == "LinearColorMapper")
     palette = mapper["attributes"]["palette"]

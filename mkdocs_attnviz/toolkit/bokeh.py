@@ -1,6 +1,6 @@
 """The Bokeh document of the heatmap page, BokehJS itself, and how a page loads it.
 
-The document (:func:`document_json`) carries no token text and no weights: one ``image`` glyph filled in by the
+The document (:func:`document_json`) carries no token text and no weights: one ``image_rgba`` glyph filled in by the
 page's script, tick labels through a ``CustomJSTickFormatter`` reading the page's own JSON (Bokeh would treat
 ``$$…$$`` in tick overrides as TeX and pull MathJax), a colour bar, masks, cell values and pair boundaries. It
 depends on four numbers only, so each process builds it once per colour map and pair/no pair and patches the
@@ -54,12 +54,14 @@ def document(n: int, plot_height: int, colormap: str, boundary: int | None,
     mapper = LinearColorMapper(name="attnviz-mapper", palette=palette(colormap),
                                low=0.0, high=1.0,
                                nan_color="rgba(0,0,0,0)")
-    # The image is filled in by view-heatmap.js once the layer is decoded: the document carries no matrix.
+    # The image is filled in by view-heatmap.js once the layer is decoded: the document carries no matrix. The page
+    # maps the weights to colours itself (Bokeh's linear rule on the mapper's palette, low and high) and hands Bokeh
+    # RGBA: Bokeh's own mapping took more than half of a switch to all the layers × heads tiles. The mapper stays the
+    # colour bar's.
     source = ColumnDataSource(name="attnviz-source",
-                              data={"image": [np.full((1, 1), np.nan, dtype=np.float32)],
+                              data={"image": [np.zeros((1, 1), dtype=np.uint32)],
                                     "x": [0.0], "y": [0.0], "dw": [float(n)], "dh": [float(n)]})
-    image = fig.image(image="image", x="x", y="y", dw="dw", dh="dh", source=source, color_mapper=mapper,
-                      name="attnviz-image")
+    image = fig.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=source, name="attnviz-image")
     hover.renderers = [image]
 
     # future positions of a causal model: hatched, filled in by view-heatmap.js (one staircase per tile)

@@ -25,7 +25,8 @@ __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_
            "HEADER_PX", "TICK_CHARS", "RENDER_VERSION"]
 
 #: bump whenever a page or picture changes; part of every figure's cache key
-RENDER_VERSION = "13"  # part of every figure's key: bumped whenever a figure's files change (13: the head view's
+RENDER_VERSION = "14"  # part of every figure's key: bumped whenever a figure's files change (14: the heatmap's
+# document draws RGBA that the page colours itself (image_rgba); 13: the head view's
 # column headings, the neuron view and the head summary kept inside their canvas on a narrow frame; 12: the payload's
 # `live` (LiveInfo or null) and a live figure's box, attnviz-live.js; 11: main's keyboard,
 # alternatives and notebook themes on the page contract (Attnviz.keys, one client core); 10: the keyboard and screen
