@@ -22,6 +22,9 @@
     return;
   }
   var RELEASE = 2, RETURN = 1;
+  // lazy loading by hand only where the browser's own is off (file://): served, Chromium starts a lazy frame earlier
+  // than RELEASE viewports, so a reader scrolling down finds it drawn sooner
+  var BY_HAND = location.protocol === "file:";
 
   function frames() { return Array.prototype.slice.call(document.querySelectorAll("iframe.attnviz-frame")); }
 
@@ -76,7 +79,7 @@
       if (d < (lazy ? RELEASE : RETURN) * h) restore(f);
     } else if (d > RELEASE * h) {
       if (f.hasAttribute("data-attnviz-drawn")) release(f, "drawn");
-      else if (!any.attnvizNear) release(f, "lazy");
+      else if (!any.attnvizNear && BY_HAND) release(f, "lazy");
     } else {
       any.attnvizNear = true;
     }
@@ -100,7 +103,7 @@
   function seen(figure) {
     var f = /** @type {HTMLIFrameElement | null} */ (figure.querySelector("iframe.attnviz-frame"));
     var h = window.innerHeight || 800;
-    if (f && !f.hasAttribute("data-attnviz-away") && distance(f, h) > RELEASE * h) release(f, "lazy");
+    if (BY_HAND && f && !f.hasAttribute("data-attnviz-away") && distance(f, h) > RELEASE * h) release(f, "lazy");
     later();
   }
   window.__attnvizHost = { seen: seen };
