@@ -9,7 +9,8 @@ place, as before.
 
 Nothing is half-written: a figure whose PNG is drawn aside has no render entry until its PNG is back — then its page,
 PNG and metadata are stored in one go (:func:`mkdocs_attnviz.rendering.store`), before anything is published
-(:meth:`mkdocs_attnviz.pipeline.FigureBuilder.finish`). A worker that fails, or dies, is an
+(:meth:`mkdocs_attnviz.pipeline.FigureBuilder.finish`, where the build, its own work done, draws the PNGs no worker
+has begun, from the last one back, while the workers finish theirs). A worker that fails, or dies, is an
 :class:`~mkdocs_attnviz.errors.AttnvizError` naming the figure's page and line: never a figure without its PNG.
 
 On Linux, in a process that runs no other thread and has not imported torch (``mkdocs build``: the workers start before

@@ -54,6 +54,11 @@ ASIDE_BYTES = 64 * 1024 * 1024
 ASIDE_PENDING_BYTES = 512 * 1024 * 1024
 
 
+#: at the end of a build, the build draws PNGs the workers have not begun once this many wait (else it waits: its
+#: first PNG costs it the import of matplotlib)
+HELP_FROM = 3
+
+
 @dataclasses.dataclass
 class _Pending:
     """A figure whose PNG a worker draws: everything :func:`~mkdocs_attnviz.rendering.store` needs, and where its
@@ -356,8 +361,37 @@ class FigureBuilder:
         """Store every figure whose PNG a worker draws, once drawn (waiting for them), and say its late warnings (the
         characters no font has) at its page and line. A worker that failed is an :class:`AttnvizError` naming the
         block; the figures not stored then are rendered again by the next build (nothing of them was written)."""
+        while self._help():  # the build's own work is done: it draws what the workers have not begun
+            self._store_drawn()
         while self._pending:
             self._store(next(iter(self._pending)))
+
+    def _help(self) -> bool:
+        """Draw in this process the last PNG no worker has begun (the workers take them from the first), when enough
+        wait to be worth this process's first matplotlib import; whether one was drawn. The PNG is drawn from the same
+        prepared figure a worker gets, so its bytes are the same (tests/test_pictures.py)."""
+        import sys
+        from concurrent.futures import Future
+
+        waiting = [rkey for rkey, job in self._pending.items() if not job.png.done()]
+        if len(waiting) < HELP_FROM and "matplotlib.figure" not in sys.modules:
+            return False
+        for rkey in reversed(waiting):
+            job = self._pending[rkey]
+            if not job.png.cancel():  # begun by a worker, or in its queue already
+                continue
+            from .toolkit.mpl import missing_glyphs
+
+            drawn: Future = Future()
+            try:
+                with missing_glyphs() as missing:
+                    png = job.fig.view.picture(job.fig, job.frame)
+                drawn.set_result((png, sorted(missing)))
+            except Exception as exc:  # noqa: BLE001 - said by _store with the block's page and line, as a worker's
+                drawn.set_exception(exc)
+            job.png = drawn
+            return True
+        return False
 
     def _store_drawn(self) -> None:
         """Store the figures whose PNGs are back already (what they hold is freed); a failure waits for

@@ -127,3 +127,35 @@ def test_mkdocs_build_draws_its_pngs_in_forked_workers_the_bytes_drawn_in_place(
     assert forked == render_files(here) and len([n for n in forked if n.endswith(".png")]) == len(BLOCKS) - 1
     published = {p.name: p.read_bytes() for p in (root / "site" / "assets" / "attnviz").glob("*.png")}
     assert published == {n: b for n, b in forked.items() if n.endswith(".png")}
+
+
+def test_the_build_draws_the_pngs_no_worker_has_begun_when_its_own_work_is_done(tmp_path, minilm_path, monkeypatch):
+    """At finish the build draws the queued PNGs itself, from the last one back (the workers take the first ones):
+    the same bytes as drawn in place, every figure stored."""
+    from mkdocs_attnviz import pictures, pipeline
+    from mkdocs_attnviz.views.heatmap import Heatmap
+
+    monkeypatch.setattr(pictures, "worker_count", lambda: 1)  # one worker: it falls behind the build at once
+    monkeypatch.setattr(pipeline, "HELP_FROM", 1)
+    blocks = [({}, f"Sentence number {i} is about a {word}.") for i, word in
+              enumerate(["cat", "dog", "river", "bank", "tree", "house", "road", "ship", "song", "cloud", "stone"])]
+    here = builder(tmp_path, "here", minilm_path, aside=False)
+    build(here, blocks)
+    aside = builder(tmp_path, "aside", minilm_path, aside=True)
+    figures = build(aside, blocks)
+    drawn_here: list[int] = []  # PNGs this process draws from now on (the worker was forked before)
+    original = Heatmap.picture
+
+    def picture(self, *args, **kwargs):
+        drawn_here.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Heatmap, "picture", picture)
+    try:
+        assert aside.workers is not None and aside.workers.running
+        aside.finish()
+        assert 0 < len(drawn_here) < len(blocks), drawn_here  # the build helped; the worker drew some too
+        assert all(aside.cache.get_render(f.key) is not None for f in figures)
+        assert render_files(aside) == render_files(here)
+    finally:
+        aside.close()
