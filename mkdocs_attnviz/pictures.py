@@ -105,14 +105,10 @@ def draw(att: Attention, other: Attention | None, spec: FigureSpec, view: str, f
          ) -> tuple[bytes, list[str]]:
     """The PNG of ``spec``'s figure of ``att`` (``other``: a comparison's second record) and the characters no
     installed font has (what :func:`mkdocs_attnviz.rendering.render` collects): run in a worker."""
-    from . import views
+    from . import rendering, views
     from .prepare import prepare
-    from .toolkit.mpl import missing_glyphs
 
-    fig = prepare(att, spec, views.get(view), other=other)
-    with missing_glyphs() as missing:
-        png = fig.view.picture(fig, frame)
-    return png, sorted(missing)
+    return rendering.picture(prepare(att, spec, views.get(view), other=other), frame)
 
 
 class PictureWorkers:

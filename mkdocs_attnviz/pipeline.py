@@ -380,13 +380,9 @@ class FigureBuilder:
             job = self._pending[rkey]
             if not job.png.cancel():  # begun by a worker, or in its queue already
                 continue
-            from .toolkit.mpl import missing_glyphs
-
             drawn: Future = Future()
             try:
-                with missing_glyphs() as missing:
-                    png = job.fig.view.picture(job.fig, job.frame)
-                drawn.set_result((png, sorted(missing)))
+                drawn.set_result(rendering.picture(job.fig, job.frame))
             except Exception as exc:  # noqa: BLE001 - said by _store with the block's page and line, as a worker's
                 drawn.set_exception(exc)
             job.png = drawn

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # drawing (numpy, matplotlib) is imported when a figure is re
     from .prepare import Prepared
     from .views.base import Frame
 
-__all__ = ["render", "store", "warnings_of", "warnings_from_entry", "ignored_options", "font_warning"]
+__all__ = ["render", "picture", "store", "warnings_of", "warnings_from_entry", "ignored_options", "font_warning"]
 
 
 def render(cache: Cache, key: str, fig: Prepared, frame: Frame, *, png: bool, font: str | None = None,
@@ -26,12 +26,19 @@ def render(cache: Cache, key: str, fig: Prepared, frame: Frame, *, png: bool, fo
     """Render ``fig`` into the entry ``key`` of ``cache`` (``png``: with its picture; ``font``: the family or font
     file its labels ask for, warned about when it cannot draw here; ``base_dir``: the project's folder, which a
     warning never names)."""
+    page = fig.view.page(fig, frame)
+    drawn, missing = picture(fig, frame) if png else (None, [])
+    return store(cache, key, fig, frame, page, drawn, missing, font=font, base_dir=base_dir)
+
+
+def picture(fig: Prepared, frame: Frame) -> tuple[bytes, list[str]]:
+    """``fig``'s PNG and the characters no installed font has, sorted (what :func:`store` warns about): the one way
+    a PNG is drawn, in the build's process or in a worker (:mod:`mkdocs_attnviz.pictures`)."""
     from .toolkit.mpl import missing_glyphs
 
-    page = fig.view.page(fig, frame)
     with missing_glyphs() as missing:
-        picture = fig.view.picture(fig, frame) if png else None
-    return store(cache, key, fig, frame, page, picture, missing, font=font, base_dir=base_dir)
+        png = fig.view.picture(fig, frame)
+    return png, sorted(missing)
 
 
 def store(cache: Cache, key: str, fig: Prepared, frame: Frame, page: str, picture: bytes | None,

@@ -102,13 +102,13 @@
     }
     // Bokeh: key = floor(((d - low) * norm) / (1 / N)); with low 0 and N 256 (a power of two: dividing by 1 / N is
     // multiplying by N, exactly) that is (d * norm * N) truncated, for every d >= 0 (a key below 0 is P[0] either way)
-    var P = paletteRGBA, N = P.length, maxKey = N - 1, norm = 1 / high, top = P[maxKey], size = img.length;
+    var P = paletteRGBA, N = P.length, maxKey = N - 1, norm = 1 / high, last = P[maxKey], size = img.length;
     var out = new Uint32Array(size);
     for (var i = 0; i < size; i++) {
       var d = img[i];
       if (d !== d) continue;  // NaN: 0, transparent
       var key = (d * norm * N) | 0;
-      out[i] = d === high || key > maxKey ? top : key < 0 ? P[0] : P[key];
+      out[i] = d === high || key > maxKey ? last : key < 0 ? P[0] : P[key];
     }
     return out;
   }
