@@ -251,14 +251,10 @@ def _single(measure: mpl.Measure, fig: Prepared, title_text: str, image: np.ndar
     if future is not None:
         _hatch_future(ax, n)
     if values_on(spec, n):
-        size = max(5.0, min(8.0, 110 / n))
-        for q in range(n):
-            for k in range(n):
-                if future is not None and future[q, k]:
-                    continue
-                v = float(image[q, k])
-                ax.text(k, q, f"{v:.2f}", ha="center", va="center", fontsize=size,
-                        color="black" if v > 0.6 * vmax else "white")
+        cells = [(k, q, f"{v:.2f}", "black" if v > 0.6 * vmax else "white")
+                 for q in range(n) for k in range(n) if future is None or not future[q, k]
+                 for v in (float(image[q, k]),)]
+        mpl.cell_values(ax, cells, max(5.0, min(8.0, 110 / n)))
     boundary = pair_boundary(p.q.segments)
     if boundary:
         ax.axhline(boundary - 0.5, color="#ff4040", lw=1.5, ls="--")

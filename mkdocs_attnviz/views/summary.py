@@ -148,12 +148,10 @@ class Summary(View):
                 ax.set_xlabel(_("head"), fontsize=8)
                 ax.set_ylabel(_("layer"), fontsize=8)
                 if H <= 16:
-                    for layer in range(L):
-                        for h in range(H):
-                            v = float(m[layer, h])
-                            ax.text(h, layer, f"{v:.1f}" if name == "distance" else f"{v:.2f}", ha="center",
-                                    va="center", fontsize=6 if H > 8 else 7,
-                                    color="black" if v > 0.6 * top else "white")
+                    mpl.cell_values(ax, [(h, layer, f"{v:.1f}" if name == "distance" else f"{v:.2f}",
+                                          "black" if v > 0.6 * top else "white")
+                                         for layer in range(L) for h in range(H) for v in (float(m[layer, h]),)],
+                                    6 if H > 8 else 7)
             width = out.get_figwidth() * mpl.PT
             out.suptitle(mpl.fit_title(frame.title, 10, width, 140), fontsize=10)
             out.supxlabel("\n".join(mpl.fit_title(line, 8, width, 160) for line in named_lines(fig, stats)), fontsize=8)
