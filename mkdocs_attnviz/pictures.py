@@ -3,7 +3,9 @@
 A cold build of many figures spends most of its time in matplotlib, drawing each figure's PNG after its page, while
 the model waits. :class:`PictureWorkers` draws them in other processes instead: started as soon as a build first
 misses a figure whose model is not loaded yet (they import matplotlib while the model loads), they draw a figure's
-PNG while the build computes the next figure's attention and page. A host whose files are published once its pages
+PNG while the build computes the next figure's attention and page. The first of them also makes what the first
+figure's view shares between pages (the heatmap: its Bokeh document's template, :meth:`View.ahead`), which the build
+takes when it renders its first page instead of importing Bokeh then. A host whose files are published once its pages
 are done (MkDocs: ``on_post_build``) asks for them (``FigureBuilder(..., pictures_aside=True)``); the others draw in
 place, as before.
 
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from .spec import FigureSpec
     from .views.base import Frame
 
-__all__ = ["PictureWorkers", "draw", "worker_count", "start_method", "MAX_WORKERS", "NICENESS"]
+__all__ = ["PictureWorkers", "draw", "ahead", "worker_count", "start_method", "MAX_WORKERS", "NICENESS"]
 
 #: at most this many worker processes (the build itself keeps one core busy)
 MAX_WORKERS = 4
@@ -101,6 +103,14 @@ def _warm_up() -> int:
     return os.getpid()
 
 
+def ahead(view: str, spec: FigureSpec) -> Any:
+    """What ``view``'s pages share for ``spec`` (:meth:`mkdocs_attnviz.views.base.View.ahead`), made in a worker while
+    the build loads the model: run in a worker."""
+    from . import views
+
+    return views.get(view).ahead(spec)
+
+
 def draw(att: Attention, other: Attention | None, spec: FigureSpec, view: str, frame: Frame
          ) -> tuple[bytes, list[str]]:
     """The PNG of ``spec``'s figure of ``att`` (``other``: a comparison's second record) and the characters no
@@ -139,6 +149,11 @@ class PictureWorkers:
         """Draw :func:`draw` ``(*args)`` in a worker."""
         self.start()
         return self._pool.submit(draw, *args)  # type: ignore[union-attr]
+
+    def submit_ahead(self, view: str, spec: FigureSpec) -> Future:
+        """Make :func:`ahead` ``(view, spec)`` in a worker."""
+        self.start()
+        return self._pool.submit(ahead, view, spec)  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Stop the workers: what they have not begun is dropped, a PNG being drawn is waited for (a pool left

@@ -85,6 +85,7 @@ class FigureBuilder:
         self.pictures_aside = pictures_aside
         self.workers: PictureWorkers | None = None
         self._pending: dict[str, _Pending] = {}  # render key -> a figure whose PNG is being drawn aside
+        self._ahead: list[tuple[str, Future]] = []  # (view, what a worker makes for its pages: View.ahead)
         self.cache = Cache(settings.cache_dir, enabled=settings.cache)
         self.models = ModelRefs(settings, self.cache)
         self.keying = Keys(settings, self.models)
@@ -294,7 +295,11 @@ class FigureBuilder:
         if entry is None:
             if self._start_workers(spec):
                 self.workers.start()  # type: ignore[union-attr]
+                if self._loading(spec):  # what the first page needs, made in a worker while the model loads
+                    name = views.name_for(spec)
+                    self._ahead.append((name, self.workers.submit_ahead(name, spec)))  # type: ignore[union-attr]
             att, other = self._records(spec)
+            self._adopt()
             fig = self._prepare(spec, att, other)
             # the frame's description checks the layer, head and query against the model
             frame = self._frame(fig, rkey)
@@ -319,6 +324,17 @@ class FigureBuilder:
         return live.live_key(self.model_ref(spec))
 
     # -- PNGs drawn aside ------------------------------------------------------------------------
+    def _adopt(self) -> None:
+        """Take what a worker made ahead for the pages (asked for while the model loads, it is made by then, else
+        nearly: it is the worker's first job; a worker that failed at it changes nothing, the page makes its own)."""
+        for name, job in self._ahead:
+            try:
+                made = job.result()
+            except Exception:  # noqa: BLE001 - a worker's failure is said where it draws a PNG
+                continue
+            views.get(name).adopt(made)
+        self._ahead = []
+
     def _start_workers(self, spec: FigureSpec) -> bool:
         """Whether the figure about to be rendered starts the PNG workers (see :data:`ASIDE_AFTER`)."""
         if not (self.pictures_aside and self.settings.fallback_png) or (self.workers and self.workers.running):
@@ -327,8 +343,11 @@ class FigureBuilder:
             from .pictures import PictureWorkers
 
             self.workers = PictureWorkers()
-        loading = spec.data is None and _extract.STATS["loads"] == 0 and not self.settings.cache_only
-        return loading or self.stats["renders"] >= ASIDE_AFTER
+        return self._loading(spec) or self.stats["renders"] >= ASIDE_AFTER
+
+    def _loading(self, spec: FigureSpec) -> bool:
+        """Whether ``spec``'s figure loads the first model of this process."""
+        return spec.data is None and _extract.STATS["loads"] == 0 and not self.settings.cache_only
 
     def _aside(self, fig: Prepared) -> bool:
         """Whether ``fig``'s PNG is drawn by a worker (they run; a record small enough to hand over)."""
@@ -417,6 +436,7 @@ class FigureBuilder:
     def close(self) -> None:
         """Stop the PNG workers; figures still waiting for theirs are dropped (never stored)."""
         self._pending = {}
+        self._ahead = []
         if self.workers is not None:
             self.workers.close()
 

@@ -91,7 +91,8 @@ def test_a_worker_that_dies_is_an_error_naming_the_block_and_nothing_half_stored
 
 
 def test_mkdocs_build_draws_its_pngs_in_forked_workers_the_bytes_drawn_in_place(tmp_path, minilm_path):
-    """``mkdocs build`` (one thread, no torch yet: the workers are forked) publishes the PNGs drawn in place."""
+    """``mkdocs build`` (one thread, no torch yet: the workers are forked) publishes the PNGs drawn in place, and the
+    pages made with the document template a worker made."""
     import subprocess
     import sys
     import textwrap
@@ -116,11 +117,16 @@ def test_mkdocs_build_draws_its_pngs_in_forked_workers_the_bytes_drawn_in_place(
             "start = p.start_method\n"
             "p.start_method = lambda: print('workers:', start(), file=sys.stderr) or start()\n"
             "from mkdocs.__main__ import cli\n"
-            "if __name__ == '__main__':\n    cli(['build', '--strict'])\n")
+            "if __name__ == '__main__':\n"
+            "    try:\n        cli(['build', '--strict'])\n"
+            "    finally:\n        print('bokeh.plotting:', 'bokeh.plotting' in sys.modules, file=sys.stderr)\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "workers: fork" in proc.stderr
+    # the Bokeh document's template came from the first worker, made while the model loaded: the build never
+    # imported Bokeh's plotting, and its pages are the bytes of pages made in place (below)
+    assert "bokeh.plotting: False" in proc.stderr
     here = builder(tmp_path, "here", minilm_path, aside=False)
     build(here, [b for b in BLOCKS if not b[0]])
     forked = {p.name: p.read_bytes() for p in sorted((tmp_path / "forked" / "render").glob("*/*"))}

@@ -20,7 +20,7 @@ from ..errors import AttnvizError
 from .colors import palette
 from .page import script_json, script_text
 
-__all__ = ["document", "document_json", "shared_document", "SharedDocument", "sentinel_numbers", "script_tag",
+__all__ = ["document", "document_json", "template", "adopt", "shared_document", "SharedDocument", "sentinel_numbers", "script_tag",
            "bokehjs_text", "bokehjs_files", "TEMPLATES", "LABELS", "SENTINELS"]
 
 
@@ -131,17 +131,34 @@ def _patch(template: str, n: int, plot_height: int, boundary: int | None) -> str
     return _NUMBER.sub(put, template)
 
 
+#: the numbers a template is checked with (any that :func:`_template` patches would do)
+_CHECK = {"n": 7, "height": 301, "boundary": 3}
+
+
+def template(colormap: str, pair: bool, labels: tuple[str, str, str]) -> tuple[tuple, str | None]:
+    """The key and the template of the documents of ``colormap``, with or without a pair boundary, in these words:
+    the document's JSON with sentinel numbers, checked (patched with other numbers it must equal a fresh build of
+    them), or None where only a fresh build is exact. A PNG worker makes it while the build loads the model (importing
+    Bokeh and building two documents take most of a second); :func:`adopt` keeps it."""
+    boundary = _CHECK["boundary"] if pair else None
+    made = _fresh(SENTINELS["n"], SENTINELS["height"], colormap, SENTINELS["boundary"] if pair else None, labels)
+    fresh = _fresh(_CHECK["n"], _CHECK["height"], colormap, boundary, labels)
+    return (colormap, pair, labels), made if _patch(made, _CHECK["n"], _CHECK["height"], boundary) == fresh else None
+
+
+def adopt(key: tuple, made: str | None) -> None:
+    """Keep a template :func:`template` made (in this process or another) for this process's documents."""
+    TEMPLATES.setdefault(key, made)
+
+
 def _template(n: int, height: int, colormap: str, boundary: int | None, labels: tuple[str, str, str]) -> str | None:
-    """The document's JSON with sentinel numbers, for a document of these values (built on first use and checked:
-    patched with these values it must equal a fresh build), or None where only a fresh build is exact."""
+    """The template for a document of these values (:func:`template`, made on first use), or None where only a
+    fresh build is exact."""
     if n < 2 or height == 600 or boundary in SENTINELS.values():
         return None
     key = (colormap, boundary is not None, labels)
     if key not in TEMPLATES:
-        template = _fresh(SENTINELS["n"], SENTINELS["height"], colormap,
-                          SENTINELS["boundary"] if boundary is not None else None, labels)
-        fresh = _fresh(n, height, colormap, boundary, labels)
-        TEMPLATES[key] = template if _patch(template, n, height, boundary) == fresh else None
+        adopt(*template(colormap, boundary is not None, labels))
     return TEMPLATES[key]
 
 

@@ -96,6 +96,15 @@ class View:
         the page loads data lazily (a long input's heatmap)."""
         return iter(())
 
+    def ahead(self, spec: FigureSpec) -> Any:
+        """What this view's pages share that the spec alone decides, made before the model has run: a PNG worker
+        makes it while the build loads the model (:mod:`mkdocs_attnviz.pictures`) and the build takes it with
+        :meth:`adopt`. None: nothing (the default)."""
+        return None
+
+    def adopt(self, made: Any) -> None:
+        """Keep what :meth:`ahead` made in another process, for this process's pages."""
+
     def alt(self, fig: Prepared, description: str) -> str:
         """The alt text: the kind of figure, what it shows, the sentence, then the keys most attended to in the
         layer and head it opens on (:func:`mkdocs_attnviz.alternative.summary`)."""

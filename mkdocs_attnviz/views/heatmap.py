@@ -31,6 +31,7 @@ from ..errors import AttnvizError
 from ..i18n import N_
 from ..prepare import Prepared
 from ..spec import FigureSpec
+from ..texts import Texts
 from ..toolkit import assets, bokeh, mpl
 from ..toolkit import page as kit
 from ..toolkit.colors import colormap
@@ -61,6 +62,11 @@ def tiles(layer: int | str, head: int | str, num_layers: int, num_heads: int
 def gap(n: int) -> int:
     """Gap between small multiples, in cells. Same rule as view-heatmap.js."""
     return max(1, round(n / 12))
+
+
+def _document_words(tx: Texts) -> tuple[str, str, str]:
+    """The words of the Bokeh document: its axis titles and its colour bar's."""
+    return tx._("Key tokens"), tx._("Query tokens"), tx._("Attention weight")
 
 
 def values_on(spec: FigureSpec, n: int) -> bool:
@@ -133,9 +139,14 @@ class Heatmap(View):
         """What the Bokeh document depends on: tokens, plot height, pair boundary, its words."""
         spec, p = fig.spec, fig.part
         plot_px = max(120, int(spec.height) - kit.HEADER_PX - 6) if spec.height else plot_height(p.q.labels)
-        _ = fig.tx._
-        return len(p.q.labels), plot_px, pair_boundary(p.q.segments), (_("Key tokens"), _("Query tokens"),
-                                                                        _("Attention weight"))
+        return len(p.q.labels), plot_px, pair_boundary(p.q.segments), _document_words(fig.tx)
+
+    def ahead(self, spec: FigureSpec) -> tuple:
+        """The Bokeh document's template for ``spec``'s colour map, pair and language (:func:`toolkit.bokeh.template`)."""
+        return bokeh.template(spec.colormap, spec.pair is not None, _document_words(Texts(spec.lang)))
+
+    def adopt(self, made: tuple) -> None:
+        bokeh.adopt(*made)
 
     def _shared_document(self, fig: Prepared, frame: Frame) -> bokeh.SharedDocument | None:
         if frame.self_contained:
