@@ -83,14 +83,14 @@
 
   // ------------------------------------------------------------------------------ the Bokeh models
   var models = null;   // filled once the document is embedded
-  var view = null;     // what is drawn now: {layer, head, grid, W, Hh, img}
+  var view = null;     // what is drawn now: {layer, head, grid, W, Hh, at: (row, column) -> weight}
   var ndarray = null;
 
   // The document's image is RGBA: the page maps weights to colours itself, by Bokeh's LinearColorMapper rule on the
   // mapper's own palette, low and high (so the cells and the colour bar agree); a NaN (a masked cell, a gap between
   // tiles) is transparent, as the mapper's nan_color was. Bokeh's mapping took most of a switch to many tiles.
   var paletteRGBA = null;
-  function colours(img, high) {
+  function palette() {
     if (!paletteRGBA) {
       var pal = models.mapper.palette, bytes = new Uint8Array(pal.length * 4);
       for (var p = 0; p < pal.length; p++) {
@@ -100,9 +100,12 @@
       }
       paletteRGBA = new Uint32Array(bytes.buffer);  // the bytes R, G, B, A in memory: Bokeh's layout on any machine
     }
+    return paletteRGBA;
+  }
+  function colours(img, high) {
     // Bokeh: key = floor(((d - low) * norm) / (1 / N)); with low 0 and N 256 (a power of two: dividing by 1 / N is
     // multiplying by N, exactly) that is (d * norm * N) truncated, for every d >= 0 (a key below 0 is P[0] either way)
-    var P = paletteRGBA, N = P.length, maxKey = N - 1, norm = 1 / high, last = P[maxKey], size = img.length;
+    var P = palette(), N = P.length, maxKey = N - 1, norm = 1 / high, last = P[maxKey], size = img.length;
     var out = new Uint32Array(size);
     for (var i = 0; i < size; i++) {
       var d = img[i];
@@ -113,8 +116,18 @@
     return out;
   }
 
+  // Tiles of single heads are coloured straight from their bytes: a byte's colour is that of its weight (the float a
+  // head's matrix holds: C.matrix), the same for every cell, so 256 are worked out, by colours() itself, not millions.
+  function byteColours(high) {
+    var weights = new Float32Array(256);
+    for (var v = 0; v < 256; v++) weights[v] = C.weight(v);
+    return colours(weights, high);
+  }
+
   function asImage(img, height, width, high) {
-    var flat = colours(img, high);
+    return asRGBA(colours(img, high), height, width);
+  }
+  function asRGBA(flat, height, width) {
     if (ndarray) return ndarray(flat, { dtype: "uint32", shape: [height, width] });
     var rows = [];
     for (var r = 0; r < height; r++) rows.push(Array.prototype.slice.call(flat.subarray(r * width, (r + 1) * width)));
@@ -204,7 +217,7 @@
         }
       }
       var first = !view;
-      view = { layer: layer, head: head, grid: tilesFor(layer, head), W: W, Hh: Hh, img: img, x0: x0, y0: y0,
+      view = { layer: layer, head: head, grid: tilesFor(layer, head), W: W, Hh: Hh, at: at(img, W), x0: x0, y0: y0,
                scale: scale, detail: detail };
       if (first) {
         models.xrange.setv({ start: 0, end: n, reset_start: 0, reset_end: n });
@@ -263,25 +276,38 @@
     return Promise.all(needed.map(layerBytes)).then(function (decoded) {
       var byLayer = {};
       needed.forEach(function (l, j) { byLayer[l] = decoded[j]; });
-      var single = grid.tiles.length === 1;
+      var single = grid.tiles.length === 1, nn = n * n;
       var W = single ? n : grid.cols * n + (grid.cols - 1) * gap;
       var Hh = single ? n : grid.rows * n + (grid.rows - 1) * gap;
-      var img = new Float32Array(W * Hh), top = 0, labelsX = [], labelsY = [], labelsText = [];
-      var maskXs = [], maskYs = [];
-      if (!single) img.fill(NaN);
+      // small multiples of single heads: coloured from their bytes, weights read from them on demand (hover, CSV)
+      var direct = !single && grid.tiles.every(function (t) { return typeof t[1] === "number"; });
+      var img = direct ? null : new Float32Array(W * Hh), top = 0, labelsX = [], labelsY = [], labelsText = [];
+      var maskXs = [], maskYs = [], rgba = null, q, j;
+      if (img && !single) img.fill(NaN);
+      if (direct) {
+        var topByte = 0;
+        grid.tiles.forEach(function (t) { topByte = Math.max(topByte, largestByte(byLayer[t[0]], t[1] * nn)); });
+        top = C.weight(topByte);
+        var lut = byteColours(top > 0 ? top : 1);
+        rgba = new Uint32Array(W * Hh);  // 0: transparent (the gaps, the future of a causal model)
+      }
       grid.tiles.forEach(function (t, k) {
-        var m = headMatrix(byLayer[t[0]], t[1]);
         var r = Math.floor(k / grid.cols), c = k % grid.cols, x0 = c * (n + gap), y0 = r * (n + gap);
-        for (var q = 0; q < n; q++) {
-          var rowOff = (y0 + q) * W + x0, mOff = q * n;
-          for (var j = 0; j < n; j++) {
-            var v = m[mOff + j];
-            img[rowOff + j] = v;
-            if (v > top) top = v;
+        if (direct) {
+          colourTile(rgba, W, x0, y0, byLayer[t[0]], t[1] * nn, lut);
+        } else {
+          var m = headMatrix(byLayer[t[0]], t[1]);
+          for (q = 0; q < n; q++) {
+            var iOff = (y0 + q) * W + x0, mOff = q * n;
+            for (j = 0; j < n; j++) {
+              var v = m[mOff + j];
+              img[iOff + j] = v;
+              if (v > top) top = v;
+            }
           }
+          if (S.causal && n > 1) for (q = 0; q < n; q++) for (j = q + 1; j < n; j++) img[(y0 + q) * W + x0 + j] = NaN;
         }
         if (S.causal && n > 1) {  // the future of a causal model: masked (hatched), not zero
-          for (q = 0; q < n; q++) for (j = q + 1; j < n; j++) img[(y0 + q) * W + x0 + j] = NaN;
           var st = staircase(x0, y0);
           maskXs.push(st[0]); maskYs.push(st[1]);
         }
@@ -290,7 +316,7 @@
           labelsText.push(layer === "all" ? C.t("layer_n", { layer: t[0] }) : C.t("head_n", { head: t[1] }));
         }
       });
-      view = { layer: layer, head: head, grid: grid, W: W, Hh: Hh, img: img };
+      view = { layer: layer, head: head, grid: grid, W: W, Hh: Hh, at: direct ? tileByte(grid, byLayer, W) : at(img, W) };
       var xr = models.xrange, yr = models.yrange;
       // widen the bounds first: Range1d clamps start/end to the bounds in force
       xr.setv({ bounds: [0, Math.max(W, xr.end, xr.start)] });
@@ -304,11 +330,44 @@
       models.tiles.data = { x: labelsX, y: labelsY, text: labelsText };
       if (models.mask) models.mask.data = { xs: maskXs, ys: maskYs };
       if (models.values) models.values.data = single && data.values ? cellValues(img, top) : { x: [], y: [], text: [], color: [] };
-      models.source.data = { image: [asImage(img, Hh, W, high)], x: [0], y: [0], dw: [W], dh: [Hh] };
+      models.source.data = { image: [rgba ? asRGBA(rgba, Hh, W) : asImage(img, Hh, W, high)], x: [0], y: [0], dw: [W],
+                             dh: [Hh] };
       models.xaxis.axis_label = C.t(single ? "key_tokens" : (grid.both ? "key_tokens_heads" : "key_tokens_tile"));
       models.yaxis.axis_label = C.t(single ? "query_tokens" : (grid.both ? "query_tokens_layers" : "query_tokens_tile"));
       finish(layer, head);
     });
+  }
+
+  // the largest byte of the head at `off` in a layer's bytes (a causal model's future is masked: not its top)
+  /** @param {Uint8Array} u8 @param {number} off @returns {number} */
+  function largestByte(u8, off) {
+    var most = 0, causal = S.causal;
+    for (var q = 0; q < n; q++) {
+      var end = off + q * n + (causal ? q + 1 : n);
+      for (var j = off + q * n; j < end; j++) if (u8[j] > most) most = u8[j];
+    }
+    return most;
+  }
+  // the head at `off` in a layer's bytes, coloured through `lut` into the tile at x0, y0 of `rgba` (W wide)
+  /** @param {Uint32Array} rgba @param {number} W @param {number} x0 @param {number} y0 @param {Uint8Array} u8
+   * @param {number} off @param {Uint32Array} lut */
+  function colourTile(rgba, W, x0, y0, u8, off, lut) {
+    var causal = S.causal;
+    for (var q = 0; q < n; q++) {
+      var rowOff = (y0 + q) * W + x0, bOff = off + q * n, cols = causal ? q + 1 : n;
+      for (var j = 0; j < cols; j++) rgba[rowOff + j] = lut[u8[bOff + j]];
+    }
+  }
+
+  // the weight at row r, column c of what is drawn (NaN: a gap, a masked cell)
+  function at(img, W) { return function (r, c) { return img[r * W + c]; }; }
+  function tileByte(grid, byLayer, W) {
+    var n1 = n + gap;
+    return function (r, c) {
+      var tr = Math.floor(r / n1), tc = Math.floor(c / n1), q = r - tr * n1, k = c - tc * n1, t = tr * grid.cols + tc;
+      if (q >= n || k >= n || c >= W || t >= grid.tiles.length || (S.causal && k > q)) return NaN;
+      return C.weight(byLayer[grid.tiles[t][0]][grid.tiles[t][1] * n * n + q * n + k]);
+    };
   }
 
   // outline of the cells with key > query of the tile at (x0, y0) (the PNG's shape: views.heatmap.staircase)
@@ -360,7 +419,7 @@
       name: "attention-layer" + t[0] + "-head" + t[1],
       rows: long ? blockLabels(view.y0, view.Hh, view.scale) : axis.labels,
       cols: long ? blockLabels(view.x0, view.W, view.scale) : axis.labels,
-      value: function (r, c) { return view.img[r * view.W + c]; },
+      value: function (r, c) { return view.at(r, c); },
       meta: { who: data.who, model: data.model, text: data.text, pair: data.pair, layer: t[0], head: t[1],
               view: single ? "heatmap" : C.t("first_tile", { layers: layerText(view.layer), heads: headText(view.head) }),
               rows_are: "query tokens", cols_are: "key tokens", causal: S.causal }
@@ -375,7 +434,7 @@
       var rr = Math.floor((qq - view.y0) / view.scale);
       if (kk < 0 || qq < 0 || kk >= n || qq >= n) return null;
       var inside = cc >= 0 && rr >= 0 && cc < view.W && rr < view.Hh;
-      return { q: qq, k: kk, layer: view.layer, head: view.head, w: inside ? view.img[rr * view.W + cc] : NaN,
+      return { q: qq, k: kk, layer: view.layer, head: view.head, w: inside ? view.at(rr, cc) : NaN,
                masked: S.causal && kk > qq, block: view.scale };
     }
     var n1 = n + gap, c = 0, r = 0, xi = x, yi = y;
@@ -387,7 +446,7 @@
     if (k < 0 || q < 0 || k >= n || q >= n || c < 0 || c >= view.grid.cols || t >= view.grid.tiles.length) return null;
     if (S.causal && k > q) return { q: q, k: k, layer: view.grid.tiles[t][0], head: view.grid.tiles[t][1], w: NaN, masked: true };
     var ix = c * n1 + k, iy = r * n1 + q;
-    return { q: q, k: k, layer: view.grid.tiles[t][0], head: view.grid.tiles[t][1], w: view.img[iy * view.W + ix] };
+    return { q: q, k: k, layer: view.grid.tiles[t][0], head: view.grid.tiles[t][1], w: view.at(iy, ix) };
   }
 
   function tokenText(i) {  // the token as every view names it, and its raw form where the label differs

@@ -184,3 +184,57 @@ def test_cells_take_the_colour_bars_colours(chromium, tmp_path, colormap):
             worst = max(worst, int(np.abs(got - colours[key]).max()))
     assert worst <= 2, worst
     assert console_errors(chromium) == []
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_tiles_of_single_heads_show_and_name_each_heads_weights(chromium, tmp_path, causal):
+    """Small multiples of single heads (every head of a layer; every layer × head) are coloured from the page's bytes
+    and read from them for the tooltip: each tile's cell has its own head's weight (the 8-bit value the page carries),
+    a causal model's future is masked, and each cell's colour is the colour bar's for its weight, on one scale whose
+    top is the largest weight shown."""
+    import dataclasses
+
+    from mkdocs_attnviz.analysis import dequantize, quantize
+    from mkdocs_attnviz.toolkit.colors import palette
+
+    n, L, H = 7, 2, 3
+    att = make_attention(n=n, layers=L, heads=H, seed=5)
+    if causal:
+        w = np.tril(att.weights)
+        att = dataclasses.replace(att, weights=(w / w.sum(-1, keepdims=True)).astype(np.float32), causal=True)
+    shown = dequantize(quantize(att.weights))
+    page = write_page(tmp_path, f"tiles-{causal}", att, spec(layer=1, head="all", values="false"))
+    open_page(chromium, page)
+    colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in palette("viridis")]
+    for layer, tiles in ((1, [(1, h) for h in range(H)]), ("all", [(l, h) for l in range(L) for h in range(H)])):
+        set_select(chromium, "layer", str(layer))
+        view = chromium.execute_script("return window.Attnviz.view()")
+        layout = chromium.execute_script("return window.Attnviz.layout()")
+        future = np.triu(np.ones((n, n), bool), 1) if causal else np.zeros((n, n), bool)
+        top = max(float(shown[l, h][~future].max()) for l, h in tiles)
+        assert view["max"] == pytest.approx(top, abs=1e-6)
+        px = frame_pixels(chromium).astype(int)
+        g, cols = gap(n), layout["cols"]
+        rows = -(-len(tiles) // cols)
+        W, Hh = cols * n + (cols - 1) * g, rows * n + (rows - 1) * g
+        worst = 0
+        for t, (l, h) in enumerate(tiles):
+            for q in range(n):
+                for k in range(n):
+                    cell = chromium.execute_script("return window.Attnviz.cell(arguments[0], arguments[1], arguments[2])",
+                                                   q, k, t)
+                    assert (cell["layer"], cell["head"]) == (l, h)
+                    if future[q, k]:
+                        assert cell["w"] is None and cell["masked"]  # NaN reads as null
+                        continue
+                    assert cell["w"] == pytest.approx(float(shown[l, h, q, k]), abs=1e-6), (l, h, q, k)
+                    if q == 0:
+                        continue  # under the tile's title ("head 2")
+                    d = cell["w"]
+                    key = 255 if d == view["max"] else min(255, int(np.floor(d / view["max"] * 256)))
+                    x = (t % cols) * (n + g) + k + 0.5
+                    y = (t // cols) * (n + g) + q + 0.5
+                    got = px[int(y * px.shape[0] / Hh), int(x * px.shape[1] / W)]
+                    worst = max(worst, int(np.abs(got - colours[key]).max()))
+        assert worst <= 2, (layer, worst)
+    assert console_errors(chromium) == []
