@@ -81,7 +81,8 @@ class Payload:
     filter: str | None  # the head view's initial pair filter
     set: str  # the initial attention set
     sets: dict[str, AttentionSet]  # every attention set of the page, by name
-    palette: list[str]  # the colour map, as #rrggbb
+    palette: list[str] | None  # the colour map, as #rrggbb; None where the view's colours are elsewhere (the heatmap:
+    # its Bokeh document's colour mapper)
     scale: int  # SCALE: a packed weight is round(w * scale)
     hidden: bool  # special tokens are hidden (said in the title)
     i18n: dict[str, Any]  # the figure's own words (counts, notes): texts.Texts.figure_texts

@@ -43,7 +43,7 @@
  * @property {string|null} filter
  * @property {string} set
  * @property {Object<string, AttentionSet>} sets
- * @property {string[]} palette
+ * @property {string[]|null} palette the colour map, #rrggbb (null: the heatmap's colours are its Bokeh document's)
  * @property {number} scale a packed weight is round(w * scale)
  * @property {boolean} hidden
  * @property {Object<string, any>} i18n

@@ -64,6 +64,11 @@ def test_every_views_page_carries_the_payload(view):
     assert list(one) == contract.fields(contract.AttentionSet) and list(one["q"]) == contract.fields(contract.Axis)
     blocks = re.findall(r'data-set="(\w+)" data-layer="(\d+)"', page)
     assert {s for s, _ in blocks} <= set(data["sets"]) and len(blocks) >= att.num_layers
+    # the canvas views colour with the payload's palette; the heatmap with its Bokeh document's mapper (in the page
+    # or the site's shared document), so its payload carries none
+    from mkdocs_attnviz.toolkit.colors import palette
+
+    assert data["palette"] == (None if view == "heatmap" else palette("viridis")), view
 
 
 def test_a_view_may_not_replace_a_payload_field():

@@ -26,7 +26,7 @@ __all__ = ["templates_dir", "environment", "asset_text", "script_json", "script_
 
 #: bump whenever a page or picture changes; part of every figure's cache key
 RENDER_VERSION = "16"  # part of every figure's key: bumped whenever a figure's files change (16: small multiples of
-# single heads coloured from the page's bytes (view-heatmap.js); 15: the numbers in a
+# single heads coloured from the page's bytes (view-heatmap.js), no palette in a heatmap's payload; 15: the numbers in a
 # PNG's cells drawn by one artist from strings rendered once, PNGs compressed at zlib level 3; 14: the heatmap's
 # document draws RGBA that the page colours itself (image_rgba); 13: the head view's
 # column headings, the neuron view and the head summary kept inside their canvas on a narrow frame; 12: the payload's

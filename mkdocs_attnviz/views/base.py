@@ -161,10 +161,10 @@ def canvas_data(fig: Prepared, frame: Frame, sets: dict[str, Part], *, query: in
 def payload(fig: Prepared, frame: Frame, sets: dict[str, AttentionSet], *, layer: int | str, head: int | str | None = None,
             query: int | None = None, who: str | None = None, hidden: bool = False, set_name: str | None = None,
             extra: dict[str, Any] | None = None, num_layers: int | None = None, num_heads: int | None = None,
-            analysis: dict[str, Any] | None = None) -> dict[str, Any]:
+            analysis: dict[str, Any] | None = None, palette: bool = True) -> dict[str, Any]:
     """The page's JSON (a :class:`~mkdocs_attnviz.contract.Payload`) for ``fig``: the common fields from the
-    figure, the view's own ``extra`` keys beside them."""
-    from ..toolkit.colors import palette
+    figure, the view's own ``extra`` keys beside them (``palette=False``: the page's colours are elsewhere)."""
+    from ..toolkit.colors import palette as colours
 
     spec, record = fig.spec, fig.record
     num_layers = fig.num_layers if num_layers is None else num_layers
@@ -173,7 +173,8 @@ def payload(fig: Prepared, frame: Frame, sets: dict[str, AttentionSet], *, layer
         version=VERSION, view=fig.view.name, title=frame.title, model=record.model, who=fig.who if who is None else who,
         text=spec.text, pair=spec.pair, theme=spec.theme, num_layers=num_layers, num_heads=num_heads, layer=layer,
         head=fig.head if head is None else head, query=query, filter=spec.filter,
-        set=fig.part.name if set_name is None else set_name, sets=sets, palette=palette(spec.colormap), scale=SCALE,
+        set=fig.part.name if set_name is None else set_name, sets=sets,
+        palette=colours(spec.colormap) if palette else None, scale=SCALE,
         hidden=bool(hidden), i18n=fig.tx.figure_texts(num_layers, num_heads, fig.analysis if analysis is None else analysis),
         live=fig.live, extra=extra or {}).json()
 

@@ -177,7 +177,9 @@ class Heatmap(View):
         else:
             weights = p.f32
             blobs = [(p.name, index, kit.pack_layer(weights[index])) for index in range(fig.num_layers)]
-        data = payload(fig, frame, {p.name: set_json(p)}, layer=fig.layer, hidden=fig.hidden, extra=extra)
+        # no palette: the cells and the colour bar take the Bokeh document's mapper's (2.8 KB less per page)
+        data = payload(fig, frame, {p.name: set_json(p)}, layer=fig.layer, hidden=fig.hidden, extra=extra,
+                       palette=False)
         return assets.render_page(
             "figure.html.jinja", css=("figure.css",), scripts=self.page_scripts(fig), inline=frame.self_contained,
             own=((shared.name, shared.script),) if shared else (),
