@@ -162,7 +162,18 @@ def test_reader_paths(tmp_path):
                             layers=2)
     b = result["bytes"]
     assert len(b["own"]) == 6 and b["shared"] > 0 and b["bokehjs"] > 0
-    assert result["single_file"] > b["bokehjs"]  # BokehJS travels inside the single file
+    # BokehJS travels inside the single file (deflated: the file is smaller than bokeh.min.js, whole and unchanged)
+    import base64
+    import re
+    import zlib
+
+    from mkdocs_attnviz.toolkit import bokeh
+
+    report = (tmp_path / "reader" / "report.html").read_text(encoding="utf-8")
+    assert result["single_file"] == len(report.encode("utf-8"))
+    carried = re.search(r'<script type="application/octet-stream" data-encoding="deflate" id="attnviz-bokehjs">'
+                        r'([A-Za-z0-9+/=]+)</script>', report)
+    assert carried and zlib.decompress(base64.b64decode(carried.group(1))).decode("utf-8") == bokeh.bokehjs_text()
     if browser.available():
         r = result["browser"]
         assert not r["errors"] and len(r["six_each_ms"]) == 6
