@@ -9,8 +9,8 @@ font that has the characters (:mod:`.fonts`); characters no font has are collect
 from __future__ import annotations
 
 import contextlib
-import functools
 import contextvars
+import functools
 import io
 import math
 import textwrap
@@ -224,9 +224,8 @@ def token_ticks(fig, idx: list[int], labels: list[str], n: int, left: float, bot
 
     Positions are in points from the figure's bottom left; what matplotlib's own ticks would draw
     (3.5 pt marks, 3.5 pt pad, 8 pt labels), without its axis machinery (five artists per label)."""
-    from matplotlib.collections import LineCollection
-
     import matplotlib
+    from matplotlib.collections import LineCollection
 
     cell = grid / n
     colour = matplotlib.rcParams["text.color"]
@@ -241,7 +240,6 @@ def token_ticks(fig, idx: list[int], labels: list[str], n: int, left: float, bot
     stamp(fig, fig.transFigure, below, 8, ha="right", va="top", rotation=45)
     stamp(fig, fig.transFigure, beside, 8, ha="right", va="center")
     fig.add_artist(LineCollection(segs, colors="black", linewidths=0.8, transform=fig.transFigure))
-
 
 
 def cell_values(ax, cells: list[tuple[float, float, str, str]], fontsize: float) -> None:
@@ -263,10 +261,10 @@ def stamp(parent, transform, items: list[tuple[float, float, str, str]], fontsiz
 
     prop = FontProperties(size=fontsize)  # the family list of the rc context
     path = findfont(prop)
-    covered = fonts.coverage([prop.get_family()[0]])
+    covered = fonts.coverage([prop.get_family()[0]]) if path else frozenset()
     fast, slow = [], []
     for item in items:
-        (fast if path and _stampable(item[2], covered) else slow).append(item)
+        (fast if _stampable(item[2], covered) else slow).append(item)
     for x, y, text, colour in slow:
         parent.text(x, y, text, ha=ha, va=va, rotation=rotation, rotation_mode="anchor", fontsize=fontsize,
                     color=colour, transform=transform)
