@@ -321,12 +321,17 @@ def reading(res: dict[str, Any]) -> list[str]:
                    "scripts once, run by every figure from the host page's inert copy.")
     sv = res.get("serve")
     if sv:
-        e = sv["edits"]
-        out.append(f"* **Writer.** The first edit (1 s after the server first served) was rebuilt {e[0]['s']:.2f} s "
-                   f"after it, the second {e[-1]['s']:.2f} s after it; the models were loaded in the background "
-                   f"{sv['ready_s']:.1f} s after the start. *(reasoning)* `mkdocs serve` starts loading torch and "
-                   "the site's models in a background thread as soon as it starts, so an early first edit waits "
-                   "only for what is left of that load.")
+        first, later = sv["first"], sv["later"]
+        out.append(f"* **Writer.** On a machine with the model's quick preview, the first edit (1 s after the server "
+                   f"first served) was rebuilt {later['edits'][0]['s']:.2f} s after it, the second "
+                   f"{later['edits'][-1]['s']:.2f} s after it (previewed: "
+                   f"{', '.join(str(e['previewed']) for e in later['edits'])}); the previews were ready "
+                   f"{later['previews_s']:.1f} s after the start. The first serve on a machine (no preview yet) "
+                   f"rebuilt its first edit {first['edits'][0]['s']:.2f} s after it, with the models loaded "
+                   f"{first['ready_s']:.1f} s after the start, and exported the preview "
+                   f"{first['exported_s']:.1f} s after the start. *(reasoning)* Without a preview an early edit "
+                   "waits for torch and transformers to import (seconds here); a preview needs onnxruntime, its "
+                   "session and the tokenizer only.")
     return out
 
 

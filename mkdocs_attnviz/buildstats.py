@@ -16,7 +16,8 @@ class BuildStats:
         self.reset()
 
     def reset(self) -> None:
-        self.counts = {"figures": 0, "hits": 0, "renders": 0, "extractions": 0, "errors": 0}
+        # extractions: model runs, of which previews by onnxruntime (mkdocs serve, extract.preview)
+        self.counts = {"figures": 0, "hits": 0, "renders": 0, "extractions": 0, "errors": 0, "previews": 0}
         self.started = time.perf_counter()
         self.expected = 0  # blocks the host expects to build (0: unknown): "12 of 50" in the progress lines
         self.last_progress = time.perf_counter()
@@ -45,8 +46,11 @@ class BuildStats:
     def summary(self) -> str:
         s = self.counts
         seconds = time.perf_counter() - self.started
+        previewed = (f"; {_count(s['previews'], 'sentence')} run by this machine's quick preview (onnxruntime): "
+                     "`mkdocs build` runs PyTorch" if s["previews"] else "")
         return (f"attnviz: {_count(s['figures'], 'figure')} ({s['hits']} from cache, {s['renders']} rendered, "
-                f"{_count(s['extractions'], 'model run')}, {_count(s['errors'], 'error')}) in {seconds:.1f} s")
+                f"{_count(s['extractions'], 'model run')}, {_count(s['errors'], 'error')}) in {seconds:.1f} s"
+                f"{previewed}")
 
 
 def _count(n: int, word: str) -> str:

@@ -228,6 +228,11 @@ class Cache:
         log.warning("attnviz: %s; it is ignored and rebuilt", message)
 
     # -- attention ---------------------------------------------------------------------------------
+    def has_attention(self, key: str) -> bool:
+        """Whether an attention entry is kept under ``key`` (not read, nor checked: :meth:`get_attention` does)."""
+        rel = self._rel("extract", key, ".npz")
+        return rel in self._memory or (self.enabled and self.root is not None and (self.root / rel).is_file())
+
     def get_attention(self, key: str) -> Attention | None:
         rel = self._rel("extract", key, ".npz")
         data = self._read(rel)

@@ -10,7 +10,7 @@ import hashlib
 import importlib.metadata
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import attention, i18n, live, views
 from . import extract as _extract
@@ -70,6 +70,9 @@ class Keys:
     def __init__(self, settings: Settings, models: ModelRefs) -> None:
         self.settings = settings
         self.models = models
+        #: ``(spec, key, ref) -> key or None``: the key of an attention that a quick preview computes instead of
+        #: PyTorch (``mkdocs serve``, :mod:`mkdocs_attnviz.extract.preview`); None: PyTorch's key
+        self.previewing: Callable[[FigureSpec, str, Any], str | None] | None = None
         self.render_salt = {
             "render": RENDER_VERSION,
             "bokeh": _package_version("bokeh"),
@@ -93,6 +96,8 @@ class Keys:
                 "long": attention.LONG_TOKENS}  # from this many tokens the record is kept one layer at a time
         extra = {k: v for k, v in extraction_inputs(spec).items() if k not in base and k != "model"}
         key = digest({**base, **extra})
+        if self.previewing is not None:
+            key = self.previewing(spec, key, ref) or key
         return key, ref
 
     def render_key(self, extraction_key: str, spec: FigureSpec) -> str:

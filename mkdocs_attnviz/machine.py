@@ -9,7 +9,8 @@ The key is a random 32-byte file ``key`` in :func:`state_dir`: ``$ATTNVIZ_STATE_
 ``$XDG_CACHE_HOME/mkdocs-attnviz`` (``~/.cache/mkdocs-attnviz``), outside every project. It is made on first use
 with mode 0600. Where that folder cannot be written, a key lives for the process only (figures are rendered
 again by the next build). The same folder holds ``fingerprints.json``, the hashes of model files by (absolute
-path, size, mtime) that let a warm build skip reading the weights: facts about this machine's files.
+path, size, mtime) that let a warm build skip reading the weights: facts about this machine's files, and
+``previews/``, ``mkdocs serve``'s quick previews of models (:func:`previews_dir`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from .logs import logger as log
 
-__all__ = ["STATE_ENV", "state_dir", "secret", "sign", "verify", "hash_memo_path"]
+__all__ = ["STATE_ENV", "state_dir", "secret", "sign", "verify", "hash_memo_path", "previews_dir"]
 
 #: the environment variable naming the folder of this machine's own state (tests point it elsewhere to play
 #: "another machine")
@@ -38,6 +39,11 @@ def state_dir() -> Path:
         return Path(named).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "mkdocs-attnviz"
+
+
+def previews_dir() -> Path:
+    """Where ``mkdocs serve``'s quick previews of models are kept (:mod:`mkdocs_attnviz.extract.preview`)."""
+    return state_dir() / "previews"
 
 
 def hash_memo_path() -> Path:

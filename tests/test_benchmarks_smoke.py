@@ -184,16 +184,20 @@ def test_reader_paths(tmp_path):
 
 
 def test_serve_paths(tmp_path):
-    """The serve benchmark on a tiny model: a real ``mkdocs serve``, the preload line, two edits, one run each."""
+    """The serve benchmark on a tiny model: two real ``mkdocs serve`` on a new machine folder; the first loads the
+    model and exports its quick preview, the later one runs both edits on it; two edits each, one run each."""
     pytest.importorskip("torch")
     from models import make_tiny_bert
 
     from benchmarks import serve
 
     result = serve.measure(make_tiny_bert(tmp_path / "tiny-bert"), work=tmp_path / "serve")
-    assert "loaded in the background" in result["preload_line"]
-    assert [(e["rendered"], e["model_runs"]) for e in result["edits"]] == [(1, 1), (1, 1)]
-    assert len(serve.targets(result)) == 1 and "second edit" in serve.report(result)
+    first, later = result["first"], result["later"]
+    assert first["ready_s"] and first["exported_s"] and first["previews_s"] is None
+    assert later["previews_s"] and later["exported_s"] is None
+    assert [(e["rendered"], e["model_runs"], e["previewed"]) for e in first["edits"]] == [(1, 1, False)] * 2
+    assert [(e["rendered"], e["model_runs"], e["previewed"]) for e in later["edits"]] == [(1, 1, True)] * 2
+    assert len(serve.targets(result)) == 2 and "a later serve: second edit" in serve.report(result)
 
 
 def test_serve_times_an_edit_by_the_summary_line_that_came_after_it():

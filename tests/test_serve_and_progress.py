@@ -9,6 +9,7 @@ import logging
 import pytest
 
 from mkdocs_attnviz import extract, pipeline
+from mkdocs_attnviz.modelrefs import ModelRefs
 
 PAGE = """# Page
 
@@ -66,6 +67,10 @@ def test_serve_preloads_the_sites_models_after_its_first_build(site, caplog):
         assert extract.STATS["loads"] == before["loads"] + 1  # the site's one model, loaded ahead of any edit
         ready = [r.getMessage() for r in caplog.records if "loaded in the background" in r.getMessage()]
         assert len(ready) == 1 and ready[0].startswith("attnviz: sentence-transformers/all-MiniLM-L6-v2 loaded")
+        # a machine without previews: the warm-up exports one for the next server, and says so
+        exported = [r.getMessage() for r in caplog.records if "exported for quick previews" in r.getMessage()]
+        assert len(exported) == 1 and exported[0].startswith("attnviz: sentence-transformers/all-MiniLM-L6-v2 ")
+        assert plugin.previews.has(plugin.builder.models_used()[0]) and not plugin.previews.active
         (site.docs / "index.md").write_text(PAGE.replace("tired", "sleepy"), encoding="utf-8")
         build(cfg, serve_url="http://127.0.0.1:8000/")  # the edit: one forward pass, no load
         assert extract.STATS["loads"] == before["loads"] + 1
@@ -138,7 +143,7 @@ def test_the_warm_up_begins_before_the_first_build_and_loads_the_models_that_bui
         assert release.wait(timeout=300)
 
     monkeypatch.setattr(extract, "import_libraries", import_libraries)
-    monkeypatch.setattr(pipeline.FigureBuilder, "preload",
+    monkeypatch.setattr(ModelRefs, "preload",
                         lambda self, refs: events.append("preload " + ", ".join(ref.name for ref in refs)))
     cfg = load_config(str(site.root / "mkdocs.yml"))
     cfg.plugins.on_startup(command="serve", dirty=False)
@@ -193,3 +198,53 @@ def test_a_model_needed_while_the_warm_up_imports_the_libraries_is_loaded_once(m
         out = subprocess.run([sys.executable, "-c", RACE, minilm_path], capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr
         assert out.stdout.split("\n")[-2] == "[] 9 1", out.stdout
+
+
+def test_with_previews_the_warm_up_readies_them_then_imports_torch_in_a_quiet_moment(site, monkeypatch):
+    """On a machine with quick previews, the warm-up waits for the first build's models, readies their previews and
+    what drawing imports, then imports torch and transformers only once no build has run for QUIET_SECONDS (an
+    import holds the interpreter for seconds: an edit meanwhile would wait), loads the models, turns the previews
+    off and last exports the previews the models lack."""
+    import time
+
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    from mkdocs_attnviz import machine
+    from mkdocs_attnviz.modelrefs import Warmup
+
+    site.page("index.md", PAGE)
+    site.config()
+    folder = machine.previews_dir() / "some-model"
+    folder.mkdir(parents=True)
+    (folder / "preview.json").write_text("{}", encoding="utf-8")  # this machine has a preview (of some model)
+    events: list[tuple[str, float]] = []
+    assert Warmup.QUIET_SECONDS == 2.0  # "once no build has run for two seconds" (docs/reference.md)
+    monkeypatch.setattr(Warmup, "QUIET_SECONDS", 0.6)
+    monkeypatch.setattr(extract, "import_libraries", lambda: events.append(("import", time.perf_counter())))
+    monkeypatch.setattr("mkdocs_attnviz.extract.preview.Previews.load",
+                        lambda self, refs: events.append(("previews", time.perf_counter())) or list(refs))
+    for name in ("preload", "prepare_drawing"):
+        monkeypatch.setattr(ModelRefs, name,
+                            lambda self, *a, name=name: events.append((name, time.perf_counter())))
+    monkeypatch.setattr(ModelRefs, "export_previews",
+                        lambda self, refs, previews: events.append((f"export active={previews.active}",
+                                                                    time.perf_counter())))
+    cfg = load_config(str(site.root / "mkdocs.yml"))
+    cfg.plugins.on_startup(command="serve", dirty=False)
+    plugin = cfg.plugins["attnviz"]
+    try:
+        assert not plugin.warmup.early
+        time.sleep(0.3)
+        assert events == []  # nothing before a build has named the models
+        build(cfg, serve_url="http://127.0.0.1:8000/")
+        deadline = time.perf_counter() + 0.3
+        while time.perf_counter() < deadline:  # a writer's edits, one after another: no quiet moment yet
+            build(cfg, serve_url="http://127.0.0.1:8000/")
+        last_build = time.perf_counter()
+        plugin.warmup.thread.join(timeout=60)
+        names = [name for name, _ in events]
+        assert names == ["previews", "prepare_drawing", "import", "preload", "export active=False"], names
+        assert dict(events)["import"] - last_build >= 0.6 - 0.05
+    finally:
+        plugin.on_shutdown()

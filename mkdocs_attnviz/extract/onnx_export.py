@@ -377,11 +377,13 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, str | None]]) -> Exported:
+def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, str | None]], *,
+           quantise: bool = True) -> Exported:
     """Export ``loaded`` (:class:`~mkdocs_attnviz.extract.load.Loaded`, model ``name``) into ``folder``:
-    ``model.onnx`` (8-bit or float32, see the module) and ``tokenizer.json``; check it on ``sentences`` (the
-    author's: ``(text, pair)``). Raises :class:`AttnvizError` (option ``live``) when it cannot be exported or
-    its attention is not within the bound."""
+    ``model.onnx`` (8-bit or float32, see the module; ``quantise=False``: float32 only, within
+    :data:`FLOAT_BOUND`) and ``tokenizer.json``; check it on ``sentences`` (the author's: ``(text, pair)``) and
+    :data:`PROBES`. Raises :class:`AttnvizError` (option ``live``) when it cannot be exported or its attention is
+    not within the bound."""
     try:
         import onnxruntime as ort
         import torch
@@ -420,12 +422,13 @@ def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, 
                            option="live") from None
     _scrub(raw)
     quant = folder / "int8.onnx"
-    import onnx
+    if quantise:
+        import onnx
 
-    # the query and key projections stay float32: the softmax of their product is where 8-bit weights move the
-    # attention most (MiniLM, max |Δ| on a sentence with accents, [UNK] and CJK: 0.0227 all 8-bit, 0.0179 so)
-    query_key = _query_key_matmuls(onnx.load(str(raw), load_external_data=False).graph)
-    _quantize(raw, quant, [name for layer in query_key for name in layer])
+        # the query and key projections stay float32: the softmax of their product is where 8-bit weights move the
+        # attention most (MiniLM, max |Δ| on a sentence with accents, [UNK] and CJK: 0.0227 all 8-bit, 0.0179 so)
+        query_key = _query_key_matmuls(onnx.load(str(raw), load_external_data=False).graph)
+        _quantize(raw, quant, [name for layer in query_key for name in layer])
 
     def measure(path: Path) -> float:
         options = ort.SessionOptions()
@@ -440,9 +443,9 @@ def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, 
             worst = max(worst, float(np.abs(got - want).max()))
         return worst
 
-    measured_int8 = measure(quant)
+    measured_int8 = measure(quant) if quantise else None
     layers, heads = (int(x) for x in eager_attentions(wrapper, feeds[0]).shape[:2])
-    if measured_int8 <= INT8_BOUND:
+    if measured_int8 is not None and measured_int8 <= INT8_BOUND:
         keep, kind, bound, measured = quant, "int8", INT8_BOUND, measured_int8
     else:
         measured = measure(raw)

@@ -1,0 +1,163 @@
+"""`mkdocs serve`'s quick previews (mkdocs_attnviz.extract.preview): a float32 ONNX export of the real model, kept on
+this machine, runs an edited sentence on onnxruntime while PyTorch is not loaded yet; its record matches PyTorch's
+(the same tokens, labels, segments and words; weights within FLOAT_BOUND), it is keyed apart from PyTorch's, and
+`mkdocs build` never publishes it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from mkdocs_attnviz import extract
+from mkdocs_attnviz.extract import load as loading
+from mkdocs_attnviz.extract import onnx_export, preview
+from mkdocs_attnviz.extract.preview import MANIFEST, Previews, preview_key
+from mkdocs_attnviz.modelrefs import ModelRefs
+
+pytest.importorskip("onnxruntime")
+
+PAGE = """# Page
+
+```attnviz
+The cat sat on the mat because it was tired.
+```
+
+```attnviz view="neuron"
+The cat sat on the mat because it was tired.
+```
+"""
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, minilm_path):
+    """MiniLM's preview, exported once into a folder of its own (never the suite's machine folder: a serve there
+    would change its order)."""
+    store = tmp_path_factory.mktemp("previews")
+    ref = extract.resolve_model("m", None, models={"m": minilm_path})
+    manifest = preview.export(loading.load_model(ref, "cpu", False), ref, store)
+    return store, ref, manifest
+
+
+def test_the_export_is_whole_float32_and_within_half_a_step_of_pytorch(made):
+    store, ref, manifest = made
+    folder = store / preview_key(ref)
+    assert sorted(p.name for p in store.iterdir()) == [preview_key(ref)]  # no temporary folder left behind
+    assert sorted(p.name for p in folder.iterdir()) == ["model.onnx", "preview.json", "tokenizer.json"]
+    assert json.loads((folder / MANIFEST).read_text()) == manifest
+    assert manifest["fingerprint"] == ref.fingerprint and manifest["layers"] == 6 and manifest["heads"] == 12
+    assert manifest["bound"] == onnx_export.FLOAT_BOUND and manifest["measured"] <= onnx_export.FLOAT_BOUND
+    # float32 weights, "about 84 MB" (docs/reference.md; the 8-bit live file is ~26 MB)
+    assert 80_000_000 < (folder / "model.onnx").stat().st_size < 88_000_000
+
+
+@pytest.mark.parametrize("text, pair", [("The cat sat on the mat because it was sleepy.", None),
+                                        ("Ça coûte 5 €, Señor Müller ☃ 日本語の文です。", None),
+                                        ("Where is the bank?", "The river bank was muddy.")])
+def test_a_previewed_record_is_pytorchs_record(made, text, pair):
+    store, ref, _ = made
+    got = Previews(store).attention(ref, text, pair)
+    want = extract.extract(ref, text, pair, device="cpu")
+    assert (got.tokens, got.labels, got.special, got.segments) == (want.tokens, want.labels, want.special,
+                                                                    want.segments)
+    assert got.meta["word_ids"] == want.meta["word_ids"] and got.causal == want.causal
+    assert got.weights.shape == want.weights.shape
+    assert float(np.abs(got.weights - want.weights).max()) <= onnx_export.FLOAT_BOUND
+    assert got.meta["engine"] == "onnxruntime" and "engine" not in want.meta
+
+
+def test_only_plain_sentences_within_the_length_are_previewed(made, monkeypatch):
+    store, ref, _ = made
+    previews = Previews(store)
+    plain = {"text": "The cat sat.", "model": "m", "revision": None, "pair": None, "max_tokens": None}
+    assert previews.accepts(ref, plain)
+    assert previews.accepts(ref, {**plain, "pair": "A dog ran."})
+    assert not previews.accepts(ref, {**plain, "qk": True})  # the neuron view's vectors come from PyTorch
+    assert not previews.accepts(ref, {**plain, "generate": 5})
+    assert not previews.accepts(ref, {**plain, "max_tokens": 4})  # would be truncated
+    assert previews.accepts(ref, {**plain, "max_tokens": 6})  # [CLS] the cat sat . [SEP]
+    monkeypatch.setattr("mkdocs_attnviz.attention.LONG_TOKENS", 6)
+    assert not Previews(store).accepts(ref, plain)  # streamed one layer at a time: PyTorch's path
+    previews.active = False
+    assert not previews.accepts(ref, {**plain, "text": "Another one."})
+
+
+def test_a_tokenizer_that_gives_other_ids_than_transformers_is_refused(made):
+    from mkdocs_attnviz.errors import AttnvizError
+
+    store, ref, _ = made
+    saved = store / preview_key(ref) / "tokenizer.json"
+    preview.check_tokenizer(loading.load_model(ref, "cpu", False).tokenizer, saved, "m")  # its own: the same ids
+
+    def shifted(text, pair=None):  # a tokenizer whose ids differ from the saved one's
+        return {"input_ids": [i + 1 for i in loading.load_model(ref, "cpu", False).tokenizer(text, pair)["input_ids"]]}
+
+    with pytest.raises(AttnvizError, match="saved for previews gives other tokens than transformers"):
+        preview.check_tokenizer(shifted, saved, "m")
+
+
+def test_a_missing_damaged_or_other_models_preview_is_none(made, tmp_path, minilm_path):
+    store, ref, _ = made
+    other = extract.resolve_model("m", None, models={"m": minilm_path})
+    assert Previews(tmp_path).get(ref) is None and not Previews(tmp_path).any()
+    copy = tmp_path / "copy"
+    shutil.copytree(store, copy)
+    (copy / preview_key(ref) / MANIFEST).write_text("{not json", encoding="utf-8")
+    assert Previews(copy).get(ref) is None
+    manifest = json.loads((store / preview_key(ref) / MANIFEST).read_text())
+    (copy / preview_key(ref) / MANIFEST).write_text(json.dumps({**manifest, "fingerprint": "f" * 32}))
+    assert Previews(copy).get(other) is None
+    (copy / preview_key(ref) / MANIFEST).write_text(json.dumps(manifest))
+    (copy / preview_key(ref) / "model.onnx").write_bytes(b"garbage")
+    assert Previews(copy).load([ref]) == []  # a model file onnxruntime cannot read: no preview, PyTorch runs it
+
+
+def test_serve_runs_an_edit_on_the_preview_keyed_apart_and_build_runs_pytorch(site, made, tmp_path, caplog,
+                                                                                monkeypatch):
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+
+    store, ref, _ = made
+    from mkdocs_attnviz import machine
+
+    shutil.copytree(store, machine.previews_dir())  # this machine has MiniLM's preview (a test's own folder)
+    site.page("index.md", PAGE)
+    site.config()
+    site.build()  # fill the cache, as an earlier `mkdocs build` would have
+    release = threading.Event()
+    monkeypatch.setattr(ModelRefs, "preload", lambda self, refs: release.wait(timeout=300))
+    cfg = load_config(str(site.root / "mkdocs.yml"))
+    cfg.plugins.on_startup(command="serve", dirty=False)
+    plugin = cfg.plugins["attnviz"]
+    try:
+        assert not plugin.warmup.early  # this machine has previews: torch waits for the first build's models
+        build(cfg, serve_url="http://127.0.0.1:8000/")
+        assert plugin.previews.load([ref])  # what the warm-up does first
+        before = dict(extract.STATS)
+        (site.docs / "index.md").write_text(PAGE.replace("tired", "sleepy"), encoding="utf-8")
+        with caplog.at_level(logging.INFO):
+            build(cfg, serve_url="http://127.0.0.1:8000/")
+        stats = plugin.builder.stats
+        # the heatmap's new sentence: on the preview; the neuron view's (query and key vectors): PyTorch
+        assert stats["previews"] == 1 and stats["extractions"] == 2, stats
+        assert extract.STATS["forwards"] == before["forwards"] + 1
+        summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("attnviz: 2 figures")]
+        assert summary and "1 sentence run by this machine's quick preview (onnxruntime)" in summary[0]
+        previewed = plugin.builder.previewing.keys
+        assert len(previewed) == 1
+        cached = plugin.builder.cache.get_attention(previewed[0])
+        assert cached.meta["engine"] == "onnxruntime"
+    finally:
+        release.set()
+        plugin.on_shutdown()
+
+    before = dict(extract.STATS)
+    with caplog.at_level(logging.INFO):
+        site.build()  # `mkdocs build` never takes a preview: the edited sentence runs on PyTorch
+    assert extract.STATS["forwards"] == before["forwards"] + 1
+    summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("attnviz: 2 figures")]
+    assert "(1 from cache, 1 rendered, 1 model run, 0 errors)" in summary[-1] and "preview" not in summary[-1]
