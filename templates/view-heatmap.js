@@ -83,7 +83,7 @@
 
   // ------------------------------------------------------------------------------ the Bokeh models
   var models = null;   // filled once the document is embedded
-  var view = null;     // what is drawn now: {layer, head, grid, W, Hh, at: (row, column) -> weight}
+  var view = null;     // what is drawn now: {layer, head, grid, W, Hh, at: (row, column) -> weight, values: cells' numbers}
   var ndarray = null;
 
   // The document's image is RGBA: the page maps weights to colours itself, by Bokeh's LinearColorMapper rule on the
@@ -172,6 +172,7 @@
     var same = function (a, b) { return a.length === b.length && a.every(function (v, j) { return v === b[j]; }); };
     if (!same(models.xticker.ticks, xs)) models.xticker.ticks = xs;
     if (!same(models.yticker.ticks, ys)) models.yticker.ticks = ys;
+    showValues();
   }
 
   // ------------------------------------------------------------------------- long inputs: side files
@@ -316,7 +317,8 @@
           labelsText.push(layer === "all" ? C.t("layer_n", { layer: t[0] }) : C.t("head_n", { head: t[1] }));
         }
       });
-      view = { layer: layer, head: head, grid: grid, W: W, Hh: Hh, at: direct ? tileByte(grid, byLayer, W) : at(img, W) };
+      view = { layer: layer, head: head, grid: grid, W: W, Hh: Hh, at: direct ? tileByte(grid, byLayer, W) : at(img, W),
+               values: single && data.values ? cellValues(img, top) : null };
       var xr = models.xrange, yr = models.yrange;
       // widen the bounds first: Range1d clamps start/end to the bounds in force
       xr.setv({ bounds: [0, Math.max(W, xr.end, xr.start)] });
@@ -329,7 +331,7 @@
       models.mapper.setv({ low: 0, high: high });
       models.tiles.data = { x: labelsX, y: labelsY, text: labelsText };
       if (models.mask) models.mask.data = { xs: maskXs, ys: maskYs };
-      if (models.values) models.values.data = single && data.values ? cellValues(img, top) : { x: [], y: [], text: [], color: [] };
+      showValues();
       models.source.data = { image: [rgba ? asRGBA(rgba, Hh, W) : asImage(img, Hh, W, high)], x: [0], y: [0], dw: [W],
                              dh: [Hh] };
       models.xaxis.axis_label = C.t(single ? "key_tokens" : (grid.both ? "key_tokens_heads" : "key_tokens_tile"));
@@ -375,6 +377,20 @@
     var xs = [x0 + 1, x0 + n], ys = [y0, y0];
     for (var q = n - 2; q >= 0; q--) { xs.push(x0 + q + 2, x0 + q + 1); ys.push(y0 + q + 1, y0 + q + 1); }
     return [xs, ys];
+  }
+
+  // the numbers in the cells, while a cell is wide and tall enough for one ("0.58" in 9 px type: a narrow frame,
+  // or a view zoomed out, shows none rather than numbers running into each other)
+  var NO_VALUES = { x: [], y: [], text: [], color: [] }, VALUE_WIDTH = 22, VALUE_HEIGHT = 11;
+  /** @type {any} */
+  var valuesShown = null;
+  function showValues() {
+    if (!models || !models.values || !view) return;
+    var fig = models.figure, xr = models.xrange, yr = models.yrange;
+    var cw = (fig.inner_width || 0) / (Math.abs(xr.end - xr.start) || n);
+    var ch = (fig.inner_height || 0) / (Math.abs(yr.end - yr.start) || n);
+    var want = view.values && cw >= VALUE_WIDTH && ch >= VALUE_HEIGHT ? view.values : NO_VALUES;
+    if (valuesShown !== want) { valuesShown = want; models.values.data = want; }
   }
 
   // the numbers written in the cells (values option): dark text on bright cells, light on dark ones

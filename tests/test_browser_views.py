@@ -206,6 +206,31 @@ def test_heatmap_values_causal_mask_and_downloads(chromium, pages):
     assert errors(chromium) == []
 
 
+def test_cell_numbers_show_only_while_they_fit_their_cells(chromium, pages):
+    """13 tokens in a 420 px window: cells ~20 px wide, narrower than "0.58" in 9 px type; the numbers are hidden
+    rather than run into each other (seen at 500 px in docs/languages.md), and come back when the window widens or
+    the reader zooms in."""
+    count = "Bokeh.documents[0].get_model_by_name('attnviz-values').data.text.length"
+    size = chromium.get_window_size()
+    try:
+        chromium.set_window_size(420, 900)
+        open_view(chromium, pages["heatmap"])
+        wait_for(chromium, f"{count} === 0")
+        width = chromium.execute_script("const f = Bokeh.documents[0].get_model_by_name('attnviz-figure');"
+                                        "return f.inner_width / 13")
+        assert width < 22
+        chromium.execute_script("const d = Bokeh.documents[0], x = d.get_model_by_name('attnviz-xrange');"
+                                "const y = d.get_model_by_name('attnviz-yrange');"
+                                "x.setv({start: 0, end: 4}); y.setv({start: 4, end: 0});")  # zoomed in: 4 × 4 cells
+        wait_for(chromium, f"{count} === 13 * 13")
+        chromium.set_window_size(1200, 900)
+        open_view(chromium, pages["heatmap"])
+        wait_for(chromium, f"{count} === 13 * 13")
+        assert errors(chromium) == []
+    finally:
+        chromium.set_window_size(size["width"], size["height"])
+
+
 def test_theme_follows_the_embedding_page(chromium, pages, server):
     # a fragment (or theme=) wins
     open_view(chromium, pages["bars"], "#theme=dark")
