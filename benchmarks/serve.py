@@ -186,9 +186,10 @@ def report(result: dict[str, Any]) -> str:
             rows.append([f"{what}: model's quick preview exported, from the start", _when(session["exported_s"])])
         for i, e in enumerate(session["edits"]):
             when = "1 s after the server first served" if i == 0 else "1 s after the first rebuild"
+            by = ", by the preview" if e["previewed"] else ""
             rows.append([f"{what}: {'first' if i == 0 else 'second'} edit of a sentence ({when}) → rebuilt",
                          f"{e['s']:.2f} s after the edit, {e['from_start_s']:.1f} s after the start ({e['rendered']} "
-                         f"figure rendered, {e['model_runs']} model run{', by the preview' if e['previewed'] else ''})"])
+                         f"figure rendered, {e['model_runs']} model run{by})"])
     return table(["mkdocs serve", "measured"], rows)
 
 

@@ -143,9 +143,10 @@ class Warmup:
     quick previews of them (``previews``, :mod:`mkdocs_attnviz.extract.preview`: onnxruntime, a fraction of a
     second) and what drawing a figure imports, then — once no build has run for :attr:`QUIET_SECONDS` — imports
     torch and transformers and loads the models (while it does, edits run on the previews), says so and turns the
-    previews off (PyTorch's figures cost little from then on); last, it exports a preview of each model that has none, for the next server. On a machine without any
-    preview it imports torch and transformers at once, beside the first build, which does not know the site's models
-    yet. One thread does it all, in that order. Problems are left to the build that needs the model."""
+    previews off (PyTorch's figures cost little from then on); last, it exports a preview of each model that has
+    none, for the next server. On a machine without any preview it imports torch and transformers at once, beside
+    the first build, which does not know the site's models yet. One thread does it all, in that order. Problems
+    are left to the build that needs the model."""
 
     #: with previews, torch and transformers are imported once no build has run for this long (seconds): their
     #: import holds the interpreter for seconds, and a writer's edit meanwhile runs on a preview, slowed by it

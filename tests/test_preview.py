@@ -86,6 +86,25 @@ def test_only_plain_sentences_within_the_length_are_previewed(made, monkeypatch)
     assert not previews.accepts(ref, {**plain, "text": "Another one."})
 
 
+def test_a_new_export_replaces_the_models_older_previews_and_stale_leftovers(made, tmp_path):
+    import os
+    import time
+
+    store, ref, manifest = made
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    for name, written in (("old-versions", {**manifest, "model": "other name"}),  # same weights, other key
+                          ("old-weights", {**manifest, "fingerprint": "f" * 32}),  # same name, other weights
+                          ("another-model", {**manifest, "model": "x", "fingerprint": "e" * 32})):
+        (copy / name).mkdir()
+        (copy / name / MANIFEST).write_text(json.dumps(written), encoding="utf-8")
+    for name, age in ((".stale-export", 2 * preview.STALE_SECONDS), (".running-export", 0)):
+        (copy / name).mkdir()
+        os.utime(copy / name, (time.time() - age, time.time() - age))
+    preview.forget_older(copy, preview_key(ref), manifest)
+    assert sorted(p.name for p in copy.iterdir()) == sorted([preview_key(ref), "another-model", ".running-export"])
+
+
 def test_a_tokenizer_that_gives_other_ids_than_transformers_is_refused(made):
     from mkdocs_attnviz.errors import AttnvizError
 
@@ -161,3 +180,20 @@ def test_serve_runs_an_edit_on_the_preview_keyed_apart_and_build_runs_pytorch(si
     assert extract.STATS["forwards"] == before["forwards"] + 1
     summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("attnviz: 2 figures")]
     assert "(1 from cache, 1 rendered, 1 model run, 0 errors)" in summary[-1] and "preview" not in summary[-1]
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "qwen2"])
+def test_a_causal_models_preview_is_pytorchs_record(kind, tmp_path, tiny_gpt2):
+    """Byte-level BPE (a character split over tokens: "·" labels), a start token, the future masked."""
+    from models import make_tiny_llm
+
+    folder = tiny_gpt2 if kind == "gpt2" else make_tiny_llm(kind, tmp_path / kind)
+    ref = extract.resolve_model("m", None, models={"m": str(folder)})
+    preview.export(loading.load_model(ref, "cpu", False), ref, tmp_path / "previews")
+    text = "The cat sat on the mat, 猫 🐈 naïve."
+    got = Previews(tmp_path / "previews").attention(ref, text)
+    want = extract.extract(ref, text, device="cpu")
+    assert (got.tokens, got.labels, got.special, got.segments) == (want.tokens, want.labels, want.special,
+                                                                    want.segments)
+    assert got.meta["word_ids"] == want.meta["word_ids"] and got.causal is want.causal is True
+    assert float(np.abs(got.weights - want.weights).max()) <= onnx_export.FLOAT_BOUND

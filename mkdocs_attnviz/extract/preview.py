@@ -8,7 +8,8 @@ A preview is a folder ``<store>/<key>/`` (the store is this machine's, never a p
 live export of :mod:`.onnx_export` without its 8-bit step), ``tokenizer.json`` (the fast tokenizer's backend as
 transformers configured it) and ``preview.json`` (the manifest, written last: a folder without it is not a preview).
 The key (:func:`preview_key`) is the weights' fingerprint, the exporter's versions and :data:`PREVIEW_FORMAT`: other
-weights, another preview. It is written whole (a temporary folder renamed into place) or not at all.
+weights, another preview. It is written whole (a temporary folder renamed into place) or not at all, and replaces
+the previews of the same model name or weights (one a model, not one per upgrade).
 
 Made by :func:`export` in the background of a ``mkdocs serve`` that has loaded the model with PyTorch, once per
 machine and weights; kept only when its attention is within :data:`~.onnx_export.FLOAT_BOUND` (half a step of a
@@ -48,7 +49,8 @@ from .checks import RowChecks
 from .resolve import ModelRef
 from .tokens import labels_from_offsets, segments_from_sequence_ids, word_ids_from_encoding
 
-__all__ = ["PREVIEW_FORMAT", "MANIFEST", "preview_key", "Previews", "export", "previewable", "check_tokenizer"]
+__all__ = ["PREVIEW_FORMAT", "MANIFEST", "preview_key", "Previews", "export", "previewable", "check_tokenizer",
+           "forget_older", "STALE_SECONDS"]
 
 #: bump when what a preview holds or means changes
 PREVIEW_FORMAT = 1
@@ -257,9 +259,35 @@ def export(loaded: Any, ref: ModelRef, store: str | os.PathLike) -> dict[str, An
         except OSError:
             if not (store / key / MANIFEST).is_file():
                 raise
+        forget_older(store, key, manifest)
         return manifest
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+#: a temporary export folder this old is left over by a process that stopped (seconds)
+STALE_SECONDS = 3600
+
+
+def forget_older(store: Path, key: str, made: dict[str, Any]) -> None:
+    """Delete the previews ``made`` replaces — the same model name or the same weights under another key (other
+    exporter versions, changed weights) — and temporary folders an hour old: one preview a model, not one per
+    upgrade (each is the size of the weights)."""
+    import time
+
+    for entry in store.iterdir():
+        if entry.name == key:
+            continue
+        try:
+            if entry.name.startswith("."):
+                if time.time() - entry.stat().st_mtime > STALE_SECONDS:
+                    shutil.rmtree(entry, ignore_errors=True)
+                continue
+            other = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if other.get("model") == made["model"] or other.get("fingerprint") == made["fingerprint"]:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def check_tokenizer(tokenizer: Any, saved: Path, name: str) -> None:
