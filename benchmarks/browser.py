@@ -176,6 +176,8 @@ def measure(atts: dict[int, Any], *, loads: int = 3, switches: int = 3, profile_
                 t_all = switch("head", "all")  # L×H tiles
                 row["all_tiles_ms"] = t_all
                 row["all_tiles_px"] = driver.execute_script("var v = Attnviz.view(); return v.width * v.height;")
+                row["all_tiles_image_px"] = driver.execute_script(
+                    "var v = Attnviz.view(); return Math.ceil(v.width / v.step[0]) * Math.ceil(v.height / v.step[1]);")
                 switch("layer", L - 1)
                 switch("head", "mean")
             row["heap_mb"] = driver.execute_script(
@@ -250,7 +252,8 @@ def report(result: dict[str, Any]) -> str:
                      f"{med(r['head_ms']):.1f}", f"{med(r['layer_new_ms']):.1f}", f"{med(r['layer_seen_ms']):.1f}",
                      f"{med(r['mean_ms']):.1f}",
                      f"{r['all_layers_ms']:.0f}" if "all_layers_ms" in r else "—",
-                     f"{r['all_tiles_ms']:.0f} ({r['all_tiles_px'] / 1e6:.1f} Mpx)" if "all_tiles_ms" in r else "—",
+                     (f"{r['all_tiles_ms']:.0f} ({r['all_tiles_px'] / 1e6:.1f} M cells, image "
+                      f"{r.get('all_tiles_image_px', r['all_tiles_px']) / 1e6:.1f} Mpx)") if "all_tiles_ms" in r else "—",
                      f"{r['heap_mb']:.0f}" if r.get("heap_mb") else "—",
                      "yes" if r["pixels_std"] > 0.02 and not r["errors"] else f"NO {r['errors'][:2]}"])
     lines = [table(["L×H", "tokens", "page", "first paint ms (median)", "range", "head switch ms",

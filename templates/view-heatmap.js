@@ -285,17 +285,22 @@
       var img = direct ? null : new Float32Array(W * Hh), top = 0, labelsX = [], labelsY = [], labelsText = [];
       var maskXs = [], maskYs = [], rgba = null, q, j;
       if (img && !single) img.fill(NaN);
+      var keep = keepRange && view !== null && view.W === W && view.Hh === Hh;  // a zoomed-in redraw
+      keepRange = false;
+      var step = direct ? tileStep(W, Hh, keep) : [1, 1], sx = step[0], sy = step[1];
       if (direct) {
         var topByte = 0;
         grid.tiles.forEach(function (t) { topByte = Math.max(topByte, largestByte(byLayer[t[0]], t[1] * nn)); });
         top = C.weight(topByte);
         var lut = byteColours(top > 0 ? top : 1);
-        rgba = new Uint32Array(W * Hh);  // 0: transparent (the gaps, the future of a causal model)
+        // 0: transparent (the gaps, the future of a causal model)
+        rgba = new Uint32Array(Math.ceil(W / sx) * Math.ceil(Hh / sy));
+        if (sx > 1 || sy > 1) sampleTiles(rgba, W, Hh, sx, sy, grid, byLayer, lut);
       }
       grid.tiles.forEach(function (t, k) {
         var r = Math.floor(k / grid.cols), c = k % grid.cols, x0 = c * (n + gap), y0 = r * (n + gap);
         if (direct) {
-          colourTile(rgba, W, x0, y0, byLayer[t[0]], t[1] * nn, lut);
+          if (sx === 1 && sy === 1) colourTile(rgba, W, x0, y0, byLayer[t[0]], t[1] * nn, lut);
         } else {
           var m = headMatrix(byLayer[t[0]], t[1]);
           for (q = 0; q < n; q++) {
@@ -318,22 +323,24 @@
         }
       });
       view = { layer: layer, head: head, grid: grid, W: W, Hh: Hh, at: direct ? tileByte(grid, byLayer, W) : at(img, W),
-               values: single && data.values ? cellValues(img, top) : null };
+               values: single && data.values ? cellValues(img, top) : null, step: direct ? step : null };
       var xr = models.xrange, yr = models.yrange;
-      // widen the bounds first: Range1d clamps start/end to the bounds in force
-      xr.setv({ bounds: [0, Math.max(W, xr.end, xr.start)] });
-      yr.setv({ bounds: [0, Math.max(Hh, yr.end, yr.start)] });
-      xr.setv({ start: 0, end: W, reset_start: 0, reset_end: W });
-      yr.setv({ start: Hh, end: 0, reset_start: Hh, reset_end: 0 });
-      xr.setv({ bounds: [0, W] });
-      yr.setv({ bounds: [0, Hh] });
+      if (!keep) {
+        // widen the bounds first: Range1d clamps start/end to the bounds in force
+        xr.setv({ bounds: [0, Math.max(W, xr.end, xr.start)] });
+        yr.setv({ bounds: [0, Math.max(Hh, yr.end, yr.start)] });
+        xr.setv({ start: 0, end: W, reset_start: 0, reset_end: W });
+        yr.setv({ start: Hh, end: 0, reset_start: Hh, reset_end: 0 });
+        xr.setv({ bounds: [0, W] });
+        yr.setv({ bounds: [0, Hh] });
+      }
       var high = top > 0 ? top : 1;
       models.mapper.setv({ low: 0, high: high });
       models.tiles.data = { x: labelsX, y: labelsY, text: labelsText };
       if (models.mask) models.mask.data = { xs: maskXs, ys: maskYs };
       showValues();
-      models.source.data = { image: [rgba ? asRGBA(rgba, Hh, W) : asImage(img, Hh, W, high)], x: [0], y: [0], dw: [W],
-                             dh: [Hh] };
+      models.source.data = { image: [rgba ? asRGBA(rgba, Math.ceil(Hh / sy), Math.ceil(W / sx))
+                                          : asImage(img, Hh, W, high)], x: [0], y: [0], dw: [W], dh: [Hh] };
       models.xaxis.axis_label = C.t(single ? "key_tokens" : (grid.both ? "key_tokens_heads" : "key_tokens_tile"));
       models.yaxis.axis_label = C.t(single ? "query_tokens" : (grid.both ? "query_tokens_layers" : "query_tokens_tile"));
       finish(layer, head);
@@ -359,6 +366,56 @@
       var rowOff = (y0 + q) * W + x0, bOff = off + q * n, cols = causal ? q + 1 : n;
       for (var j = 0; j < cols; j++) rgba[rowOff + j] = lut[u8[bOff + j]];
     }
+  }
+
+  // Small multiples far wider than the plot (12 × 12 heads of 200 tokens: 2,400 cells across ~800 screen pixels):
+  // their image is made at the screen's resolution, one cell in `step` along each axis (what drawing the full
+  // image into the canvas shows anyway: nearest cells, no smoothing), and made again, sharper, when the reader
+  // zooms in (onTileZoom). Hover, the table and the downloads read every cell (view.at).
+  /** @param {number} W @param {number} Hh @param {boolean} zoomed the reader's range (else the whole image)
+   * @returns {number[]} the steps across and down */
+  function tileStep(W, Hh, zoomed) {
+    var fig = models.figure, xr = models.xrange, yr = models.yrange, dpr = window.devicePixelRatio || 1;
+    var iw = (fig.inner_width || (document.documentElement.clientWidth - 160)) * dpr;
+    var ih = (fig.inner_height || (models.plotHeight - 120)) * dpr;
+    var spanX = zoomed ? Math.min(W, Math.abs(xr.end - xr.start) || W) : W;
+    var spanY = zoomed ? Math.min(Hh, Math.abs(yr.end - yr.start) || Hh) : Hh;
+    return [Math.max(1, Math.floor(spanX / Math.max(iw, 1))), Math.max(1, Math.floor(spanY / Math.max(ih, 1)))];
+  }
+  // the cells (r·sy, c·sx) of the tiles, coloured through `lut` into `rgba` (ceil(W/sx) wide)
+  /** @param {Uint32Array} rgba @param {number} W @param {number} Hh @param {number} sx @param {number} sy
+   * @param {any} grid @param {any} byLayer @param {Uint32Array} lut */
+  function sampleTiles(rgba, W, Hh, sx, sy, grid, byLayer, lut) {
+    var Ws = Math.ceil(W / sx), Hs = Math.ceil(Hh / sy), n1 = n + gap, causal = S.causal, nn = n * n;
+    var first = new Int32Array(grid.cols + 1), keys = new Int32Array(Ws), c, tc = 0;
+    for (c = 0; c < Ws; c++) {  // each drawn column: its key token; the drawn columns of tile column tc
+      var x = c * sx;
+      while (tc < grid.cols && x >= (tc + 1) * n1) first[++tc] = c;
+      keys[c] = x - tc * n1;  // >= n: a gap
+    }
+    for (tc++; tc <= grid.cols; tc++) first[tc] = Ws;
+    for (var r = 0; r < Hs; r++) {
+      var y = r * sy, tr = Math.floor(y / n1), q = y - tr * n1, out = r * Ws;
+      if (q >= n) continue;  // a gap between tile rows
+      for (tc = 0; tc < grid.cols; tc++) {
+        var t = tr * grid.cols + tc;
+        if (t >= grid.tiles.length) break;
+        var u8 = byLayer[grid.tiles[t][0]], base = grid.tiles[t][1] * nn + q * n, end = first[tc + 1];
+        for (c = first[tc]; c < end; c++) {
+          var k = keys[c];
+          if (k < n && !(causal && k > q)) rgba[out + c] = lut[u8[base + k]];
+        }
+      }
+    }
+  }
+  var tileTimer = 0, keepRange = false;
+  function onTileZoom() {  // zoomed in (or out) past the image's resolution: make it again at the new step
+    if (!view || !view.step || long) return;
+    clearTimeout(tileTimer);
+    tileTimer = setTimeout(function () {
+      var want = view && view.step ? tileStep(view.W, view.Hh, true) : null;
+      if (want && (want[0] !== view.step[0] || want[1] !== view.step[1])) { keepRange = true; redraw(); }
+    }, 120);
   }
 
   // the weight at row r, column c of what is drawn (NaN: a gap, a masked cell)
@@ -518,6 +575,7 @@
   // what the heatmap shows, for the host page (e.g. screenshots of the plot area) and the tests
   A.view = function () {
     return view && { layer: view.layer, head: view.head, width: view.W, height: view.Hh, max: models.mapper.high,
+                     step: view.step || [1, 1],
                      x0: view.x0 || 0, y0: view.y0 || 0, scale: view.scale || 1, detail: !!view.detail,
                      ticks: models.xticker.ticks.length };
   };
@@ -565,7 +623,7 @@
     C.theme.onChange(restyle);
     restyle(C.theme.init(data.theme));
     C.downloads(document.getElementById("attnviz-downloads"), shownMatrix);
-    var onRange = function () { updateTicks(); if (long) onZoom(); };
+    var onRange = function () { updateTicks(); if (long) onZoom(); else onTileZoom(); };
     if (long) {
       var zoomInputs = function () {
         zoomTo(parseInt(/** @type {HTMLInputElement} */ (document.getElementById("attnviz-from")).value, 10) || 0,

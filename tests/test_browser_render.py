@@ -186,23 +186,30 @@ def test_cells_take_the_colour_bars_colours(chromium, tmp_path, colormap):
     assert console_errors(chromium) == []
 
 
+def tiles_attention(n, layers, heads, seed, causal):
+    """A record of random weights (a causal model's: its future zero, rows renormalised) and the weights its page
+    carries (8 bits)."""
+    import dataclasses
+
+    from mkdocs_attnviz.analysis import dequantize, quantize
+
+    att = make_attention(n=n, layers=layers, heads=heads, seed=seed)
+    if causal:
+        w = np.tril(att.weights)
+        att = dataclasses.replace(att, weights=(w / w.sum(-1, keepdims=True)).astype(np.float32), causal=True)
+    return att, dequantize(quantize(att.weights))
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_tiles_of_single_heads_show_and_name_each_heads_weights(chromium, tmp_path, causal):
     """Small multiples of single heads (every head of a layer; every layer × head) are coloured from the page's bytes
     and read from them for the tooltip: each tile's cell has its own head's weight (the 8-bit value the page carries),
     a causal model's future is masked, and each cell's colour is the colour bar's for its weight, on one scale whose
     top is the largest weight shown."""
-    import dataclasses
-
-    from mkdocs_attnviz.analysis import dequantize, quantize
     from mkdocs_attnviz.toolkit.colors import palette
 
     n, L, H = 7, 2, 3
-    att = make_attention(n=n, layers=L, heads=H, seed=5)
-    if causal:
-        w = np.tril(att.weights)
-        att = dataclasses.replace(att, weights=(w / w.sum(-1, keepdims=True)).astype(np.float32), causal=True)
-    shown = dequantize(quantize(att.weights))
+    att, shown = tiles_attention(n, L, H, 5, causal)
     page = write_page(tmp_path, f"tiles-{causal}", att, spec(layer=1, head="all", values="false"))
     open_page(chromium, page)
     colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in palette("viridis")]
@@ -237,4 +244,41 @@ def test_tiles_of_single_heads_show_and_name_each_heads_weights(chromium, tmp_pa
                     got = px[int(y * px.shape[0] / Hh), int(x * px.shape[1] / W)]
                     worst = max(worst, int(np.abs(got - colours[key]).max()))
         assert worst <= 2, (layer, worst)
+    assert console_errors(chromium) == []
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_tiles_far_wider_than_the_plot_are_drawn_at_screen_resolution_and_sharpened_on_zoom(chromium, tmp_path,
+                                                                                              causal):
+    """3 × 12 heads of 150 tokens (about 1,800 cells across a plot of a few hundred pixels): the image holds one cell
+    in `step` along each axis — exactly the cells the full image has there — and a zoom past that resolution draws
+    the full image again, the reader's range kept. Hover reads every cell whatever the step."""
+    n, L, H = 150, 3, 12
+    att, shown = tiles_attention(n, L, H, 7, causal)
+    page = write_page(tmp_path, f"wide-{causal}", att, spec(layer=0, head="all", values="false"))
+    open_page(chromium, page)
+    set_select(chromium, "layer", "all")
+    view = chromium.execute_script("return window.Attnviz.view()")
+    sx, sy = view["step"]
+    assert sx > 1, view
+    image = ("const img = Bokeh.documents[0].get_model_by_name('attnviz-source').data.image[0];"
+             "return [img.shape, Array.from(img)];")
+    (h, w), sampled = chromium.execute_script(image)
+    assert (h, w) == (-(-view["height"] // sy), -(-view["width"] // sx))
+    cell = chromium.execute_script("return window.Attnviz.cell(9, 5, 13)")  # tile 13: layer 1, head 1
+    assert (cell["layer"], cell["head"]) == (1, 1)
+    assert cell["w"] == pytest.approx(float(shown[1, 1, 9, 5]), abs=1e-6)
+    chromium.execute_script("const d = Bokeh.documents[0]; window.Attnviz.ready = false;"
+                            "d.get_model_by_name('attnviz-xrange').setv({start: 100, end: 300});"
+                            "d.get_model_by_name('attnviz-yrange').setv({start: 300, end: 100});")
+    wait_for(chromium, "window.Attnviz.ready === true && window.Attnviz.view().step[0] === 1")
+    assert chromium.execute_script("return window.Attnviz.view().step") == [1, 1]
+    (fh, fw), full = chromium.execute_script(image)
+    assert (fh, fw) == (view["height"], view["width"])
+    full = np.array(full, dtype=np.uint32).reshape(fh, fw)
+    assert np.array_equal(np.array(sampled, dtype=np.uint32).reshape(h, w), full[::sy, ::sx])
+    assert np.count_nonzero(full) > 0.4 * full.size  # coloured cells, not an empty image
+    kept = chromium.execute_script("const d = Bokeh.documents[0]; const x = d.get_model_by_name('attnviz-xrange');"
+                                   "return [x.start, x.end]")
+    assert kept == [100, 300]
     assert console_errors(chromium) == []
