@@ -199,10 +199,10 @@ class FigureBuilder:
                     "cache_only is on, so no model is loaded; build once with cache_only off (or run "
                     "`attnviz warm`) and commit the cache folder", option="model", kind="cache")
             inputs = extraction_inputs(spec)
-            if self.previewing.runs(key):  # mkdocs serve, before PyTorch is in
-                att = self.previewing.attention(ref, inputs)
-                self.stats["previews"] += 1
-            else:
+            # mkdocs serve, before PyTorch is in: a quick preview (None if it failed: PyTorch runs it)
+            att = self.previewing.attention(ref, inputs) if self.previewing.runs(key) else None
+            self.stats["previews"] += att is not None
+            if att is None:
                 # the model sees only what its key holds (the extraction stage of spec.OPTIONS, the view's captures)
                 att = _extract.extract(ref, inputs["text"], inputs["pair"], max_tokens=inputs["max_tokens"],
                                        device=self.settings.device, trust_remote_code=self.settings.trust_remote_code,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import logs
 from .cache import Cache, digest
 from .keys import extraction_inputs
 from .settings import Settings
@@ -55,8 +56,15 @@ class BuildPreviews:
         return self._now is not None and key in self._keys
 
     def attention(self, ref: Any, inputs: dict[str, Any]) -> Any:
-        """The attention of ``ref`` for the extraction ``inputs``, run by its preview."""
-        return self._now.attention(ref, inputs["text"], inputs["pair"])
+        """The attention of ``ref`` for the extraction ``inputs``, run by its preview; None where the preview failed
+        (it is not used again in this process: PyTorch runs that model's sentences)."""
+        try:
+            return self._now.attention(ref, inputs["text"], inputs["pair"])
+        except Exception as exc:  # noqa: BLE001 - a damaged file, onnxruntime failing: PyTorch computes it
+            logs.logger.info("attnviz: the quick preview of %s failed (%s); PyTorch runs its sentences", ref.name,
+                             exc)
+            self._now.forget(ref)
+            return None
 
     @property
     def keys(self) -> list[str]:

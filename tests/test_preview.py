@@ -197,3 +197,28 @@ def test_a_causal_models_preview_is_pytorchs_record(kind, tmp_path, tiny_gpt2):
                                                                     want.segments)
     assert got.meta["word_ids"] == want.meta["word_ids"] and got.causal is want.causal is True
     assert float(np.abs(got.weights - want.weights).max()) <= onnx_export.FLOAT_BOUND
+
+
+def test_a_preview_that_fails_hands_the_sentence_to_pytorch(made, tmp_path, caplog, minilm_path):
+    """A model file onnxruntime cannot run (met only once a sentence needs it): the figure is still built, by
+    PyTorch, the log says why, and the preview is not used again by this process."""
+    from mkdocs_attnviz.pipeline import FigureBuilder
+    from mkdocs_attnviz.settings import build_settings
+    from mkdocs_attnviz.spec import build_spec
+
+    store, ref, _ = made
+    copy = tmp_path / "store"
+    shutil.copytree(store, copy)
+    (copy / preview_key(ref) / "model.onnx").write_bytes(b"garbage")
+    settings = build_settings({"models": {"m": minilm_path}, "cache_dir": str(tmp_path / "cache")}, tmp_path)
+    builder = FigureBuilder(settings)
+    builder.previewing.previews = Previews(copy)
+    builder.reset_stats()
+    before = dict(extract.STATS)
+    with caplog.at_level(logging.INFO):
+        figure = builder.build(build_spec({"model": "m"}, "A sentence the preview cannot run."))
+    assert figure.key and builder.stats["previews"] == 0 and builder.stats["extractions"] == 1
+    assert extract.STATS["forwards"] == before["forwards"] + 1
+    assert any("the quick preview of m failed" in r.getMessage() for r in caplog.records)
+    assert builder.previewing.previews.get(ref) is None
+    builder.close()

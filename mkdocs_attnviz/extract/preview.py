@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -146,7 +147,7 @@ class Previews:
     def get(self, ref: ModelRef) -> _Loaded | None:
         """``ref``'s preview, read (None: there is none, or it cannot be read here: onnxruntime or tokenizers
         missing, a damaged folder)."""
-        if not previewable(ref):
+        if not previewable(ref) or importlib.util.find_spec("onnxruntime") is None:
             return None
         key = preview_key(ref)
         with self._lock:
@@ -161,6 +162,11 @@ class Previews:
                     self._loaded[key] = None
             return self._loaded[key]
 
+    def forget(self, ref: ModelRef) -> None:
+        """Use no preview of ``ref`` in this process (it failed)."""
+        with self._lock:
+            self._loaded[preview_key(ref)] = None
+
     def load(self, refs: list[ModelRef]) -> list[ModelRef]:
         """Read the previews of ``refs`` and start their sessions now (``mkdocs serve``'s warm-up); the refs that
         have one."""
@@ -171,8 +177,7 @@ class Previews:
                 try:
                     got.session  # noqa: B018 - loads the model file
                 except Exception:  # noqa: BLE001 - a damaged file: no preview
-                    with self._lock:
-                        self._loaded[preview_key(ref)] = None
+                    self.forget(ref)
                     continue
                 ready.append(ref)
         return ready
