@@ -23,7 +23,8 @@ from pathlib import Path
 
 from .logs import logger as log
 
-__all__ = ["STATE_ENV", "state_dir", "secret", "sign", "verify", "hash_memo_path", "previews_dir"]
+__all__ = ["STATE_ENV", "state_dir", "secret", "sign", "verify", "hash_memo_path", "previews_dir",
+           "PREVIEWS_ENV"]
 
 #: the environment variable naming the folder of this machine's own state (tests point it elsewhere to play
 #: "another machine")
@@ -41,8 +42,15 @@ def state_dir() -> Path:
     return Path(base) / "mkdocs-attnviz"
 
 
-def previews_dir() -> Path:
-    """Where ``mkdocs serve``'s quick previews of models are kept (:mod:`mkdocs_attnviz.extract.preview`)."""
+#: set to ``off`` (or ``0``, ``false``, ``no``), this machine keeps and uses no quick previews (``mkdocs serve``)
+PREVIEWS_ENV = "ATTNVIZ_PREVIEWS"
+
+
+def previews_dir() -> Path | None:
+    """Where ``mkdocs serve``'s quick previews of models are kept (:mod:`mkdocs_attnviz.extract.preview`); None when
+    :data:`PREVIEWS_ENV` turns them off on this machine (each is the size of the model's weights)."""
+    if os.environ.get(PREVIEWS_ENV, "").strip().lower() in ("off", "0", "false", "no"):
+        return None
     return state_dir() / "previews"
 
 

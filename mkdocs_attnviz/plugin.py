@@ -110,7 +110,8 @@ class AttnvizPlugin(BasePlugin[AttnvizConfig]):
             from . import machine
             from .extract.preview import Previews
 
-            self.previews = Previews(machine.previews_dir())
+            folder = machine.previews_dir()
+            self.previews = Previews(folder) if folder is not None else None
             self.warmup = Warmup(self.previews)
 
     def on_files(self, files: Files, *, config: MkDocsConfig) -> Files | None:

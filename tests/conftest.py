@@ -25,7 +25,9 @@ def _own_previews(tmp_path, monkeypatch):
     must not change how the next test's serve warms up (a machine with previews waits for the first build)."""
     from mkdocs_attnviz import machine
 
-    monkeypatch.setattr(machine, "previews_dir", lambda: tmp_path / "machine-previews")
+    own = machine.previews_dir
+
+    monkeypatch.setattr(machine, "previews_dir", lambda: own() and tmp_path / "machine-previews")
 
 
 @pytest.fixture(scope="session")

@@ -222,3 +222,21 @@ def test_a_preview_that_fails_hands_the_sentence_to_pytorch(made, tmp_path, capl
     assert any("the quick preview of m failed" in r.getMessage() for r in caplog.records)
     assert builder.previewing.previews.get(ref) is None
     builder.close()
+
+
+def test_a_machine_can_keep_no_previews(site, monkeypatch):
+    """ATTNVIZ_PREVIEWS=off: the server neither uses nor exports a preview (it imports PyTorch at once, as before)."""
+    from mkdocs.config import load_config
+
+    site.page("index.md", PAGE)
+    site.config()
+    for value, kept in (("off", False), ("on", True)):
+        monkeypatch.setenv("ATTNVIZ_PREVIEWS", value)
+        cfg = load_config(str(site.root / "mkdocs.yml"))
+        cfg.plugins.on_startup(command="serve", dirty=False)
+        plugin = cfg.plugins["attnviz"]
+        try:
+            assert (plugin.previews is not None) is kept and plugin.warmup.previews is plugin.previews
+            assert plugin.warmup.early is not kept or not plugin.previews.any()
+        finally:
+            plugin.on_shutdown()
