@@ -16,7 +16,6 @@ onnxruntime.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -64,23 +63,12 @@ REFUSALS = {
 #: why a Sphinx page cannot go live: its figures are rendered by several processes and published without the model
 LIVE_SPHINX = N_("This site's builder (Sphinx) does not publish the model with its figures yet, so this page cannot "
                  "run your sentence.")
-#: the packages whose versions make an export (read from their metadata: nothing is imported)
-_EXPORTERS = ("torch", "onnx", "onnxruntime", "onnxscript", "transformers")
-
-
-def _version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
-
-
 def live_key(ref: ModelRef) -> str:
     """The key of ``ref``'s export: its weights' fingerprint, the exporter's versions and the recipe."""
-    from .extract import onnx_export  # its recipe's constants only: torch and onnx are imported by export()
+    from .extract import onnx_export  # its recipe and versions only: torch and onnx are imported by export()
 
     return digest({"kind": "live", "format": LIVE_FORMAT, "fingerprint": ref.fingerprint, "revision": ref.revision,
-                   "versions": {name: _version(name) for name in _EXPORTERS}, "recipe": onnx_export.recipe()})
+                   "versions": onnx_export.exporter_versions(), "recipe": onnx_export.recipe()})
 
 
 def refusal(spec: Any, view: Any, record: Any) -> str | None:
@@ -165,22 +153,21 @@ def check(cache: Cache, key: str, record: Any, text: str, pair: str | None, sess
     ``sessions``: the build's sessions by key, reused across figures."""
     try:
         import numpy as np
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401 - onnx_export.session runs on it
         from tokenizers import Tokenizer
     except ImportError:
         return None
+    from .extract import onnx_export
+
     if key not in sessions:
         files = cache.get_live(key)
         if files is None:
             raise AttnvizError(f"the live export {key} disappeared from the cache during the build", option="live")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
         sessions[key] = (manifest(files), Tokenizer.from_str(files["tokenizer.json"].decode("utf-8")),
-                         ort.InferenceSession(files["model.onnx"], options, providers=["CPUExecutionProvider"]))
+                         onnx_export.session(files["model.onnx"]))
     meta, tokenizer, session = sessions[key]
     enc = tokenizer.encode(text, pair) if pair is not None else tokenizer.encode(text)
-    given = {"input_ids": enc.ids, "attention_mask": enc.attention_mask, "token_type_ids": enc.type_ids}
-    feed = {name: np.asarray([given[name]], dtype=np.int64) for name in meta["inputs"]}
+    feed = onnx_export.feed(enc, meta["inputs"])
     want = np.asarray(record.weights, dtype=np.float32)
     if want.shape[-1] != len(enc.ids):  # truncated by max_tokens: another input than the sentence
         return None

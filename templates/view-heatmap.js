@@ -295,13 +295,11 @@
         var lut = byteColours(top > 0 ? top : 1);
         // 0: transparent (the gaps, the future of a causal model)
         rgba = new Uint32Array(Math.ceil(W / sx) * Math.ceil(Hh / sy));
-        if (sx > 1 || sy > 1) sampleTiles(rgba, W, Hh, sx, sy, grid, byLayer, lut);
+        sampleTiles(rgba, W, Hh, sx, sy, grid, byLayer, lut);
       }
       grid.tiles.forEach(function (t, k) {
         var r = Math.floor(k / grid.cols), c = k % grid.cols, x0 = c * (n + gap), y0 = r * (n + gap);
-        if (direct) {
-          if (sx === 1 && sy === 1) colourTile(rgba, W, x0, y0, byLayer[t[0]], t[1] * nn, lut);
-        } else {
+        if (!direct) {
           var m = headMatrix(byLayer[t[0]], t[1]);
           for (q = 0; q < n; q++) {
             var iOff = (y0 + q) * W + x0, mOff = q * n;
@@ -357,17 +355,6 @@
     }
     return most;
   }
-  // the head at `off` in a layer's bytes, coloured through `lut` into the tile at x0, y0 of `rgba` (W wide)
-  /** @param {Uint32Array} rgba @param {number} W @param {number} x0 @param {number} y0 @param {Uint8Array} u8
-   * @param {number} off @param {Uint32Array} lut */
-  function colourTile(rgba, W, x0, y0, u8, off, lut) {
-    var causal = S.causal;
-    for (var q = 0; q < n; q++) {
-      var rowOff = (y0 + q) * W + x0, bOff = off + q * n, cols = causal ? q + 1 : n;
-      for (var j = 0; j < cols; j++) rgba[rowOff + j] = lut[u8[bOff + j]];
-    }
-  }
-
   // Small multiples far wider than the plot (12 × 12 heads of 200 tokens: 2,400 cells across ~800 screen pixels):
   // their image is made at the screen's resolution, one cell in `step` along each axis (what drawing the full
   // image into the canvas shows anyway: nearest cells, no smoothing), and made again, sharper, when the reader
@@ -382,7 +369,8 @@
     var spanY = zoomed ? Math.min(Hh, Math.abs(yr.end - yr.start) || Hh) : Hh;
     return [Math.max(1, Math.floor(spanX / Math.max(iw, 1))), Math.max(1, Math.floor(spanY / Math.max(ih, 1)))];
   }
-  // the cells (r·sy, c·sx) of the tiles, coloured through `lut` into `rgba` (ceil(W/sx) wide)
+  // the cells (r·sy, c·sx) of the tiles (every cell at step 1), coloured through `lut` into `rgba` (ceil(W/sx)
+  // wide; the gaps and a causal model's future stay 0: transparent)
   /** @param {Uint32Array} rgba @param {number} W @param {number} Hh @param {number} sx @param {number} sy
    * @param {any} grid @param {any} byLayer @param {Uint32Array} lut */
   function sampleTiles(rgba, W, Hh, sx, sy, grid, byLayer, lut) {

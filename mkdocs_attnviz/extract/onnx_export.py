@@ -28,6 +28,7 @@ when an export runs.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from typing import Any, Sequence
 from ..errors import AttnvizError
 
 __all__ = ["recipe", "INT8_BOUND", "FLOAT_BOUND", "BLOCK", "Exported", "export", "attentions_onnx", "eager_attentions",
-           "encode"]
+           "encode", "EXPORTERS", "exporter_versions", "session", "feed"]
 
 #: max |Δ| between the 8-bit file's attention and eager PyTorch's on the author's sentence
 INT8_BOUND = 0.02
@@ -365,16 +366,45 @@ def _half(model: Any, nodes: Sequence[str]) -> None:
             del inits[name]
 
 
-def _versions() -> dict[str, str]:
+#: the packages whose versions make an export (read from their metadata: nothing is imported)
+EXPORTERS = ("torch", "onnx", "onnxruntime", "onnxscript", "transformers")
+
+
+@functools.lru_cache(maxsize=None)
+def _exporter_versions() -> tuple[tuple[str, str], ...]:
     import importlib.metadata
 
-    out = {}
-    for name in ("torch", "onnx", "onnxruntime", "onnxscript", "transformers"):
+    out = []
+    for name in EXPORTERS:
         try:
-            out[name] = importlib.metadata.version(name)
+            out.append((name, importlib.metadata.version(name)))
         except importlib.metadata.PackageNotFoundError:
-            out[name] = "0"
-    return out
+            out.append((name, "0"))
+    return tuple(out)
+
+
+def exporter_versions() -> dict[str, str]:
+    """The versions of :data:`EXPORTERS` ("0": not installed), read once a process: part of every export's key (a
+    live export's, a quick preview's) and of what an export records."""
+    return dict(_exporter_versions())
+
+
+def feed(encoding: Any, inputs: Sequence[str]) -> dict[str, Any]:
+    """The export's inputs (int64 numpy arrays of shape (1, n)) from a ``tokenizers`` encoding of one sentence."""
+    import numpy as np
+
+    given = {"input_ids": encoding.ids, "attention_mask": encoding.attention_mask, "token_type_ids": encoding.type_ids}
+    return {name: np.asarray([given[name]], dtype=np.int64) for name in inputs}
+
+
+def session(model: str | os.PathLike | bytes) -> Any:
+    """An onnxruntime session of ``model`` (a file, or its bytes) on the CPU, its log quiet but for errors."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                providers=["CPUExecutionProvider"])
 
 
 def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, str | None]], *,
@@ -385,7 +415,7 @@ def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, 
     :data:`PROBES`. Raises :class:`AttnvizError` (option ``live``) when it cannot be exported or its attention is
     not within the bound."""
     try:
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401 - the checks run on it (session)
         import torch
     except ImportError as exc:
         raise AttnvizError(f"live figures need onnx and onnxruntime at build time ({exc.name} is not installed): "
@@ -431,12 +461,10 @@ def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, 
         _quantize(raw, quant, [name for layer in query_key for name in layer])
 
     def measure(path: Path) -> float:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        run = session(path)
         worst = 0.0
         for feed in feeds:
-            got, want = attentions_onnx(session, feed), eager_attentions(wrapper, feed)
+            got, want = attentions_onnx(run, feed), eager_attentions(wrapper, feed)
             if got.shape != want.shape:
                 raise AttnvizError(f"the ONNX export of {name!r} gives attentions of shape {got.shape}, the model "
                                    f"{want.shape}", option="live")
@@ -459,5 +487,5 @@ def export(loaded: Any, name: str, folder: Path, sentences: Sequence[tuple[str, 
     backend.save(str(folder / "tokenizer.json"), pretty=False)  # the browser fetches it: no indentation
     return Exported(quant=kind, bound=bound, measured=measured, measured_int8=measured_int8, layers=layers,
                     heads=heads, max_tokens=limit, inputs=list(inputs), special=_special(tokenizer),
-                    causal=bool(loaded.causal), versions=_versions(),
+                    causal=bool(loaded.causal), versions=exporter_versions(),
                     tokenizer_config=_tokenizer_config(tokenizer, folder))

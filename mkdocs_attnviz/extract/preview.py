@@ -31,8 +31,6 @@ Imports onnxruntime, tokenizers and numpy when a preview is loaded or run; never
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -46,6 +44,7 @@ from .. import attention
 from ..attention import Attention
 from ..cache import digest
 from ..errors import AttnvizError
+from . import onnx_export
 from .checks import RowChecks
 from .resolve import ModelRef
 from .tokens import labels_from_offsets, segments_from_sequence_ids, word_ids_from_encoding
@@ -59,22 +58,10 @@ PREVIEW_FORMAT = 1
 MANIFEST = "preview.json"
 #: the only inputs a previewed figure may have (anything else its extraction needs comes from PyTorch)
 PLAIN_INPUTS = frozenset({"text", "pair", "max_tokens", "model", "revision"})
-#: packages whose versions make an export (part of the key)
-_EXPORTERS = ("torch", "transformers", "onnx", "onnxscript", "onnxruntime")
-
-
-@functools.lru_cache(maxsize=None)
-def _version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "0"
-
-
 def preview_key(ref: ModelRef) -> str:
     """The key of ``ref``'s preview: its weights' fingerprint, the exporter's versions and the format."""
     return digest({"kind": "preview", "format": PREVIEW_FORMAT, "fingerprint": ref.fingerprint,
-                   "revision": ref.revision, "versions": {name: _version(name) for name in _EXPORTERS}})
+                   "revision": ref.revision, "versions": onnx_export.exporter_versions()})
 
 
 def previewable(ref: ModelRef) -> bool:
@@ -93,17 +80,23 @@ class _Words:
         return self._words
 
 
+def _tokenizer(path: Path) -> Any:
+    """A saved fast tokenizer, as transformers runs it on one sentence: no truncation, no padding."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
 class _Loaded:
     """One preview, read: its manifest, tokenizer and (once a sentence runs) onnxruntime session."""
 
     def __init__(self, folder: Path, manifest: dict[str, Any]) -> None:
-        from tokenizers import Tokenizer
-
         self.folder = folder
         self.manifest = manifest
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
+        self.tokenizer = _tokenizer(folder / "tokenizer.json")
         self._session: Any = None
         self._opening = threading.Lock()  # the warm-up opens it while an edit may already need it: once
 
@@ -111,16 +104,11 @@ class _Loaded:
     def session(self) -> Any:
         with self._opening:
             if self._session is None:
-                import onnxruntime as ort
-
-                options = ort.SessionOptions()
-                options.log_severity_level = 3
-                self._session = ort.InferenceSession(str(self.folder / "model.onnx"), options,
-                                                     providers=["CPUExecutionProvider"])
+                self._session = onnx_export.session(self.folder / "model.onnx")
         return self._session
 
     def encode(self, text: str, pair: str | None) -> Any:
-        return self.tokenizer.encode(text, pair) if pair is not None else self.tokenizer.encode(text)
+        return self.tokenizer.encode(text, pair)
 
 
 class Previews:
@@ -209,9 +197,8 @@ class Previews:
         manifest = got.manifest
         enc = got.encode(text, pair)
         n = len(enc.ids)
-        given = {"input_ids": enc.ids, "attention_mask": enc.attention_mask, "token_type_ids": enc.type_ids}
-        feed = {name: np.asarray([given[name]], dtype=np.int64) for name in manifest["inputs"]}
-        weights = np.ascontiguousarray(got.session.run(["attentions"], feed)[0], dtype=np.float32)
+        feed = onnx_export.feed(enc, manifest["inputs"])
+        weights = np.ascontiguousarray(onnx_export.attentions_onnx(got.session, feed), dtype=np.float32)
         if weights.shape != (manifest["layers"], manifest["heads"], n, n):
             raise AttnvizError(f"the preview of {ref.name!r} gave attentions of shape {weights.shape}",
                                option="model")
@@ -230,7 +217,7 @@ class Previews:
                                      [text] if pair is None else [text, pair])
         meta: dict[str, Any] = {"model_type": manifest.get("model_type", ""), "num_layers": int(weights.shape[0]),
                                 "num_heads": int(weights.shape[1]), "is_encoder_decoder": False,
-                                "engine": "onnxruntime", "onnxruntime": _version("onnxruntime"),
+                                "engine": "onnxruntime", "onnxruntime": onnx_export.exporter_versions()["onnxruntime"],
                                 "preview": {"max_delta": manifest["measured"], "bound": manifest["bound"]},
                                 "word_ids": word_ids}
         return Attention(weights=weights, tokens=tokens, labels=labels, special=special,
@@ -242,8 +229,6 @@ def export(loaded: Any, ref: ModelRef, store: str | os.PathLike) -> dict[str, An
     """Export ``loaded`` (the model of ``ref``, loaded by PyTorch on the CPU) as a preview into ``store`` (see the
     module); its manifest. Raises :class:`AttnvizError` when it cannot be exported, is not within the bound, or its
     tokenizer cannot be saved as one that gives transformers' ids."""
-    from . import onnx_export
-
     if not previewable(ref) or loaded.encoder_decoder:
         raise AttnvizError(f"model {ref.name!r} cannot have a preview (a GGUF file, an unresolved hub name or an "
                            "encoder–decoder model)", option="model")
@@ -297,16 +282,9 @@ def forget_older(store: Path, key: str, made: dict[str, Any]) -> None:
 
 def check_tokenizer(tokenizer: Any, saved: Path, name: str) -> None:
     """The saved backend gives the ids transformers' tokenizer gives, on the probes alone and as a pair."""
-    from tokenizers import Tokenizer
-
-    from .onnx_export import PROBES
-
-    backend = Tokenizer.from_file(str(saved))
-    backend.no_truncation()
-    backend.no_padding()
-    for text, pair in [(p, None) for p in PROBES] + [(PROBES[0], PROBES[1])]:
+    backend = _tokenizer(saved)
+    for text, pair in [(p, None) for p in onnx_export.PROBES] + [onnx_export.PROBES[:2]]:
         want = list(tokenizer(text, pair)["input_ids"] if pair else tokenizer(text)["input_ids"])
-        got = backend.encode(text, pair).ids if pair else backend.encode(text).ids
-        if list(got) != want:
+        if list(backend.encode(text, pair).ids) != want:
             raise AttnvizError(f"the tokenizer of {name!r} saved for previews gives other tokens than transformers "
                                f"on {text!r}", option="model")
