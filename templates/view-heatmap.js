@@ -116,14 +116,6 @@
     return out;
   }
 
-  // Tiles of single heads are coloured straight from their bytes: a byte's colour is that of its weight (the float a
-  // head's matrix holds: C.matrix), the same for every cell, so 256 are worked out, by colours() itself, not millions.
-  function byteColours(high) {
-    var weights = new Float32Array(256);
-    for (var v = 0; v < 256; v++) weights[v] = C.weight(v);
-    return colours(weights, high);
-  }
-
   function asImage(img, height, width, high) {
     return asRGBA(colours(img, high), height, width);
   }
@@ -277,25 +269,27 @@
     return Promise.all(needed.map(layerBytes)).then(function (decoded) {
       var byLayer = {};
       needed.forEach(function (l, j) { byLayer[l] = decoded[j]; });
-      var single = grid.tiles.length === 1, nn = n * n;
+      var single = grid.tiles.length === 1;
       var W = single ? n : grid.cols * n + (grid.cols - 1) * gap;
       var Hh = single ? n : grid.rows * n + (grid.rows - 1) * gap;
-      // small multiples of single heads: coloured from their bytes, weights read from them on demand (hover, CSV)
-      var direct = !single && grid.tiles.every(function (t) { return typeof t[1] === "number"; });
+      // small multiples (of single heads, or of every layer's mean or max of heads): coloured from their integer
+      // planes (a head's bytes, the sum or the largest of a layer's bytes) through a table of colours; weights read
+      // from them on demand (hover, CSV)
+      var direct = !single && grid.tiles.every(function (t) { return typeof t[1] === "number" || t[1] === "mean" || t[1] === "max"; });
       var img = direct ? null : new Float32Array(W * Hh), top = 0, labelsX = [], labelsY = [], labelsText = [];
-      var maskXs = [], maskYs = [], rgba = null, q, j;
+      var maskXs = [], maskYs = [], rgba = null, planes = null, q, j;
       if (img && !single) img.fill(NaN);
       var keep = keepRange && view !== null && view.W === W && view.Hh === Hh;  // a zoomed-in redraw
       keepRange = false;
       var step = direct ? tileStep(W, Hh, keep) : [1, 1], sx = step[0], sy = step[1];
       if (direct) {
-        var topByte = 0;
-        grid.tiles.forEach(function (t) { topByte = Math.max(topByte, largestByte(byLayer[t[0]], t[1] * nn)); });
-        top = C.weight(topByte);
-        var lut = byteColours(top > 0 ? top : 1);
+        planes = grid.tiles.map(function (t) { return plane(byLayer[t[0]], t[1]); });
+        planes.forEach(function (p) { top = Math.max(top, p.weight(largest(p.src, p.base))); });
+        var luts = {};
+        planes.forEach(function (p) { p.lut = luts[p.kind] || (luts[p.kind] = planeColours(p, top > 0 ? top : 1)); });
         // 0: transparent (the gaps, the future of a causal model)
         rgba = new Uint32Array(Math.ceil(W / sx) * Math.ceil(Hh / sy));
-        sampleTiles(rgba, W, Hh, sx, sy, grid, byLayer, lut);
+        sampleTiles(rgba, W, Hh, sx, sy, grid, planes);
       }
       grid.tiles.forEach(function (t, k) {
         var r = Math.floor(k / grid.cols), c = k % grid.cols, x0 = c * (n + gap), y0 = r * (n + gap);
@@ -320,7 +314,7 @@
           labelsText.push(layer === "all" ? C.t("layer_n", { layer: t[0] }) : C.t("head_n", { head: t[1] }));
         }
       });
-      view = { layer: layer, head: head, grid: grid, W: W, Hh: Hh, at: direct ? tileByte(grid, byLayer, W) : at(img, W),
+      view = { layer: layer, head: head, grid: grid, W: W, Hh: Hh, at: direct ? tileValue(grid, planes, W) : at(img, W),
                values: single && data.values ? cellValues(img, top) : null, step: direct ? step : null };
       var xr = models.xrange, yr = models.yrange;
       if (!keep) {
@@ -345,15 +339,44 @@
     });
   }
 
-  // the largest byte of the head at `off` in a layer's bytes (a causal model's future is masked: not its top)
-  /** @param {Uint8Array} u8 @param {number} off @returns {number} */
-  function largestByte(u8, off) {
+  // the largest value of the (n × n) plane at `off` (a causal model's future is masked: not its top)
+  /** @param {Uint8Array | Uint16Array | Uint32Array} u @param {number} off @returns {number} */
+  function largest(u, off) {
     var most = 0, causal = S.causal;
     for (var q = 0; q < n; q++) {
       var end = off + q * n + (causal ? q + 1 : n);
-      for (var j = off + q * n; j < end; j++) if (u8[j] > most) most = u8[j];
+      for (var j = off + q * n; j < end; j++) if (u[j] > most) most = u[j];
     }
     return most;
+  }
+  // A tile's integer plane: a head's own bytes (at its offset in the layer's), or the sum (mean) or the largest
+  // (max) of the layer's heads, cell by cell, with the weight of a value (what C.matrix gives: a float32) and the
+  // kind of colour table it takes
+  /** @param {Uint8Array} u8 a layer's bytes @param {number|string} head
+   * @returns {{src: Uint8Array | Uint16Array | Uint32Array, base: number, kind: string, weight: function(number): number, lut?: Uint32Array}} */
+  function plane(u8, head) {
+    var nn = n * n;
+    if (typeof head === "number") return { src: u8, base: head * nn, kind: "byte", weight: C.weight };
+    var out = H * 255 < 65536 ? new Uint16Array(nn) : new Uint32Array(nn), h, i, off, m;
+    if (head === "max") {
+      for (i = 0; i < nn; i++) {
+        for (m = 0, h = 0, off = i; h < H; h++, off += nn) if (u8[off] > m) m = u8[off];
+        out[i] = m;
+      }
+      return { src: out, base: 0, kind: "byte", weight: C.weight };
+    }
+    for (i = 0; i < nn; i++) {  // cell by cell, the heads' bytes summed in a local (faster than head by head)
+      for (m = 0, h = 0, off = i; h < H; h++, off += nn) m += u8[off];
+      out[i] = m;
+    }
+    var per = data.scale * H;
+    return { src: out, base: 0, kind: "sum", weight: function (v) { return Math.fround(v / per); } };
+  }
+  // the colour of every value a plane of this kind can hold (256 bytes, or 255·H + 1 sums), by colours() itself
+  function planeColours(p, high) {
+    var size = p.kind === "byte" ? 256 : 255 * H + 1, weights = new Float32Array(size);
+    for (var v = 0; v < size; v++) weights[v] = p.weight(v);
+    return colours(weights, high);
   }
   // Small multiples far wider than the plot (12 × 12 heads of 200 tokens: 2,400 cells across ~800 screen pixels):
   // their image is made at the screen's resolution, one cell in `step` along each axis (what drawing the full
@@ -372,9 +395,9 @@
   // the cells (r·sy, c·sx) of the tiles (every cell at step 1), coloured through `lut` into `rgba` (ceil(W/sx)
   // wide; the gaps and a causal model's future stay 0: transparent)
   /** @param {Uint32Array} rgba @param {number} W @param {number} Hh @param {number} sx @param {number} sy
-   * @param {any} grid @param {any} byLayer @param {Uint32Array} lut */
-  function sampleTiles(rgba, W, Hh, sx, sy, grid, byLayer, lut) {
-    var Ws = Math.ceil(W / sx), Hs = Math.ceil(Hh / sy), n1 = n + gap, causal = S.causal, nn = n * n;
+   * @param {any} grid @param {any[]} planes the tiles' (plane(), with its colour table) */
+  function sampleTiles(rgba, W, Hh, sx, sy, grid, planes) {
+    var Ws = Math.ceil(W / sx), Hs = Math.ceil(Hh / sy), n1 = n + gap, causal = S.causal;
     var first = new Int32Array(grid.cols + 1), keys = new Int32Array(Ws), c, tc = 0;
     for (c = 0; c < Ws; c++) {  // each drawn column: its key token; the drawn columns of tile column tc
       var x = c * sx;
@@ -388,10 +411,10 @@
       for (tc = 0; tc < grid.cols; tc++) {
         var t = tr * grid.cols + tc;
         if (t >= grid.tiles.length) break;
-        var u8 = byLayer[grid.tiles[t][0]], base = grid.tiles[t][1] * nn + q * n, end = first[tc + 1];
+        var p = planes[t], src = p.src, lut = p.lut, base = p.base + q * n, end = first[tc + 1];
         for (c = first[tc]; c < end; c++) {
           var k = keys[c];
-          if (k < n && !(causal && k > q)) rgba[out + c] = lut[u8[base + k]];
+          if (k < n && !(causal && k > q)) rgba[out + c] = lut[src[base + k]];
         }
       }
     }
@@ -408,12 +431,13 @@
 
   // the weight at row r, column c of what is drawn (NaN: a gap, a masked cell)
   function at(img, W) { return function (r, c) { return img[r * W + c]; }; }
-  function tileByte(grid, byLayer, W) {
+  function tileValue(grid, planes, W) {
     var n1 = n + gap;
     return function (r, c) {
       var tr = Math.floor(r / n1), tc = Math.floor(c / n1), q = r - tr * n1, k = c - tc * n1, t = tr * grid.cols + tc;
       if (q >= n || k >= n || c >= W || t >= grid.tiles.length || (S.causal && k > q)) return NaN;
-      return C.weight(byLayer[grid.tiles[t][0]][grid.tiles[t][1] * n * n + q * n + k]);
+      var p = planes[t];
+      return p.weight(p.src[p.base + q * n + k]);
     };
   }
 

@@ -248,6 +248,52 @@ def test_tiles_of_single_heads_show_and_name_each_heads_weights(chromium, tmp_pa
 
 
 @pytest.mark.parametrize("causal", [False, True])
+def test_tiles_of_every_layers_mean_and_max_of_heads_show_those_weights(chromium, tmp_path, causal):
+    """Every layer's mean (and max) of heads, one tile a layer, coloured from a plane of summed (largest) bytes
+    through a table of colours: each cell reads the mean (max) of the heads' 8-bit weights, a causal model's future
+    is masked, and each cell has the colour bar's colour for its weight, on one scale topped by the largest shown."""
+    from mkdocs_attnviz.toolkit.colors import palette
+
+    n, L, H = 7, 3, 4
+    att, shown = tiles_attention(n, L, H, 11, causal)
+    page = write_page(tmp_path, f"means-{causal}", att, spec(layer="all", head="mean", values="false"))
+    open_page(chromium, page)
+    colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in palette("viridis")]
+    future = np.triu(np.ones((n, n), bool), 1) if causal else np.zeros((n, n), bool)
+    for head, reduce in (("mean", np.mean), ("max", np.max)):
+        set_select(chromium, "head", head)
+        want = reduce(shown.astype(np.float64), axis=1)  # (L, n, n)
+        view = chromium.execute_script("return window.Attnviz.view()")
+        layout = chromium.execute_script("return window.Attnviz.layout()")
+        assert view["max"] == pytest.approx(float(max(want[l][~future].max() for l in range(L))), abs=1e-6)
+        px = frame_pixels(chromium).astype(int)
+        g, cols = gap(n), layout["cols"]
+        rows = -(-L // cols)
+        W, Hh = cols * n + (cols - 1) * g, rows * n + (rows - 1) * g
+        worst = 0
+        for l in range(L):
+            for q in range(n):
+                for k in range(n):
+                    cell = chromium.execute_script("return window.Attnviz.cell(arguments[0], arguments[1], arguments[2])",
+                                                   q, k, l)
+                    assert (cell["layer"], cell["head"]) == (l, head)
+                    if future[q, k]:
+                        assert cell["w"] is None and cell["masked"]
+                        continue
+                    assert cell["w"] == pytest.approx(float(want[l, q, k]), abs=1e-6), (head, l, q, k)
+                    if q == 0:
+                        continue  # under the tile's title
+                    d = cell["w"]
+                    key = 255 if d == view["max"] else min(255, int(np.floor(d / view["max"] * 256)))
+                    x = (l % cols) * (n + g) + k + 0.5
+                    y = (l // cols) * (n + g) + q + 0.5
+                    got = px[int(y * px.shape[0] / Hh), int(x * px.shape[1] / W)]
+                    worst = max(worst, int(np.abs(got - colours[key]).max()))
+        assert worst <= 2, (head, worst)
+    assert console_errors(chromium) == []
+
+
+@pytest.mark.parametrize("causal", [False, True])
 def test_tiles_far_wider_than_the_plot_are_drawn_at_screen_resolution_and_sharpened_on_zoom(chromium, tmp_path,
                                                                                               causal):
     """3 × 12 heads of 150 tokens (about 1,800 cells across a plot of a few hundred pixels): the image holds one cell
