@@ -200,51 +200,57 @@ def tiles_attention(n, layers, heads, seed, causal):
     return att, dequantize(quantize(att.weights))
 
 
+def check_tiles(driver, n, tiles, want, future):
+    """The small multiples drawn now: tile t is ``tiles[t]`` (layer, head), its cell (q, k) reads ``want[t][q, k]``
+    (a causal model's future, ``future``, masked), the scale's top is the largest weight shown, and each cell has
+    the colour bar's colour for its weight."""
+    from mkdocs_attnviz.toolkit.colors import palette
+
+    colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in palette("viridis")]
+    view = driver.execute_script("return window.Attnviz.view()")
+    layout = driver.execute_script("return window.Attnviz.layout()")
+    assert view["max"] == pytest.approx(max(float(w[~future].max()) for w in want), abs=1e-6)
+    px = frame_pixels(driver).astype(int)
+    g, cols = gap(n), layout["cols"]
+    rows = -(-len(tiles) // cols)
+    W, Hh = cols * n + (cols - 1) * g, rows * n + (rows - 1) * g
+    worst = 0
+    for t, (l, h) in enumerate(tiles):
+        for q in range(n):
+            for k in range(n):
+                cell = driver.execute_script("return window.Attnviz.cell(arguments[0], arguments[1], arguments[2])",
+                                             q, k, t)
+                assert (cell["layer"], cell["head"]) == (l, h)
+                if future[q, k]:
+                    assert cell["w"] is None and cell["masked"]  # NaN reads as null
+                    continue
+                assert cell["w"] == pytest.approx(float(want[t][q, k]), abs=1e-6), (l, h, q, k)
+                if q == 0:
+                    continue  # under the tile's title ("head 2")
+                d = cell["w"]
+                key = 255 if d == view["max"] else min(255, int(np.floor(d / view["max"] * 256)))
+                x = (t % cols) * (n + g) + k + 0.5
+                y = (t // cols) * (n + g) + q + 0.5
+                got = px[int(y * px.shape[0] / Hh), int(x * px.shape[1] / W)]
+                worst = max(worst, int(np.abs(got - colours[key]).max()))
+    assert worst <= 2, (tiles, worst)
+    assert console_errors(driver) == []
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_tiles_of_single_heads_show_and_name_each_heads_weights(chromium, tmp_path, causal):
     """Small multiples of single heads (every head of a layer; every layer × head) are coloured from the page's bytes
     and read from them for the tooltip: each tile's cell has its own head's weight (the 8-bit value the page carries),
     a causal model's future is masked, and each cell's colour is the colour bar's for its weight, on one scale whose
     top is the largest weight shown."""
-    from mkdocs_attnviz.toolkit.colors import palette
-
     n, L, H = 7, 2, 3
     att, shown = tiles_attention(n, L, H, 5, causal)
     page = write_page(tmp_path, f"tiles-{causal}", att, spec(layer=1, head="all", values="false"))
     open_page(chromium, page)
-    colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in palette("viridis")]
+    future = np.triu(np.ones((n, n), bool), 1) if causal else np.zeros((n, n), bool)
     for layer, tiles in ((1, [(1, h) for h in range(H)]), ("all", [(l, h) for l in range(L) for h in range(H)])):
         set_select(chromium, "layer", str(layer))
-        view = chromium.execute_script("return window.Attnviz.view()")
-        layout = chromium.execute_script("return window.Attnviz.layout()")
-        future = np.triu(np.ones((n, n), bool), 1) if causal else np.zeros((n, n), bool)
-        top = max(float(shown[l, h][~future].max()) for l, h in tiles)
-        assert view["max"] == pytest.approx(top, abs=1e-6)
-        px = frame_pixels(chromium).astype(int)
-        g, cols = gap(n), layout["cols"]
-        rows = -(-len(tiles) // cols)
-        W, Hh = cols * n + (cols - 1) * g, rows * n + (rows - 1) * g
-        worst = 0
-        for t, (l, h) in enumerate(tiles):
-            for q in range(n):
-                for k in range(n):
-                    cell = chromium.execute_script("return window.Attnviz.cell(arguments[0], arguments[1], arguments[2])",
-                                                   q, k, t)
-                    assert (cell["layer"], cell["head"]) == (l, h)
-                    if future[q, k]:
-                        assert cell["w"] is None and cell["masked"]  # NaN reads as null
-                        continue
-                    assert cell["w"] == pytest.approx(float(shown[l, h, q, k]), abs=1e-6), (l, h, q, k)
-                    if q == 0:
-                        continue  # under the tile's title ("head 2")
-                    d = cell["w"]
-                    key = 255 if d == view["max"] else min(255, int(np.floor(d / view["max"] * 256)))
-                    x = (t % cols) * (n + g) + k + 0.5
-                    y = (t // cols) * (n + g) + q + 0.5
-                    got = px[int(y * px.shape[0] / Hh), int(x * px.shape[1] / W)]
-                    worst = max(worst, int(np.abs(got - colours[key]).max()))
-        assert worst <= 2, (layer, worst)
-    assert console_errors(chromium) == []
+        check_tiles(chromium, n, tiles, [shown[l, h] for l, h in tiles], future)
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -252,45 +258,15 @@ def test_tiles_of_every_layers_mean_and_max_of_heads_show_those_weights(chromium
     """Every layer's mean (and max) of heads, one tile a layer, coloured from a plane of summed (largest) bytes
     through a table of colours: each cell reads the mean (max) of the heads' 8-bit weights, a causal model's future
     is masked, and each cell has the colour bar's colour for its weight, on one scale topped by the largest shown."""
-    from mkdocs_attnviz.toolkit.colors import palette
-
     n, L, H = 7, 3, 4
     att, shown = tiles_attention(n, L, H, 11, causal)
     page = write_page(tmp_path, f"means-{causal}", att, spec(layer="all", head="mean", values="false"))
     open_page(chromium, page)
-    colours = [np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for c in palette("viridis")]
     future = np.triu(np.ones((n, n), bool), 1) if causal else np.zeros((n, n), bool)
     for head, reduce in (("mean", np.mean), ("max", np.max)):
         set_select(chromium, "head", head)
         want = reduce(shown.astype(np.float64), axis=1)  # (L, n, n)
-        view = chromium.execute_script("return window.Attnviz.view()")
-        layout = chromium.execute_script("return window.Attnviz.layout()")
-        assert view["max"] == pytest.approx(float(max(want[l][~future].max() for l in range(L))), abs=1e-6)
-        px = frame_pixels(chromium).astype(int)
-        g, cols = gap(n), layout["cols"]
-        rows = -(-L // cols)
-        W, Hh = cols * n + (cols - 1) * g, rows * n + (rows - 1) * g
-        worst = 0
-        for l in range(L):
-            for q in range(n):
-                for k in range(n):
-                    cell = chromium.execute_script("return window.Attnviz.cell(arguments[0], arguments[1], arguments[2])",
-                                                   q, k, l)
-                    assert (cell["layer"], cell["head"]) == (l, head)
-                    if future[q, k]:
-                        assert cell["w"] is None and cell["masked"]
-                        continue
-                    assert cell["w"] == pytest.approx(float(want[l, q, k]), abs=1e-6), (head, l, q, k)
-                    if q == 0:
-                        continue  # under the tile's title
-                    d = cell["w"]
-                    key = 255 if d == view["max"] else min(255, int(np.floor(d / view["max"] * 256)))
-                    x = (l % cols) * (n + g) + k + 0.5
-                    y = (l // cols) * (n + g) + q + 0.5
-                    got = px[int(y * px.shape[0] / Hh), int(x * px.shape[1] / W)]
-                    worst = max(worst, int(np.abs(got - colours[key]).max()))
-        assert worst <= 2, (head, worst)
-    assert console_errors(chromium) == []
+        check_tiles(chromium, n, [(l, head) for l in range(L)], list(want), future)
 
 
 @pytest.mark.parametrize("causal", [False, True])
