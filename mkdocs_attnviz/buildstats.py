@@ -47,7 +47,7 @@ class BuildStats:
         s = self.counts
         seconds = time.perf_counter() - self.started
         previewed = (f"; {_count(s['previews'], 'sentence')} run by this machine's quick preview (onnxruntime): "
-                     "`mkdocs build` runs PyTorch" if s["previews"] else "")
+                     "a build without previews (`mkdocs build`, `sphinx-build`) runs PyTorch" if s["previews"] else "")
         return (f"attnviz: {_count(s['figures'], 'figure')} ({s['hits']} from cache, {s['renders']} rendered, "
                 f"{_count(s['extractions'], 'model run')}, {_count(s['errors'], 'error')}) in {seconds:.1f} s"
                 f"{previewed}")

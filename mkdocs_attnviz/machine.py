@@ -24,7 +24,7 @@ from pathlib import Path
 from .logs import logger as log
 
 __all__ = ["STATE_ENV", "state_dir", "secret", "sign", "verify", "hash_memo_path", "previews_dir",
-           "PREVIEWS_ENV"]
+           "PREVIEWS_ENV", "previews_in_builds"]
 
 #: the environment variable naming the folder of this machine's own state (tests point it elsewhere to play
 #: "another machine")
@@ -42,7 +42,8 @@ def state_dir() -> Path:
     return Path(base) / "mkdocs-attnviz"
 
 
-#: set to ``off`` (or ``0``, ``false``, ``no``), this machine keeps and uses no quick previews (``mkdocs serve``)
+#: set to ``off`` (or ``0``, ``false``, ``no``), this machine keeps and uses no quick previews (``mkdocs serve``);
+#: set to ``on`` (or ``1``, ``true``, ``yes``), every build of the process uses them (:func:`previews_in_builds`)
 PREVIEWS_ENV = "ATTNVIZ_PREVIEWS"
 
 
@@ -52,6 +53,13 @@ def previews_dir() -> Path | None:
     if os.environ.get(PREVIEWS_ENV, "").strip().lower() in ("off", "0", "false", "no"):
         return None
     return state_dir() / "previews"
+
+
+def previews_in_builds() -> bool:
+    """Whether :data:`PREVIEWS_ENV` asks every build of this process to use the quick previews: for a server that
+    runs a new build process for each edit and that a build cannot tell from a publication (``sphinx-autobuild``
+    runs ``sphinx-build`` again each time)."""
+    return os.environ.get(PREVIEWS_ENV, "").strip().lower() in ("on", "1", "true", "yes")
 
 
 def hash_memo_path() -> Path:

@@ -128,8 +128,9 @@ class ModelRefs:
                 logs.logger.debug("attnviz: no quick preview of %s: %s", ref.name, exc)
                 continue
             logs.logger.info("attnviz: %s exported for quick previews in %.1f s (float32, max |Δ| %.1e from "
-                             "PyTorch): the next `mkdocs serve` renders an edited sentence without waiting for "
-                             "PyTorch", ref.name, time.perf_counter() - started, done["measured"])
+                             "PyTorch): the next server (`mkdocs serve`; `sphinx-autobuild` with ATTNVIZ_PREVIEWS=on) "
+                             "renders an edited sentence without waiting for PyTorch", ref.name,
+                             time.perf_counter() - started, done["measured"])
 
     def save_hash_memo(self) -> None:
         """Keep the hashes of the model files read in this build for the next one (a warm build reads no weights)."""

@@ -2,16 +2,18 @@
 attention a preview computes instead of PyTorch, under which key, and running it.
 
 One :class:`BuildPreviews` per site builder. The host sets :attr:`BuildPreviews.previews` (the MkDocs plugin, in
-``mkdocs serve`` only); whether they are used is decided once a build (:meth:`BuildPreviews.begin`), so that every
+``mkdocs serve`` only; Sphinx where ``ATTNVIZ_PREVIEWS=on`` asks for them: :meth:`BuildPreviews.from_environment`,
+for ``sphinx-autobuild``, which runs a new ``sphinx-build`` for each edit); whether they are used is decided once a build (:meth:`BuildPreviews.begin`), so that every
 key of one figure agrees. A previewed attention is kept under its own key (PyTorch's, the preview's key): a build
 without previews never finds it.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
-from . import logs
+from . import logs, machine
 from .cache import Cache, digest
 from .keys import extraction_inputs
 from .settings import Settings
@@ -35,6 +37,33 @@ class BuildPreviews:
         """A new build: it uses the previews if they are active now."""
         self._now = self.previews if self.previews is not None and self.previews.active else None
         self._keys = {}
+
+    def from_environment(self) -> bool:
+        """Use this machine's previews in every build of this process where ``ATTNVIZ_PREVIEWS=on`` asks for them
+        (:func:`~mkdocs_attnviz.machine.previews_in_builds`); whether it does."""
+        folder = machine.previews_dir() if machine.previews_in_builds() else None
+        if folder is None:
+            return False
+        from .extract.preview import Previews
+
+        self.previews = Previews(folder)
+        self.begin()
+        return True
+
+    def export_missing(self, models: Any, refs: list) -> None:
+        """After a build that uses previews from the environment: a preview of each of ``refs`` that has none, where
+        PyTorch is already in this process (a sentence that no preview could run loaded it), for the next build
+        process (``models``: the site's :class:`~mkdocs_attnviz.modelrefs.ModelRefs`)."""
+        previews = self.previews
+        if previews is None or "transformers" not in sys.modules:
+            return
+        from .extract import preview
+
+        missing = [ref for ref in refs if preview.previewable(ref) and not previews.has(ref)]
+        if missing:
+            logs.logger.info("attnviz: exporting a quick preview of %s for the next builds (once on this machine)",
+                             ", ".join(ref.name for ref in missing))
+            models.export_previews(missing, previews)
 
     def key(self, spec: FigureSpec, key: str, ref: Any) -> str | None:
         """The key under which a preview keeps the attention of ``spec`` (PyTorch's is ``key``), or None: previews

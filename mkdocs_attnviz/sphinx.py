@@ -372,6 +372,7 @@ def _config_inited(app: Sphinx, config: Any) -> None:
     known = _BUILDERS.get(id(config))
     if known is None or known.settings != settings:
         _BUILDERS[id(config)] = FigureBuilder(settings)
+        _BUILDERS[id(config)].previewing.from_environment()  # ATTNVIZ_PREVIEWS=on: sphinx-autobuild's edits
 
 
 def _purge_doc(app: Sphinx, env: Any, docname: str) -> None:
@@ -429,11 +430,16 @@ def _forget_unused(folder: Path, figures: Mapping[str, Any]) -> None:
 
 
 def _build_finished(app: Sphinx, exception: Exception | None) -> None:
-    handler = getattr(app, "attnviz_log_handler", None)
-    if handler is not None:
-        logs.detach(handler)
-    if exception is not None:
-        return
+    try:
+        if exception is None:
+            _publish(app)
+    finally:
+        handler = getattr(app, "attnviz_log_handler", None)
+        if handler is not None:
+            logs.detach(handler)
+
+
+def _publish(app: Sphinx) -> None:
     env = app.env
     figures: dict[str, list[str]] = {}
     for per_doc in getattr(env, "attnviz_figures", {}).values():
@@ -466,6 +472,7 @@ def _build_finished(app: Sphinx, exception: Exception | None) -> None:
                     raise ExtensionError(f"attnviz: figure file {key}{suffix} is missing; build again with -E")
             write_if_changed(out / file_name(key, suffix), data)
     logger.info(builder.summary())
+    builder.previewing.export_missing(builder.models, builder.models_used())
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

@@ -360,3 +360,41 @@ def test_a_cut_sentence_warns_with_the_type_of_its_option(build, tmp_path, suppr
         assert re.search(r"cut\.rst:4: WARNING: attnviz: option 'max_tokens': the input has 13 tokens; only "
                          r"the first 5 are shown \(max_tokens=5\) \[attnviz\.max_tokens\]", text), text
     assert len(iframes((Path(app.outdir) / "cut.html").read_text(encoding="utf-8"))) == 1
+
+
+def test_sphinx_autobuild_edits_run_on_quick_previews_where_asked(build, tmp_path, monkeypatch, minilm_path):
+    """``ATTNVIZ_PREVIEWS=on`` (for ``sphinx-autobuild``, which runs a new ``sphinx-build`` for each edit): a build
+    whose sentence no preview can run yet runs PyTorch, then exports the model's preview; the next build process runs
+    an edited sentence on it (onnxruntime, keyed apart from PyTorch's); a build without the variable runs PyTorch on
+    that very sentence."""
+    from mkdocs_attnviz import extract, machine
+    from mkdocs_attnviz.extract.preview import Previews
+    from mkdocs_attnviz.sphinx import builder_for
+
+    src = tmp_path / "autobuild"
+    shutil.copytree(ROOTS / "test-attnviz-basic", src)
+    shutil.rmtree(src / "guide")
+
+    def edit(sentence: str, out: str):
+        (src / "index.rst").write_text(f"Home\n====\n\n.. attnviz:: {MODEL}\n\n   {sentence}\n", encoding="utf-8")
+        before = extract.STATS["forwards"]
+        app = build("attnviz-basic", srcname="autobuild", outname=out)
+        return app, builder_for(app.config).stats, extract.STATS["forwards"] - before
+
+    ref = extract.resolve_model(MODEL, None, models={MODEL: minilm_path})
+    monkeypatch.setenv(machine.PREVIEWS_ENV, "on")
+    app, stats, forwards = edit("The river bank was muddy after the long storm.", "first")
+    assert (stats["extractions"], stats["previews"], forwards) == (1, 0, 1)  # no preview yet: PyTorch
+    assert "exported for quick previews" in app._status.getvalue()
+    assert Previews(machine.previews_dir()).has(ref)
+
+    app, stats, forwards = edit("The river bank was dry after the long summer.", "second")
+    assert (stats["extractions"], stats["previews"], forwards) == (1, 1, 0), stats  # onnxruntime, no PyTorch forward
+    assert "1 sentence run by this machine's quick preview (onnxruntime)" in app._status.getvalue()
+    previewed = builder_for(app.config).previewing.keys
+    assert builder_for(app.config).cache.get_attention(previewed[0]).meta["engine"] == "onnxruntime"
+
+    monkeypatch.delenv(machine.PREVIEWS_ENV)
+    app, stats, forwards = edit("The river bank was dry after the long summer.", "publish")
+    assert (stats["extractions"], stats["previews"], forwards) == (1, 0, 1)  # the preview's record is never found
+    assert "quick preview" not in app._status.getvalue()
