@@ -332,6 +332,12 @@ def reading(res: dict[str, Any]) -> list[str]:
                    f"{first['exported_s']:.1f} s after the start. *(reasoning)* Without a preview an early edit "
                    "waits for torch and transformers to import (seconds here); a preview needs onnxruntime, its "
                    "session and the tokenizer only.")
+        if sv.get("sphinx"):
+            rows = sv["sphinx"]  # without, on (none yet), on (with the preview): serve.SPHINX_EDITS
+            out.append(f"* **Writer, Sphinx.** A new `sphinx-build` after an edit (what `sphinx-autobuild` runs): "
+                       f"{rows[0]['s']:.2f} s without previews, {rows[-1]['s']:.2f} s with `ATTNVIZ_PREVIEWS=on` and "
+                       f"the model's preview on this machine ({rows[0]['s'] / rows[-1]['s']:.1f}× less); the build "
+                       f"that ran PyTorch and exported the preview took {rows[1]['s']:.2f} s.")
     return out
 
 

@@ -15,6 +15,14 @@ their log lines, read as they come:
 * **second edit**: the same, one second after the first rebuild;
 * **previews ready** / **models loaded**: when the lines that say the quick previews were ready and the site's
   models were loaded in the background came; **preview exported**: when the first serve said the preview was made.
+
+Then the same six figures in a Sphinx project, rebuilt as ``sphinx-autobuild`` does after each edit: a new
+``python -m sphinx build -b html`` process on the same output folder (incremental), after an earlier
+``sphinx-build`` filled the cache, on a new machine folder. Each row is one edited sentence (one no build has seen),
+timed from the process's start to its exit (what ``sphinx-autobuild`` waits for before it reloads the browser):
+**without previews** (the variable unset); **asking for previews, none yet** (``ATTNVIZ_PREVIEWS=on``: PyTorch, then
+the export of the model's preview); **asking for previews, with the preview** (``ATTNVIZ_PREVIEWS=on``, the next
+process).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import queue
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -151,8 +160,53 @@ def measure(model_path: str, *, work: Path | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"figures": FIGURES, "command": "mkdocs serve (after mkdocs build filled the cache)"}
     out["first"] = _session(root, env, EDITS["first"], export=True)
     out["later"] = _session(root, env, EDITS["later"], export=False)
+    out["sphinx"] = sphinx_edits(work / "sphinx-project", model_path, dict(env, ATTNVIZ_STATE_DIR=str(work / "state-2")))
     log(f"serve: {out}")
     return out
+
+
+#: sphinx-autobuild's rebuilds: (row, ATTNVIZ_PREVIEWS, the new first sentence)
+SPHINX_EDITS = (("without previews (the variable unset)", None, "The cat sat on the mat because it was cold."),
+                ("ATTNVIZ_PREVIEWS=on, no preview on this machine yet: PyTorch, then the export", "on",
+                 "The cat sat on the mat because it was bored."),
+                ("ATTNVIZ_PREVIEWS=on, the model's preview on this machine", "on",
+                 "The cat sat on the mat because it was full."))
+
+
+def sphinx_edits(root: Path, model_path: str, env: dict[str, str]) -> list[dict[str, Any]]:
+    """A Sphinx project of the same figures, its cache filled by a first ``sphinx-build``; then one new
+    ``sphinx-build`` process per row of :data:`SPHINX_EDITS` (one sentence edited before it), timed start to exit."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "conf.py").write_text(f"extensions = ['mkdocs_attnviz.sphinx']\nattnviz_models = {{{MINILM!r}: "
+                                  f"{model_path!r}}}\nattnviz_defaults = {{'model': {MINILM!r}}}\n", encoding="utf-8")
+
+    def page(sentences: list[str]) -> None:
+        body = ["Sphinx benchmark", "================", ""]
+        for i, sentence in enumerate(sentences):
+            body += [f".. attnviz::", f"   :layer: {i % 6}", "", f"   {sentence}", ""]
+        (root / "index.rst").write_text("\n".join(body), encoding="utf-8")
+
+    def sphinx_build(extra: dict[str, str]) -> tuple[float, str]:
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "sphinx", "build", "-b", "html", str(root), str(root / "_build")],
+                              env=dict(env, **extra), capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"sphinx-build failed:\n{proc.stderr[-3000:]}")
+        return time.perf_counter() - started, proc.stdout
+
+    sentences = list(SENTENCES[:FIGURES])
+    page(sentences)
+    sphinx_build({})  # the cache, as the writer's earlier build filled it
+    rows = []
+    for what, previews, sentence in SPHINX_EDITS:
+        sentences[0] = sentence
+        page(sentences)
+        seconds, out = sphinx_build({"ATTNVIZ_PREVIEWS": previews} if previews else {})
+        summary = next((line for line in out.splitlines() if SUMMARY.search(line)), "")
+        counts = plugin_summary(summary) if summary else {}
+        rows.append({"what": what, "s": seconds, "model_runs": counts.get("extractions"),
+                     "previewed": "quick preview" in summary, "exported": "exported for quick previews" in out})
+    return rows
 
 
 def _when(value: float | None) -> str:
@@ -190,7 +244,13 @@ def report(result: dict[str, Any]) -> str:
             rows.append([f"{what}: {'first' if i == 0 else 'second'} edit of a sentence ({when}) → rebuilt",
                          f"{e['s']:.2f} s after the edit, {e['from_start_s']:.1f} s after the start ({e['rendered']} "
                          f"figure rendered, {e['model_runs']} model run{by})"])
-    return table(["mkdocs serve", "measured"], rows)
+    text = table(["mkdocs serve", "measured"], rows)
+    if result.get("sphinx"):
+        text += "\n\n" + table(["sphinx-autobuild's rebuild after an edit (a new `sphinx-build`)", "start to exit"],
+                                 [[r["what"], f"{r['s']:.2f} s ({r['model_runs']} model run"
+                                   f"{', by the preview' if r['previewed'] else ''}"
+                                   f"{'; the preview exported' if r['exported'] else ''})"] for r in result["sphinx"]])
+    return text
 
 
 if __name__ == "__main__":  # python -m benchmarks.serve

@@ -185,7 +185,8 @@ def test_reader_paths(tmp_path):
 
 def test_serve_paths(tmp_path):
     """The serve benchmark on a tiny model: two real ``mkdocs serve`` on a new machine folder; the first loads the
-    model and exports its quick preview, the later one runs both edits on it; two edits each, one run each."""
+    model and exports its quick preview, the later one runs both edits on it; two edits each, one run each. Then
+    three ``sphinx-build`` processes after an edit each (as ``sphinx-autobuild`` runs them)."""
     pytest.importorskip("torch")
     from models import make_tiny_bert
 
@@ -198,6 +199,10 @@ def test_serve_paths(tmp_path):
     assert [(e["rendered"], e["model_runs"], e["previewed"]) for e in first["edits"]] == [(1, 1, False)] * 2
     assert [(e["rendered"], e["model_runs"], e["previewed"]) for e in later["edits"]] == [(1, 1, True)] * 2
     assert len(serve.targets(result)) == 2 and "a later serve: second edit" in serve.report(result)
+    # sphinx-autobuild's rebuilds: PyTorch; PyTorch then the export; the preview
+    assert [(r["model_runs"], r["previewed"], r["exported"]) for r in result["sphinx"]] == \
+        [(1, False, False), (1, False, True), (1, True, False)]
+    assert "ATTNVIZ_PREVIEWS=on, the model's preview on this machine" in serve.report(result)
 
 
 def test_serve_times_an_edit_by_the_summary_line_that_came_after_it():
