@@ -322,9 +322,13 @@ def transform(att: Attention, spec: FigureSpec, memo: MutableMapping | None = No
 # --------------------------------------------------------------------------------------------- prepare
 
 def base_notes(att: Attention) -> list[dict[str, Any]]:
-    """What the extraction did that every figure of the record says (generated tokens)."""
+    """What the extraction did that every figure of the record says (generated tokens; a quick preview's
+    onnxruntime run, which only a server's build has)."""
     generated = att.meta.get("generated")
-    return [{"note": "generated", "count": int(generated["new"])}] if generated else []
+    notes = [{"note": "generated", "count": int(generated["new"])}] if generated else []
+    if att.meta.get("engine") == "onnxruntime":
+        notes.append({"note": "preview"})
+    return notes
 
 
 def who(att: Attention, part: Part, tx: Texts) -> str:

@@ -148,6 +148,8 @@ class Texts:
             return self.n_("{count} token generated greedily after the prompt (after the dashed line)",
                            "{count} tokens generated greedily after the prompt (after the dashed line)",
                            note["count"]).format(count=note["count"])
+        if kind == "preview":
+            return _("quick preview by onnxruntime (a build without previews runs PyTorch)")
         raise ValueError(f"unknown note {kind!r}")
 
     def join(self, parts: list[str]) -> str:

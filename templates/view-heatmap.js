@@ -349,6 +349,7 @@
     }
     return most;
   }
+  var TOP_BYTE = 255;  // the largest packed byte (uint8), whatever the payload's scale
   // A tile's integer plane: a head's own bytes (at its offset in the layer's), or the sum (mean) or the largest
   // (max) of the layer's heads, cell by cell, with the weight of a value (what C.matrix gives: a float32) and the
   // kind of colour table it takes
@@ -357,7 +358,7 @@
   function plane(u8, head) {
     var nn = n * n;
     if (typeof head === "number") return { src: u8, base: head * nn, kind: "byte", weight: C.weight };
-    var out = H * 255 < 65536 ? new Uint16Array(nn) : new Uint32Array(nn), h, i, off, m;
+    var out = H * TOP_BYTE < 65536 ? new Uint16Array(nn) : new Uint32Array(nn), h, i, off, m;
     if (head === "max") {
       for (i = 0; i < nn; i++) {
         for (m = 0, h = 0, off = i; h < H; h++, off += nn) if (u8[off] > m) m = u8[off];
@@ -374,7 +375,7 @@
   }
   // the colour of every value a plane of this kind can hold (256 bytes, or 255·H + 1 sums), by colours() itself
   function planeColours(p, high) {
-    var size = p.kind === "byte" ? 256 : 255 * H + 1, weights = new Float32Array(size);
+    var size = p.kind === "byte" ? TOP_BYTE + 1 : TOP_BYTE * H + 1, weights = new Float32Array(size);
     for (var v = 0; v < size; v++) weights[v] = p.weight(v);
     return colours(weights, high);
   }

@@ -33,6 +33,10 @@ The cat sat on the mat because it was tired.
 """
 
 
+#: what a previewed figure says of itself (its title, alt text and PNG)
+NOTE = "quick preview by onnxruntime (a build without previews runs PyTorch)"
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory, minilm_path):
     """MiniLM's preview, exported once into a folder of its own (never the suite's machine folder: a serve there
@@ -170,6 +174,8 @@ def test_serve_runs_an_edit_on_the_preview_keyed_apart_and_build_runs_pytorch(si
         assert len(previewed) == 1
         cached = plugin.builder.cache.get_attention(previewed[0])
         assert cached.meta["engine"] == "onnxruntime"
+        served = (site.site / "index.html").read_text(encoding="utf-8")
+        assert NOTE in served  # the previewed figure says so (its alt text, its description)
     finally:
         release.set()
         plugin.on_shutdown()
@@ -180,6 +186,7 @@ def test_serve_runs_an_edit_on_the_preview_keyed_apart_and_build_runs_pytorch(si
     assert extract.STATS["forwards"] == before["forwards"] + 1
     summary = [r.getMessage() for r in caplog.records if r.getMessage().startswith("attnviz: 2 figures")]
     assert "(1 from cache, 1 rendered, 1 model run, 0 errors)" in summary[-1] and "preview" not in summary[-1]
+    assert NOTE not in (site.site / "index.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("kind", ["gpt2", "llama", "qwen2"])

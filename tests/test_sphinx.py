@@ -393,8 +393,11 @@ def test_sphinx_autobuild_edits_run_on_quick_previews_where_asked(build, tmp_pat
     assert "1 sentence run by this machine's quick preview (onnxruntime)" in app._status.getvalue()
     previewed = builder_for(app.config).previewing.keys
     assert builder_for(app.config).cache.get_attention(previewed[0]).meta["engine"] == "onnxruntime"
+    note = "quick preview by onnxruntime (a build without previews runs PyTorch)"
+    assert note in (Path(app.outdir) / "index.html").read_text(encoding="utf-8")  # the figure says what ran it
 
     monkeypatch.delenv(machine.PREVIEWS_ENV)
     app, stats, forwards = edit("The river bank was dry after the long summer.", "publish")
     assert (stats["extractions"], stats["previews"], forwards) == (1, 0, 1)  # the preview's record is never found
     assert "quick preview" not in app._status.getvalue()
+    assert note not in (Path(app.outdir) / "index.html").read_text(encoding="utf-8")
