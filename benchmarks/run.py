@@ -148,8 +148,8 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
         add(name + " [issue 22]", value, ok)
     sv = res.get("serve")
     if sv:
-        for name, value, ok in serve.targets(sv):
-            add(name, f"{value} (before: {BEFORE['edit']})", ok)
+        for name, value, ok, why in serve.targets(sv):
+            add(name, f"{value} (before: {BEFORE['edit']})", ok, why)
     return out
 
 

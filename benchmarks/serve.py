@@ -213,7 +213,8 @@ def _when(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
 
 
-def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None, str]]:
+    """(target, measured, held, why missed) of each serve."""
     rows = []
     for name, what in (("later", "a later serve (this machine has the model's quick preview)"),
                        ("first", "the first serve on a machine (no quick preview yet: PyTorch)")):
@@ -224,8 +225,20 @@ def targets(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                      f"{first['s']:.2f} s ({first['model_runs']} model run"
                      f"{', by the preview' if first['previewed'] else ''}; the server started "
                      f"{first['from_start_s']:.1f} s before the rebuild; models loaded {_when(session['ready_s'])} "
-                     "after the start)", first["s"] <= 2.0))
+                     "after the start)", first["s"] <= 2.0, _why(session)))
     return rows
+
+
+def _why(session: dict[str, Any]) -> str:
+    """Why the first edit waited (computed from the log's times)."""
+    first = session["edits"][0]
+    edited = first["from_start_s"] - first["s"]
+    if first["previewed"] or not session["ready_s"] or session["ready_s"] <= edited:
+        return ""
+    return (f"the edit came {edited:.1f} s after the start, before PyTorch was in (the background warm-up said the "
+            f"models were loaded {session['ready_s']:.1f} s after the start); the rebuild ended "
+            f"{first['from_start_s']:.1f} s after the start. *(reasoning)* importing torch and transformers takes "
+            "most of that wait; no preview exists before a serve has loaded PyTorch once")
 
 
 def report(result: dict[str, Any]) -> str:
