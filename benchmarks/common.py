@@ -82,12 +82,25 @@ def machine() -> dict[str, str]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "CPU probe at start": f"{cpu_probe():.3f} s",
     }
     for pkg in ("mkdocs-attnviz", "torch", "transformers", "bokeh", "matplotlib", "mkdocs", "numpy",
                 "selenium", "bertviz", "IPython"):
         info[pkg] = version(pkg)
     info["chromium"] = chromium_version()
     return info
+
+
+def cpu_probe() -> float:
+    """Seconds of a fixed pure-Python loop (3 million steps), best of three: how fast this machine runs now (on a
+    shared machine it moves, and absolute times with it)."""
+    best = float("inf")
+    for _ in range(3):
+        started, s = time.perf_counter(), 0
+        for i in range(3_000_000):
+            s += i * i % 7
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def version(pkg: str) -> str:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from . import browser, builds, frame_memory, live, long_context, page_weight, reader, scaling, serve, smollm2
-from .common import BERT12, MINILM, ROOT, extract_attention, human, log, machine, model_paths, table, timed
+from .common import (BERT12, MINILM, ROOT, cpu_probe, extract_attention, human, log, machine, model_paths, table,
+                     timed)
 from .text import long_text
 
 SHORT = {MINILM: "MiniLM", BERT12: "BERT 12×12"}
@@ -171,7 +172,10 @@ def write_results(res: dict[str, Any], args: argparse.Namespace, seconds: float,
              f"Produced by `{res['command']}` at commit {m['commit']} on {m['date']} in {seconds / 60:.1f} min"
              f"{' (quick run: smaller sizes, fewer repeats)' if args.quick else ''}. "
              "Do not edit by hand: run the command again.", "",
-             "## Machine", "", table(["", ""], [[k, v] for k, v in m.items()]), ""]
+             "## Machine", "", table(["", ""], [[k, v] for k, v in m.items()]), "",
+             "*CPU probe*: a fixed pure-Python loop of 3 million steps, best of three (`benchmarks.common.cpu_probe`), "
+             "at the start and the end of the run. On this shared machine it moves between runs, and the absolute "
+             "times of a run (first ready, switches, serve edits) move with it; ratios move less.", ""]
     parts += ["## Targets", "", table(["target (issue 3 unless marked)", "measured", "", "why missed"], targets(res)),
               ""]
     if "weight" in res:
@@ -422,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     if "live" in only:
         res["live"] = live.measure(work / "live")
 
+    res["machine"]["CPU probe at the end"] = f"{cpu_probe():.3f} s"  # common.cpu_probe: the machine's speed moves
     seconds = time.perf_counter() - started
     text = write_results(res, args, seconds, Path(args.out))
     print(text)
