@@ -131,7 +131,7 @@ def targets(res: dict[str, Any]) -> list[list[str]]:
             f"{per:.1f} MiB{also} (before: {BEFORE['memory']})", per <= 5)
         if "per_figure_peak" in mem:  # the same target on the sums garbage included: what a reader's machine holds
             peak = mem["per_figure_peak"] / 2 ** 20
-            pages = mem.get("pages", {})
+            pages = {str(k): v for k, v in mem.get("pages", {}).items()}  # int keys here, str keys from JSON
             why = ""
             if {"1", "10"} <= set(pages) and pages["10"]["loaded_at_load"] > 1:
                 one, ten = pages["1"], pages["10"]

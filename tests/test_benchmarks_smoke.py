@@ -272,3 +272,15 @@ def test_live_targets_and_report_paths():
     assert {name: ok for name, _, ok in live.targets(res)}[
         "live: page when nobody asks — no byte of the model or the runtime"] is False
     assert "model.onnx" in live.report(res) and live.targets(None) == []
+
+
+def test_the_memory_peak_row_says_why_from_the_run():
+    """A missed memory peak row says what the run measured (a drawn frame's MiB at load, the growth from 10 to 30),
+    with the pages keyed by int (a run) or by str (its JSON)."""
+    mib = 2 ** 20
+    for key in (int, str):
+        mem = {"per_figure": 2.6 * mib, "per_figure_peak": 14 * mib, "per_figure_peak_upper": 5.3 * mib,
+               "pages": {key(1): {"rss_load": 1000 * mib, "loaded_at_load": 1},
+                         key(10): {"rss_load": 1108 * mib, "loaded_at_load": 5}}}
+        peak = next(r for r in run.targets({"memory": mem}) if "peak while scrolling (garbage" in r[0])
+        assert peak[2] == "**missed**" and "27 MiB a drawn frame at load" in peak[3] and "5.3 MiB a figure" in peak[3]
