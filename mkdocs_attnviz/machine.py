@@ -50,7 +50,7 @@ PREVIEWS_ENV = "ATTNVIZ_PREVIEWS"
 def previews_dir() -> Path | None:
     """Where ``mkdocs serve``'s quick previews of models are kept (:mod:`mkdocs_attnviz.extract.preview`); None when
     :data:`PREVIEWS_ENV` turns them off on this machine (each is the size of the model's weights)."""
-    if os.environ.get(PREVIEWS_ENV, "").strip().lower() in ("off", "0", "false", "no"):
+    if _previews_word() == "off":
         return None
     return state_dir() / "previews"
 
@@ -59,7 +59,13 @@ def previews_in_builds() -> bool:
     """Whether :data:`PREVIEWS_ENV` asks every build of this process to use the quick previews: for a server that
     runs a new build process for each edit and that a build cannot tell from a publication (``sphinx-autobuild``
     runs ``sphinx-build`` again each time)."""
-    return os.environ.get(PREVIEWS_ENV, "").strip().lower() in ("on", "1", "true", "yes")
+    return _previews_word() == "on"
+
+
+def _previews_word() -> str:
+    """:data:`PREVIEWS_ENV` read: ``off``, ``on`` or ``""`` (unset, or a word of neither kind)."""
+    word = os.environ.get(PREVIEWS_ENV, "").strip().lower()
+    return "off" if word in ("off", "0", "false", "no") else "on" if word in ("on", "1", "true", "yes") else ""
 
 
 def hash_memo_path() -> Path:

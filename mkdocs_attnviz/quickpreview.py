@@ -3,9 +3,9 @@ attention a preview computes instead of PyTorch, under which key, and running it
 
 One :class:`BuildPreviews` per site builder. The host sets :attr:`BuildPreviews.previews` (the MkDocs plugin, in
 ``mkdocs serve`` only; Sphinx where ``ATTNVIZ_PREVIEWS=on`` asks for them: :meth:`BuildPreviews.from_environment`,
-for ``sphinx-autobuild``, which runs a new ``sphinx-build`` for each edit); whether they are used is decided once a build (:meth:`BuildPreviews.begin`), so that every
-key of one figure agrees. A previewed attention is kept under its own key (PyTorch's, the preview's key): a build
-without previews never finds it.
+for ``sphinx-autobuild``, which runs a new ``sphinx-build`` for each edit); whether they are used is decided once a
+build (:meth:`BuildPreviews.begin`), so that every key of one figure agrees. A previewed attention is kept under its
+own key (PyTorch's, the preview's key): a build without previews never finds it.
 """
 
 from __future__ import annotations
