@@ -7,7 +7,8 @@
   with ``output_attentions=True`` per sentence.
 
 Runs are interleaved (cold, warm, text, bare per round) and repeated; ratios use the best of the rounds
-(least disturbed by other load on the machine), medians are shown too. One extra cold build runs under
+(least disturbed by other load on the machine), medians are shown too. The warm and text-only builds, half a
+second each, get more rounds of their own (at least :data:`WARM_ROUNDS`). One extra cold build runs under
 cProfile to show where its time goes.
 """
 
@@ -43,6 +44,8 @@ cli()
 TEN = 10
 #: its rounds at the least: a second a build, more rounds cost little and steady the best-of ratio
 TEN_ROUNDS = 5
+#: warm and text builds of the 50-figure site at the least (the cold rounds give the first of them)
+WARM_ROUNDS = 7
 
 
 def make_site(root: Path, model_path: str, sentences: list[str], *, figures: bool, png: bool = True) -> Path:
@@ -84,7 +87,7 @@ def _run(cmd: list[str], cwd: Path) -> tuple[float, str]:
 
 
 def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: bool = True,
-            work: Path | None = None) -> dict[str, Any]:
+            work: Path | None = None, warm_rounds: int = WARM_ROUNDS) -> dict[str, Any]:
     work = Path(work or tempfile.mkdtemp(prefix="attnviz-bench-builds-"))
     sentences = site_sentences(figures)
     fig_site = make_site(work / "figures", model_path, sentences, figures=True)
@@ -124,6 +127,16 @@ def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: boo
         shutil.rmtree(nopng_site / ".cache", ignore_errors=True)
         times["cold_nopng"].append(_run([MKDOCS, "build"], nopng_site)[0])
         log(f"builds round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
+    # more warm and text builds of the 50-figure site, interleaved (its cache is warm from the last cold round): a
+    # build is about half a second, and two rounds left the best-of ratio to chance (1.0-1.3 between full runs)
+    for r in range(rounds, max(rounds, warm_rounds)):
+        seconds, out = _run([MKDOCS, "build"], fig_site)
+        stats = plugin_summary(out)
+        if not stats or stats["hits"] != stats["figures"]:
+            raise RuntimeError(f"a warm build of the figure site rendered figures: {stats}")
+        times["warm"].append(seconds)
+        times["text"].append(_run([MKDOCS, "build"], text_site)[0])
+        log(f"warm round {r + 1}: warm {times['warm'][-1]:.2f} s, text {times['text'][-1]:.2f} s")
     # the ten-figure site the issues name: its first ten sentences, its own cache filled once (untimed), then warm
     # builds interleaved with the same ten blocks as paragraphs
     ten_fig = make_site(work / "ten-figures", model_path, sentences[:TEN], figures=True)
@@ -147,8 +160,34 @@ def measure(model_path: str, *, figures: int = 50, rounds: int = 3, profile: boo
                               "commands": {"figure site": f"cd SITE && {MKDOCS} build",
                                            "bare": " ".join(bare)}}
     if profile:
+        result["profile_warm"] = profile_warm(fig_site)
         result["profile"] = profile_cold(fig_site)
     return result
+
+
+#: the plugin's work in a warm build: (label, module file suffix, function name), cumulative time of the outermost call
+#: (the first two are parts of the third)
+WARM_BUCKETS = [
+    ("reading and checking the cached entries (each file's hash)", "mkdocs_attnviz/cache.py", "get_render"),
+    ("the embed snippets (Jinja)", "mkdocs_attnviz/embedding.py", "embed_html"),
+    ("the figures' blocks (the fence formatter: keys, cache, embed)", "mkdocs_attnviz/fence.py", "formatter"),
+    ("publishing the figure pages, PNGs and shared files", "mkdocs_attnviz/publishing.py", "publish"),
+]
+
+
+def profile_warm(fig_site: Path) -> dict[str, Any]:
+    """One warm build (the figure site's cache is full) under cProfile: the build's profiled total and the seconds of
+    the plugin's work in it (:data:`WARM_BUCKETS`, cumulative)."""
+    prof = fig_site.parent / "warm.prof"
+    seconds, out = _run([PYTHON, "-m", "cProfile", "-o", str(prof), MKDOCS, "build"], fig_site)
+    stats = pstats.Stats(str(prof))
+    found: dict[str, float] = {}
+    for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        for label, suffix, func in WARM_BUCKETS:
+            if filename.endswith(suffix) and name == func:
+                found[label] = found.get(label, 0.0) + ct
+    return {"total_profiled": stats.total_tt, "wall": seconds, "buckets": found,  # type: ignore[attr-defined]
+            "summary": plugin_summary(out)}
 
 
 BUCKETS = [  # (label, module file suffix or package folder, function name): cumulative time of the outermost call
@@ -199,7 +238,8 @@ def report(result: dict[str, Any]) -> str:
             continue
         rows.append([label, f"{t[key]['min']:.2f}", f"{t[key]['median']:.2f}", f"{t[key]['max']:.2f}"])
     lines = [f"{result['figures']} figures on {-(-result['figures'] // PER_PAGE)} pages; "
-             f"{result['rounds']} interleaved rounds (the {TEN}-figure site: {result.get('ten_rounds')}); seconds of wall time per `mkdocs build` (or script), Python "
+             f"{result['rounds']} interleaved rounds (warm and text-only: {len(result.get('raw', {}).get('warm', ())) or result['rounds']}; the "
+             f"{TEN}-figure site: {result.get('ten_rounds')}); seconds of wall time per `mkdocs build` (or script), Python "
              "reading its bytecode from `__pycache__` as it does by default (the builds run without "
              "`PYTHONDONTWRITEBYTECODE`).", ""]
     lines.append(table(["build", "best", "median", "worst"], rows))

@@ -48,27 +48,53 @@ VIEWS = ("heatmap",) * 6
 STAMP = """
 (function () {
   var ready = false;
-  window.__bench = { painted: null };
+  var now = function () { return performance.timeOrigin + performance.now(); };
+  // this page's stages, on the epoch clock (shared by every frame): BokehJS asked for (its script element added), read (resource timing)
+  // and run (the element's load event, which fires once the script has been evaluated), then drawn (painted). A
+  // lazy frame's page may reuse the window of its first, empty document (the same origin): this script then ran
+  // for that document only, so it hooks what the window keeps (its Attnviz object and Node.prototype); when the
+  // page itself began loading is read from the host page's resource timing (STATE).
+  window.__bench = { painted: null, bokehRun: null, bokehAsked: null, bokehFetched: null };
+  var append = Node.prototype.appendChild;
+  Node.prototype.appendChild = function (child) {
+    var el = /** @type {any} */ (child);
+    if (el && el.tagName === "SCRIPT" && /bokeh[^/]*\\.js/.test(el.src || "") && window.__bench.bokehAsked === null) {
+      var asked = now();
+      window.__bench.bokehAsked = asked;
+      el.addEventListener("load", function () {
+        window.__bench.bokehRun = now();
+        var entry = performance.getEntriesByName(el.src).pop();
+        if (entry) window.__bench.bokehFetched = asked + (entry.responseEnd - entry.startTime);
+      });
+    }
+    return append.call(this, child);
+  };
   Object.defineProperty(window.Attnviz = window.Attnviz || {}, "ready", {
     configurable: true,
     get: function () { return ready; },
     set: function (v) {
       ready = v;
       if (v && window.__bench.painted === null)
-        requestAnimationFrame(function () { window.__bench.painted = performance.timeOrigin + performance.now(); });
+        requestAnimationFrame(function () { window.__bench.painted = now(); });
     }
   });
 })();
 """
 
-#: per figure of the host page: [drawn at (ms after the host page's navigation start) or null, its iframe's top]
+#: per figure of the host page: [drawn at (ms after the host page's navigation start) or null, its iframe's top,
+#: its stages: {start, bokehAsked, bokehFetched, bokehRun} in ms after the host page's start (null: not reached or not seen)]
 STATE = """
-var out = [];
+var out = [], t0 = performance.timeOrigin;
+function rel(v) { return v === null || v === undefined ? null : v - t0; }
 document.querySelectorAll("iframe.attnviz-frame").forEach(function (f) {
   var b = null;
   try { b = f.contentWindow.__bench; } catch (e) {}
-  out.push([b && b.painted !== null ? b.painted - performance.timeOrigin : null,
-            f.getBoundingClientRect().top + window.scrollY]);
+  // the frame's page asked for by the host page (its last request: a released frame is loaded again)
+  var asked = performance.getEntriesByName(f.src).filter(function (e) { return e.initiatorType === "iframe"; }).pop();
+  out.push([b && b.painted !== null ? b.painted - t0 : null,
+            f.getBoundingClientRect().top + window.scrollY,
+            { start: asked ? asked.startTime : null, bokehAsked: rel(b && b.bokehAsked),
+              bokehFetched: rel(b && b.bokehFetched), bokehRun: rel(b && b.bokehRun) }]);
 });
 return out;
 """
@@ -122,12 +148,14 @@ def _open(driver, url: str, *, scroll: bool, timeout: float = 60.0) -> dict[str,
     deadline = time.monotonic() + timeout
     next_scroll = time.monotonic() + SCROLL_MS / 1000
     seen: dict[int, float] = {}  # a figure's first paint, kept: the host page releases a drawn figure far behind
+    stages: dict[int, dict[str, Any]] = {}  # its stages as they were when it was first seen drawn
     while time.monotonic() < deadline:
         state = driver.execute_script(STATE)
-        for i, (t, _top) in enumerate(state or []):
-            if t is not None:
-                seen.setdefault(i, t)
-        state = [[seen.get(i), top] for i, (_t, top) in enumerate(state or [])]
+        for i, (t, _top, stage) in enumerate(state or []):
+            if t is not None and i not in seen:
+                seen[i] = t
+                stages[i] = dict(stage or {}, drawn=t)
+        state = [[seen.get(i), top] for i, (_t, top, _stage) in enumerate(state or [])]
         if state and all(t is not None for t, _top in state):
             break
         if scroll and time.monotonic() >= next_scroll:
@@ -137,7 +165,9 @@ def _open(driver, url: str, *, scroll: bool, timeout: float = 60.0) -> dict[str,
     else:
         raise TimeoutError(f"figures not drawn after {timeout} s: {state}")
     times = [t for t, _top in state]
-    return {"first": min(times), "all": max(times), "each": times}
+    return {"first": min(times), "all": max(times), "each": times,
+            "first_stages": stages[times.index(min(times))],
+            "last_stages": dict(stages[times.index(max(times))], each=sorted(times))}
 
 
 def browser_timings(base: str, *, loads: int, work: Path) -> dict[str, Any]:
@@ -155,6 +185,11 @@ def browser_timings(base: str, *, loads: int, work: Path) -> dict[str, Any]:
         out["six_all_ms"] = [r["all"] for r in six]
         out["six_each_ms"] = six[-1]["each"]
         out["one_ms"] = [r["first"] for r in one]
+        # the stages of the load whose time is the median (the rows report medians): where its time went
+        for key, runs, which in (("six_first", six, "first"), ("six_all", six, "all"), ("one", one, "first")):
+            ranked = sorted(runs, key=lambda r: r[which])
+            out[f"{key}_stages"] = ranked[(len(ranked) - 1) // 2][f"{which}_stages" if which == "first" else
+                                                                   "last_stages"]
         out["errors"] = browser.errors(driver)
     finally:
         driver.quit()
@@ -205,6 +240,28 @@ def measure(model_path: str, *, loads: int = 3, work: Path | None = None, layers
             server.shutdown()
     log(f"reader: {result}")
     return result
+
+
+def why(stages: dict[str, Any] | None, figure: str) -> str:
+    """Where a measured figure's time went, from its stages (ms after the host page's navigation start): when its
+    page began loading, when BokehJS was fetched (the browser's cache) and run, when it was drawn."""
+    if not stages or stages.get("start") is None:
+        return ""
+    start, asked, fetched, run, drawn = (stages.get(k) for k in ("start", "bokehAsked", "bokehFetched", "bokehRun",
+                                                                 "drawn"))
+    parts = [f"{figure}'s page began loading {start:.0f} ms after the host page's start"]
+    if run is not None:
+        fetch = (f"asked for at {asked:.0f} ms, read from the cache by {fetched:.0f} ms and "
+                 if asked is not None and fetched is not None else "")
+        parts.append(f"its BokehJS was {fetch}run by {run:.0f} ms ({run - max(start, fetched or start):.0f} ms "
+                     f"evaluating it)")
+        parts.append(f"it was drawn at {drawn:.0f} ms, {drawn - run:.0f} ms after BokehJS ran")
+    else:
+        parts.append(f"it was drawn at {drawn:.0f} ms (no BokehJS load seen in its page)")
+    if stages.get("each"):
+        parts.insert(0, "the figures were drawn one at a time (the host page's queue), at "
+                     + ", ".join(f"{t:.0f}" for t in stages["each"]) + " ms")
+    return "; ".join(parts)
 
 
 def report(result: dict[str, Any]) -> str:

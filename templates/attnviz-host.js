@@ -102,8 +102,12 @@
    * @param {ParentNode} figure */
   function seen(figure) {
     var f = /** @type {HTMLIFrameElement | null} */ (figure.querySelector("iframe.attnviz-frame"));
-    var h = window.innerHeight || 800;
-    if (BY_HAND && f && !f.hasAttribute("data-attnviz-away") && distance(f, h) > RELEASE * h) release(f, "lazy");
+    // innerHeight and the frame's place make the browser lay out the page parsed so far: only where the frames
+    // are loaded by hand (file://); served, the later check reads them once the page is parsed
+    if (BY_HAND && f && !f.hasAttribute("data-attnviz-away")) {
+      var h = window.innerHeight || 800;
+      if (distance(f, h) > RELEASE * h) release(f, "lazy");
+    }
     later();
   }
   window.__attnvizHost = { seen: seen };

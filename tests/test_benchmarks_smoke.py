@@ -7,6 +7,7 @@ against the current product (page format, plugin output, browser hooks) and writ
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,10 +91,21 @@ def test_builds_and_results_file(tmp_path):
     from models import make_tiny_bert
 
     model = make_tiny_bert(tmp_path / "tiny-bert")
-    b = builds.measure(model, figures=2, rounds=1, profile=False, work=tmp_path / "builds")
+    b = builds.measure(model, figures=2, rounds=1, profile=False, work=tmp_path / "builds", warm_rounds=2)
     assert b["checks"]["cold"]["extractions"] == 2 and b["checks"]["warm"]["hits"] == 2
     assert b["checks"]["warm_modules"]["torch"] is False
     assert "warm / text-only" in builds.report(b)
+    # the warm and text-only builds get rounds of their own after the cold rounds: 2 of each here
+    assert len(b["raw"]["warm"]) == len(b["raw"]["text"]) == 2 and len(b["raw"]["cold"]) == 1
+    assert "warm and text-only: 2" in builds.report(b)
+    # the profiled warm build: the plugin's work read from the profile, and the row's reason made of it
+    b["profile_warm"] = builds.profile_warm(Path(b["work"]) / "figures")
+    assert b["profile_warm"]["summary"]["hits"] == 2
+    buckets = b["profile_warm"]["buckets"]
+    assert set(buckets) == {label for label, _, _ in builds.WARM_BUCKETS} and all(v > 0 for v in buckets.values())
+    why = run.warm_why(b)
+    assert "ms a figure" in why and "under cProfile the plugin's work was" in why
+    assert all(label in why for label in buckets)
 
     att = tiny_attention()
     weight = page_weight.measure({att.model: {12: att}}, bertviz_real_max=0, bertviz_exact_max=0)
@@ -178,6 +190,13 @@ def test_reader_paths(tmp_path):
         r = result["browser"]
         assert not r["errors"] and len(r["six_each_ms"]) == 6
         assert 0 < r["six_first_ms"][0] <= r["six_all_ms"][0]
+        # the stages of the measured figures, in order, read from the pages (BokehJS from its own script element)
+        for key in ("six_first", "six_all", "one"):
+            st = r[f"{key}_stages"]
+            assert 0 <= st["start"] < st["bokehAsked"] <= st["bokehFetched"] <= st["bokehRun"] < st["drawn"], (key, st)
+        assert r["six_all_stages"]["drawn"] == r["six_all_ms"][0] and len(r["six_all_stages"]["each"]) == 6
+        why = reader.why(r["six_first_stages"], "the first figure drawn")
+        assert "ms evaluating it" in why and "ms after BokehJS ran" in why
     names = [t[0] for t in run.targets({"reader": result})]
     assert any("own bytes" in n for n in names) and any("single-file" in n for n in names)
     assert "single-file report" in reader.report(result)
