@@ -13,6 +13,11 @@ load:
   the page has loaded to its end; the time the last figure is drawn;
 * **one alone**: the same on the page holding one figure.
 
+Where a measured figure's time went (a missed row's reason), from the load at the median: when the host page asked for
+the figure's page (its resource timing), when the figure's page asked for BokehJS (its script element added), read it
+from the browser's cache and had run it (the element's load event), and when the figure was drawn; for all ready, the
+time each figure was drawn.
+
 Bytes: a small figure's own page (what no other figure shares) and the shared files every figure page uses
 (the browser keeps them); the single file ``attnviz report --single-file`` writes for five small figures.
 """
