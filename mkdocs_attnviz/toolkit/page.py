@@ -60,7 +60,39 @@ def _environment(folder: str):
     import jinja2
 
     return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=True,
-                              undefined=jinja2.StrictUndefined)
+                              undefined=jinja2.StrictUndefined, bytecode_cache=_bytecode_cache())
+
+
+def _bytecode_cache():
+    """The templates compiled once per machine (this machine's state folder, :func:`~mkdocs_attnviz.machine.state_dir`):
+    compiling the embed snippet's template is most of what a warm build spends on its figures' snippets. Jinja names
+    each entry by the template and checks it against the source's checksum, and writes it whole (a temporary file,
+    then renamed); a damaged entry is compiled again, and a folder that cannot be made, or an entry that cannot be
+    written, leaves the templates compiled in memory as before. The folder is as trusted as the key beside it that
+    signs this machine's figures (:mod:`mkdocs_attnviz.machine`): never a project's, never committed."""
+    import jinja2
+
+    from .. import machine
+
+    class Quiet(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # a damaged entry (Jinja reads a truncated one as an error): compiled again
+                bucket.reset()
+
+        def dump_bytecode(self, bucket) -> None:
+            try:
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    folder = machine.state_dir() / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return Quiet(str(folder))
 
 
 def environment():
