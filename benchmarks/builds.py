@@ -180,16 +180,25 @@ WARM_BUCKETS = [
 def profile_warm(fig_site: Path) -> dict[str, Any]:
     """One warm build (the figure site's cache is full) under cProfile: the build's profiled total and the seconds of
     the plugin's work in it (:data:`WARM_BUCKETS`, cumulative)."""
-    prof = fig_site.parent / "warm.prof"
+    seconds, out, total, found = _profiled_build(fig_site, "warm.prof", WARM_BUCKETS)
+    return {"total_profiled": total, "wall": seconds, "buckets": found, "summary": plugin_summary(out)}
+
+
+def _profiled_build(fig_site: Path, prof_name: str, buckets: list[tuple[str, str, str]]
+                    ) -> tuple[float, str, float, dict[str, float]]:
+    """``mkdocs build`` of ``fig_site`` under cProfile (the profile written next to it as ``prof_name``): its wall seconds,
+    output, profiled total and the cumulative seconds of each of ``buckets`` (label, module file suffix or package
+    folder, function name) that it called."""
+    prof = fig_site.parent / prof_name
     seconds, out = _run([PYTHON, "-m", "cProfile", "-o", str(prof), MKDOCS, "build"], fig_site)
     stats = pstats.Stats(str(prof))
     found: dict[str, float] = {}
     for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        for label, suffix, func in WARM_BUCKETS:
-            if filename.endswith(suffix) and name == func:
+        for label, suffix, func in buckets:
+            in_place = suffix in filename if suffix.endswith("/") else filename.endswith(suffix)
+            if in_place and name == func:
                 found[label] = found.get(label, 0.0) + ct
-    return {"total_profiled": stats.total_tt, "wall": seconds, "buckets": found,  # type: ignore[attr-defined]
-            "summary": plugin_summary(out)}
+    return seconds, out, stats.total_tt, found  # type: ignore[attr-defined]
 
 
 BUCKETS = [  # (label, module file suffix or package folder, function name): cumulative time of the outermost call
@@ -209,19 +218,10 @@ BUCKETS = [  # (label, module file suffix or package folder, function name): cum
 def profile_cold(fig_site: Path) -> dict[str, Any]:
     """One cold build under cProfile: seconds in each stage (cumulative, overlapping stages subtracted)."""
     shutil.rmtree(fig_site / ".cache", ignore_errors=True)
-    prof = fig_site.parent / "cold.prof"
-    seconds, _ = _run([PYTHON, "-m", "cProfile", "-o", str(prof), MKDOCS, "build"], fig_site)
-    stats = pstats.Stats(str(prof))
-    found: dict[str, float] = {}
-    for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        for label, suffix, func in BUCKETS:
-            in_place = suffix in filename if suffix.endswith("/") else filename.endswith(suffix)
-            if in_place and name == func:
-                found[label] = found.get(label, 0.0) + ct
+    seconds, _, total, found = _profiled_build(fig_site, "cold.prof", BUCKETS)
     load = found.get(BUCKETS[0][0], 0.0)
     if BUCKETS[1][0] in found:  # extract() includes the model load: report the forward part alone
         found[BUCKETS[1][0]] = max(0.0, found[BUCKETS[1][0]] - load)
-    total = stats.total_tt  # type: ignore[attr-defined]
     found["everything else (mkdocs, Markdown, theme, imports of bokeh/matplotlib...)"] = max(
         0.0, total - sum(found.values()))
     return {"total_profiled": total, "wall": seconds, "buckets": found}

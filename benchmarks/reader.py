@@ -191,10 +191,10 @@ def browser_timings(base: str, *, loads: int, work: Path) -> dict[str, Any]:
         out["six_each_ms"] = six[-1]["each"]
         out["one_ms"] = [r["first"] for r in one]
         # the stages of the load whose time is the median (the rows report medians): where its time went
-        for key, runs, which in (("six_first", six, "first"), ("six_all", six, "all"), ("one", one, "first")):
+        for key, runs, which, stages in (("six_first", six, "first", "first_stages"),
+                                         ("six_all", six, "all", "last_stages"), ("one", one, "first", "first_stages")):
             ranked = sorted(runs, key=lambda r: r[which])
-            out[f"{key}_stages"] = ranked[(len(ranked) - 1) // 2][f"{which}_stages" if which == "first" else
-                                                                   "last_stages"]
+            out[f"{key}_stages"] = ranked[(len(ranked) - 1) // 2][stages]
         out["errors"] = browser.errors(driver)
     finally:
         driver.quit()
